@@ -1,0 +1,397 @@
+"""Shared machinery of every scheduler: trial registry, job issuing, the contract's bookkeeping."""
+
+from __future__ import annotations
+
+import abc
+import math
+import numbers
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_choice, check_int, check_number
+from ..errors import InvalidParameterError, InvalidTypeError, SearchStateError
+from ..space import Space, as_space
+from .rungs import Rung
+from .types import (
+    Event,
+    Job,
+    ResultRecorded,
+    RungSnapshot,
+    SchedulerSnapshot,
+    Stopped,
+    StopReason,
+    TrialCreated,
+    TrialFailed,
+    TrialSnapshot,
+    TrialStatus,
+)
+
+__all__ = ["Scheduler", "rung_resources"]
+
+
+def rung_resources(
+    min_resource: float, max_resource: float, reduction_factor: int, early_stopping_rate: int
+) -> list[float]:
+    """Resources of the rungs: ``r * eta**(s + k)`` for ``k = 0 .. K``, capped at ``R``.
+
+    ``K = floor(log_eta(R / r)) - s`` is the top rung. Integer inputs give integer resources.
+
+    Examples
+    --------
+    >>> rung_resources(1, 64, 4, 0)
+    [1, 4, 16, 64]
+    >>> rung_resources(1, 100, 3, 1)
+    [3, 9, 27, 81]
+    """
+    # floor(log_eta(R/r)) computed without floating-point log error.
+    k_max = 0
+    while min_resource * reduction_factor ** (k_max + 1) <= max_resource * (1 + 1e-12):
+        k_max += 1
+    top = k_max - early_stopping_rate
+    if top < 0:
+        raise InvalidParameterError(
+            f"early_stopping_rate must be an integer between 0 and floor(log_eta(max_resource / "
+            f"min_resource)) = {k_max} for min_resource={min_resource!r}, "
+            f"max_resource={max_resource!r}, reduction_factor={reduction_factor}; "
+            f"got {early_stopping_rate}"
+        )
+    out = []
+    for k in range(top + 1):
+        r = min_resource * reduction_factor ** (early_stopping_rate + k)
+        out.append(min(r, max_resource))
+    return out
+
+
+class _Trial:
+    """Mutable internal record of a trial; the outside world sees :class:`TrialSnapshot`."""
+
+    __slots__ = ("trial_id", "config", "bracket", "status", "rung", "values", "job", "error", "source")
+
+    def __init__(self, trial_id: int, config: dict[str, Any], bracket: int, source: str):
+        self.trial_id = trial_id
+        self.config = config
+        self.bracket = bracket
+        self.status = TrialStatus.PENDING
+        self.rung = 0  # rung of the next/last job
+        self.values: dict[int, float] = {}
+        self.job: Job | None = None
+        self.error: str | None = None
+        self.source = source
+
+
+def _check_value(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidTypeError(
+            f"value must be a real number (the objective's result), got {value!r} "
+            f"({type(value).__name__}); use fail(job, error) for a job that produced no number"
+        )
+    return float(value)
+
+
+class Scheduler(abc.ABC):
+    """Base class of the pure scheduler state machines.
+
+    A scheduler never looks at a clock, starts a thread or does I/O. It is driven by
+    :meth:`next_job` (a worker is free), :meth:`report` / :meth:`fail` (a job ended) and the
+    user's levers :meth:`add_trial` and :meth:`stop_trial`. Its only randomness is one
+    ``numpy.random.Generator`` seeded from ``seed``: the same seed and the same calls give the
+    same jobs.
+    """
+
+    def __init__(
+        self,
+        space: Mapping[str, Any] | Space,
+        *,
+        min_resource: float,
+        max_resource: float,
+        reduction_factor: int,
+        mode: str,
+        seed: int | None,
+    ):
+        self.space = as_space(space)
+        self.min_resource = check_number("min_resource", min_resource, low=0, low_inclusive=False)
+        self.max_resource = check_number("max_resource", max_resource, low=0, low_inclusive=False)
+        if max_resource < min_resource:
+            raise InvalidParameterError(
+                f"max_resource must be >= min_resource ({min_resource!r}), got {max_resource!r}"
+            )
+        if isinstance(reduction_factor, numbers.Real) and not isinstance(reduction_factor, bool):
+            if isinstance(reduction_factor, float) and reduction_factor.is_integer():
+                reduction_factor = int(reduction_factor)
+        self.reduction_factor = check_int("reduction_factor", reduction_factor, low=2)
+        self.mode = check_choice("mode", mode, ("max", "min"))
+        if seed is not None:
+            check_int("seed", seed, low=0)
+        self.seed = seed
+        self._sign = -1.0 if mode == "max" else 1.0
+        self._rng = np.random.default_rng(seed)
+        self._trials: list[_Trial] = []
+        self._user_queue: deque[int] = deque()
+        self._running: dict[int, Job] = {}
+        self._orphans: dict[int, Job] = {}  # jobs of trials stopped while running
+        self._next_job_id = 0
+        self._params: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ contract
+    @abc.abstractmethod
+    def next_job(self) -> Job | None:
+        """Ask for work for a free worker.
+
+        Returns
+        -------
+        Job or None
+            ``None`` means nothing can run now: a synchronous rung barrier, a concurrency cap,
+            or the trial budget is spent. :attr:`is_finished` tells these apart.
+        """
+
+    @property
+    @abc.abstractmethod
+    def is_finished(self) -> bool:
+        """Whether the search is over: no job running and none will ever be handed out."""
+
+    def report(self, job: Job, value: float) -> list[Event]:
+        """Record the value ``job`` produced and return the events it caused.
+
+        NaN and infinite values are accepted and rank worst.
+
+        Raises
+        ------
+        InvalidTypeError
+            If ``value`` is not a real number.
+        SearchStateError
+            If ``job`` is not a job handed out by this scheduler that is still running.
+        """
+        value = _check_value(value)
+        job_id = job.job_id
+        if job_id in self._running:
+            del self._running[job_id]
+            trial = self._trials[job.trial_id]
+            trial.job = None
+            trial.values[job.rung] = value
+            events: list[Event] = [
+                ResultRecorded(job.trial_id, job_id, job.rung, job.resource, value, job.bracket)
+            ]
+            self._on_job_done(job)
+            events.extend(self._record(trial, job, value))
+            return events
+        if job_id in self._orphans:
+            del self._orphans[job_id]
+            trial = self._trials[job.trial_id]
+            trial.values[job.rung] = value
+            self._record_orphan(trial, job, value)
+            return [ResultRecorded(job.trial_id, job_id, job.rung, job.resource, value, job.bracket)]
+        raise SearchStateError(
+            f"job {job_id} (trial {job.trial_id}) is not running: it was already reported or "
+            "failed, or it was not handed out by this scheduler"
+        )
+
+    def fail(self, job: Job, error: BaseException | str) -> list[Event]:
+        """Mark ``job`` as failed; its trial is never promoted. Returns the events caused."""
+        job_id = job.job_id
+        trial = self._trials[job.trial_id] if 0 <= job.trial_id < len(self._trials) else None
+        if job_id in self._orphans:
+            del self._orphans[job_id]
+            return []
+        if job_id not in self._running or trial is None:
+            raise SearchStateError(
+                f"job {job_id} (trial {job.trial_id}) is not running: it was already reported or "
+                "failed, or it was not handed out by this scheduler"
+            )
+        del self._running[job_id]
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        trial.job = None
+        trial.status = TrialStatus.FAILED
+        trial.error = text
+        self._on_job_done(job)
+        events: list[Event] = [TrialFailed(trial.trial_id, job_id, job.rung, text, job.bracket)]
+        events.extend(self._after_resolved(trial, job.rung))
+        return events
+
+    def add_trial(self, config: Mapping[str, Any]) -> int:
+        """Add a user-proposed configuration; it enters rung 0 with the next free worker.
+
+        Missing parameters are sampled from the space; unknown ones raise an error.
+
+        Returns
+        -------
+        int
+            The new trial's id.
+        """
+        full = self.space.complete(config, self._rng)
+        bracket = self._bracket_for_user_trial()
+        trial = self._new_trial(full, bracket, "user")
+        self._user_queue.append(trial.trial_id)
+        return trial.trial_id
+
+    def stop_trial(self, trial_id: int) -> list[Event]:
+        """Stop a trial: it will not be (re)started or promoted.
+
+        A running job's late result is still recorded (no result is lost) but does not make
+        the trial promotable. Stopping a trial that already ended does nothing.
+        """
+        n = len(self._trials)
+        if isinstance(trial_id, bool) or not isinstance(trial_id, numbers.Integral):
+            raise InvalidTypeError(f"trial_id must be an integer, got {trial_id!r}")
+        if not 0 <= trial_id < n:
+            raise InvalidParameterError(
+                f"trial_id must be an existing trial id between 0 and {n - 1}, got {trial_id}"
+                if n
+                else f"trial_id {trial_id} does not exist: no trial has been created yet"
+            )
+        trial = self._trials[trial_id]
+        status = trial.status
+        if status in (TrialStatus.COMPLETED, TrialStatus.STOPPED, TrialStatus.FAILED):
+            return []
+        if status is TrialStatus.RUNNING:
+            job = trial.job
+            assert job is not None
+            del self._running[job.job_id]
+            self._orphans[job.job_id] = job
+            trial.job = None
+            self._on_job_done(job)
+        trial.status = TrialStatus.STOPPED
+        self._on_user_stop(trial, status)
+        events: list[Event] = [Stopped(trial_id, trial.rung, StopReason.USER, trial.bracket)]
+        if status in (TrialStatus.RUNNING, TrialStatus.PENDING):
+            events.extend(self._after_resolved(trial, trial.rung))
+        return events
+
+    # ------------------------------------------------------------------ read side
+    @property
+    def n_trials(self) -> int:
+        """Number of trials created so far (sampled and user-added)."""
+        return len(self._trials)
+
+    @property
+    def n_running(self) -> int:
+        """Number of jobs handed out and not yet reported, failed or stopped."""
+        return len(self._running)
+
+    def running_jobs(self) -> list[Job]:
+        """The jobs currently out, in the order they were handed out."""
+        return list(self._running.values())
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor arguments except ``space``: ``type(s)(space, **s.get_params())`` is a
+        fresh scheduler that, given the same calls, hands out the same jobs."""
+        return dict(self._params)
+
+    def trial(self, trial_id: int) -> TrialSnapshot:
+        """Snapshot of one trial."""
+        return self._trial_snapshot(self._trials[trial_id])
+
+    def best(self) -> tuple[int, float, float] | None:
+        """``(trial_id, value, resource)`` of the best result at the highest resource reached.
+
+        ``None`` while no finite result exists.
+        """
+        best: tuple[float, tuple[int, float, int], int, float] | None = None
+        for rung in self._all_rungs():
+            if not len(rung):
+                continue
+            tid = rung.top(1)[0]
+            value = rung.value(tid)
+            if not math.isfinite(value):
+                continue
+            key = rung._keys[tid]
+            if best is None or rung.resource > best[0] or (rung.resource == best[0] and key < best[1]):
+                best = (rung.resource, key, tid, value)
+        return None if best is None else (best[2], best[3], best[0])
+
+    def snapshot(self) -> SchedulerSnapshot:
+        """An immutable picture of all rungs and trials (O(number of trials))."""
+        rungs = tuple(
+            RungSnapshot(
+                bracket=b,
+                rung=r.index,
+                resource=r.resource,
+                n_results=len(r),
+                n_promoted=r.n_promoted,
+                cutoff=r.cutoff(self.reduction_factor),
+            )
+            for b, r in self._rungs_with_brackets()
+        )
+        trials = tuple(self._trial_snapshot(t) for t in self._trials)
+        return SchedulerSnapshot(rungs, trials, self.is_finished, len(self._running))
+
+    # ------------------------------------------------------------------ helpers for subclasses
+    def _trial_snapshot(self, t: _Trial) -> TrialSnapshot:
+        return TrialSnapshot(
+            t.trial_id,
+            dict(t.config),
+            t.status,
+            t.rung,
+            t.bracket,
+            tuple(sorted(t.values.items())),
+            t.error,
+        )
+
+    def _new_trial(self, config: dict[str, Any], bracket: int, source: str) -> _Trial:
+        trial = _Trial(len(self._trials), config, bracket, source)
+        self._trials.append(trial)
+        self._on_trial_created(trial)
+        return trial
+
+    def _issue(self, trial: _Trial, rung: int, resources: list[float]) -> Job:
+        job = Job(
+            self._next_job_id,
+            trial.trial_id,
+            trial.config,
+            rung,
+            resources[rung],
+            resources[rung - 1] if rung > 0 else 0,
+            trial.bracket,
+        )
+        self._next_job_id += 1
+        trial.status = TrialStatus.RUNNING
+        trial.rung = rung
+        trial.job = job
+        self._running[job.job_id] = job
+        return job
+
+    def _pop_user_trial(self) -> _Trial | None:
+        queue = self._user_queue
+        while queue:
+            trial = self._trials[queue.popleft()]
+            if trial.status is TrialStatus.PENDING:
+                return trial
+        return None
+
+    def created_event(self, trial_id: int) -> TrialCreated:
+        """The :class:`TrialCreated` event of a trial (for drivers that journal or display)."""
+        t = self._trials[trial_id]
+        return TrialCreated(t.trial_id, dict(t.config), t.bracket, t.source)
+
+    # ------------------------------------------------------------------ hooks
+    @abc.abstractmethod
+    def _record(self, trial: _Trial, job: Job, value: float) -> list[Event]:
+        """Put a fresh result into its rung and decide what follows."""
+
+    def _record_orphan(self, trial: _Trial, job: Job, value: float) -> None:
+        """A stopped trial's late result: keep it, never promote it."""
+
+    def _on_job_done(self, job: Job) -> None:
+        """A job left the running set (reported, failed or stopped)."""
+
+    def _on_trial_created(self, trial: _Trial) -> None:
+        """A trial was just created."""
+
+    def _on_user_stop(self, trial: _Trial, previous: TrialStatus) -> None:
+        """``stop_trial`` changed ``trial`` from ``previous`` to STOPPED."""
+
+    def _after_resolved(self, trial: _Trial, rung: int) -> list[Event]:
+        """A trial's place in ``rung`` is settled without a result (failed or stopped)."""
+        return []
+
+    def _bracket_for_user_trial(self) -> int:
+        return 0
+
+    @abc.abstractmethod
+    def _rungs_with_brackets(self) -> list[tuple[int, Rung]]:
+        """Every rung with its bracket index."""
+
+    def _all_rungs(self) -> list[Rung]:
+        return [r for _, r in self._rungs_with_brackets()]

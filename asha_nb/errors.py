@@ -1,0 +1,69 @@
+"""Exception hierarchy of asha_nb.
+
+Every error raised on purpose by asha_nb derives from :class:`AshaError`, and the ones caused
+by bad arguments also derive from the built-in exception a user would expect
+(``ValueError``/``TypeError``/``RuntimeError``), so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AshaError",
+    "InvalidParameterError",
+    "InvalidTypeError",
+    "SearchStateError",
+    "TrialError",
+    "MissingExtraError",
+]
+
+
+class AshaError(Exception):
+    """Base class of every error raised on purpose by asha_nb."""
+
+
+class InvalidParameterError(AshaError, ValueError):
+    """An argument has a value outside its allowed range.
+
+    The message names the argument, the allowed range and the value that was given.
+    """
+
+
+class InvalidTypeError(AshaError, TypeError):
+    """An argument has the wrong type; the message names the argument and the expected type."""
+
+
+class SearchStateError(AshaError, RuntimeError):
+    """An operation does not fit the current state (e.g. a control call on a finished search)."""
+
+
+class TrialError(AshaError):
+    """A trial failed; carries the trial id and its configuration.
+
+    Parameters
+    ----------
+    message
+        What went wrong.
+    trial_id
+        Id of the failing trial.
+    config
+        The configuration the trial ran with.
+    """
+
+    def __init__(self, message: str, *, trial_id: int, config: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.trial_id = trial_id
+        self.config = dict(config or {})
+
+
+class MissingExtraError(AshaError, ImportError):
+    """An optional dependency is missing; the message says which ``pip install`` fixes it."""
+
+    def __init__(self, extra: str, package: str):
+        super().__init__(
+            f"this feature needs {package!r}, which is not installed; "
+            f'install it with: pip install "asha_nb[{extra}]"'
+        )
+        self.extra = extra
+        self.package = package

@@ -1,0 +1,131 @@
+"""The contract between the runtime loop and the places trials run (threads, processes, Dask...).
+
+The runtime (``asha_nb.runtime``) is the only caller. It builds a :class:`JobSpec` for every job
+the scheduler hands out, submits it, and waits on the returned :class:`RunningJob` futures with
+``concurrent.futures.wait(..., return_when=FIRST_COMPLETED)``. A future resolves to a
+:class:`JobOutcome`; it may also raise (cancelled, killed worker, timeout), which the runtime
+turns into a failed or stopped job. Intermediate values (``trial.report(...)`` inside the
+objective) flow back through :meth:`BaseExecutor.drain_reports` while the job runs, and are also
+returned in ``JobOutcome.intermediate`` so none is lost if streaming is not possible.
+"""
+
+from __future__ import annotations
+
+import abc
+import concurrent.futures as cf
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["JobSpec", "JobOutcome", "IntermediateReport", "RunningJob", "BaseExecutor"]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a worker needs to run one job (picklable).
+
+    Attributes
+    ----------
+    job_id, trial_id, rung, resource, resume_from
+        From the scheduler's :class:`~asha_nb.core.Job`.
+    config
+        The trial's configuration (a plain dict).
+    checkpoint
+        The trial's last checkpoint (any picklable object) or ``None``: a promoted trial resumes
+        from it instead of retraining.
+    timeout
+        Per-job wall-clock limit in seconds, or ``None``.
+    """
+
+    job_id: int
+    trial_id: int
+    config: Mapping[str, Any]
+    rung: int
+    resource: float
+    resume_from: float
+    checkpoint: Any = None
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What a finished job sends back.
+
+    Attributes
+    ----------
+    value
+        The objective's raw return value (validated by the runtime, not the worker).
+    checkpoint
+        New checkpoint to keep for the trial, or ``None``.
+    error
+        Formatted traceback if the objective raised, else ``None``.
+    intermediate
+        ``(resource, value)`` pairs the objective reported while it ran.
+    stopped
+        ``True`` if the objective returned early because a cooperative stop was requested.
+    duration
+        Seconds the objective ran (measured in the worker).
+    """
+
+    value: Any = None
+    checkpoint: Any = None
+    error: str | None = None
+    intermediate: tuple[tuple[float, float], ...] = ()
+    stopped: bool = False
+    duration: float = 0.0
+
+
+@dataclass(frozen=True)
+class IntermediateReport:
+    """One value reported by a running job (streamed to learning curves)."""
+
+    job_id: int
+    trial_id: int
+    resource: float
+    value: float
+
+
+@dataclass(eq=False)
+class RunningJob:
+    """A submitted job: its spec and the future that resolves to a :class:`JobOutcome`."""
+
+    spec: JobSpec
+    future: cf.Future
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class BaseExecutor(abc.ABC):
+    """Where jobs run. Implementations: thread, process (pebble), Dask, any cf.Executor.
+
+    Life cycle: ``start(objective, n_workers)`` once, then ``submit`` / ``stop_job`` /
+    ``drain_reports`` / ``resize`` from the runtime's loop thread only, then ``shutdown``.
+    """
+
+    #: Short name used in results and the dashboard ("thread", "process", "dask", ...).
+    name: str = "base"
+    #: Whether ``stop_job`` really interrupts a running job (kill), not only cooperatively.
+    can_kill: bool = False
+
+    @abc.abstractmethod
+    def start(self, objective: Any, n_workers: int) -> None:
+        """Prepare to run ``objective`` on ``n_workers`` workers."""
+
+    @abc.abstractmethod
+    def submit(self, spec: JobSpec) -> RunningJob:
+        """Start a job; never blocks on the job itself."""
+
+    @abc.abstractmethod
+    def stop_job(self, running: RunningJob) -> None:
+        """Stop a job: cancel it if queued, kill it if the executor can, and always set its
+        cooperative stop flag (``trial.should_stop()`` becomes ``True``)."""
+
+    def drain_reports(self) -> list[IntermediateReport]:
+        """Intermediate reports received since the last call (may be empty)."""
+        return []
+
+    def resize(self, n_workers: int) -> None:
+        """Change the number of workers (the runtime never has more jobs than workers out)."""
+
+    @abc.abstractmethod
+    def shutdown(self, wait: bool = False) -> None:
+        """Release workers; jobs still running are stopped."""
