@@ -44,9 +44,10 @@ class SimulationResult:
     n_workers
         Simulated workers.
     makespan
-        Virtual time at which the last job ended.
+        Virtual time at which the last job ended (``max_time`` if the run was cut there).
     busy_time
-        Sum of job durations (worker-seconds spent training).
+        Sum of job durations (worker-seconds spent training); with ``max_time``, jobs cut
+        off count up to ``max_time``.
     utilization
         ``busy_time / (n_workers * makespan)``.
     idle_time
@@ -288,7 +289,10 @@ def simulate(
             break
         end, w, job, start, strag = pop(heap)
         if max_time is not None and end > max_time:
+            # Time is up: jobs still running count as busy up to max_time, but have no result.
             now = max_time
+            busy += sum(max_time - st for _, _, _, st, _ in heap) + (max_time - start)
+            heap.append((end, w, job, start, strag))
             break
         now = end
         value = objective(job.config, job.resource)

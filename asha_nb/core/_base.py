@@ -310,7 +310,7 @@ class Scheduler(abc.ABC):
                 resource=r.resource,
                 n_results=len(r),
                 n_promoted=r.n_promoted,
-                cutoff=r.cutoff(self.reduction_factor),
+                cutoff=r.cutoff(),
             )
             for b, r in self._rungs_with_brackets()
         )

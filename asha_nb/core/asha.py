@@ -21,12 +21,12 @@ class _AsyncBracket:
     __slots__ = ("index", "resources", "rungs", "top", "continuations", "max_trials",
                  "max_concurrent", "n_created", "n_running", "weight")
 
-    def __init__(self, index: int, resources: list[float], sign: float, *,
+    def __init__(self, index: int, resources: list[float], sign: float, eta: int, *,
                  max_trials: int | None = None, max_concurrent: int | None = None,
                  weight: float = 1.0):
         self.index = index
         self.resources = resources
-        self.rungs = [Rung(k, r, sign) for k, r in enumerate(resources)]
+        self.rungs = [Rung(k, r, sign, eta) for k, r in enumerate(resources)]
         self.top = len(resources) - 1
         self.continuations: deque[tuple[int, int]] = deque()  # (trial_id, rung) for stopping type
         self.max_trials = max_trials
@@ -45,7 +45,7 @@ class _AsyncBracket:
         """Algorithm 2: scan rungs from the top down; best promotable in the top 1/eta."""
         rungs = self.rungs
         for k in range(self.top - 1, -1, -1):
-            tid = rungs[k].best_promotable(eta)
+            tid = rungs[k].best_promotable()
             if tid is not None:
                 return tid, k
         return None
@@ -139,8 +139,9 @@ class _AsyncScheduler(Scheduler):
         # Stopping type: decide now. Continue iff in the top max(1, floor(n / eta)) of the rung
         # (n counts this result). See the class docstring for the small-rung rule.
         rung.add(trial.trial_id, value, promotable=False)
-        keep = max(1, len(rung) // self.reduction_factor)
-        if rung.rank(trial.trial_id) < keep:
+        tid = trial.trial_id
+        keep = rung.in_top(tid) if len(rung) >= self.reduction_factor else rung.is_best(tid)
+        if keep and value == value and abs(value) != float("inf"):
             rung.n_promoted += 1
             trial.status = TrialStatus.PENDING
             trial.rung = k + 1
@@ -197,7 +198,8 @@ class ASHA(_AsyncScheduler):
     so far, in which case it is stopped. The decision is taken when the result arrives, and
     the continuation is handed out before any new configuration. **Small-rung rule:** a trial
     continues iff its rank is below ``max(1, floor(n / eta))``, where ``n`` counts its own
-    result; so while a rung has fewer than ``eta`` results only a new best continues. The
+    result; so while a rung has fewer than ``eta`` results only a new best continues (a NaN or
+    infinite value never continues). The
     strict ``floor(n / eta)`` would stop *every* one of the first ``eta - 1`` trials to reach
     a rung, including the eventual winner, and an early good trial could then never reach
     ``max_resource``; "best so far" is the smallest non-empty top set (Optuna's rule; Ray
@@ -240,8 +242,8 @@ class ASHA(_AsyncScheduler):
     >>> while not sched.is_finished:
     ...     job = sched.next_job()
     ...     _ = sched.report(job, job.config["x"] * job.resource)
-    >>> [r.n_results for r in sched.snapshot().rungs]
-    [9, 3, 1]
+    >>> [r.n_results for r in sched.snapshot().rungs]  # asynchronous: 4 promotions, not 3
+    [9, 4, 1]
     """
 
     def __init__(
@@ -265,7 +267,7 @@ class ASHA(_AsyncScheduler):
         self.early_stopping_rate = check_int("early_stopping_rate", early_stopping_rate, low=0)
         resources = rung_resources(self.min_resource, self.max_resource, self.reduction_factor,
                                    self.early_stopping_rate)
-        self._brackets = [_AsyncBracket(0, resources, self._sign)]
+        self._brackets = [_AsyncBracket(0, resources, self._sign, self.reduction_factor)]
 
     @property
     def resources(self) -> list[float]:

@@ -70,7 +70,7 @@ class Hyperband(_SyncScheduler):
             for s in range(s_max, -1, -1):
                 n = math.ceil((s_max + 1) / (s + 1) * eta**s)
                 res = rung_resources(self.min_resource, self.max_resource, eta, s_max - s)
-                brackets.append(_SyncBracket(len(brackets), res, self._sign, n))
+                brackets.append(_SyncBracket(len(brackets), res, self._sign, eta, n))
         self._brackets = brackets
 
     @property
@@ -106,7 +106,7 @@ def bracket_max_trials(max_trials: int, eta: float, rungs: list[int]) -> list[in
     to the first (most aggressive) bracket, as in Determined's ``adaptive_asha``.
 
     >>> bracket_max_trials(100, 4, [5, 4, 3])
-    [78, 17, 5]
+    [71, 22, 7]
     """
     weights = [eta ** (n - 1) / n for n in rungs]
     total = sum(weights)
@@ -154,11 +154,11 @@ class AsyncHyperband(_AsyncScheduler):
     --------
     >>> from asha_nb import AsyncHyperband, space
     >>> ahb = AsyncHyperband({"x": space.uniform(0, 1)}, min_resource=1, max_resource=81,
-    ...                      reduction_factor=3, bracket_mode="standard", max_trials=60, seed=0)
+    ...                      reduction_factor=3, bracket_mode="standard", max_trials=500, seed=0)
     >>> ahb.rung_resources
     [[1, 3, 9, 27, 81], [3, 9, 27, 81], [9, 27, 81]]
     >>> ahb.bracket_max_trials
-    [44, 12, 4]
+    [313, 130, 57]
     """
 
     def __init__(
@@ -198,7 +198,7 @@ class AsyncHyperband(_AsyncScheduler):
                 if self.max_concurrent is not None else [None] * len(rungs))
         self._brackets = [
             _AsyncBracket(i, rung_resources(self.min_resource, self.max_resource, eta,
-                                            s_max + 1 - n), self._sign,
+                                            s_max + 1 - n), self._sign, eta,
                           max_trials=trials[i], max_concurrent=conc[i], weight=weights[i])
             for i, n in enumerate(rungs)
         ]
@@ -232,7 +232,7 @@ class AsyncHyperband(_AsyncScheduler):
 
         >>> from asha_nb import AsyncHyperband, space
         >>> s = AsyncHyperband.adaptive_asha({"x": space.uniform(0, 1)}, max_length=256,
-        ...                                  max_trials=100, mode="aggressive")
+        ...                                  max_trials=1000, mode="aggressive")
         >>> s.rung_resources, s.mode
         ([[1.0, 4.0, 16.0, 64.0, 256.0]], 'min')
         """

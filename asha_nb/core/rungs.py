@@ -1,8 +1,9 @@
-"""Rungs: value-sorted containers with O(log n) insert, rank and best-promotable lookup."""
+"""Rungs: value-sorted containers with O(log n) insert and best-promotable lookup."""
 
 from __future__ import annotations
 
 import math
+from itertools import chain, islice
 
 from sortedcontainers import SortedList
 
@@ -22,28 +23,34 @@ def rank_key(value: float, trial_id: int, sign: float) -> tuple[int, float, int]
 
 
 class Rung:
-    """Results recorded at one resource level.
+    """Results recorded at one resource level, split at the ``1/eta`` cutoff.
 
-    Keeps every result sorted (``_all``) and, separately, the results that may still be promoted
-    (``_open``: not yet promoted, not stopped). The best promotable trial inside the top
-    ``floor(n / eta)`` is then ``_open[0]`` if its rank in ``_all`` is below ``floor(n / eta)``:
-    two O(log n) look-ups, no scan of the rung.
+    The rung keeps its results in two sorted lists: ``_top``, the best ``floor(n / eta)``, and
+    ``_rest``. A new result is inserted into one of them and at most one element moves across
+    the cutoff, using only end-of-list operations. ``_top_open`` holds the keys in ``_top`` that
+    may still be promoted (not promoted, not stopped), so the paper's question "best candidate
+    in the top ``1/eta`` not yet promoted" is ``_top_open[0]``. Every operation is O(log n);
+    nothing ever rescans the rung or needs a global rank.
     """
 
-    __slots__ = ("index", "resource", "sign", "_all", "_open", "_keys", "_values", "n_promoted")
+    __slots__ = ("index", "resource", "sign", "eta", "_top", "_rest", "_top_open", "_keys",
+                 "_values", "_closed", "n_promoted")
 
-    def __init__(self, index: int, resource: float, sign: float):
+    def __init__(self, index: int, resource: float, sign: float, eta: int):
         self.index = index
         self.resource = resource
         self.sign = sign
-        self._all: SortedList = SortedList()
-        self._open: SortedList = SortedList()
+        self.eta = eta
+        self._top: SortedList = SortedList()
+        self._rest: SortedList = SortedList()
+        self._top_open: SortedList = SortedList()
         self._keys: dict[int, tuple[int, float, int]] = {}
         self._values: dict[int, float] = {}
+        self._closed: set[int] = set()  # promoted or blocked trial ids
         self.n_promoted = 0
 
     def __len__(self) -> int:
-        return len(self._all)
+        return len(self._keys)
 
     def __contains__(self, trial_id: int) -> bool:
         return trial_id in self._keys
@@ -55,46 +62,67 @@ class Rung:
         key = rank_key(value, trial_id, self.sign)
         self._keys[trial_id] = key
         self._values[trial_id] = value
-        self._all.add(key)
-        if promotable:
-            self._open.add(key)
+        if not promotable:
+            self._closed.add(trial_id)
+        top, rest = self._top, self._rest
+        if top and key < top[-1]:
+            top.add(key)
+            if trial_id not in self._closed:
+                self._top_open.add(key)
+        else:
+            rest.add(key)
+        k = len(self._keys) // self.eta
+        # Restore len(top) == k; one element crosses the cutoff at most.
+        while len(top) > k:
+            self._move(top.pop(), rest, leaving_top=True)
+        while len(top) < k and rest:
+            self._move(rest.pop(0), top, leaving_top=False)
+
+    def _move(self, key: tuple[int, float, int], dest: SortedList, *, leaving_top: bool) -> None:
+        dest.add(key)
+        if key[2] in self._closed:
+            return
+        if leaving_top:
+            self._top_open.discard(key)
+        else:
+            self._top_open.add(key)
 
     def value(self, trial_id: int) -> float:
         """The value recorded for ``trial_id``."""
         return self._values[trial_id]
 
-    def rank(self, trial_id: int) -> int:
-        """0-based rank of ``trial_id`` among the rung's results (0 = best)."""
-        return self._all.bisect_left(self._keys[trial_id])
+    def in_top(self, trial_id: int) -> bool:
+        """Whether ``trial_id`` is inside the top ``floor(n / eta)``."""
+        top = self._top
+        return bool(top) and self._keys[trial_id] <= top[-1]
 
-    def best_promotable(self, eta: int) -> int | None:
+    def is_best(self, trial_id: int) -> bool:
+        """Whether ``trial_id`` holds the best result of the rung."""
+        best = self._top[0] if self._top else self._rest[0]
+        return best == self._keys[trial_id]
+
+    def best_promotable(self, eta: int | None = None) -> int | None:
         """Best not-yet-promoted trial inside the top ``floor(n / eta)``, or ``None``."""
-        if not self._open:
-            return None
-        k = len(self._all) // eta
-        if k == 0:
-            return None
-        key = self._open[0]
-        return key[2] if self._all.bisect_left(key) < k else None
+        open_ = self._top_open
+        return open_[0][2] if open_ else None
 
     def mark_promoted(self, trial_id: int) -> None:
         """Take ``trial_id`` out of the promotable set and count it as promoted."""
-        self._open.discard(self._keys[trial_id])
+        self.block(trial_id)
         self.n_promoted += 1
 
     def block(self, trial_id: int) -> None:
-        """Take ``trial_id`` out of the promotable set (e.g. stopped by the user)."""
+        """Take ``trial_id`` out of the promotable set (promoted, or stopped by the user)."""
         key = self._keys.get(trial_id)
-        if key is not None:
-            self._open.discard(key)
+        if key is None or trial_id in self._closed:
+            return
+        self._closed.add(trial_id)
+        self._top_open.discard(key)
 
     def top(self, k: int) -> list[int]:
         """Trial ids of the ``k`` best results, best first."""
-        return [key[2] for key in self._all.islice(0, max(0, k))]
+        return [key[2] for key in islice(chain(self._top, self._rest), max(0, k))]
 
-    def cutoff(self, eta: int) -> float | None:
+    def cutoff(self, eta: int | None = None) -> float | None:
         """Worst value inside the top ``floor(n / eta)``, or ``None`` if that set is empty."""
-        k = len(self._all) // eta
-        if k == 0:
-            return None
-        return self._values[self._all[k - 1][2]]
+        return self._values[self._top[-1][2]] if self._top else None

@@ -27,10 +27,11 @@ class _SyncBracket:
     __slots__ = ("index", "resources", "rungs", "top", "n_configs", "members", "queue",
                  "resolved", "open_rung", "finished", "n_created")
 
-    def __init__(self, index: int, resources: list[float], sign: float, n_configs: int):
+    def __init__(self, index: int, resources: list[float], sign: float, eta: int,
+                 n_configs: int):
         self.index = index
         self.resources = resources
-        self.rungs = [Rung(k, r, sign) for k, r in enumerate(resources)]
+        self.rungs = [Rung(k, r, sign, eta) for k, r in enumerate(resources)]
         self.top = len(resources) - 1
         self.n_configs = n_configs  # planned members of rung 0 (grows with add_trial)
         self.members: list[list[int]] = [[] for _ in resources]
@@ -215,7 +216,8 @@ class SHA(_SyncScheduler):
         self.early_stopping_rate = check_int("early_stopping_rate", early_stopping_rate, low=0)
         resources = rung_resources(self.min_resource, self.max_resource, self.reduction_factor,
                                    self.early_stopping_rate)
-        self._brackets = [_SyncBracket(0, resources, self._sign, self.n_configs)]
+        self._brackets = [_SyncBracket(0, resources, self._sign, self.reduction_factor,
+                                      self.n_configs)]
 
     @property
     def resources(self) -> list[float]:
