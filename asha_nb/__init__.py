@@ -58,7 +58,7 @@ __all__ = [
 # name -> (module, attribute): resolved on first access so optional extras load lazily.
 _LAZY = {
     "Search": ("asha_nb.runtime", "Search"),
-    "Trial": ("asha_nb.runtime", "Trial"),
+    "Trial": ("asha_nb._trial", "Trial"),
     "PromotionView": ("asha_nb.widgets", "PromotionView"),
     "Dashboard": ("asha_nb.widgets", "Dashboard"),
     "load_ipython_extension": ("asha_nb.magic", "load_ipython_extension"),
@@ -81,5 +81,6 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover
     from .magic import load_ipython_extension, unload_ipython_extension
-    from .runtime import Search, Trial
+    from ._trial import Trial
+    from .runtime import Search
     from .widgets import Dashboard, PromotionView
