@@ -125,6 +125,7 @@ class BaseExecutor(abc.ABC):
 
     def resize(self, n_workers: int) -> None:
         """Change the number of workers (the runtime never has more jobs than workers out)."""
+        return None
 
     @abc.abstractmethod
     def shutdown(self, wait: bool = False) -> None:

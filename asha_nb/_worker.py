@@ -1,0 +1,364 @@
+"""Running one job inside a worker (thread, process, Dask worker, any ``concurrent.futures`` pool).
+
+Objective forms
+---------------
+The objective's signature is inspected once (:func:`objective_form`) and it is called in one
+of three ways:
+
+(a) **plain** ``objective(config, resource) -> float``: trains from scratch up to
+    ``resource`` and returns the value::
+
+        def objective(config, resource):
+            model = make_model(config)
+            for epoch in range(int(resource)):
+                train_one_epoch(model)
+            return validation_loss(model)
+
+(b) **checkpoint** ``objective(config, resource, checkpoint) -> (value, new_checkpoint)``:
+    ``checkpoint`` is ``None`` for a new trial; a promoted trial gets the checkpoint it
+    returned last time, so it resumes instead of retraining. Detected when the function has
+    three required positional parameters, or a third one named ``checkpoint`` (``ckpt`` or
+    ``state``), e.g. ``def objective(config, resource, checkpoint=None)``::
+
+        def objective(config, resource, checkpoint):
+            model, done = checkpoint if checkpoint is not None else (make_model(config), 0)
+            for epoch in range(done, int(resource)):
+                train_one_epoch(model)
+            return validation_loss(model), (model, int(resource))
+
+(c) **context** ``objective(trial) -> float``: a single parameter receives a
+    :class:`~asha_nb.Trial` (``trial.config``, ``trial.resource``, ``trial.resume_from``,
+    ``trial.checkpoint``); it may stream per-epoch values with ``trial.report(value)``, stop
+    early when ``trial.should_stop()`` and keep a checkpoint with ``trial.save(obj)``::
+
+        def objective(trial):
+            model = trial.checkpoint or make_model(trial.config)
+            for epoch in range(int(trial.resume_from), int(trial.resource)):
+                train_one_epoch(model)
+                loss = validation_loss(model)
+                if trial.report(loss):      # True once the runtime asked the job to stop
+                    break
+            trial.save(model)
+            return loss
+
+Set ``objective.__asha_form__ = "plain" | "checkpoint" | "trial"`` to skip the inspection.
+
+Errors raised by the objective never escape :func:`run_job`: they come back as
+``JobOutcome(error=<formatted traceback>)``. The returned value is passed back unvalidated.
+
+Process pools get the objective as ``cloudpickle`` bytes (:func:`dumps_objective`) and run
+:func:`run_pickled` or :func:`run_installed`, module-level trampolines importable in every
+worker, so functions defined in a notebook (``__main__``), lambdas and closures work under the
+``spawn`` and ``forkserver`` start methods. The loaded function is cached per worker process
+by the hash of its bytes.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import inspect
+import threading
+import time
+import traceback
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from ._trial import Channel, NullChannel, Trial
+from .errors import InvalidTypeError
+from .executors._base import JobOutcome, JobSpec
+
+__all__ = [
+    "ObjectiveForm",
+    "objective_form",
+    "run_job",
+    "dumps_objective",
+    "load_objective",
+    "run_pickled",
+    "run_installed",
+    "init_process_worker",
+    "QueueChannel",
+    "NullChannel",
+]
+
+_CHECKPOINT_NAMES = ("checkpoint", "ckpt", "state")
+
+
+class ObjectiveForm(enum.StrEnum):
+    """How an objective is called (see the module docstring)."""
+
+    PLAIN = "plain"  #: ``objective(config, resource) -> value``
+    CHECKPOINT = "checkpoint"  #: ``objective(config, resource, checkpoint) -> (value, ckpt)``
+    TRIAL = "trial"  #: ``objective(trial) -> value``
+
+
+_FORMS_HELP = (
+    "objective(config, resource) -> value, "
+    "objective(config, resource, checkpoint) -> (value, new_checkpoint), "
+    "or objective(trial) -> value"
+)
+
+
+def objective_form(objective: Callable[..., Any]) -> ObjectiveForm:
+    """Return how ``objective`` is called, from its signature.
+
+    Parameters
+    ----------
+    objective
+        The user's objective function.
+
+    Returns
+    -------
+    ObjectiveForm
+
+    Raises
+    ------
+    InvalidTypeError
+        If ``objective`` is not callable or its signature fits none of the three forms.
+
+    Examples
+    --------
+    >>> objective_form(lambda config, resource: 0.0).value
+    'plain'
+    >>> objective_form(lambda config, resource, checkpoint=None: (0.0, None)).value
+    'checkpoint'
+    >>> objective_form(lambda trial: 0.0).value
+    'trial'
+    """
+    if not callable(objective):
+        raise InvalidTypeError(
+            f"objective must be a callable ({_FORMS_HELP}); got {type(objective).__name__}"
+        )
+    override = getattr(objective, "__asha_form__", None)
+    if override is not None:
+        try:
+            return ObjectiveForm(override)
+        except ValueError:
+            raise InvalidTypeError(
+                f"objective.__asha_form__ must be one of 'plain', 'checkpoint', 'trial'; "
+                f"got {override!r}"
+            ) from None
+    try:
+        sig = inspect.signature(objective)
+    except (TypeError, ValueError) as exc:
+        raise InvalidTypeError(
+            f"cannot read the signature of objective {objective!r} ({exc}); write it as "
+            f"{_FORMS_HELP}, or set objective.__asha_form__"
+        ) from None
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    params = list(sig.parameters.values())
+    positional = [p for p in params if p.kind in kinds]
+    n_req = sum(p.default is inspect.Parameter.empty for p in positional)
+    n_pos = len(positional)
+    if n_req == 3 or (n_req >= 2 and n_pos >= 3 and positional[2].name in _CHECKPOINT_NAMES):
+        return ObjectiveForm.CHECKPOINT
+    if n_req == 2 or (n_req == 1 and n_pos >= 2 and positional[1].name == "resource"):
+        return ObjectiveForm.PLAIN
+    if n_req == 1 or (n_req == 0 and n_pos >= 1):
+        return ObjectiveForm.TRIAL
+    raise InvalidTypeError(
+        f"objective{sig} fits none of the supported forms: {_FORMS_HELP} "
+        f"(or set objective.__asha_form__)"
+    )
+
+
+# ---------------------------------------------------------------------------- channels
+class QueueChannel:
+    """A channel over a queue (``put``) and a mapping of stop flags (``get``).
+
+    Works with ``queue.SimpleQueue`` + ``dict`` inside one process (threads) and with
+    ``multiprocessing.Manager`` queue and dict proxies across processes. Reports are sent as
+    ``(job_id, trial_id, resource, value)`` tuples.
+    """
+
+    def __init__(self, queue: Any, stop_flags: Any) -> None:
+        self.queue = queue
+        self.stop_flags = stop_flags
+
+    def report(self, job_id: int, trial_id: int, resource: float, value: float) -> None:
+        """Put one report on the queue."""
+        self.queue.put((job_id, trial_id, resource, value))
+
+    def should_stop(self, job_id: int) -> bool:
+        """Whether ``job_id`` has its stop flag set."""
+        return bool(self.stop_flags.get(job_id, False))
+
+
+_NULL = NullChannel()
+
+
+# ---------------------------------------------------------------------------- run one job
+def run_job(
+    objective: Callable[..., Any],
+    spec: JobSpec,
+    channel: Channel | None = None,
+    *,
+    form: ObjectiveForm | str | None = None,
+) -> JobOutcome:
+    """Run one job of ``objective`` and return its :class:`JobOutcome`; never raises for
+    errors of the objective.
+
+    Parameters
+    ----------
+    objective
+        The user's objective (any of the three forms).
+    spec
+        The job to run.
+    channel
+        Streaming and stop-flag transport (default: :class:`NullChannel`).
+    form
+        The objective's form, if already known (else inspected, which is cheap).
+
+    Returns
+    -------
+    JobOutcome
+        ``value`` is the raw return value (for the checkpoint form, the first element of the
+        returned pair); ``error`` the formatted traceback if the objective raised;
+        ``stopped`` is ``True`` if the job was stopped before it started or the objective saw
+        ``trial.should_stop()`` return ``True``.
+
+    Examples
+    --------
+    >>> from asha_nb.executors import JobSpec
+    >>> spec = JobSpec(job_id=0, trial_id=0, config={"x": 2}, rung=0, resource=3, resume_from=0)
+    >>> run_job(lambda config, resource: config["x"] * resource, spec).value
+    6
+    """
+    channel = channel if channel is not None else _NULL
+    try:
+        if channel.should_stop(spec.job_id):  # stopped while queued: do not start it
+            return JobOutcome(stopped=True)
+    except Exception:
+        pass
+    trial = Trial.from_spec(spec, channel)
+    start = time.perf_counter()
+    checkpoint = None
+    try:
+        form = ObjectiveForm(form) if form is not None else objective_form(objective)
+        if form is ObjectiveForm.PLAIN:
+            value = objective(dict(spec.config), spec.resource)
+        elif form is ObjectiveForm.CHECKPOINT:
+            result = objective(dict(spec.config), spec.resource, spec.checkpoint)
+            if not isinstance(result, (tuple, list)) or len(result) != 2:
+                raise TypeError(
+                    "an objective(config, resource, checkpoint) must return a pair "
+                    f"(value, new_checkpoint); it returned {type(result).__name__}: {result!r:.200}"
+                )
+            value, checkpoint = result
+        else:
+            value = objective(trial)
+            checkpoint = trial.saved_checkpoint
+    except (Exception, SystemExit):
+        return JobOutcome(
+            error=traceback.format_exc(),
+            intermediate=trial.intermediate,
+            stopped=trial.stop_seen,
+            duration=time.perf_counter() - start,
+        )
+    return JobOutcome(
+        value=value,
+        checkpoint=checkpoint,
+        intermediate=trial.intermediate,
+        stopped=trial.stop_seen,
+        duration=time.perf_counter() - start,
+    )
+
+
+# ---------------------------------------------------------------------------- trampolines
+def dumps_objective(objective: Callable[..., Any]) -> bytes:
+    """Serialize ``objective`` with cloudpickle (notebook functions, lambdas, closures).
+
+    Raises
+    ------
+    InvalidTypeError
+        If the objective (or something it refers to) cannot be pickled.
+    """
+    import cloudpickle
+
+    try:
+        return cloudpickle.dumps(objective)
+    except Exception as exc:
+        raise InvalidTypeError(
+            f"objective {objective!r} cannot be sent to worker processes: cloudpickle failed "
+            f"with {type(exc).__name__}: {exc}. Objects it refers to (open files, locks, "
+            "database connections) must be created inside the objective."
+        ) from exc
+
+
+_CACHE_SIZE = 8
+_cache: OrderedDict[bytes, tuple[Callable[..., Any], ObjectiveForm | None]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def load_objective(blob: bytes) -> tuple[Callable[..., Any], ObjectiveForm | None]:
+    """Load a :func:`dumps_objective` blob, cached per process by its hash.
+
+    Returns the function and its form (``None`` if the signature fits no form; then
+    :func:`run_job` reports the error).
+    """
+    key = hashlib.blake2b(blob, digest_size=20).digest()
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+            return hit
+    import cloudpickle
+
+    fn = cloudpickle.loads(blob)
+    try:
+        form: ObjectiveForm | None = objective_form(fn)
+    except InvalidTypeError:
+        form = None
+    with _cache_lock:
+        _cache[key] = (fn, form)
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return fn, form
+
+
+def _load_failed(spec: JobSpec) -> JobOutcome:
+    return JobOutcome(
+        error="the objective could not be loaded in the worker:\n" + traceback.format_exc()
+    )
+
+
+def run_pickled(blob: bytes, spec: JobSpec, channel: Channel | None = None) -> JobOutcome:
+    """Trampoline for any pool: load the cloudpickled objective (cached) and run the job.
+
+    ``channel=None`` uses the channel installed by :func:`init_process_worker`, if any.
+    """
+    try:
+        fn, form = load_objective(blob)
+    except Exception:
+        return _load_failed(spec)
+    return run_job(fn, spec, channel if channel is not None else _worker_channel, form=form)
+
+
+# Per-process state installed by the process pool's initializer.
+_worker_blob: bytes | None = None
+_worker_channel: Channel | None = None
+
+
+def init_process_worker(
+    blob: bytes | None, channel: Channel | None, threads: int | None = 1
+) -> None:
+    """Process-pool initializer: remember the objective and channel, cap intra-op threads.
+
+    The objective is loaded lazily by the first job, so a load error becomes that job's error
+    instead of breaking the pool.
+    """
+    global _worker_blob, _worker_channel
+    _worker_blob = blob
+    _worker_channel = channel
+    if threads is not None:
+        from ._threads import set_worker_threads
+
+        set_worker_threads(threads)
+
+
+def run_installed(spec: JobSpec) -> JobOutcome:
+    """Run ``spec`` with the objective installed by :func:`init_process_worker`."""
+    if _worker_blob is None:
+        return JobOutcome(error="no objective was installed in this worker process")
+    return run_pickled(_worker_blob, spec, _worker_channel)

@@ -1,0 +1,345 @@
+"""Run jobs on a Dask cluster through the user's ``distributed.Client``.
+
+Only imported when a Dask client is used (``import asha_nb.executors`` does not import dask).
+
+- Jobs are submitted with ``client.submit(..., pure=False)``: with Dask's default
+  ``pure=True`` two jobs with equal arguments would share one cached result.
+- Dask's ``cancel`` does not interrupt a running task (the worker thread keeps running it),
+  so stopping is **cooperative**: ``stop_job`` adds the job to a ``distributed.Variable``
+  that ``trial.should_stop()`` reads (at most every ``poll_interval`` seconds), and a job
+  stopped before it started returns at once without running the objective.
+- ``trial.report`` values stream through a ``distributed.Queue``.
+- A worker that dies makes its job's future raise ``distributed.scheduler.KilledWorker``.
+  By default the executor sets the scheduler's ``allowed-failures`` to 0 while it runs (Dask
+  would otherwise retry a crashing trial on 3 more workers, killing each) and restores it on
+  shutdown. This setting is scheduler-wide; pass ``allowed_failures=None`` to leave it.
+- Futures are bridged to ``concurrent.futures.Future`` (the runtime uses ``cf.wait``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import uuid
+from typing import Any
+
+from .._worker import dumps_objective, objective_form, run_pickled
+from ..errors import InvalidParameterError, InvalidTypeError, SearchStateError
+from ._base import BaseExecutor, IntermediateReport, JobSpec, RunningJob
+from .generic import check_n_workers, mirror_future
+
+__all__ = ["DaskExecutor", "DaskChannel"]
+
+
+class DaskChannel:
+    """Channel of a job running on a Dask worker: a named ``distributed.Queue`` for reports
+    and a named ``distributed.Variable`` listing the job ids asked to stop.
+
+    Parameters
+    ----------
+    queue_name, stop_name
+        Names of the Queue (``None``: no streaming) and of the Variable.
+    poll_interval
+        Minimum seconds between two reads of the stop Variable by one job.
+    """
+
+    def __init__(self, queue_name: str | None, stop_name: str, poll_interval: float = 0.25) -> None:
+        self.queue_name = queue_name
+        self.stop_name = stop_name
+        self.poll_interval = poll_interval
+        self._queue: Any = None
+        self._var: Any = None
+        self._last = -float("inf")
+        self._stopped = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "queue_name": self.queue_name,
+            "stop_name": self.stop_name,
+            "poll_interval": self.poll_interval,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
+
+    def report(self, job_id: int, trial_id: int, resource: float, value: float) -> None:
+        """Put ``(job_id, trial_id, resource, value)`` on the Queue."""
+        if self.queue_name is None:
+            return
+        if self._queue is None:
+            from distributed import Queue
+
+            self._queue = Queue(self.queue_name)
+        self._queue.put((job_id, trial_id, resource, value))
+
+    def should_stop(self, job_id: int) -> bool:
+        """Whether ``job_id`` is in the stop Variable (read at most every ``poll_interval`` s)."""
+        if self._stopped:
+            return True
+        now = time.monotonic()
+        if now - self._last < self.poll_interval:
+            return False
+        self._last = now
+        if self._var is None:
+            from distributed import Variable
+
+            self._var = Variable(self.stop_name)
+        try:
+            stopped = self._var.get(timeout=5)
+        except TimeoutError:
+            return False
+        self._stopped = job_id in set(stopped or ())
+        return self._stopped
+
+
+def _read_dask_future(f: Any) -> tuple[str, Any]:
+    status = f.status
+    if status == "cancelled":
+        return "cancelled", None
+    if status == "finished":
+        return "result", f.result()
+    if status == "error":
+        return "error", f.exception()
+    return "error", RuntimeError(f"Dask future {f.key!r} ended in state {status!r}")
+
+
+class DaskExecutor(BaseExecutor):
+    """Run trials as tasks of a Dask cluster.
+
+    Parameters
+    ----------
+    client
+        A connected ``distributed.Client`` (the user's; not closed by :meth:`shutdown`), or
+        ``None``: :meth:`start` then creates a private ``LocalCluster`` with ``n_workers``
+        single-threaded worker processes (options in ``cluster_kwargs``), closed by
+        :meth:`shutdown`. This is what ``executor="dask"`` gives.
+    allowed_failures
+        Scheduler ``allowed-failures`` while the executor runs (default 0: a trial that
+        kills its worker fails at once instead of killing 3 more). ``None`` leaves it.
+    stream
+        Stream ``trial.report`` values through a ``distributed.Queue`` (default ``True``).
+    poll_interval
+        Minimum seconds between two stop-flag reads of one job (each is a scheduler round
+        trip).
+    submit_kwargs
+        Extra keyword arguments for ``client.submit`` (e.g. ``resources={"GPU": 1}``).
+    cluster_kwargs
+        Extra keyword arguments for the private ``LocalCluster`` (only with ``client=None``).
+
+    Notes
+    -----
+    ``can_kill = False``: ``stop_job`` is cooperative (see the module docstring). A per-job
+    ``timeout`` makes the job's future raise ``TimeoutError`` at the deadline and sets its
+    stop flag; the task keeps its worker until the objective returns. ``resize`` only
+    records the number of jobs the runtime keeps out; scale the cluster itself with
+    ``cluster.scale(n)``.
+    """
+
+    name = "dask"
+    can_kill = False
+
+    def __init__(
+        self,
+        client: Any = None,
+        *,
+        allowed_failures: int | None = 0,
+        stream: bool = True,
+        poll_interval: float = 0.25,
+        submit_kwargs: dict[str, Any] | None = None,
+        cluster_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if client is not None and (
+            not callable(getattr(client, "submit", None)) or not hasattr(client, "run_on_scheduler")
+        ):
+            raise InvalidTypeError(
+                f"client must be a distributed.Client; got {type(client).__name__}"
+            )
+        if allowed_failures is not None and (
+            not isinstance(allowed_failures, int) or allowed_failures < 0
+        ):
+            raise InvalidParameterError(
+                f"allowed_failures must be an int >= 0 or None; got {allowed_failures!r}"
+            )
+        if not isinstance(poll_interval, (int, float)) or poll_interval < 0:
+            raise InvalidParameterError(
+                f"poll_interval must be a number >= 0; got {poll_interval!r}"
+            )
+        self.client = client
+        self.allowed_failures = allowed_failures
+        self.stream = bool(stream)
+        self.poll_interval = float(poll_interval)
+        self.submit_kwargs = dict(submit_kwargs or {})
+        self.cluster_kwargs = dict(cluster_kwargs or {})
+        self._own_cluster: Any = None
+        self.n_workers = 0
+        self._blob: bytes | None = None
+        self._uid = uuid.uuid4().hex[:10]
+        self._queue: Any = None
+        self._var: Any = None
+        self._channel: DaskChannel | None = None
+        self._old_allowed_failures: int | None = None
+        self._lock = threading.Lock()
+        self._stopped: set[int] = set()
+        self._inflight: dict[int, Any] = {}
+        self._submits = itertools.count()
+
+    # ------------------------------------------------------------------ life cycle
+    def start(self, objective: Any, n_workers: int) -> None:
+        """Serialize the objective, create the stop Variable and report Queue."""
+        from distributed import Queue, Variable
+
+        self.n_workers = check_n_workers(n_workers)
+        objective_form(objective)
+        self._blob = dumps_objective(objective)
+        if self.client is None:
+            self._start_local_cluster(self.n_workers)
+        queue_name = f"asha-reports-{self._uid}" if self.stream else None
+        stop_name = f"asha-stop-{self._uid}"
+        self._var = Variable(stop_name, client=self.client)
+        self._var.set([])
+        if queue_name is not None:
+            self._queue = Queue(queue_name, client=self.client)
+        self._channel = DaskChannel(queue_name, stop_name, self.poll_interval)
+        if self.allowed_failures is not None:
+            self._old_allowed_failures = self._set_allowed_failures(self.allowed_failures)
+
+    def _start_local_cluster(self, n_workers: int) -> None:
+        from distributed import Client, LocalCluster
+
+        kwargs: dict[str, Any] = {
+            "n_workers": n_workers,
+            "threads_per_worker": 1,
+            "processes": True,
+            "host": "127.0.0.1",
+            "dashboard_address": None,
+        }
+        kwargs.update(self.cluster_kwargs)
+        self._own_cluster = LocalCluster(**kwargs)
+        self.client = Client(self._own_cluster)
+
+    def _set_allowed_failures(self, value: int) -> int | None:
+        def swap(dask_scheduler: Any, value: int = value) -> int:
+            old = dask_scheduler.allowed_failures
+            dask_scheduler.allowed_failures = value
+            return old
+
+        try:
+            return self.client.run_on_scheduler(swap)
+        except Exception:  # e.g. a scheduler that does not allow run_on_scheduler
+            return None
+
+    def submit(self, spec: JobSpec) -> RunningJob:
+        """Submit the job as a Dask task (``pure=False``) and bridge its future."""
+        if self._blob is None:
+            raise SearchStateError(
+                "DaskExecutor.submit() called before start() or after shutdown()"
+            )
+        job_id = spec.job_id
+        inner = self.client.submit(
+            run_pickled,
+            self._blob,
+            spec,
+            self._channel,
+            pure=False,
+            key=f"asha-job-{job_id}-{self._uid}-{next(self._submits)}",
+            **self.submit_kwargs,
+        )
+        with self._lock:
+            self._inflight[job_id] = inner
+        future = mirror_future(
+            inner,
+            timeout=spec.timeout,
+            on_timeout=lambda: self._request_stop(job_id),
+            read=_read_dask_future,
+        )
+        return RunningJob(spec, future, {"dask_future": inner})
+
+    def _request_stop(self, job_id: int) -> None:
+        with self._lock:
+            if job_id in self._stopped:
+                return
+            self._stopped.add(job_id)
+            self._var.set(sorted(self._stopped))
+
+    def stop_job(self, running: RunningJob) -> None:
+        """Set the job's cooperative stop flag (a queued job then returns without running)."""
+        if not running.future.done():
+            self._request_stop(running.spec.job_id)
+
+    def drain_reports(self) -> list[IntermediateReport]:
+        """Reports from the Queue since the last call (one scheduler round trip)."""
+        self._forget_finished()
+        if self._queue is None:
+            return []
+        try:
+            items = self._queue.get(batch=True)
+        except Exception:
+            return []
+        return [IntermediateReport(*item) for item in items]
+
+    def _forget_finished(self) -> None:
+        with self._lock:
+            done = [j for j, f in self._inflight.items() if f.done()]
+            for j in done:
+                del self._inflight[j]
+            if self._stopped & set(done):
+                self._stopped -= set(done)
+                self._var.set(sorted(self._stopped))
+
+    def resize(self, n_workers: int) -> None:
+        """Record the number of jobs the runtime keeps out; a private LocalCluster is scaled
+        to ``n_workers`` (a user's cluster keeps its size)."""
+        self.n_workers = check_n_workers(n_workers)
+        if self._own_cluster is not None:
+            self._own_cluster.scale(self.n_workers)
+
+    def shutdown(self, wait: bool = False) -> None:
+        """Ask running jobs to stop, cancel the rest, restore ``allowed-failures``.
+
+        The small stop Variable is left on the scheduler so that jobs still running can see
+        their stop flag; the report Queue is deleted.
+        """
+        with self._lock:
+            inflight = dict(self._inflight)
+            self._inflight.clear()
+        if self._var is not None and inflight:
+            try:
+                with self._lock:
+                    self._stopped |= set(inflight)
+                    self._var.set(sorted(self._stopped))
+            except Exception:
+                pass
+        if wait and inflight:
+            from distributed import wait as dask_wait
+
+            try:
+                dask_wait(list(inflight.values()), timeout=30)
+            except Exception:
+                pass
+        try:
+            if inflight:
+                self.client.cancel(list(inflight.values()))
+        except Exception:
+            pass
+        if self._old_allowed_failures is not None:
+            self._set_allowed_failures(self._old_allowed_failures)
+            self._old_allowed_failures = None
+        if self._queue is not None:
+            try:
+                self._queue.close()
+            except Exception:
+                pass
+            self._queue = None
+        self._blob = None
+        if self._own_cluster is not None:
+            try:
+                self.client.close()
+                self._own_cluster.close()
+            except Exception:
+                pass
+            self._own_cluster = None
+            self.client = None
+
+    def __repr__(self) -> str:
+        return f"DaskExecutor({self.client!r})"

@@ -1,0 +1,287 @@
+"""One contract suite run on every executor: thread, process (pebble), Dask, generic pools."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import itertools
+import os
+import sys
+import time
+from typing import Any
+
+import cloudpickle
+import pytest
+
+from asha_nb.executors import JobOutcome, JobSpec
+
+pytest.importorskip("distributed")  # the dask extra is a test dependency: must be installed
+
+# Workers (spawned processes, Dask workers) cannot import this test module: send its
+# functions by value.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+BACKENDS = ["thread", "process", "dask", "generic-thread", "generic-process"]
+STREAMING = ["thread", "process", "dask"]
+COOPERATIVE = ["thread", "dask"]
+FORMS = ["plain", "checkpoint", "trial"]
+
+_job_ids = itertools.count(1000)
+
+
+def make_spec(config: dict[str, Any], resource: float = 3, **kw: Any) -> JobSpec:
+    """A JobSpec with a job id unique in the session (stop flags are keyed by job id)."""
+    job_id = next(_job_ids)
+    kw.setdefault("trial_id", job_id)
+    kw.setdefault("rung", 0)
+    kw.setdefault("resume_from", 0)
+    return JobSpec(job_id=job_id, config=config, resource=resource, **kw)
+
+
+# ---------------------------------------------------------------- objectives (one per form)
+def _misbehave(config: dict[str, Any]) -> None:
+    case = config.get("case")
+    if case == "raise":
+        raise ValueError(f"boom {config['x']}")
+    if case == "crash":
+        os._exit(1)
+    if case == "sleep":
+        time.sleep(config.get("seconds", 60))
+
+
+def plain_objective(config, resource):
+    _misbehave(config)
+    return config["x"] * resource
+
+
+def checkpoint_objective(config, resource, checkpoint):
+    _misbehave(config)
+    trained_before = 0 if checkpoint is None else checkpoint["trained"]
+    return config["x"] * resource, {
+        "trained": resource,
+        "before": trained_before,
+        "pid": os.getpid(),
+    }
+
+
+def trial_objective(trial):
+    config = trial.config
+    if config.get("case") == "wait_stop":  # cooperative stop: loop until asked
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if trial.should_stop():
+                return -1.0
+            time.sleep(0.02)
+        return -2.0
+    _misbehave(config)
+    for epoch in range(int(trial.resume_from), int(trial.resource)):
+        trial.report(config["x"] * (epoch + 1))
+    before = 0 if trial.checkpoint is None else trial.checkpoint["trained"]
+    trial.save({"trained": trial.resource, "before": before, "job_id": trial.job_id})
+    return config["x"] * trial.resource
+
+
+OBJECTIVES = {
+    "plain": plain_objective,
+    "checkpoint": checkpoint_objective,
+    "trial": trial_objective,
+}
+
+
+def run(executors, backend: str, form: str, config: dict[str, Any], timeout: float = 60, **kw):
+    ex = executors.get(backend, form, OBJECTIVES[form])
+    job = ex.submit(make_spec(config, **kw))
+    return ex, job, job.future.result(timeout=timeout)
+
+
+# ---------------------------------------------------------------- tests
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_value_of_each_objective_form(executors, backend, form):
+    ex, job, outcome = run(executors, backend, form, {"x": 1.5}, resource=4)
+    assert isinstance(outcome, JobOutcome)
+    assert outcome.error is None
+    assert outcome.value == 6.0
+    assert outcome.stopped is False
+    assert outcome.duration >= 0
+    if form == "plain":
+        assert outcome.checkpoint is None
+    else:
+        assert outcome.checkpoint["trained"] == 4
+        assert outcome.checkpoint["before"] == 0
+    if form == "trial":
+        assert outcome.intermediate == ((1.0, 1.5), (2.0, 3.0), (3.0, 4.5), (4.0, 6.0))
+    else:
+        assert outcome.intermediate == ()
+
+
+@pytest.mark.parametrize("form", ["checkpoint", "trial"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_checkpoint_round_trip(executors, backend, form):
+    _, _, first = run(executors, backend, form, {"x": 1.0}, resource=2)
+    _, _, second = run(
+        executors,
+        backend,
+        form,
+        {"x": 1.0},
+        resource=6,
+        resume_from=2,
+        rung=1,
+        checkpoint=first.checkpoint,
+    )
+    assert second.error is None
+    assert second.value == 6.0
+    assert second.checkpoint["before"] == 2  # resumed from the first job's checkpoint
+    assert second.checkpoint["trained"] == 6
+    if form == "trial":  # only epochs 3..6 were trained again
+        assert [r for r, _ in second.intermediate] == [3.0, 4.0, 5.0, 6.0]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_intermediate_reports(executors, backend):
+    ex, job, outcome = run(executors, backend, "trial", {"x": 2.0}, resource=3)
+    expected = [(1.0, 2.0), (2.0, 4.0), (3.0, 6.0)]
+    assert list(outcome.intermediate) == expected
+    if backend not in STREAMING:
+        assert ex.drain_reports() == []
+        return
+    got: list = []
+    deadline = time.monotonic() + 10
+    while len(got) < 3 and time.monotonic() < deadline:
+        got += [r for r in ex.drain_reports() if r.job_id == job.spec.job_id]
+        time.sleep(0.02)
+    assert [(r.resource, r.value) for r in got] == expected
+    assert {r.trial_id for r in got} == {job.spec.trial_id}
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_objective_error_comes_back_as_traceback(executors, backend, form):
+    _, _, outcome = run(executors, backend, form, {"x": 42, "case": "raise"})
+    assert outcome.value is None
+    assert outcome.error is not None
+    assert "Traceback (most recent call last)" in outcome.error
+    assert "ValueError: boom 42" in outcome.error
+    assert "_misbehave" in outcome.error
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_notebook_function_lambda_and_closure(executors, backend):
+    # A function defined in a notebook lives in __main__ and cannot be imported by workers.
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    exec(
+        "def notebook_objective(config, resource):\n    return scale(config['x']) * resource\n",
+        namespace,
+    )
+    factor = 10.0
+    namespace["scale"] = lambda x: x * factor  # closure over a local variable
+    ex = executors.new(backend)
+    ex.start(namespace["notebook_objective"], 1)
+    try:
+        outcome = ex.submit(make_spec({"x": 0.5}, resource=2)).future.result(timeout=60)
+    finally:
+        ex.shutdown(wait=True)
+    assert outcome.error is None
+    assert outcome.value == 10.0
+
+
+@pytest.mark.parametrize("backend", COOPERATIVE)
+def test_cooperative_stop(executors, backend):
+    ex = executors.get(backend, "trial", trial_objective)
+    job = ex.submit(make_spec({"x": 1.0, "case": "wait_stop"}))
+    time.sleep(0.5)
+    assert not job.future.done()
+    ex.stop_job(job)
+    outcome = job.future.result(timeout=10)
+    assert outcome.stopped is True
+    assert outcome.value == -1.0
+    # the worker is free again
+    _, _, after = run(executors, backend, "trial", {"x": 1.0}, resource=1)
+    assert after.value == 1.0
+
+
+def test_process_stop_kills_running_job(executors):
+    ex = executors.get("process", "plain", plain_objective)
+    assert ex.can_kill
+    job = ex.submit(make_spec({"x": 1.0, "case": "sleep", "seconds": 60}))
+    time.sleep(1.0)
+    assert job.future.running() or not job.future.done()
+    t0 = time.monotonic()
+    ex.stop_job(job)
+    with pytest.raises(cf.CancelledError):
+        job.future.result(timeout=10)
+    assert time.monotonic() - t0 < 10
+    _, _, after = run(executors, "process", "plain", {"x": 2.0}, resource=2)
+    assert after.value == 4.0
+
+
+def test_generic_stop_cancels_queued_job(executors):
+    from asha_nb.executors import GenericExecutor
+
+    pool = cf.ThreadPoolExecutor(1)
+    ex = GenericExecutor(pool)
+    ex.start(plain_objective, 1)
+    try:
+        busy = ex.submit(make_spec({"x": 1.0, "case": "sleep", "seconds": 0.5}))
+        queued = ex.submit(make_spec({"x": 1.0}))
+        ex.stop_job(queued)
+        assert queued.future.cancelled()
+        assert busy.future.result(timeout=10).value == 3.0
+    finally:
+        ex.shutdown()
+        pool.shutdown(wait=True)
+
+
+def test_process_crash_is_isolated(executors):
+    from pebble import ProcessExpired
+
+    ex = executors.get("process", "plain", plain_objective)
+    job = ex.submit(make_spec({"x": 1.0, "case": "crash"}))
+    with pytest.raises(ProcessExpired) as info:
+        job.future.result(timeout=30)
+    assert info.value.exitcode == 1
+    _, _, after = run(executors, "process", "plain", {"x": 3.0}, resource=1)
+    assert after.value == 3.0
+
+
+def test_process_timeout_kills_job(executors):
+    ex = executors.get("process", "plain", plain_objective)
+    job = ex.submit(make_spec({"x": 1.0, "case": "sleep", "seconds": 60}, timeout=0.5))
+    with pytest.raises(TimeoutError):
+        job.future.result(timeout=30)
+    _, _, after = run(executors, "process", "plain", {"x": 1.0}, resource=5)
+    assert after.value == 5.0
+
+
+@pytest.mark.parametrize("backend", COOPERATIVE)
+def test_cooperative_timeout(executors, backend):
+    ex = executors.get(backend, "trial", trial_objective)
+    job = ex.submit(make_spec({"x": 1.0, "case": "wait_stop"}, timeout=0.5))
+    with pytest.raises(TimeoutError):
+        job.future.result(timeout=30)
+    inner = job.extra.get("inner") or job.extra.get("dask_future")
+    deadline = time.monotonic() + 10  # the objective saw its stop flag and returned
+    while not inner.done() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert inner.result().stopped is True
+    _, _, after = run(executors, backend, "trial", {"x": 1.0}, resource=2)
+    assert after.value == 2.0
+
+
+def test_dask_killed_worker_fails_fast_and_cluster_recovers(executors):
+    from distributed.scheduler import KilledWorker
+
+    ex = executors.get("dask", "plain", plain_objective)
+    job = ex.submit(make_spec({"x": 1.0, "case": "crash"}))
+    with pytest.raises(KilledWorker):  # allowed-failures=0: no retry on other workers
+        job.future.result(timeout=60)
+    _, _, after = run(executors, "dask", "plain", {"x": 2.0}, resource=3)
+    assert after.value == 6.0
+
+
+def test_dask_jobs_are_not_pure(executors):
+    ex = executors.get("dask", "plain", plain_objective)
+    spec = make_spec({"x": 1.0})
+    a = ex.submit(spec)
+    b = ex.submit(spec)
+    assert a.extra["dask_future"].key != b.extra["dask_future"].key
+    assert a.future.result(timeout=30).value == b.future.result(timeout=30).value == 3.0
