@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import _kill_target as kt
+import pytest
+
+from asha_nb.errors import InvalidParameterError
+from asha_nb.runtime import Journal, Search
+from asha_nb.runtime.journal import JournalMismatchError
+
+HERE = Path(__file__).parent
+
+
+def _reports(path):
+    con = sqlite3.connect(path)
+    try:
+        return con.execute("SELECT job_id, trial_id, value FROM events WHERE kind='report'").fetchall()
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        con.close()
+
+
+def test_stop_then_resume_in_process_matches_uninterrupted(tmp_path):
+    ref = Search(kt.objective, kt.SPACE, **kt.OPTIONS).run()
+    path = tmp_path / "s.sqlite"
+    s = Search(kt.objective, kt.SPACE, journal=path, **kt.OPTIONS)
+    s.start()
+    end = time.monotonic() + 30
+    while len(_reports(path)) < 5 and time.monotonic() < end:
+        time.sleep(0.01)
+    s.stop()
+    assert s.state == "stopped"
+    with pytest.raises(InvalidParameterError, match="already holds a search"):
+        Search(kt.objective, kt.SPACE, journal=path)
+    r = Search.resume(path, kt.objective)
+    assert r.state == "created"
+    r.run()
+    assert r.state == "finished"
+    assert kt.rungs(r) == kt.rungs(ref)
+    ckpts = list((tmp_path / "s.sqlite.checkpoints").glob("*.pkl"))
+    assert ckpts
+    jobs = [j for j, _, _ in _reports(path)]
+    assert len(jobs) == len(set(jobs))
+
+
+def test_resume_rejects_changed_space(tmp_path):
+    path = tmp_path / "s.sqlite"
+    Search(kt.objective, kt.SPACE, journal=path, **{**kt.OPTIONS, "max_trials": 3}).run()
+    con = sqlite3.connect(path)
+    import cloudpickle
+
+    from asha_nb import space
+    con.execute("UPDATE meta SET value=? WHERE key='space'",
+                (cloudpickle.dumps(space.Space({"x": space.uniform(5, 6), "y": space.choice([1])})),))
+    con.commit()
+    con.close()
+    with pytest.raises(JournalMismatchError, match="does not replay"):
+        Search.resume(path, kt.objective)
+    with pytest.raises(InvalidParameterError, match="overrides"):
+        Search.resume(path, kt.objective, seed=3)
+
+
+def test_kill_and_resume_loses_nothing_and_matches_uninterrupted(tmp_path):
+    rng = random.Random(1234)
+    ref_out = tmp_path / "ref.json"
+    path = tmp_path / "k.sqlite"
+    out = tmp_path / "out.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+    script = str(HERE / "_kill_target.py")
+    ref = subprocess.Popen([sys.executable, script, str(tmp_path / "none"), "plain", str(ref_out)], env=env)
+
+    seen: set[tuple[int, int, float]] = set()
+    kills = 0
+    mode = "fresh"
+    for _ in range(4):
+        before = len(_reports(path))
+        proc = subprocess.Popen([sys.executable, script, str(path), mode, str(out)], env=env)
+        goal = before + rng.randint(1, 4)
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and len(_reports(path)) < goal and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0, 0.03))  # land mid-job, mid-write or between jobs
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait(30)
+        rows = _reports(path)
+        assert set(map(tuple, rows)) >= seen  # no completed result lost
+        seen = set(map(tuple, rows))
+        mode = "resume"
+        if out.exists():
+            break
+    assert kills >= 2
+    if not out.exists():
+        subprocess.run([sys.executable, script, str(path), "resume", str(out)], env=env, check=True,
+                       timeout=120)
+    ref.wait(120)
+    final = json.loads(out.read_text())
+    expected = json.loads(ref_out.read_text())
+    assert final["state"] == "finished"
+    assert final["rungs"] == expected["rungs"]
+    rows = _reports(path)
+    jobs = [j for j, _, _ in rows]
+    assert len(jobs) == len(set(jobs))  # no result counted twice
+    trial_rungs = [(t, v) for _, t, v in rows]
+    n_final = sum(len(v) for v in final["rungs"].values())
+    assert len(trial_rungs) == n_final
+    Journal(path).close()
