@@ -68,7 +68,7 @@ def rung_resources(
 class _Trial:
     """Mutable internal record of a trial; the outside world sees :class:`TrialSnapshot`."""
 
-    __slots__ = ("trial_id", "config", "bracket", "status", "rung", "values", "job", "error", "source")
+    __slots__ = ("trial_id", "config", "bracket", "status", "rung", "job", "error", "source")
 
     def __init__(self, trial_id: int, config: dict[str, Any], bracket: int, source: str):
         self.trial_id = trial_id
@@ -76,13 +76,14 @@ class _Trial:
         self.bracket = bracket
         self.status = TrialStatus.PENDING
         self.rung = 0  # rung of the next/last job
-        self.values: dict[int, float] = {}
         self.job: Job | None = None
         self.error: str | None = None
         self.source = source
 
 
 def _check_value(value: Any) -> float:
+    if type(value) is float:  # fast path: the common case skips the ABC check
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidTypeError(
             f"value must be a real number (the objective's result), got {value!r} "
@@ -170,7 +171,6 @@ class Scheduler(abc.ABC):
             del self._running[job_id]
             trial = self._trials[job.trial_id]
             trial.job = None
-            trial.values[job.rung] = value
             events: list[Event] = [
                 ResultRecorded(job.trial_id, job_id, job.rung, job.resource, value, job.bracket)
             ]
@@ -180,7 +180,6 @@ class Scheduler(abc.ABC):
         if job_id in self._orphans:
             del self._orphans[job_id]
             trial = self._trials[job.trial_id]
-            trial.values[job.rung] = value
             self._record_orphan(trial, job, value)
             return [ResultRecorded(job.trial_id, job_id, job.rung, job.resource, value, job.bracket)]
         raise SearchStateError(
@@ -325,9 +324,15 @@ class Scheduler(abc.ABC):
             t.status,
             t.rung,
             t.bracket,
-            tuple(sorted(t.values.items())),
+            self._values_of(t),
             t.error,
         )
+
+    def _values_of(self, t: _Trial) -> tuple[tuple[int, float], ...]:
+        # A trial's values live in its bracket's rungs only (no per-trial dict to keep).
+        rungs = self._brackets[t.bracket].rungs  # type: ignore[attr-defined]
+        tid = t.trial_id
+        return tuple((r.index, r.value(tid)) for r in rungs[: t.rung + 1] if tid in r)
 
     def _new_trial(self, config: dict[str, Any], bracket: int, source: str) -> _Trial:
         trial = _Trial(len(self._trials), config, bracket, source)

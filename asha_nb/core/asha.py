@@ -45,9 +45,9 @@ class _AsyncBracket:
         """Algorithm 2: scan rungs from the top down; best promotable in the top 1/eta."""
         rungs = self.rungs
         for k in range(self.top - 1, -1, -1):
-            tid = rungs[k].best_promotable()
-            if tid is not None:
-                return tid, k
+            open_ = rungs[k]._top_open  # == rungs[k].best_promotable(), inlined (hot path)
+            if open_:
+                return open_[0][2], k
         return None
 
 
