@@ -80,7 +80,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .magic import load_ipython_extension, unload_ipython_extension
     from ._trial import Trial
+    from .magic import load_ipython_extension, unload_ipython_extension
     from .runtime import Search
     from .widgets import Dashboard, PromotionView

@@ -8,7 +8,6 @@ of the sync-versus-async teaching view, of several tests and of the benchmarks.
 from __future__ import annotations
 
 import heapq
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -16,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._validation import check_int, check_number, check_optional_int
-from .errors import InvalidParameterError, InvalidTypeError
 from .core._base import Scheduler
+from .errors import InvalidParameterError, InvalidTypeError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
