@@ -66,6 +66,13 @@ class ThreadCap:
         """Change the cap to ``n_threads``."""
         n_threads = max(1, int(n_threads))
         self.n_threads = n_threads
+        torch = sys.modules.get("torch")
+        if torch is not None and self._torch_before is None:
+            # Read torch's setting first: threadpoolctl's limit may change what it reports.
+            try:
+                self._torch_before = int(torch.get_num_threads())
+            except Exception:
+                pass
         try:
             from threadpoolctl import threadpool_limits
         except ImportError:
@@ -77,11 +84,8 @@ class ThreadCap:
                     self._limiter = limiter  # remembers the original limits
             except Exception:
                 pass
-        torch = sys.modules.get("torch")
         if torch is not None:
             try:
-                if self._torch_before is None:
-                    self._torch_before = int(torch.get_num_threads())
                 torch.set_num_threads(n_threads)
             except Exception:
                 pass

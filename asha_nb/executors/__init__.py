@@ -37,6 +37,7 @@ __all__ = [
     "ProcessExecutor",
     "DaskExecutor",
     "GenericExecutor",
+    "JaxBatchExecutor",
     "make_executor",
     "is_dask_client",
 ]
@@ -46,6 +47,7 @@ _LAZY = {
     "ProcessExecutor": "asha_nb.executors.process",
     "DaskExecutor": "asha_nb.executors.dask",
     "GenericExecutor": "asha_nb.executors.generic",
+    "JaxBatchExecutor": "asha_nb.executors.jax_batched",
 }
 
 _ALIASES = {
@@ -54,10 +56,12 @@ _ALIASES = {
     "process": "process",
     "processes": "process",
     "dask": "dask",
+    "jax-batched": "jax-batched",
+    "jax": "jax-batched",
 }
 
 _ALLOWED = (
-    '"thread", "process", "dask" (a private LocalCluster), a distributed.Client, a concurrent.futures.Executor '
+    '"thread", "process", "dask" (a private LocalCluster), "jax-batched", a distributed.Client, a concurrent.futures.Executor '
     "or an asha_nb.executors.BaseExecutor instance"
 )
 
@@ -131,6 +135,10 @@ def make_executor(spec: Any, **options: Any) -> BaseExecutor:
             from .dask import DaskExecutor
 
             return DaskExecutor(None, **options)
+        if kind == "jax-batched":
+            from .jax_batched import JaxBatchExecutor
+
+            return JaxBatchExecutor(**options)
         raise InvalidParameterError(f"executor must be {_ALLOWED}; got {spec!r}")
     if is_dask_client(spec):
         from .dask import DaskExecutor

@@ -1,0 +1,229 @@
+"""The JAX batched engine and executor: exactness, sharding, slicing, bucketing, a full search."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax")
+pytest.importorskip("sklearn")
+
+from asha_nb import ASHA  # noqa: E402
+from asha_nb.executors import JobSpec  # noqa: E402
+from asha_nb.executors.jax_batched import JaxBatchExecutor  # noqa: E402
+from asha_nb.integrations.jax import BatchedModel, bucket_sizes, digits_mlp  # noqa: E402
+
+N_DEV = len(jax.local_devices())
+
+
+def _cfgs(n: int, width: int = 32) -> list[dict]:
+    rng = np.random.default_rng(1)
+    return [{"lr": float(rng.uniform(0.02, 0.3)), "weight_decay": float(rng.uniform(0, 1e-3)),
+             "momentum": float(rng.uniform(0.5, 0.95)), "width": width} for _ in range(n)]
+
+
+def _leaves(ck: dict) -> list[np.ndarray]:
+    return [np.asarray(a) for a in jax.tree.leaves(ck["state"])]
+
+
+def _maxdiff(a: dict, b: dict) -> float:
+    return max(float(np.max(np.abs(x - y))) for x, y in zip(_leaves(a), _leaves(b)))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return digits_mlp(widths=(16, 32), n_batches=4)  # 512 training rows: fast
+
+
+def test_bucket_sizes():
+    assert bucket_sizes(64, 4) == (4, 8, 16, 32, 64)
+    assert bucket_sizes(5, 1) == (1, 2, 4, 8)
+
+
+def test_batched_equals_per_configuration(digits):
+    model, _ = digits
+    cfgs = _cfgs(5)
+    epochs = [1, 3, 2, 3, 1]  # different lengths in one batch: chunks of min(remaining)
+    eng = model.engine(8, devices=jax.local_devices()[:1])
+    for i, (c, e) in enumerate(zip(cfgs, epochs)):
+        eng.add(i, i, c, e)
+    got = {f.key: f for f in eng.run()}
+    assert sorted(got) == list(range(5))
+    for i, (c, e) in enumerate(zip(cfgs, epochs)):
+        value, ck = model.train_single(c, e, trial_id=i)
+        assert got[i].epochs == e and got[i].checkpoint["resource"] == e
+        assert _maxdiff(ck, got[i].checkpoint) < 1e-5
+        assert abs(value - got[i].value) < 1e-5
+
+
+@pytest.mark.skipif(N_DEV < 4, reason="needs 4 (fake) devices; jax was imported before conftest")
+def test_sharded_equals_unsharded(digits):
+    model, _ = digits
+    cfgs = _cfgs(8)
+    out = []
+    for devices in (jax.local_devices()[:1], jax.local_devices()[:4]):
+        eng = model.engine(8, devices=devices)
+        for i, c in enumerate(cfgs):
+            eng.add(i, i, c, 2)
+        out.append({f.key: f for f in eng.run()})
+        assert eng.batch_sizes[model.signature(cfgs[0])] == 8
+        leaf = jax.tree.leaves(eng._groups[model.signature(cfgs[0])].state)[0]
+        assert len(leaf.sharding.device_set) == len(devices)  # the K axis really is split
+    for i in range(8):
+        assert _maxdiff(out[0][i].checkpoint, out[1][i].checkpoint) < 1e-5
+
+
+def test_slice_resume_is_bit_for_bit(digits):
+    model, _ = digits
+    cfgs = _cfgs(8)
+    devs = jax.local_devices()
+    # the original batch of 8 trained 5 epochs in one go
+    full = model.engine(8, devices=devs)
+    for i, c in enumerate(cfgs):
+        full.add(i, i, c, 5)
+    full_out = {f.key: f for f in full.run()}
+    # the same batch trained 2 epochs; rows 2 and 5 sliced to host and resumed in a batch of 4
+    part = model.engine(8, devices=devs)
+    for i, c in enumerate(cfgs):
+        part.add(i, i, c, 2)
+    part_out = {f.key: f for f in part.run()}
+    ck = part_out[5].checkpoint
+    assert all(isinstance(a, np.ndarray) for a in jax.tree.leaves(ck["state"]))
+    small = model.engine(4, devices=devs)
+    small.add("a", 2, cfgs[2], 3, part_out[2].checkpoint)
+    small.add("b", 5, cfgs[5], 3, ck)
+    res = {f.key: f for f in small.run()}
+    assert small.epochs_trained == 6  # 3 + 3: resumed, not retrained from zero
+    for key, i in (("a", 2), ("b", 5)):
+        assert res[key].checkpoint["resource"] == 5
+        assert _maxdiff(res[key].checkpoint, full_out[i].checkpoint) == 0.0
+        assert res[key].value == full_out[i].value
+    assert _maxdiff(part_out[2].checkpoint, full_out[2].checkpoint) > 0  # it did train further
+
+
+def test_removed_rows_and_compaction(digits):
+    model, _ = digits
+    cfgs = _cfgs(8)
+    eng = model.engine(8, devices=jax.local_devices()[:1])
+    for i, c in enumerate(cfgs):
+        eng.add(i, i, c, 3 if i < 2 else 1)
+    first = eng.step()
+    assert sorted(f.key for f in first) == list(range(2, 8))
+    assert eng.remove(1) and not eng.remove(1)
+    (last,) = eng.run()
+    assert last.key == 0
+    sig = model.signature(cfgs[0])
+    assert eng.batch_sizes[sig] == 1  # compacted to the smallest bucket holding one row
+
+
+def _run_search(executor, model, sched, n_workers):
+    """Tiny driver of the executor contract (the runtime's Search is tested below too)."""
+    executor.start(model, n_workers)
+    inflight: dict = {}
+    ckpts: dict = {}
+    trained = 0
+    try:
+        while not sched.is_finished:
+            while len(inflight) < n_workers:
+                job = sched.next_job()
+                if job is None:
+                    break
+                ck = ckpts.get(job.trial_id) if job.resume_from > 0 else None
+                spec = JobSpec(job.job_id, job.trial_id, dict(job.config), job.rung,
+                               job.resource, job.resume_from, ck)
+                inflight[executor.submit(spec).future] = job
+            done, _ = cf.wait(list(inflight), timeout=30, return_when=cf.FIRST_COMPLETED)
+            assert done, "executor made no progress"
+            for fut in done:
+                job = inflight.pop(fut)
+                out = fut.result()
+                assert out.error is None, out.error
+                assert out.checkpoint["resource"] == job.resource
+                trained += job.resource - job.resume_from
+                ckpts[job.trial_id] = out.checkpoint
+                sched.report(job, out.value)
+    finally:
+        executor.shutdown(wait=True)
+    return trained
+
+
+def test_asha_search_compiles_a_bounded_number_of_programs():
+    model, space = digits_mlp(widths=(16, 32), n_batches=4)
+    sched = ASHA(space, min_resource=1, max_resource=9, reduction_factor=3, max_trials=243, seed=0)
+    ex = JaxBatchExecutor(devices=jax.local_devices()[:1])
+    trained = _run_search(ex, model, sched, n_workers=16)
+    assert sched.snapshot().rungs[0].n_results == 243
+    # every epoch the engine trained was needed: promotions resumed from their checkpoints
+    assert ex.engine.epochs_trained == trained
+    # bound: 2 static groups (widths) x 5 buckets (1, 2, 4, 8, 16) -- without buckets every
+    # distinct live-row count (1..16) per group could compile its own program
+    assert len(ex.engine.buckets) == 5
+    assert 1 <= model.n_compiles <= 2 * 5
+
+
+def test_search_runtime_reaches_good_accuracy():
+    search_mod = pytest.importorskip("asha_nb.runtime.search")
+    model, space = digits_mlp()
+    sched = ASHA(space, min_resource=1, max_resource=9, reduction_factor=3, max_trials=64, seed=0)
+    ex = JaxBatchExecutor()
+    s = search_mod.Search(model, scheduler=sched, executor=ex, n_workers=16, progress=False).run()
+    assert s.state == "finished"
+    assert s.best["value"] >= 0.9
+    assert model.n_compiles <= len(ex.engine.buckets)  # one static group
+    counts = [r.n_results for r in sched.snapshot().rungs]
+    assert counts[0] == 64 and counts[-1] >= 1
+
+
+def test_stop_job_drops_the_row():
+    model, _ = digits_mlp(n_batches=2)
+    ex = JaxBatchExecutor(devices=jax.local_devices()[:1], max_chunk=1)
+    ex.start(model, 4)
+    try:
+        cfgs = _cfgs(2, width=64)
+        long = ex.submit(JobSpec(0, 0, cfgs[0], 0, 200, 0))
+        short = ex.submit(JobSpec(1, 1, cfgs[1], 0, 1, 0))
+        assert short.future.result(timeout=60).value > 0
+        ex.stop_job(long)
+        out = long.future.result(timeout=60)
+        assert out.stopped and out.value is None
+        assert ex.engine.n_active == 0
+        assert ex.engine.epochs_trained < 50
+    finally:
+        ex.shutdown(wait=True)
+
+
+def test_executor_rejects_plain_function():
+    from asha_nb.errors import InvalidTypeError
+
+    with pytest.raises(InvalidTypeError, match="BatchedModel"):
+        JaxBatchExecutor().start(lambda c, r: 0.0, 4)
+
+
+def test_custom_model_and_dynamic_hparams_do_not_recompile():
+    jnp = jax.numpy
+    data = {"x": np.linspace(-1, 1, 32, dtype=np.float32), "y": np.linspace(0, 2, 32, dtype=np.float32)}
+
+    def init(key, hp):
+        return {"w": jnp.zeros((hp["deg"],), jnp.float32)}
+
+    def train_epoch(state, hp, data):
+        feats = jnp.stack([data["x"] ** i for i in range(state["w"].shape[0])], 1)
+        g = jax.grad(lambda w: jnp.mean((feats @ w - data["y"]) ** 2))(state["w"])
+        return {"w": state["w"] - hp["lr"] * g}
+
+    def evaluate(state, data):
+        feats = jnp.stack([data["x"] ** i for i in range(state["w"].shape[0])], 1)
+        return -jnp.mean((feats @ state["w"] - data["y"]) ** 2)
+
+    model = BatchedModel(init, train_epoch, evaluate, data, dynamic=("lr",))
+    eng = model.engine(4, devices=jax.local_devices()[:1])
+    for rnd in range(3):
+        for i in range(4):
+            eng.add((rnd, i), i, {"lr": 0.1 * (i + 1) + rnd, "deg": 2}, 2)
+        eng.run()
+    assert model.n_compiles == 1  # one group, one bucket, new lr values every round
+    eng.add("d3", 0, {"lr": 0.1, "deg": 3}, 1)
+    eng.run()
+    assert model.n_compiles == 2  # a new static value is a new group
