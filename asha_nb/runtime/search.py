@@ -915,6 +915,25 @@ class Search:
 
         return records_to_dataframe(self.records())
 
+    def dashboard(self, **kwargs: Any) -> Any:
+        """The live dashboard of this search (an ipywidgets view, created once).
+
+        Needs the ``widgets`` extra (``pip install "asha_nb[widgets]"``). Displaying a search in
+        a notebook (last expression of a cell) shows the same dashboard; where no widget front
+        end exists (nbconvert, a terminal) a static HTML summary is shown instead.
+        """
+        from ..widgets import Dashboard
+
+        if getattr(self, "_dashboard", None) is None:
+            self._dashboard = Dashboard(self, **kwargs)
+        return self._dashboard
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        try:
+            return self.dashboard()._repr_mimebundle_(include=include, exclude=exclude)
+        except ImportError:  # the widgets extra is not installed
+            return {"text/plain": repr(self)}
+
     def __repr__(self) -> str:
         snap = self._snap
         n = 0 if snap is None else snap.n_started
