@@ -1,0 +1,233 @@
+"""The %asha / %%asha magic, driven through a real IPython InteractiveShell."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytest.importorskip("IPython")
+
+from IPython.core.error import UsageError  # noqa: E402
+from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
+
+from asha_nb.runtime import Search  # noqa: E402
+
+SETUP = """
+import time
+from asha_nb import space as _sp
+def train(config, resource):
+    time.sleep(SLEEP)
+    return -(config["lr"] - 0.1) ** 2 - 1.0 / resource
+space = {"lr": _sp.uniform(0.0, 1.0), "opt": _sp.choice(["adam", "sgd"])}
+"""
+
+
+@pytest.fixture
+def ip():
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "asha_nb")
+    shell.user_ns["SLEEP"] = 0.0
+    assert shell.run_cell(SETUP).success
+    yield shell
+    for _name, obj in list(shell.user_ns.items()):
+        if isinstance(obj, Search) and obj.state in ("running", "paused", "created"):
+            try:
+                obj.stop()
+            except Exception:  # noqa: BLE001
+                pass
+    for name in ("search", "s", "s2", "train", "space", "SLEEP", "OFFSET"):
+        shell.user_ns.pop(name, None)
+
+
+def _until(pred, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_load_ext_registers_line_and_cell_magic(ip):
+    magics = ip.magics_manager.magics
+    assert "asha" in magics["line"] and "asha" in magics["cell"]
+    ip.run_line_magic("unload_ext", "asha_nb")
+    assert "asha" not in ip.magics_manager.magics["line"]
+    ip.run_line_magic("load_ext", "asha_nb")
+    assert "asha" in ip.magics_manager.magics["line"]
+
+
+def test_line_magic_start_and_steer(ip):
+    ip.user_ns["SLEEP"] = 0.05  # slow enough to steer while it runs
+    out = ip.run_line_magic(
+        "asha", "train space --min-resource 1 --max-resource 27 --eta 3 --workers 2 "
+                "--max-trials 500 --seed 0 --mode max")
+    search = ip.user_ns["search"]
+    assert isinstance(search, Search)
+    assert search.state == "running"
+    assert "search: ASHA running" in str(out)
+    assert search.scheduler.max_trials == 500
+    assert _until(lambda: search.snapshot().n_started >= 2)
+
+    status = ip.run_line_magic("asha", "status")
+    assert "running" in status and "workers" in status and "rungs:" in status
+
+    tid = ip.run_line_magic("asha", "add lr=0.1 opt=adam")
+    assert isinstance(tid, int)
+    assert _until(lambda: any(r["trial_id"] == tid for r in search.records()))
+    rec = next(r for r in search.records() if r["trial_id"] == tid)
+    assert rec["config"] == {"lr": 0.1, "opt": "adam"}
+
+    msg = ip.run_line_magic("asha", "stop 0")
+    assert "stopped trial 0" in msg
+    trials = search.trials
+    assert trials.loc[trials.trial_id == 0, "status"].iloc[0] == "stopped"
+
+    ip.run_line_magic("asha", "pause")
+    assert search.state == "paused"
+    ip.run_line_magic("asha", "resume")
+    assert search.state == "running"
+
+    ip.run_line_magic("asha", "workers 1")
+    assert search.snapshot().n_workers == 1
+
+    final = ip.run_line_magic("asha", "stop")
+    assert search.state == "stopped"
+    assert "stopped" in final
+
+    df = ip.run_line_magic("asha", "results")
+    assert len(df) >= 2 and {"trial_id", "rung", "value", "config_lr"} <= set(df.columns)
+
+    with pytest.raises(UsageError, match="stopped"):
+        ip.run_line_magic("asha", "pause")  # control on a finished search: short error
+
+
+def test_line_magic_runs_to_completion_with_name(ip):
+    ip.run_line_magic("asha", "train space --max-resource 9 --max-trials 9 --seed 1 --name s2")
+    ip.run_line_magic("asha", "wait 30 --name s2")
+    s2 = ip.user_ns["s2"]
+    assert s2.state == "finished"
+    assert "search" not in ip.user_ns
+    best = ip.run_line_magic("asha", "best --name s2")
+    assert best["resource"] == 9
+    n = [r.n_results for r in s2.snapshot().rungs]
+    assert n[0] == 9 and n[1] >= 3 and n[2] >= 1  # ASHA may promote a few more than SHA
+
+
+def test_cell_magic_value_assignment(ip):
+    ip.user_ns["OFFSET"] = 10.0
+    result = ip.run_cell(
+        "%%asha --max-resource 9 --max-trials 9 --seed 0 --name s\n"
+        "x = config['lr']\n"
+        "value = OFFSET - (x - 0.1) ** 2 - 1.0 / resource\n")
+    assert result.success, result.error_in_exec
+    s = ip.user_ns["s"]
+    assert s.wait(30) and s.state == "finished"
+    df = s.results()
+    assert len(df) == 13 and (df.status == "ok").all()
+    row = df.iloc[0]
+    assert row.value == pytest.approx(10.0 - (row.config_lr - 0.1) ** 2 - 1.0 / row.resource)
+
+
+def test_cell_magic_last_expression_and_space_option(ip):
+    ip.run_cell("from asha_nb import space as _sp2\nother = {'z': _sp2.uniform(0, 1)}")
+    result = ip.run_cell(
+        "%%asha --space other --max-resource 3 --max-trials 3 --seed 0 --mode min\n"
+        "config['z'] * resource\n")
+    assert result.success, result.error_in_exec
+    search = ip.user_ns["search"]
+    assert search.wait(30)
+    df = search.results()
+    assert len(df) > 0
+    assert (df.value == df.config_z * df.resource).all()
+    assert search.mode == "min"
+
+
+def test_cell_magic_errors_are_short_usage_errors(ip):
+    with pytest.raises(UsageError, match="assign `value`"):
+        ip.run_cell_magic("asha", "--max-trials 2", "x = 1\ny = 2\n")
+    with pytest.raises(UsageError, match="syntax error"):
+        ip.run_cell_magic("asha", "--max-trials 2", "value = (\n")
+    with pytest.raises(UsageError, match="options only"):
+        ip.run_cell_magic("asha", "train space", "value = 1\n")
+    with pytest.raises(UsageError, match="unknown name 'nospace'"):
+        ip.run_cell_magic("asha", "--space nospace", "value = 1\n")
+
+
+@pytest.mark.parametrize(
+    "line, match",
+    [
+        ("trian space", "unknown subcommand or name 'trian'"),
+        ("train nospace", "unknown name 'nospace'"),
+        ("train space --eta 1", "reduction_factor"),
+        ("train space --eta x", "invalid int value"),
+        ("train space --bogus 3", "unrecognized arguments"),
+        ("train space --mode up", "invalid choice"),
+        ("space space", "not callable"),
+        ("status", "no search called 'search'"),
+        ("train space extra", "too many words"),
+    ],
+)
+def test_bad_input_gives_usage_error(ip, line, match):
+    with pytest.raises(UsageError, match=match) as info:
+        ip.run_line_magic("asha", line)
+    assert "usage: %asha" in str(info.value)
+    assert len(str(info.value).splitlines()) <= 4  # short, not a traceback
+
+
+def test_bad_subcommand_arguments(ip):
+    ip.run_line_magic("asha", "train space --max-resource 3 --max-trials 3 --seed 0")
+    ip.user_ns["search"].wait(30)
+    ip.user_ns["not_a_search"] = 3
+    for line, match in [("stop x", "expected an integer"), ("add foo", "KEY=VALUE"),
+                        ("add", "KEY=VALUE"), ("status now", "no further words"),
+                        ("status --name not_a_search", "not an asha_nb.Search"),
+                        ("stop 0", "finished")]:
+        with pytest.raises(UsageError, match=match):
+            ip.run_line_magic("asha", line)
+    ip.user_ns.pop("not_a_search")
+
+
+def test_usage_error_in_a_cell_is_not_a_traceback(ip, capsys):
+    result = ip.run_cell("%asha stauts")
+    assert isinstance(result.error_in_exec, UsageError)
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "UsageError" in text and "Traceback" not in text
+
+
+def test_refuses_to_replace_a_running_search(ip):
+    ip.user_ns["SLEEP"] = 0.05
+    ip.run_line_magic("asha", "train space --max-trials 200 --seed 0")
+    with pytest.raises(UsageError, match="still running"):
+        ip.run_line_magic("asha", "train space --max-trials 5")
+    ip.run_line_magic("asha", "stop")
+
+
+def test_add_values_are_literals_or_strings():
+    from asha_nb.magic import _parse_value
+
+    assert _parse_value("0.1") == 0.1
+    assert _parse_value("3") == 3 and isinstance(_parse_value("3"), int)
+    assert _parse_value("adam") == "adam"
+    assert _parse_value("'adam'") == "adam"
+    assert _parse_value("[1, 2]") == [1, 2]
+    assert _parse_value("True") is True
+
+
+def test_help_text_has_examples():
+    from asha_nb.magic import AshaMagics
+
+    doc = AshaMagics.asha.__doc__
+    for needle in ("%load_ext asha_nb", "%asha train space", "%asha status", "%asha stop 3",
+                   "%asha add lr=0.05", "%asha pause", "%asha resume", "%asha results",
+                   "%%asha --max-resource 27", "value =", "--max-resource", "--eta"):
+        assert needle in doc, needle
+
+
+def test_status_text_displays_without_quotes(ip):
+    ip.run_line_magic("asha", "train space --max-resource 3 --max-trials 3 --seed 0")
+    out = ip.run_line_magic("asha", "status")
+    assert repr(out) == str(out)
+    assert not repr(out).startswith("'")
