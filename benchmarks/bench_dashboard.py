@@ -7,7 +7,7 @@ widgets whose comm has no front end), and prints a table: wall time, trials per 
 dashboard's overhead, and the front-end messages it would have sent per second (counted by
 wrapping ``ipywidgets.Widget._send``). Target: overhead <= 3 %, <= 10 messages/s.
 
-Usage: ``python benchmarks/bench_dashboard.py [--trials 10000] [--repeats 3]``
+Usage: ``python benchmarks/bench_dashboard.py [--trials 10000] [--repeats 7]``
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def run_once(n_trials: int, dashboard: bool, seed: int) -> tuple[float, int, int
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=10_000)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=7)
     args = ap.parse_args()
     run_once(200, True, 0)  # warm up: imports, JS bundle cache, altair
     walls: dict[bool, list[float]] = {False: [], True: []}

@@ -47,7 +47,8 @@ class ProgressBar:
         else:
             from tqdm import tqdm
         self._search = search
-        self._bar = tqdm(total=_expected_jobs(search), unit="job", desc="ASHA", leave=True)
+        self._bar = tqdm(total=_expected_jobs(search), unit="job",
+                         desc=type(search.scheduler).__name__, leave=True)
         self._last = 0.0
         self._unsubscribe = search.subscribe(self._on_event)
 
