@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.types import RungSnapshot
+
 __all__ = [
     "JobStarted",
     "JobFinished",
@@ -93,16 +95,8 @@ class ControlApplied:
     result: Any = None
 
 
-@dataclass(frozen=True, slots=True)
-class RungRow:
-    """One row of the rung table shown by views."""
-
-    bracket: int
-    rung: int
-    resource: float
-    n_results: int
-    n_promoted: int
-    cutoff: float | None
+#: One row of the rung table shown by views: the core's rung snapshot, as it is.
+RungRow = RungSnapshot
 
 
 @dataclass(frozen=True, slots=True)
