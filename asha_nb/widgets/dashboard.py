@@ -25,7 +25,7 @@ from typing import Any
 
 from .. import viz
 from ..core.types import ResultRecorded, TrialFailed
-from ..runtime.events import JobFinished, SearchSnapshot, StateChanged
+from ..runtime.events import IntermediateValue, JobFinished, SearchSnapshot, StateChanged
 from ..space import Choice, LogUniform, RandInt, Uniform
 from . import _sync
 from ._throttle import Throttle
@@ -245,6 +245,16 @@ class Dashboard:
                 v = ev.value
                 results.append({"trial_id": ev.trial_id, "rung": ev.rung,
                                 "resource": ev.resource,
+                                "value": v if type(v) is float and math.isfinite(v) else clean(v)})
+            elif kind is IntermediateValue:
+                # Per-epoch values reported with trial.report(...): the curve grows live while
+                # the job runs. rung -1 marks them (the highlight uses the highest rung reached).
+                ik = (ev.trial_id, "i", ev.resource)
+                if ik in seen_results:
+                    continue
+                seen_results.add(ik)
+                v = ev.value
+                results.append({"trial_id": ev.trial_id, "rung": -1, "resource": ev.resource,
                                 "value": v if type(v) is float and math.isfinite(v) else clean(v)})
             elif kind is TrialFailed:
                 if not any(f[0] == ev.trial_id and f[1] == ev.rung for f in self._failures):

@@ -60,6 +60,18 @@ def test_control_errors_show_in_red(dash, fake_search):
     assert "no such trial" in dash.message.value and "#d62728" in dash.message.value
 
 
+def test_intermediate_values_extend_the_learning_curves_live(dash, fake_search):
+    from asha_nb.runtime.events import IntermediateValue
+
+    for epoch in (1, 2, 3):
+        fake_search.emit(IntermediateValue(0, 7, epoch, 0.1 * epoch, float(epoch)))
+    fake_search.emit(IntermediateValue(0, 7, 3, 0.3, 3.0))  # a duplicate is sent once
+    dash.flush()
+    rows = [r for r in dash.chart.rows("results") if r["trial_id"] == 7]
+    assert [(r["resource"], r["value"]) for r in rows] == [(1, 0.1), (2, 0.2), (3, 0.1 * 3)]
+    assert all(r["rung"] == -1 for r in rows)
+
+
 def test_failures_are_red_and_stay_visible(dash, fake_search):
     fake_search.n_failed = 1
     fake_search.emit(JobFinished(0, 3, 0, 1, 0, 0.0, 1.0, "failed", None, "ValueError: boom"))
