@@ -278,6 +278,18 @@ class Scheduler(abc.ABC):
         fresh scheduler that, given the same calls, hands out the same jobs."""
         return dict(self._params)
 
+    def get_rng_state(self) -> dict[str, Any]:
+        """State of the scheduler's random generator (a plain dict; see :meth:`set_rng_state`)."""
+        return self._rng.bit_generator.state
+
+    def set_rng_state(self, state: Mapping[str, Any]) -> None:
+        """Restore the random generator, e.g. to rebuild a ``seed=None`` scheduler exactly.
+
+        Together with :meth:`get_params` and the same calls, a fresh scheduler whose state is set
+        to a recorded one hands out exactly the recorded jobs and configurations.
+        """
+        self._rng.bit_generator.state = dict(state)
+
     def trial(self, trial_id: int) -> TrialSnapshot:
         """Snapshot of one trial."""
         return self._trial_snapshot(self._trials[trial_id])

@@ -118,6 +118,8 @@ class Journal:
             "version": _VERSION.encode(),
             "scheduler_class": f"{cls.__module__}:{cls.__qualname__}".encode(),
             "scheduler_params": pickle.dumps(scheduler.get_params()),
+            # The generator's initial state makes replay exact even for seed=None.
+            "rng_state": pickle.dumps(scheduler.get_rng_state()),
             "space": cloudpickle.dumps(scheduler.space),
             "options": cloudpickle.dumps(options),
             "t0": repr(t0).encode(),
@@ -211,6 +213,7 @@ def load_meta(journal: Journal) -> dict[str, Any]:
         "space": cloudpickle.loads(raw["space"]),
         "options": cloudpickle.loads(raw["options"]),
         "t0": float(raw["t0"].decode()),
+        "rng_state": pickle.loads(raw["rng_state"]) if "rng_state" in raw else None,  # noqa: S301
     }
 
 
@@ -234,6 +237,8 @@ def replay(journal: Journal) -> ReplayResult:
     """
     meta = load_meta(journal)
     sched: Scheduler = meta["scheduler_class"](meta["space"], **meta["scheduler_params"])
+    if meta["rng_state"] is not None:
+        sched.set_rng_state(meta["rng_state"])
     jobs: dict[int, Job] = {}
     rows = list(journal.rows())
     for row in rows:

@@ -242,6 +242,11 @@ class Search:
 
         # journal
         self._journal: Journal | None = _journal_obj
+        if journal is not None and _journal_obj is None and (sched.n_trials or sched.n_running):
+            raise InvalidParameterError(
+                "scheduler must be fresh (no trial created yet) to be journaled, so that "
+                f"Search.resume can replay it; got one with {sched.n_trials} trials"
+            )
         if journal is not None and _journal_obj is None:
             self._journal = Journal(journal)
             if self._journal.has_meta():
@@ -513,6 +518,8 @@ class Search:
             if not 0 <= tid < sched.n_trials:
                 raise InvalidParameterError(
                     f"trial_id must be an existing trial id between 0 and {sched.n_trials - 1}, got {tid}"
+                    if sched.n_trials
+                    else f"trial_id {tid} does not exist: no trial has been created yet"
                 )
             tid = int(tid)
             if j is not None:

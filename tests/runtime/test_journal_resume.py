@@ -116,3 +116,34 @@ def test_kill_and_resume_loses_nothing_and_matches_uninterrupted(tmp_path):
     n_final = sum(len(v) for v in final["rungs"].values())
     assert len(trial_rungs) == n_final
     Journal(path).close()
+
+
+def test_resume_of_an_unseeded_search_replays_its_random_state(tmp_path):
+    """seed=None: the journal keeps the generator's initial state, so replay is still exact."""
+    from asha_nb import ASHA, space
+
+    def objective(config, resource):
+        time.sleep(0.002)
+        return config["x"] * resource
+
+    sp = {"x": space.uniform(0, 1)}
+    path = tmp_path / "unseeded.sqlite"
+    s = Search(objective, sp, journal=path, max_trials=12, max_resource=9, n_workers=1,
+               progress=False)  # no seed
+    s.start()
+    end = time.monotonic() + 30
+    while len(_reports(path)) < 4 and time.monotonic() < end:
+        time.sleep(0.005)
+    s.stop()
+    before = {r["trial_id"]: r["config"] for r in s.records()}
+    r = Search.resume(path, objective)  # raised JournalMismatchError before the fix
+    r.run()
+    assert r.state == "finished"
+    after = {rec["trial_id"]: rec["config"] for rec in r.records()}
+    assert all(after[t] == c for t, c in before.items())
+    assert len(after) == 12
+
+    used = ASHA(sp, min_resource=1, max_resource=9, seed=0)
+    used.next_job()
+    with pytest.raises(InvalidParameterError, match="must be fresh"):
+        Search(objective, scheduler=used, journal=tmp_path / "used.sqlite")
