@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import importlib
 import logging
 import math
 import numbers
 import os
 import queue
+import sys
 import threading
 import time
 import types
@@ -51,6 +53,24 @@ def _make_executor(spec: Any, **opts: Any) -> BaseExecutor:
     from ..executors import make_executor
 
     return make_executor(spec, **opts)
+
+
+def _preload_view_modules() -> None:
+    """In a notebook kernel, import the dashboard's libraries now, on the calling thread.
+
+    Displaying the search imports altair (and through it narwhals) on the main thread while the
+    trials already run. If a trial thread (or Dask's client thread, unpickling a scikit-learn
+    checkpoint) imports the same packages at that moment, Python can raise ``_DeadlockError``
+    from the import system (seen with narwhals, which scikit-learn and altair both use).
+    Importing them before any background thread starts removes the race.
+    """
+    if "ipykernel" not in sys.modules:
+        return
+    for name in ("altair", "ipywidgets", "anywidget", "asha_nb.widgets.dashboard"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            return
 
 
 class _hybridmethod:
@@ -381,6 +401,7 @@ class Search:
                 raise SearchStateError(
                     f"search cannot be started: it was already started (state {self._state!r})"
                 )
+            _preload_view_modules()
             self._thread = threading.Thread(target=self._loop, name="asha_nb-search", daemon=True)
             self._thread.start()
         return self
