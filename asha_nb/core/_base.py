@@ -312,9 +312,9 @@ class Scheduler(abc.ABC):
                 best = (rung.resource, key, tid, value)
         return None if best is None else (best[2], best[3], best[0])
 
-    def snapshot(self) -> SchedulerSnapshot:
-        """An immutable picture of all rungs and trials (O(number of trials))."""
-        rungs = tuple(
+    def rung_snapshots(self) -> tuple[RungSnapshot, ...]:
+        """One :class:`RungSnapshot` per rung (cheap: no per-trial work)."""
+        return tuple(
             RungSnapshot(
                 bracket=b,
                 rung=r.index,
@@ -325,8 +325,25 @@ class Scheduler(abc.ABC):
             )
             for b, r in self._rungs_with_brackets()
         )
+
+    def status_counts(self) -> dict[TrialStatus, int]:
+        """Number of trials in each status (one pass over the statuses, no copies)."""
+        counts = dict.fromkeys(TrialStatus, 0)
+        for t in self._trials:
+            counts[t.status] += 1
+        return counts
+
+    @property
+    def n_queued(self) -> int:
+        """User-added trials still waiting for their first job."""
+        trials = self._trials
+        return sum(1 for t in self._user_queue if trials[t].status is TrialStatus.PENDING)
+
+    def snapshot(self) -> SchedulerSnapshot:
+        """An immutable picture of all rungs and trials (O(number of trials))."""
         trials = tuple(self._trial_snapshot(t) for t in self._trials)
-        return SchedulerSnapshot(rungs, trials, self.is_finished, len(self._running))
+        return SchedulerSnapshot(self.rung_snapshots(), trials, self.is_finished,
+                                 len(self._running))
 
     # ------------------------------------------------------------------ helpers for subclasses
     def _trial_snapshot(self, t: _Trial) -> TrialSnapshot:

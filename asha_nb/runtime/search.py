@@ -32,7 +32,6 @@ from .events import (
     IntermediateValue,
     JobFinished,
     JobStarted,
-    RungRow,
     SearchSnapshot,
     StateChanged,
 )
@@ -591,6 +590,9 @@ class Search:
                 cmd = self._commands.get_nowait()
             except queue.Empty:
                 return
+            if cmd.name == "_trial_snapshots":  # a read, not a control command
+                cmd.future.set_result(self.scheduler.snapshot().trials)
+                continue
             try:
                 res = self._apply(cmd.name, cmd.args)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
@@ -858,15 +860,12 @@ class Search:
         self._snap_time = now
         self._snap_dirty = False
         sched = self.scheduler
-        ss = sched.snapshot()
-        counts = {s: 0 for s in TrialStatus}
-        started = 0
-        for t in ss.trials:
-            counts[t.status] += 1
-            if t.status is not TrialStatus.PENDING or t.values:
-                started += 1
+        # Cheap per refresh: status counts and rung rows, no per-trial copies (this runs on the
+        # loop thread up to 20 times a second). Only user-added trials can wait unstarted.
+        counts = sched.status_counts()
+        started = sched.n_trials - sched.n_queued
         best = sched.best()
-        best_cfg = None if best is None else dict(ss.trials[best[0]].config)
+        best_cfg = None if best is None else dict(sched.trial(best[0]).config)
         snap = SearchSnapshot(
             state=self._state,
             elapsed=self._now() if self._thread is not None else 0.0,
@@ -880,13 +879,11 @@ class Search:
             best_trial=None if best is None else best[0],
             best_config=best_cfg,
             best_resource=None if best is None else best[2],
-            rungs=tuple(RungRow(r.bracket, r.rung, r.resource, r.n_results, r.n_promoted, r.cutoff)
-                        for r in ss.rungs),
+            rungs=sched.rung_snapshots(),
             mode=self.mode,
         )
         with self._lock:
             self._snap = snap
-            self._trial_snaps = ss.trials
 
     def snapshot(self) -> SearchSnapshot:
         """An immutable picture of the search (safe from any thread; refreshed by the loop at
@@ -911,15 +908,30 @@ class Search:
         """One row per trial: status, rung reached, last value, config columns (a DataFrame)."""
         import pandas as pd
 
-        self.snapshot()
         rows = []
-        for t in self._trial_snaps:
+        for t in self._trial_snapshots():
             row = {"trial_id": t.trial_id, "status": str(t.status), "rung": t.rung,
                    "bracket": t.bracket, "value": t.values[-1][1] if t.values else None,
                    "error": t.error}
             row.update({f"config_{k}": v for k, v in t.config.items()})
             rows.append(row)
         return pd.DataFrame(rows)
+
+    def _trial_snapshots(self) -> tuple[Any, ...]:
+        """Per-trial snapshots, built by the loop thread while it runs (it alone mutates the
+        scheduler), directly otherwise."""
+        with self._lock:
+            live = (self._thread is not None and self._state not in _TERMINAL
+                    and threading.current_thread() is not self._thread)
+            if live:
+                cmd = _Command("_trial_snapshots", {})
+                self._commands.put(cmd)
+        if live:
+            try:
+                return cmd.future.result(timeout=120)
+            except SearchStateError:  # the loop ended meanwhile: nothing mutates any more
+                pass
+        return self.scheduler.snapshot().trials
 
     def curves(self) -> dict[int, list[tuple[float, float]]]:
         """Intermediate ``(resource, value)`` pairs reported by each trial."""
