@@ -14,6 +14,7 @@ __all__ = [
     "InvalidParameterError",
     "InvalidTypeError",
     "SearchStateError",
+    "ExecutorLostError",
     "TrialError",
     "MissingExtraError",
 ]
@@ -36,6 +37,12 @@ class InvalidTypeError(AshaError, TypeError):
 
 class SearchStateError(AshaError, RuntimeError):
     """An operation does not fit the current state (e.g. a control call on a finished search)."""
+
+
+class ExecutorLostError(AshaError, RuntimeError):
+    """The executor can no longer run jobs (its Dask client or cluster was closed, its pool is
+    broken for good). Raised by ``submit`` or set on a job's future; the search then ends as
+    ``failed`` with this message as the reason."""
 
 
 class TrialError(AshaError):

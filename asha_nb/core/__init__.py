@@ -15,6 +15,7 @@ from .sha import SHA
 from .types import (
     Event,
     Job,
+    JobStatus,
     Promoted,
     ResultRecorded,
     RungSnapshot,
@@ -46,6 +47,7 @@ __all__ = [
     "TrialCompleted",
     "TrialFailed",
     "TrialStatus",
+    "JobStatus",
     "RungSnapshot",
     "TrialSnapshot",
     "SchedulerSnapshot",

@@ -14,6 +14,7 @@ from typing import Any
 __all__ = [
     "Job",
     "TrialStatus",
+    "JobStatus",
     "StopReason",
     "Event",
     "TrialCreated",
@@ -66,14 +67,29 @@ class Job:
 
 
 class TrialStatus(str, enum.Enum):
-    """Life cycle of a trial."""
+    """Life cycle of a trial (the ``status`` of ``search.trials``)."""
 
     PENDING = "pending"  #: created, waiting for a worker
     RUNNING = "running"  #: a job is out for it
-    PAUSED = "paused"  #: has a result in a rung below the top and may still be promoted
+    PAUSED = "paused"  #: has a result below the top rung and may still be promoted (only
+    #: while the search runs: :meth:`~asha_nb.core.Scheduler.close` stops such trials)
     COMPLETED = "completed"  #: has a result in the top rung of its bracket
-    STOPPED = "stopped"  #: stopped by the rung rule (stopping type, SHA) or by the user
-    FAILED = "failed"  #: its job raised or returned garbage
+    STOPPED = "stopped"  #: stopped by the rung rule, by the user, or left unpromoted at the end
+    FAILED = "failed"  #: its job raised, returned garbage, crashed its worker or timed out
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class JobStatus(str, enum.Enum):
+    """Life cycle of one job, i.e. one trial at one rung (the ``status`` of ``results()``)."""
+
+    RUNNING = "running"  #: out on a worker
+    OK = "ok"  #: returned a value (NaN and inf included; ``error`` notes them)
+    FAILED = "failed"  #: raised, returned no number, crashed its worker or timed out
+    STOPPED = "stopped"  #: its trial was stopped while it ran (a value that came anyway is kept)
+    INTERRUPTED = "interrupted"  #: the search ended while it ran (it runs again on resume)
+    RETRYING = "retrying"  #: its attempt failed; it runs again (``retries=``)
 
     def __str__(self) -> str:
         return self.value
@@ -84,6 +100,7 @@ class StopReason(str, enum.Enum):
 
     RUNG = "rung"  #: not in the top 1/eta of its rung
     USER = "user"  #: ``stop_trial`` was called
+    END = "end"  #: the search ended before the trial was promoted
 
     def __str__(self) -> str:
         return self.value

@@ -85,13 +85,30 @@ class IntermediateReport:
     value: float
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class RunningJob:
-    """A submitted job: its spec and the future that resolves to a :class:`JobOutcome`."""
+    """A submitted job: its spec and the future that resolves to a :class:`JobOutcome`.
+
+    Attributes
+    ----------
+    spec
+        What was submitted.
+    future
+        Resolves to a :class:`JobOutcome`, or raises (cancelled, killed worker, timeout,
+        :class:`~asha_nb.errors.ExecutorLostError`).
+    started_at
+        ``time.monotonic()`` when the objective really began in its worker, set by executors
+        that can know it (the thread executor sets it from the worker thread). ``None`` while
+        the job has not started or where the executor cannot tell; the runtime then counts a
+        job timeout from the submission.
+    extra
+        Executor-private data.
+    """
 
     spec: JobSpec
     future: cf.Future
     extra: dict[str, Any] = field(default_factory=dict)
+    started_at: float | None = None
 
 
 class BaseExecutor(abc.ABC):
@@ -99,12 +116,24 @@ class BaseExecutor(abc.ABC):
 
     Life cycle: ``start(objective, n_workers)`` once, then ``submit`` / ``stop_job`` /
     ``drain_reports`` / ``resize`` from the runtime's loop thread only, then ``shutdown``.
+
+    The runtime keeps at most ``n_workers`` jobs out, so a submitted job starts at once on a
+    free worker. An executor that can no longer run anything (its Dask client was closed, its
+    pool is broken for good) raises :class:`~asha_nb.errors.ExecutorLostError` from
+    :meth:`submit` or sets it on the futures of its jobs: the search then ends as failed with
+    that reason.
     """
 
     #: Short name used in results and the dashboard ("thread", "process", "dask", ...).
     name: str = "base"
     #: Whether ``stop_job`` really interrupts a running job (kill), not only cooperatively.
     can_kill: bool = False
+    #: Whether the executor enforces ``JobSpec.timeout`` itself, counted from the job's real
+    #: start (its future then raises ``TimeoutError``). If ``False`` the runtime enforces it:
+    #: at ``started_at + timeout`` (or submission + timeout) it records the job as timed out
+    #: and calls :meth:`stop_job`; a job that cannot be killed keeps its worker slot until it
+    #: returns, and its late value is recorded.
+    handles_timeouts: bool = False
 
     @abc.abstractmethod
     def start(self, objective: Any, n_workers: int) -> None:

@@ -24,9 +24,9 @@ import time
 import uuid
 from typing import Any
 
-from .._worker import dumps_objective, objective_form, run_pickled
 from ..errors import InvalidParameterError, InvalidTypeError, SearchStateError
 from ._base import BaseExecutor, IntermediateReport, JobSpec, RunningJob
+from ._worker import dumps_objective, objective_form, run_pickled
 from .generic import check_n_workers, mirror_future
 
 __all__ = ["DaskExecutor", "DaskChannel"]

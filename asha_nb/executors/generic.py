@@ -2,7 +2,7 @@
 
 Works with mpi4py's ``MPIPoolExecutor``, ipyparallel's executor, loky, Dask's
 ``client.get_executor()`` or the standard library pools. The objective is sent as cloudpickle
-bytes to the module-level trampoline :func:`asha_nb._worker.run_pickled`, so notebook
+bytes to the module-level trampoline :func:`asha_nb.executors._worker.run_pickled`, so notebook
 functions, lambdas and closures work wherever the executor can import ``asha_nb``.
 
 Limits: there is no streaming channel (intermediate values come back at the end in
@@ -21,9 +21,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .._worker import dumps_objective, run_pickled
 from ..errors import InvalidParameterError, InvalidTypeError, SearchStateError
 from ._base import BaseExecutor, JobSpec, RunningJob
+from ._worker import dumps_objective, run_pickled
 
 __all__ = ["GenericExecutor"]
 

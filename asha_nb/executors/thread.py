@@ -22,9 +22,9 @@ import queue
 from typing import Any
 
 from .._threads import ThreadCap, intra_op_threads
-from .._worker import ObjectiveForm, QueueChannel, objective_form, run_job
 from ..errors import SearchStateError
 from ._base import BaseExecutor, IntermediateReport, JobSpec, RunningJob
+from ._worker import ObjectiveForm, QueueChannel, objective_form, run_job
 from .generic import check_n_workers, mirror_future
 
 __all__ = ["ThreadExecutor"]

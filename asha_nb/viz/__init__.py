@@ -8,16 +8,13 @@ rows into the *named* datasets these specs declare; the static renderers (``stat
 
 from __future__ import annotations
 
+from ._common import RUNG_SCHEME, clean, to_records, with_data
 from .charts import (
-    RUNG_SCHEME,
     best_so_far_chart,
     learning_curve_chart,
-    lesson_chart,
-    rung_ladder_chart,
     timeline_chart,
-    to_records,
-    with_data,
 )
+from .lesson import lesson_chart, rung_ladder_chart
 
 __all__ = [
     "RUNG_SCHEME",
@@ -28,4 +25,5 @@ __all__ = [
     "lesson_chart",
     "with_data",
     "to_records",
+    "clean",
 ]

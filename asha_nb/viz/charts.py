@@ -1,4 +1,4 @@
-"""Chart specs of asha_nb: timelines, learning curves, best-so-far, rung ladders, the lesson.
+"""Chart specs of the dashboard: worker timeline, learning curves, best-so-far.
 
 Every chart reads a **named** dataset (``alt.Data(name=...)``) instead of inline values, so one
 spec serves two renderers:
@@ -10,114 +10,32 @@ spec serves two renderers:
 
 Time-dependent views (the teaching animation) filter with an expression on a Vega-Lite
 parameter whose *name* the caller passes as ``time``; the parameter itself is declared once at
-the top level by the caller (:func:`lesson_chart` does it), so the same sub-charts can be
-concatenated without declaring the parameter twice.
+the top level by the caller (:func:`asha_nb.viz.lesson.lesson_chart` does it), so the same sub-charts
+can be concatenated without declaring the parameter twice.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from ._common import (
+    FAILED_COLOUR,
+    RUNG_SCHEME,
+    altair,
+    base_chart,
+    to_records,
+    with_data,
+    with_static,
+)
 
 __all__ = [
     "RUNG_SCHEME",
     "timeline_chart",
     "learning_curve_chart",
     "best_so_far_chart",
-    "rung_ladder_chart",
-    "lesson_chart",
     "with_data",
     "to_records",
 ]
-
-#: Colour scheme of rungs (rung 0 light, top rung dark), used by every chart.
-RUNG_SCHEME = "viridis"
-_FAILED = "#d62728"
-
-
-def _alt() -> Any:
-    try:
-        import altair as alt
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        from ..errors import MissingExtraError
-
-        raise MissingExtraError("widgets", "altair") from exc
-    return alt
-
-
-def _clean(v: Any) -> Any:
-    """JSON-safe scalar: NaN/inf -> None, numpy scalars -> Python."""
-    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
-        try:
-            v = v.item()
-        except (AttributeError, ValueError):
-            pass
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
-
-
-def to_records(data: Any, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """Turn a dict of equal-length columns, a DataFrame or an iterable of dicts into rows.
-
-    Values are made JSON-safe (NaN and infinities become ``None``); ``columns`` keeps only
-    those keys (missing ones become ``None``).
-
-    Examples
-    --------
-    >>> to_records({"a": [1, 2], "b": [0.5, float("nan")]})
-    [{'a': 1, 'b': 0.5}, {'a': 2, 'b': None}]
-    """
-    if data is None:
-        return []
-    if hasattr(data, "to_dict") and hasattr(data, "columns"):  # pandas DataFrame
-        rows: Iterable[Mapping[str, Any]] = data.to_dict(orient="records")
-    elif isinstance(data, Mapping):
-        keys = list(data)
-        n = len(data[keys[0]]) if keys else 0
-        rows = ({k: data[k][i] for k in keys} for i in range(n))
-    else:
-        rows = data
-    if columns is None:
-        return [{k: _clean(v) for k, v in r.items()} for r in rows]
-    return [{k: _clean(r.get(k)) for k in columns} for r in rows]
-
-
-def with_data(chart: Any, datasets: Mapping[str, Any]) -> dict[str, Any]:
-    """The chart's Vega-Lite dict with the named ``datasets`` inlined (for static rendering).
-
-    Parameters
-    ----------
-    chart
-        An altair chart (or an already converted Vega-Lite dict) built by this module.
-    datasets
-        ``{dataset name: rows}``; rows in any form :func:`to_records` accepts.
-    """
-    spec = chart if isinstance(chart, dict) else chart.to_dict()
-    spec = dict(spec)
-    merged = dict(spec.get("datasets") or {})
-    for name, rows in datasets.items():
-        merged[name] = to_records(rows)
-    spec["datasets"] = merged
-    return spec
-
-
-def _with_static(chart: Any, dataset: str, data: Any) -> Any:
-    """Attach ``data`` as the top-level named ``dataset`` of ``chart`` (when given)."""
-    if data is None:
-        return chart
-    chart = chart.copy(deep=False)
-    existing = chart.datasets if isinstance(chart.datasets, dict) else {}
-    chart.datasets = {**existing, dataset: to_records(data)}
-    return chart
-
-
-def _base(alt: Any, dataset: str, scheduler: str | None) -> Any:
-    base = alt.Chart(alt.Data(name=dataset))
-    if scheduler is not None:
-        base = base.transform_filter(alt.datum.scheduler == scheduler)
-    return base
 
 
 def timeline_chart(
@@ -152,8 +70,8 @@ def timeline_chart(
         Fix the time axis, the worker rows and the rung colour domain so that frames do not
         rescale.
     """
-    alt = _alt()
-    base = _base(alt, dataset, scheduler)
+    alt = altair()
+    base = base_chart(alt, dataset, scheduler)
     if time is not None:
         base = base.transform_filter(f"datum.start < {time}").transform_calculate(
             shown_end=f"min(datum.end, {time})"
@@ -176,7 +94,7 @@ def timeline_chart(
         x2="shown_end:Q",
         y=alt.Y("worker:O", title="worker", scale=y_scale),
         color=alt.Color("rung:O", title="rung", scale=c_scale),
-        stroke=alt.condition("datum.failed", alt.value(_FAILED), alt.value("white")),
+        stroke=alt.condition("datum.failed", alt.value(FAILED_COLOUR), alt.value("white")),
         tooltip=[
             alt.Tooltip("trial_id:Q", title="trial"),
             alt.Tooltip("rung:O"),
@@ -197,7 +115,7 @@ def timeline_chart(
         )
         layers.append(now)
     chart = alt.layer(*layers).properties(title=title, width=width, height=h)
-    return _with_static(chart, dataset, data)
+    return with_static(chart, dataset, data)
 
 
 def learning_curve_chart(
@@ -219,7 +137,7 @@ def learning_curve_chart(
         for a live named dataset. Whether a trial was promoted is computed in the chart (its
         highest rung > 0), so appending rows later updates the highlight.
     """
-    alt = _alt()
+    alt = altair()
     base = (
         alt.Chart(alt.Data(name=dataset))
         .transform_filter("isValid(datum.value) && isFinite(datum.value)")
@@ -249,7 +167,7 @@ def learning_curve_chart(
                  alt.Tooltip("value:Q", format=".4f")],
     )
     chart = alt.layer(lines, points).properties(title=title, width=width, height=height)
-    return _with_static(chart, dataset, data)
+    return with_static(chart, dataset, data)
 
 
 def best_so_far_chart(
@@ -264,8 +182,8 @@ def best_so_far_chart(
     height: int = 220,
 ) -> Any:
     """The incumbent's value over time (a step line); ``data`` rows ``time, value, trial_id``."""
-    alt = _alt()
-    base = _base(alt, dataset, scheduler)
+    alt = altair()
+    base = base_chart(alt, dataset, scheduler)
     if time is not None:
         base = base.transform_filter(f"datum.time <= {time}")
     enc = dict(
@@ -279,132 +197,4 @@ def best_so_far_chart(
                  alt.Tooltip("time:Q", format=".2f")],
     )
     chart = alt.layer(line, pts).properties(title=title, width=width, height=height)
-    return _with_static(chart, dataset, data)
-
-
-def rung_ladder_chart(
-    data: Any = None,
-    *,
-    dataset: str = "jobs",
-    time: str | None = None,
-    scheduler: str | None = None,
-    x_max: float | None = None,
-    n_rungs: int | None = None,
-    title: str = "Rungs",
-    width: int = 200,
-    height: int = 140,
-) -> Any:
-    """A ladder: one horizontal bar per rung (top rung on top) counting its jobs.
-
-    Solid = finished by ``time``, light = running at ``time`` (a running job in rung k > 0 is
-    a promotion happening). Reads the same job rows as :func:`timeline_chart`.
-    """
-    alt = _alt()
-    base = _base(alt, dataset, scheduler)
-    if time is not None:
-        base = base.transform_calculate(
-            phase=f"datum.end <= {time} ? 'finished' : (datum.start < {time} ? 'running' : 'later')"
-        ).transform_filter("datum.phase != 'later'")
-    else:
-        base = base.transform_calculate(phase="'finished'")
-    base = base.transform_calculate(label="'rung ' + datum.rung + ' (r=' + datum.resource + ')'")
-    c_scale = (
-        alt.Scale(scheme=RUNG_SCHEME, domain=list(range(n_rungs)))
-        if n_rungs
-        else alt.Scale(scheme=RUNG_SCHEME)
-    )
-    bars = base.mark_bar().encode(
-        y=alt.Y("label:N", title=None, sort=alt.EncodingSortField("rung", order="descending")),
-        x=alt.X("count():Q", title="jobs",
-                scale=alt.Scale(domain=[0, x_max]) if x_max else alt.Undefined),
-        color=alt.Color("rung:O", title="rung", scale=c_scale),
-        opacity=alt.Opacity("phase:N", scale=alt.Scale(domain=["finished", "running"],
-                                                         range=[1.0, 0.4]), legend=None),
-        order=alt.Order("phase:N", sort="ascending"),
-        tooltip=["label:N", "phase:N", alt.Tooltip("count():Q", title="jobs")],
-    )
-    chart = bars.properties(title=title, width=width, height=height)
-    return _with_static(chart, dataset, data)
-
-
-def _counters_chart(alt: Any, dataset: str, time: str, scheduler: str, n_workers: int,
-                    top_rung: int, width: int) -> Any:
-    """One text line of per-frame counters computed in the browser from the job rows."""
-    base = (
-        _base(alt, dataset, scheduler)
-        .transform_filter(f"datum.start < {time}")
-        .transform_calculate(
-            busy=f"min(datum.end, {time}) - datum.start",
-            done=f"datum.end <= {time} ? 1 : 0",
-            evaluated=f"datum.end <= {time} && datum.rung == 0 ? 1 : 0",
-            top=f"datum.end <= {time} && datum.rung == {top_rung} ? 1 : 0",
-        )
-        .transform_aggregate(busy="sum(busy)", done="sum(done)", evaluated="sum(evaluated)",
-                             top="sum(top)")
-        .transform_calculate(
-            text=(
-                f"'t = ' + format({time}, '.1f') + '   busy ' + format(datum.busy / "
-                f"max(1e-9, {n_workers} * {time}), '.0%') + '   idle worker-time ' + "
-                f"format({n_workers} * {time} - datum.busy, '.1f') + '   configs evaluated ' + "
-                "datum.evaluated + '   at max resource ' + datum.top"
-            )
-        )
-    )
-    return base.mark_text(align="left", baseline="middle", fontSize=12, x=0).encode(
-        text="text:N"
-    ).properties(width=width, height=18)
-
-
-def lesson_chart(
-    data: Any = None,
-    *,
-    dataset: str = "lesson",
-    schedulers: Sequence[str] = ("SHA", "ASHA"),
-    n_workers: Mapping[str, int] | int = 10,
-    n_rungs: int = 4,
-    x_max: float | None = None,
-    ladder_max: float | None = None,
-    time_value: float | None = None,
-    time_name: str = "t",
-    bind_slider: bool = False,
-    width: int = 520,
-) -> Any:
-    """The sync-versus-async lesson: per scheduler a worker timeline, a rung ladder and counters.
-
-    All panels read one dataset (job rows with a ``scheduler`` column) and filter on the
-    ``time_name`` parameter, declared here once; moving it (a slider, a Play button, or
-    ``view.signal(time_name, t)``) animates the chart without re-sending any data.
-
-    Parameters
-    ----------
-    data
-        Job rows (timeline columns plus ``scheduler``), or ``None`` for a live dataset.
-    n_workers
-        Workers per scheduler (one int for all).
-    x_max
-        Time horizon (the longest makespan); also the parameter's initial value unless
-        ``time_value`` is given.
-    bind_slider
-        Bind the parameter to an HTML range slider (for standalone HTML).
-    """
-    alt = _alt()
-    horizon = float(x_max) if x_max else 1.0
-    bind = (
-        alt.binding_range(min=0, max=horizon, step=horizon / 200, name="time ")
-        if bind_slider
-        else alt.Undefined
-    )
-    t = alt.param(name=time_name, value=horizon if time_value is None else time_value, bind=bind)
-    rows = []
-    for s in schedulers:
-        nw = n_workers if isinstance(n_workers, int) else n_workers[s]
-        tl = timeline_chart(dataset=dataset, time=time_name, scheduler=s, x_max=x_max,
-                            n_workers=nw, n_rungs=n_rungs, title=f"{s}: worker timeline",
-                            width=width)
-        ladder = rung_ladder_chart(dataset=dataset, time=time_name, scheduler=s,
-                                   x_max=ladder_max, n_rungs=n_rungs, title=f"{s}: rung ladder",
-                                   height=max(80, 16 * nw))
-        counters = _counters_chart(alt, dataset, time_name, s, nw, n_rungs - 1, width)
-        rows.append(alt.vconcat(alt.hconcat(tl, ladder), counters, spacing=4))
-    chart = alt.vconcat(*rows, spacing=18).add_params(t).resolve_scale(color="shared")
-    return _with_static(chart, dataset, data)
+    return with_static(chart, dataset, data)

@@ -223,7 +223,7 @@ class Dashboard:
         q = self._events
         pop = q.popleft
         seen_jobs, seen_results = self._seen_jobs, self._seen_results
-        clean = viz.charts._clean
+        clean = viz.clean
         for _ in range(len(q)):
             ev = pop()
             kind = type(ev)
@@ -269,7 +269,7 @@ class Dashboard:
         best_rows = []
         if snap.best_trial is not None and (snap.best_trial, snap.best_value) != self._last_best:
             self._last_best = (snap.best_trial, snap.best_value)
-            best_rows.append({"time": snap.elapsed, "value": viz.charts._clean(snap.best_value),
+            best_rows.append({"time": snap.elapsed, "value": viz.clean(snap.best_value),
                               "trial_id": snap.best_trial})
         with _sync.batch():
             self.chart.append({"jobs": jobs, "results": results, "best": best_rows})

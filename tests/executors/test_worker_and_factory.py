@@ -11,7 +11,7 @@ import cloudpickle
 import pytest
 
 from asha_nb._trial import NullChannel, Trial
-from asha_nb._worker import (
+from asha_nb.executors._worker import (
     ObjectiveForm,
     QueueChannel,
     dumps_objective,
@@ -305,7 +305,7 @@ def test_make_executor_rejects_bad_input_clearly():
 
 def test_import_executors_is_light():
     code = (
-        "import sys, asha_nb.executors, asha_nb._worker, asha_nb._trial;"
+        "import sys, asha_nb.executors, asha_nb.executors._worker, asha_nb._trial;"
         "bad = [m for m in ('dask', 'distributed', 'pebble', 'torch', 'jax') if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -65,9 +65,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from ._trial import Channel, NullChannel, Trial
-from .errors import InvalidTypeError
-from .executors._base import JobOutcome, JobSpec
+from .._trial import Channel, NullChannel, Trial
+from ..errors import InvalidTypeError
+from ._base import JobOutcome, JobSpec
 
 __all__ = [
     "ObjectiveForm",
@@ -352,7 +352,7 @@ def init_process_worker(
     _worker_blob = blob
     _worker_channel = channel
     if threads is not None:
-        from ._threads import set_worker_threads
+        from .._threads import set_worker_threads
 
         set_worker_threads(threads)
 
