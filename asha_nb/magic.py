@@ -175,7 +175,8 @@ class AshaMagics(Magics):
     @argument("--name", default="search",
               help="namespace variable the search is stored in / looked up from (default: search)")
     @argument("--space", default=None,
-              help="name of the search space (default: the second word, else `space`)")
+              help="name of the search space (default: the second word, else `space` if it is "
+                   "a dict, else the one dict of distributions in the notebook)")
     @argument("--min-resource", type=_number, default=1, help="resource of rung 0 (default 1)")
     @argument("--max-resource", type=_number, default=81, help="largest resource (default 81)")
     @argument("--eta", "--reduction-factor", dest="eta", type=int, default=3,
@@ -189,7 +190,8 @@ class AshaMagics(Magics):
     @argument("--seed", type=int, default=None, help="random seed")
     @argument("--mode", default="max", choices=("max", "min"), help="metric direction")
     @argument("--time-budget", type=float, default=None, help="seconds after which it ends")
-    @argument("--journal", default=None, help="SQLite journal path (enables Search.resume)")
+    @argument("--journal", default=None,
+              help="SQLite journal path (a killed search continues with Search.from_journal)")
     @argument("--text", action="store_true",
               help="show a text status instead of the live dashboard")
     @line_cell_magic
@@ -203,7 +205,10 @@ class AshaMagics(Magics):
             %asha train space --max-resource 27 --eta 3 --workers 4 --max-trials 40 --seed 0
 
         ``train`` is ``train(config, resource)`` (or any objective form asha_nb.Search
-        accepts) and ``space`` a dict of distributions, both names in the notebook.
+        accepts) and ``space`` a dict of distributions, both names in the notebook. Without a
+        space name (or ``--space NAME``) the space is ``space`` if that is a dict, else the one
+        dict of distributions defined in the notebook (after ``from asha_nb import space``,
+        ``space`` is the module; the space found is named in the output).
 
         Steer it from later cells (add ``--name NAME`` for a search not called ``search``)::
 
@@ -223,7 +228,8 @@ class AshaMagics(Magics):
         notebook's names; assign ``value`` or end with an expression (``return`` works too).
         The body is plain Python (no ``%magics`` or ``!shell`` lines; ``config`` is not the
         ``%config`` magic here).
-        The space is ``--space NAME`` (default ``space``); trials run on threads::
+        The space is ``--space NAME`` (default: found as for ``%asha``); trials run on
+        threads (``--executor`` picks another)::
 
             %%asha --max-resource 27 --max-trials 20 --name s
             model = make_model(config["lr"])
@@ -233,7 +239,7 @@ class AshaMagics(Magics):
         A bad option, an unknown subcommand or an unknown name raises a short UsageError.
         """
         try:
-            args = parse_argstring(self.asha, line)
+            args = parse_argstring(self.asha, _strip_comment(line))
         except UsageError as exc:
             raise _usage_error(str(exc)) from None
         except ValueError as exc:  # unbalanced quotes from the argument splitter
@@ -243,9 +249,9 @@ class AshaMagics(Magics):
             if words:
                 raise _usage_error(
                     f"%%asha takes options only (the cell body is the objective), got {words!r}")
-            space_name = args.space or "space"
+            space = self._space(args.space)
             objective = compile_cell_objective(cell, self.shell.user_ns)
-            return self._start(objective, self._lookup(space_name, "space"), args)
+            return self._start(objective, space, args)
         if not words:
             if isinstance(self.shell.user_ns.get(args.name), _search_type()):
                 return format_status(self.shell.user_ns[args.name], args.name)
@@ -260,14 +266,13 @@ class AshaMagics(Magics):
                 f"{', '.join(SUBCOMMANDS)} and not defined in the notebook")
         if len(rest) > 1:
             raise _usage_error(f"too many words: expected OBJECTIVE [SPACE], got {words!r}")
-        space_name = rest[0] if rest else (args.space or "space")
         if rest and args.space and args.space != rest[0]:
             raise _usage_error(f"two spaces given: {rest[0]!r} and --space {args.space!r}")
         objective = self._lookup(head, "objective")
         if not callable(objective):
             raise _usage_error(f"{head!r} is not callable: the objective must be a function "
                                f"objective(config, resource), got {type(objective).__name__}")
-        return self._start(objective, self._lookup(space_name, "space"), args)
+        return self._start(objective, self._space(rest[0] if rest else args.space), args)
 
     # ------------------------------------------------------------------ helpers
     def _lookup(self, name: str, what: str) -> Any:
@@ -282,6 +287,37 @@ class AshaMagics(Magics):
                                    f"{type(exc).__name__}: {exc}") from None
         raise _usage_error(f"unknown name {name!r}: no {what} called {name!r} is defined in the "
                            "notebook")
+
+    def _space(self, name: str | None) -> Any:
+        """The search space: the one named, else ``space`` if it is a mapping, else the one
+        dict of distributions in the namespace (announced on stdout)."""
+        ns = self.shell.user_ns
+        if name is not None:
+            value = self._lookup(name, "space")
+            if not isinstance(value, Mapping):
+                found = _space_candidates(ns)
+                hint = (f"; did you mean {_names(found)}?" if len(found) == 1
+                        else f"; search spaces in the notebook: {_names(found)}" if found
+                        else f"; {_EXAMPLE_SPACE}")
+                raise _usage_error(f"{name!r} is {_describe(value)}, not a search space (a dict "
+                                   f"of distributions){hint}")
+            return value
+        if isinstance(ns.get("space"), Mapping):
+            return ns["space"]
+        found = _space_candidates(ns)
+        if len(found) == 1:
+            what = ("" if "space" not in ns
+                    else f"; `space` is {_describe(ns['space'])}, not a search space")
+            print(f"%asha: search space `{found[0]}` (the one dict of distributions in the "
+                  f"notebook{what}; name another with --space NAME)")
+            return ns[found[0]]
+        if found:
+            raise _usage_error(f"which search space? the notebook has {_names(found)}: pick one "
+                               "with --space NAME (or as %asha OBJECTIVE SPACE)")
+        what = ("no variable `space` is defined" if "space" not in ns
+                else f"`space` is {_describe(ns['space'])}, not a search space")
+        raise _usage_error(f"no search space found: {what}, and no other dict of distributions "
+                           f"is defined in the notebook; {_EXAMPLE_SPACE}")
 
     def _executor(self, spec: str) -> Any:
         ns = self.shell.user_ns
@@ -392,6 +428,21 @@ class AshaMagics(Magics):
         raise _usage_error(f"unknown subcommand {cmd!r}")  # pragma: no cover
 
 
+def _strip_comment(line: str) -> str:
+    """Drop a trailing ``# comment`` (a ``#`` at the start or after a space, outside quotes):
+    ``%asha status  # state and best`` works as it reads."""
+    quote = ""
+    for i, c in enumerate(line):
+        if quote:
+            if c == quote:
+                quote = ""
+        elif c in "'\"":
+            quote = c
+        elif c == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i].rstrip()
+    return line
+
+
 def _no_more(cmd: str, rest: list[str]) -> None:
     if rest:
         raise _usage_error(f"%asha {cmd} takes no further words, got {rest!r}")
@@ -409,6 +460,53 @@ def _float_arg(text: str, what: str) -> float:
         return float(text)
     except ValueError:
         raise _usage_error(f"%asha {what}: expected a number, got {text!r}") from None
+
+
+_EXAMPLE_SPACE = ('define one, e.g. sp = {"lr": space.loguniform(1e-4, 1e-1)} after '
+                  "`from asha_nb import space`, then pass --space sp")
+
+
+def _describe(value: Any) -> str:
+    """``the module asha_nb.space`` / ``an int`` / ``None``: what a name holds, for messages."""
+    import types
+
+    if isinstance(value, types.ModuleType):
+        extra = " (from `from asha_nb import space`)" if value.__name__ == "asha_nb.space" else ""
+        return f"the module {value.__name__}{extra}"
+    if value is None:
+        return "None"
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+def _names(found: list[str]) -> str:
+    return ", ".join(f"`{n}`" for n in found)
+
+
+def _space_candidates(ns: Mapping[str, Any]) -> list[str]:
+    """Names in ``ns`` (not starting with ``_``) holding a ``Space`` or a dict whose values
+    include at least one distribution (an asha_nb domain or a frozen scipy distribution)."""
+    from .space import Domain, Space
+
+    def is_dist(v: Any) -> bool:
+        return isinstance(v, Domain) or (not isinstance(v, type)
+                                         and callable(getattr(v, "rvs", None))
+                                         and hasattr(v, "dist") and not callable(v))
+
+    out: list[str] = []
+    seen: set[int] = set()  # one object under two names is one candidate
+    for name, value in list(ns.items()):
+        if name.startswith("_") or not isinstance(value, Mapping) or id(value) in seen:
+            continue
+        try:
+            ok = isinstance(value, Space) or (all(isinstance(k, str) for k in value)
+                                              and any(is_dist(v) for v in value.values()))
+        except Exception:  # noqa: BLE001 - an odd mapping is simply not a candidate
+            ok = False
+        if ok:
+            seen.add(id(value))
+            out.append(name)
+    return out
 
 
 def _looks_like_expression(text: str) -> bool:

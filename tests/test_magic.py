@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +29,7 @@ space = {"lr": _sp.uniform(0.0, 1.0), "opt": _sp.choice(["adam", "sgd"])}
 @pytest.fixture
 def ip():
     shell = InteractiveShell.instance()
+    shell.reset(new_session=False)  # no names left by another test (the space lookup scans them)
     shell.run_line_magic("load_ext", "asha_nb")
     shell.user_ns["SLEEP"] = 0.0
     assert shell.run_cell(SETUP).success
@@ -36,7 +40,8 @@ def ip():
                 obj.stop()
             except Exception:  # noqa: BLE001
                 pass
-    for name in ("search", "s", "s2", "train", "space", "SLEEP", "OFFSET"):
+    for name in ("search", "s", "s2", "train", "space", "SLEEP", "OFFSET", "other", "sp",
+                 "sp_a", "sp_b", "alias", "objective", "asha_nb"):
         shell.user_ns.pop(name, None)
 
 
@@ -231,3 +236,132 @@ def test_status_text_displays_without_quotes(ip):
     out = ip.run_line_magic("asha", "status")
     assert repr(out) == str(out)
     assert not repr(out).startswith("'")
+
+
+# ------------------------------------------------- the space lookup and the README (issue 10, 14)
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _readme_blocks(section: str) -> list[str]:
+    """The ```python blocks of the README section whose title starts with ``section``."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index(f"\n## {section}")
+    end = text.find("\n## ", start + 1)
+    return re.findall(r"```python\n(.*?)```", text[start:end if end != -1 else None], re.S)
+
+
+def _definitions(code: str) -> str:
+    """The imports and function definitions of a README block (not the search it starts)."""
+    keep = [n for n in ast.parse(code).body
+            if isinstance(n, (ast.Import, ast.ImportFrom, ast.FunctionDef))]
+    return ast.unparse(ast.Module(body=keep, type_ignores=[]))
+
+
+def test_readme_magic_example_runs_as_written(ip, capsys):
+    quickstart = _readme_blocks("Quickstart")[0]
+    assert "from asha_nb import space" in quickstart and "def objective" in quickstart
+    start, steer, cell = _readme_blocks("The `%asha` magic")
+    assert start.startswith("%load_ext asha_nb") and cell.startswith("%%asha")
+    assert ip.run_cell(_definitions(quickstart)).success
+    import types
+
+    assert isinstance(ip.user_ns["space"], types.ModuleType)  # what broke the old lookup
+
+    result = ip.run_cell(start)
+    assert result.success, result.error_in_exec
+    s = ip.user_ns["s"]
+    assert isinstance(s, Search) and s.state == "running"
+    assert set(s.scheduler.space) == {"lr", "layers"}
+    # "in later cells, while it runs": trial 3 exists by then
+    assert _until(lambda: s.snapshot().n_started >= 4, 30)
+    capsys.readouterr()
+    result = ip.run_cell(steer)
+    assert result.success, result.error_in_exec
+    assert "s: stopped trial 3" in capsys.readouterr().out
+
+    result = ip.run_cell(cell)
+    assert result.success, result.error_in_exec
+    out = capsys.readouterr().out
+    assert "search space `sp`" in out and "`space` is the module asha_nb.space" in out
+    s2 = ip.user_ns["s2"]
+    assert s2.wait(60) and s2.state == "finished"
+    df = s2.results()
+    assert len(df) >= 20 and (df.status == "ok").all()
+    assert set(df.resource) == {1, 3, 9, 27}
+    assert df.config_layers.isin([1, 2, 3]).all()
+    expected = 1 - (df.config_lr - 0.1) ** 2 - 1 / df.resource
+    assert ((df.value - expected).abs() < 1e-12).all()
+    s.stop()
+
+
+def test_default_space_skips_the_space_module_and_says_what_it_took(ip, capsys):
+    ip.run_cell("from asha_nb import space\nsp = {'lr': space.uniform(0, 1)}")
+    result = ip.run_cell("%%asha --max-resource 3 --max-trials 3 --seed 0 --text\nconfig['lr']\n")
+    assert result.success, result.error_in_exec
+    out = capsys.readouterr().out
+    assert ("%asha: search space `sp` (the one dict of distributions in the notebook; `space` is "
+            "the module asha_nb.space (from `from asha_nb import space`), not a search space; "
+            "name another with --space NAME)") in out
+    search = ip.user_ns["search"]
+    assert search.wait(30) and list(search.scheduler.space) == ["lr"]
+    # the line magic without a space word finds it the same way; a second name for the same
+    # dict is not a second candidate
+    ip.user_ns["alias"] = ip.user_ns["sp"]
+    ip.run_line_magic("asha", "train --max-resource 3 --max-trials 3 --seed 0 --name s")
+    assert ip.user_ns["s"].wait(30) and list(ip.user_ns["s"].scheduler.space) == ["lr"]
+
+
+def test_default_space_prefers_a_dict_called_space(ip, capsys):
+    ip.run_cell("other = {'z': _sp.uniform(0, 1)}")  # `space` (the fixture's dict) wins
+    result = ip.run_cell("%%asha --max-resource 3 --max-trials 3 --seed 0\nconfig['lr']\n")
+    assert result.success, result.error_in_exec
+    assert "search space" not in capsys.readouterr().out
+    assert set(ip.user_ns["search"].scheduler.space) == {"lr", "opt"}
+
+
+def test_space_lookup_errors_say_what_was_found(ip):
+    ip.run_cell("from asha_nb import space")
+    with pytest.raises(UsageError, match=r"no search space found: `space` is the module "
+                       r"asha_nb.space \(from `from asha_nb import space`\), not a search space, "
+                       r"and no other dict of distributions is defined in the notebook; define "
+                       r"one, e.g. sp = \{\"lr\": space.loguniform"):
+        ip.run_cell_magic("asha", "--max-trials 2", "value = 1\n")
+    with pytest.raises(UsageError, match=r"'space' is the module asha_nb.space .*not a search "
+                                         r"space \(a dict of distributions\); define one"):
+        ip.run_line_magic("asha", "train space --max-trials 2")
+    ip.run_cell("sp_a = {'x': space.uniform(0, 1)}\nsp_b = space.Space({'y': space.randint(1, 3)})")
+    with pytest.raises(UsageError, match=r"which search space\? the notebook has `sp_a`, `sp_b`: "
+                                         r"pick one with --space NAME"):
+        ip.run_cell_magic("asha", "--max-trials 2", "value = 1\n")
+    with pytest.raises(UsageError, match=r"search spaces in the notebook: `sp_a`, `sp_b`"):
+        ip.run_line_magic("asha", "train space --max-trials 2")
+    ip.user_ns.pop("sp_b")
+    with pytest.raises(UsageError, match=r"'space' is the module asha_nb.space .*did you mean "
+                                         r"`sp_a`\?"):
+        ip.run_line_magic("asha", "train space --max-trials 2")
+    ip.user_ns["space"] = 3
+    with pytest.raises(UsageError, match=r"'space' is an int, not a search space"):
+        ip.run_cell_magic("asha", "--space space --max-trials 2", "value = 1\n")
+    ip.user_ns.pop("space")
+    ip.user_ns.pop("sp_a")
+    with pytest.raises(UsageError, match=r"no search space found: no variable `space` is defined"):
+        ip.run_cell_magic("asha", "--max-trials 2", "value = 1\n")
+
+
+def test_help_names_search_from_journal():
+    from asha_nb.magic import AshaMagics
+
+    doc = AshaMagics.asha.__doc__  # the docstring and the option help
+    assert "Search.from_journal" in doc
+    assert "Search.resume" not in doc
+
+
+def test_a_trailing_comment_is_not_an_argument(ip):
+    from asha_nb.magic import _strip_comment
+
+    assert _strip_comment("status --name s   # state, best") == "status --name s"
+    assert _strip_comment("add c=#fff") == "add c=#fff"
+    assert _strip_comment("add n='a # b'  # quoted") == "add n='a # b'"
+    ip.run_line_magic("asha", "train space --max-resource 3 --max-trials 3 --seed 0  # small")
+    assert "trials" in ip.run_line_magic("asha", "wait 30   # until it ends")
+    assert ip.user_ns["search"].state == "finished"
