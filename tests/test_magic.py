@@ -80,9 +80,9 @@ def test_line_magic_start_and_steer(ip):
 
     tid = ip.run_line_magic("asha", "add lr=0.1 opt=adam")
     assert isinstance(tid, int)
-    assert _until(lambda: any(r["trial_id"] == tid for r in search.records()))
-    rec = next(r for r in search.records() if r["trial_id"] == tid)
-    assert rec["config"] == {"lr": 0.1, "opt": "adam"}
+    assert _until(lambda: (search.results().trial_id == tid).any())
+    row = search.results().loc[lambda d: d.trial_id == tid].iloc[0]
+    assert (row.config_lr, row.config_opt) == (0.1, "adam")
 
     msg = ip.run_line_magic("asha", "stop 0")
     assert "stopped trial 0" in msg
@@ -95,7 +95,7 @@ def test_line_magic_start_and_steer(ip):
     assert search.state == "running"
 
     ip.run_line_magic("asha", "workers 1")
-    assert search.snapshot().n_workers == 1
+    assert _until(lambda: search.snapshot().n_workers == 1)
 
     final = ip.run_line_magic("asha", "stop")
     assert search.state == "stopped"
@@ -287,7 +287,7 @@ def test_readme_magic_example_runs_as_written(ip, capsys):
     assert s2.wait(60) and s2.state == "finished"
     df = s2.results()
     assert len(df) >= 20 and (df.status == "ok").all()
-    assert set(df.resource) == {1, 3, 9, 27}
+    assert {1, 3, 9} <= set(df.resource) <= {1, 3, 9, 27}  # 20 trials: >= 2 reach rung 2
     assert df.config_layers.isin([1, 2, 3]).all()
     expected = 1 - (df.config_lr - 0.1) ** 2 - 1 / df.resource
     assert ((df.value - expected).abs() < 1e-12).all()
