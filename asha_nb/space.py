@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import reprlib
 import types
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -122,6 +123,11 @@ def _is_integral(value: Any) -> bool:
     if isinstance(value, numbers.Integral):
         return not isinstance(value, (bool, np.bool_))
     return _is_real(value) and math.isfinite(float(value)) and float(value).is_integer()
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlist = _SHORT.maxtuple = 12
+_SHORT.maxstring = _SHORT.maxother = 80
 
 
 def _fmt(v: Any) -> str:
@@ -271,7 +277,7 @@ class Choice(Domain):
         return value.item() if isinstance(value, np.generic) else value
 
     def describe(self) -> str:
-        return f"choice({list(self.options)!r})"
+        return f"choice({_SHORT.repr(list(self.options))})"
 
     def _check(self, value: Any) -> Any:
         for option in self.options:
@@ -331,7 +337,7 @@ class _Fixed(Domain):
         return self.value
 
     def describe(self) -> str:
-        return f"the fixed value {self.value!r}"
+        return f"the fixed value {_SHORT.repr(self.value)}"
 
     def _check(self, value: Any) -> Any:
         if not _same(value, self.value):
@@ -533,7 +539,7 @@ class Space(Mapping[str, Domain]):
             try:
                 out[name] = self._domains[name]._check(value)
             except _OutOfDomain as exc:
-                problems.append(f"{name}={value!r} {exc}")
+                problems.append(f"{name}={_SHORT.repr(value)} {exc}")
         if problems:
             raise InvalidParameterError(
                 "config is outside the search space: " + "; ".join(problems)

@@ -239,3 +239,12 @@ def test_a_callable_can_still_be_passed_through_a_choice():
     sp = space.Space({"act": space.choice([np.tanh])})
     assert sp.sample(np.random.default_rng(0))["act"] is np.tanh
     assert sp.validate({"act": np.tanh}) == {"act": np.tanh}
+
+
+def test_long_values_and_option_lists_are_shortened_in_messages():
+    sp = space.Space({"c": space.choice(list(range(100))), "f": "x" * 500})
+    with pytest.raises(InvalidParameterError) as info:
+        sp.validate({"c": 1000, "f": "y" * 500})
+    text = str(info.value)
+    assert "c=1000 is not one of the options of choice([0, 1, 2" in text and ", ...])" in text
+    assert len(text) < 600
