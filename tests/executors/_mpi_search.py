@@ -68,14 +68,14 @@ def main(out_path: str, logdir: str) -> None:
         sha = asha_nb.Search(objective, scheduler=SHA(sp, n_configs=9, **kw), executor=pool,
                              n_workers=2, progress=False)
         sha.run()
-        report["sha"] = {"state": str(sha.state), "rows": _rows(sha)}
+        report["sha"] = {"state": str(getattr(sha.state, "value", sha.state)), "rows": _rows(sha)}
         # 2. ASHA on the same pool, with one trial whose objective raises
         asha = asha_nb.Search(objective, scheduler=ASHA({"x": space.uniform(0.0, 1.0)},
                                                         max_trials=9, **kw),
                               executor=pool, n_workers=2, progress=False)
         bad = asha.add_trial({"x": 0.95})
         asha.run()
-        report["asha"] = {"state": str(asha.state), "rows": _rows(asha), "bad_trial": bad}
+        report["asha"] = {"state": str(getattr(asha.state, "value", asha.state)), "rows": _rows(asha), "bad_trial": bad}
     report["seconds"] = round(time.monotonic() - t0, 3)
     with open(out_path, "w") as f:
         json.dump(report, f)
