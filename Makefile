@@ -7,9 +7,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 # Extras the full test suite needs (torch is pinned in pyproject to the CPU wheel on disk).
-TEST_EXTRAS := dev,dask,jax,torch,widgets,notebooks
+TEST_EXTRAS := dev,dask,jax,torch,widgets,notebooks,mpi
 
-.PHONY: demo test test-fast bench lint clean browser
+.PHONY: demo test test-fast bench lint clean browser mpi
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,11 @@ demo: $(VENV)/.demo-stamp
 browser:
 	@bash .ci/install-browser
 
-test: $(VENV)/.test-stamp browser
+# Open MPI from Debian's packages (the MPI executor's test and the Iris notebook use it).
+mpi:
+	@bash .ci/install-mpi
+
+test: mpi $(VENV)/.test-stamp browser
 	$(PY) -m pytest -q tests
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
 		ASHA_NB_QUICK=1 $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
@@ -37,7 +41,7 @@ test: $(VENV)/.test-stamp browser
 	fi
 
 # Unit tests only (no browser, no notebooks): the quick inner loop.
-test-fast: $(VENV)/.test-stamp
+test-fast: mpi $(VENV)/.test-stamp
 	$(PY) -m pytest -q tests --ignore=tests/browser -x
 
 bench: $(VENV)/.test-stamp
