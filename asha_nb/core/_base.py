@@ -18,6 +18,7 @@ from .rungs import Rung
 from .types import (
     Event,
     Job,
+    Promoted,
     ResultRecorded,
     RungSnapshot,
     SchedulerSnapshot,
@@ -35,21 +36,38 @@ __all__ = ["Scheduler", "rung_resources"]
 def rung_resources(
     min_resource: float, max_resource: float, reduction_factor: int, early_stopping_rate: int
 ) -> list[float]:
-    """Resources of the rungs: ``r * eta**(s + k)`` for ``k = 0 .. K``, capped at ``R``.
+    """Resources of the rungs: ``r * eta**(s + k)`` for ``k = 0 .. K - 1``, and ``R`` for rung ``K``.
 
-    ``K = floor(log_eta(R / r)) - s`` is the top rung. Integer inputs give integer resources.
+    ``K = floor(log_eta(R / r)) - s`` is the top rung. It always trains exactly
+    ``max_resource`` (as Hyperband, Ray Tune and Determined do): when ``R / r`` is not a power of
+    ``eta`` the top rung's resource is ``R`` rather than ``r * eta**(s + K)``. Integer inputs give
+    integer resources. ``min_resource == max_resource`` gives one rung (no early stopping).
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``1 < R / r < eta`` (the range is too short for one reduction, so ``max_resource``
+        could never be reached by a promotion), or if ``early_stopping_rate`` leaves no rung.
 
     Examples
     --------
     >>> rung_resources(1, 64, 4, 0)
     [1, 4, 16, 64]
     >>> rung_resources(1, 100, 3, 1)
-    [3, 9, 27, 81]
+    [3, 9, 27, 100]
     """
     # floor(log_eta(R/r)) computed without floating-point log error.
     k_max = 0
     while min_resource * reduction_factor ** (k_max + 1) <= max_resource * (1 + 1e-12):
         k_max += 1
+    if k_max == 0 and max_resource > min_resource:
+        raise InvalidParameterError(
+            f"max_resource / min_resource must be 1 or at least reduction_factor={reduction_factor} "
+            f"(one reduction), got max_resource={max_resource!r}, min_resource={min_resource!r}: "
+            f"the range is too short for one rung step, so max_resource would never be trained; "
+            f"use max_resource >= {min_resource * reduction_factor!r}, a smaller reduction_factor, "
+            f"or max_resource == min_resource for a plain random search"
+        )
     top = k_max - early_stopping_rate
     if top < 0:
         raise InvalidParameterError(
@@ -58,10 +76,8 @@ def rung_resources(
             f"max_resource={max_resource!r}, reduction_factor={reduction_factor}; "
             f"got {early_stopping_rate}"
         )
-    out = []
-    for k in range(top + 1):
-        r = min_resource * reduction_factor ** (early_stopping_rate + k)
-        out.append(min(r, max_resource))
+    out = [min_resource * reduction_factor ** (early_stopping_rate + k) for k in range(top)]
+    out.append(max_resource)
     return out
 
 
@@ -97,9 +113,15 @@ class Scheduler(abc.ABC):
 
     A scheduler never looks at a clock, starts a thread or does I/O. It is driven by
     :meth:`next_job` (a worker is free), :meth:`report` / :meth:`fail` (a job ended) and the
-    user's levers :meth:`add_trial` and :meth:`stop_trial`. Its only randomness is one
-    ``numpy.random.Generator`` seeded from ``seed``: the same seed and the same calls give the
-    same jobs.
+    user's levers :meth:`add_trial` and :meth:`stop_trial`; :meth:`close` ends it. Its only
+    randomness is one ``numpy.random.Generator`` seeded from ``seed``: the same seed and the
+    same calls give the same jobs.
+
+    Every call reports the events it caused: :meth:`report`, :meth:`fail`,
+    :meth:`stop_trial` and :meth:`close` return them; :meth:`next_job` and :meth:`add_trial`
+    append them to the ``events`` list passed in (``TrialCreated`` for a new trial,
+    ``Promoted`` for a promotion of the asynchronous schedulers). A driver never has to derive an
+    event from the scheduler's state.
     """
 
     def __init__(
@@ -130,16 +152,26 @@ class Scheduler(abc.ABC):
         self._sign = -1.0 if mode == "max" else 1.0
         self._rng = np.random.default_rng(seed)
         self._trials: list[_Trial] = []
+        self._counts: dict[TrialStatus, int] = dict.fromkeys(TrialStatus, 0)
         self._user_queue: deque[int] = deque()
         self._running: dict[int, Job] = {}
         self._orphans: dict[int, Job] = {}  # jobs of trials stopped while running
         self._next_job_id = 0
         self._params: dict[str, Any] = {}
+        self._closed = False
 
     # ------------------------------------------------------------------ contract
     @abc.abstractmethod
-    def next_job(self) -> Job | None:
+    def next_job(self, events: list[Event] | None = None) -> Job | None:
         """Ask for work for a free worker.
+
+        Parameters
+        ----------
+        events
+            If given, the events this call causes are appended to it: ``TrialCreated`` when a
+            new configuration is sampled, ``Promoted`` when an asynchronous scheduler promotes
+            a trial (synchronous schedulers promote when a rung's barrier opens, in
+            :meth:`report`).
 
         Returns
         -------
@@ -156,7 +188,7 @@ class Scheduler(abc.ABC):
     def report(self, job: Job, value: float) -> list[Event]:
         """Record the value ``job`` produced and return the events it caused.
 
-        NaN and infinite values are accepted and rank worst.
+        NaN and infinite values are accepted: they rank worst and are never promoted.
 
         Raises
         ------
@@ -176,6 +208,9 @@ class Scheduler(abc.ABC):
             ]
             self._on_job_done(job)
             events.extend(self._record(trial, job, value))
+            if self._closed and trial.status in (TrialStatus.PAUSED, TrialStatus.PENDING):
+                self._set_status(trial, TrialStatus.STOPPED)  # nothing promotes it any more
+                events.append(Stopped(trial.trial_id, trial.rung, StopReason.END, trial.bracket))
             return events
         if job_id in self._orphans:
             del self._orphans[job_id]
@@ -202,27 +237,39 @@ class Scheduler(abc.ABC):
         del self._running[job_id]
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         trial.job = None
-        trial.status = TrialStatus.FAILED
+        self._set_status(trial, TrialStatus.FAILED)
         trial.error = text
         self._on_job_done(job)
         events: list[Event] = [TrialFailed(trial.trial_id, job_id, job.rung, text, job.bracket)]
         events.extend(self._after_resolved(trial, job.rung))
         return events
 
-    def add_trial(self, config: Mapping[str, Any]) -> int:
+    def add_trial(
+        self, config: Mapping[str, Any], *, check: bool = True, events: list[Event] | None = None
+    ) -> int:
         """Add a user-proposed configuration; it enters rung 0 with the next free worker.
 
-        Missing parameters are sampled from the space; unknown ones raise an error.
+        Parameters
+        ----------
+        config
+            Values for some or all parameters of the space; missing ones are sampled, unknown
+            ones are an error.
+        check
+            Refuse values outside their domain (default). ``check=False`` lets you add an
+            out-of-range configuration on purpose.
+        events
+            If given, the ``TrialCreated`` event is appended to it.
 
         Returns
         -------
         int
             The new trial's id.
         """
-        full = self.space.complete(config, self._rng)
+        full = self.space.complete(config, self._rng, check=check)
         bracket = self._bracket_for_user_trial()
-        trial = self._new_trial(full, bracket, "user")
+        trial = self._new_trial(full, bracket, "user", events)
         self._user_queue.append(trial.trial_id)
+        self._on_user_trial(trial)
         return trial.trial_id
 
     def stop_trial(self, trial_id: int) -> list[Event]:
@@ -251,12 +298,33 @@ class Scheduler(abc.ABC):
             self._orphans[job.job_id] = job
             trial.job = None
             self._on_job_done(job)
-        trial.status = TrialStatus.STOPPED
+        self._set_status(trial, TrialStatus.STOPPED)
         self._on_user_stop(trial, status)
         events: list[Event] = [Stopped(trial_id, trial.rung, StopReason.USER, trial.bracket)]
         if status in (TrialStatus.RUNNING, TrialStatus.PENDING):
             events.extend(self._after_resolved(trial, trial.rung))
         return events
+
+    def close(self) -> list[Event]:
+        """End the search: every trial still waiting for a promotion (``PAUSED``) or for its
+        first or next job (``PENDING``) is stopped with :attr:`StopReason.END`.
+
+        Jobs still running are not touched (their results can still be reported). A closed
+        scheduler hands out no more jobs. Returns the ``Stopped`` events.
+        """
+        self._closed = True  # nothing is promoted any more: the rungs need no update
+        events: list[Event] = []
+        waiting = (TrialStatus.PAUSED, TrialStatus.PENDING)
+        for t in self._trials:
+            if t.status in waiting:
+                self._set_status(t, TrialStatus.STOPPED)
+                events.append(Stopped(t.trial_id, t.rung, StopReason.END, t.bracket))
+        return events
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
 
     # ------------------------------------------------------------------ read side
     @property
@@ -269,6 +337,16 @@ class Scheduler(abc.ABC):
         """Number of jobs handed out and not yet reported, failed or stopped."""
         return len(self._running)
 
+    @property
+    @abc.abstractmethod
+    def rung_resources(self) -> list[list[float]]:
+        """Resources of each bracket's rungs (``rung_resources[bracket][rung]``)."""
+
+    @property
+    def top_resource(self) -> float:
+        """The largest resource any rung trains to (``max_resource``)."""
+        return max(r[-1] for r in self.rung_resources)
+
     def running_jobs(self) -> list[Job]:
         """The jobs currently out, in the order they were handed out."""
         return list(self._running.values())
@@ -280,7 +358,8 @@ class Scheduler(abc.ABC):
 
     def get_rng_state(self) -> dict[str, Any]:
         """State of the scheduler's random generator (a plain dict; see :meth:`set_rng_state`)."""
-        return self._rng.bit_generator.state
+        state: dict[str, Any] = self._rng.bit_generator.state
+        return state
 
     def set_rng_state(self, state: Mapping[str, Any]) -> None:
         """Restore the random generator, e.g. to rebuild a ``seed=None`` scheduler exactly.
@@ -293,6 +372,10 @@ class Scheduler(abc.ABC):
     def trial(self, trial_id: int) -> TrialSnapshot:
         """Snapshot of one trial."""
         return self._trial_snapshot(self._trials[trial_id])
+
+    def trial_config(self, trial_id: int) -> Mapping[str, Any]:
+        """The configuration of a trial (the scheduler's own mapping: do not modify it)."""
+        return self._trials[trial_id].config
 
     def best(self) -> tuple[int, float, float] | None:
         """``(trial_id, value, resource)`` of the best result at the highest resource reached.
@@ -307,7 +390,7 @@ class Scheduler(abc.ABC):
             value = rung.value(tid)
             if not math.isfinite(value):
                 continue
-            key = rung._keys[tid]
+            key = rung.key(tid)
             if best is None or rung.resource > best[0] or (rung.resource == best[0] and key < best[1]):
                 best = (rung.resource, key, tid, value)
         return None if best is None else (best[2], best[3], best[0])
@@ -327,11 +410,8 @@ class Scheduler(abc.ABC):
         )
 
     def status_counts(self) -> dict[TrialStatus, int]:
-        """Number of trials in each status (one pass over the statuses, no copies)."""
-        counts = dict.fromkeys(TrialStatus, 0)
-        for t in self._trials:
-            counts[t.status] += 1
-        return counts
+        """Number of trials in each status (kept up to date on every change: O(1))."""
+        return dict(self._counts)
 
     @property
     def n_queued(self) -> int:
@@ -346,6 +426,12 @@ class Scheduler(abc.ABC):
                                  len(self._running))
 
     # ------------------------------------------------------------------ helpers for subclasses
+    def _set_status(self, trial: _Trial, status: TrialStatus) -> None:
+        counts = self._counts
+        counts[trial.status] -= 1
+        counts[status] += 1
+        trial.status = status
+
     def _trial_snapshot(self, t: _Trial) -> TrialSnapshot:
         return TrialSnapshot(
             t.trial_id,
@@ -359,14 +445,18 @@ class Scheduler(abc.ABC):
 
     def _values_of(self, t: _Trial) -> tuple[tuple[int, float], ...]:
         # A trial's values live in its bracket's rungs only (no per-trial dict to keep).
-        rungs = self._brackets[t.bracket].rungs  # type: ignore[attr-defined]
+        rungs = self._bracket_rungs(t.bracket)
         tid = t.trial_id
         return tuple((r.index, r.value(tid)) for r in rungs[: t.rung + 1] if tid in r)
 
-    def _new_trial(self, config: dict[str, Any], bracket: int, source: str) -> _Trial:
+    def _new_trial(self, config: dict[str, Any], bracket: int, source: str,
+                   events: list[Event] | None) -> _Trial:
         trial = _Trial(len(self._trials), config, bracket, source)
         self._trials.append(trial)
+        self._counts[TrialStatus.PENDING] += 1
         self._on_trial_created(trial)
+        if events is not None:
+            events.append(TrialCreated(trial.trial_id, config, bracket, source))
         return trial
 
     def _issue(self, trial: _Trial, rung: int, resources: list[float]) -> Job:
@@ -380,11 +470,20 @@ class Scheduler(abc.ABC):
             trial.bracket,
         )
         self._next_job_id += 1
+        counts = self._counts
+        counts[trial.status] -= 1
+        counts[TrialStatus.RUNNING] += 1
         trial.status = TrialStatus.RUNNING
         trial.rung = rung
         trial.job = job
         self._running[job.job_id] = job
         return job
+
+    def _promoted(self, trial: _Trial, from_rung: int, resources: list[float],
+                  events: list[Event] | None) -> None:
+        if events is not None:
+            events.append(Promoted(trial.trial_id, from_rung, from_rung + 1,
+                                   resources[from_rung + 1], trial.bracket))
 
     def _pop_user_trial(self) -> _Trial | None:
         queue = self._user_queue
@@ -393,11 +492,6 @@ class Scheduler(abc.ABC):
             if trial.status is TrialStatus.PENDING:
                 return trial
         return None
-
-    def created_event(self, trial_id: int) -> TrialCreated:
-        """The :class:`TrialCreated` event of a trial (for drivers that journal or display)."""
-        t = self._trials[trial_id]
-        return TrialCreated(t.trial_id, dict(t.config), t.bracket, t.source)
 
     # ------------------------------------------------------------------ hooks
     @abc.abstractmethod
@@ -413,8 +507,11 @@ class Scheduler(abc.ABC):
     def _on_trial_created(self, trial: _Trial) -> None:
         """A trial was just created."""
 
+    def _on_user_trial(self, trial: _Trial) -> None:
+        """A user-added trial was just queued."""
+
     def _on_user_stop(self, trial: _Trial, previous: TrialStatus) -> None:
-        """``stop_trial`` changed ``trial`` from ``previous`` to STOPPED."""
+        """``stop_trial`` (or ``close``) changed ``trial`` from ``previous`` to STOPPED."""
 
     def _after_resolved(self, trial: _Trial, rung: int) -> list[Event]:
         """A trial's place in ``rung`` is settled without a result (failed or stopped)."""
@@ -422,6 +519,10 @@ class Scheduler(abc.ABC):
 
     def _bracket_for_user_trial(self) -> int:
         return 0
+
+    @abc.abstractmethod
+    def _bracket_rungs(self, bracket: int) -> list[Rung]:
+        """The rungs of one bracket, rung 0 first."""
 
     @abc.abstractmethod
     def _rungs_with_brackets(self) -> list[tuple[int, Rung]]:

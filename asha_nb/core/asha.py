@@ -41,13 +41,13 @@ class _AsyncBracket:
     def can_sample(self) -> bool:
         return self.max_trials is None or self.n_created < self.max_trials
 
-    def find_promotion(self, eta: int) -> tuple[int, int] | None:
+    def find_promotion(self) -> tuple[int, int] | None:
         """Algorithm 2: scan rungs from the top down; best promotable in the top 1/eta."""
         rungs = self.rungs
         for k in range(self.top - 1, -1, -1):
-            open_ = rungs[k]._top_open  # == rungs[k].best_promotable(), inlined (hot path)
-            if open_:
-                return open_[0][2], k
+            tid = rungs[k].best_promotable()
+            if tid is not None:
+                return tid, k
         return None
 
 
@@ -66,13 +66,14 @@ class _AsyncScheduler(Scheduler):
         self._stopping = type == "stopping"
 
     # ------------------------------------------------------------------ next_job
-    def next_job(self) -> Job | None:
+    def next_job(self, events: list[Event] | None = None) -> Job | None:
+        if self._closed:
+            return None
         trial = self._pop_user_trial()
         if trial is not None:
             b = self._brackets[trial.bracket]
             b.n_running += 1
             return self._issue(trial, 0, b.resources)
-        eta = self.reduction_factor
         trials = self._trials
         for b in self._brackets:
             if b.full():
@@ -84,16 +85,17 @@ class _AsyncScheduler(Scheduler):
                         b.n_running += 1
                         return self._issue(trials[tid], k, b.resources)
             else:
-                found = b.find_promotion(eta)
+                found = b.find_promotion()
                 if found is not None:
                     tid, k = found
                     b.rungs[k].mark_promoted(tid)
                     b.n_running += 1
+                    self._promoted(trials[tid], k, b.resources, events)
                     return self._issue(trials[tid], k + 1, b.resources)
         b = self._bracket_for_new_trial()
         if b is None:
             return None
-        trial = self._new_trial(self.space.sample(self._rng), b.index, "sampled")
+        trial = self._new_trial(self.space.sample(self._rng), b.index, "sampled", events)
         b.n_running += 1
         return self._issue(trial, 0, b.resources)
 
@@ -130,11 +132,11 @@ class _AsyncScheduler(Scheduler):
         rung = b.rungs[k]
         if k == b.top:
             rung.add(trial.trial_id, value, promotable=False)
-            trial.status = TrialStatus.COMPLETED
+            self._set_status(trial, TrialStatus.COMPLETED)
             return [TrialCompleted(trial.trial_id, k, value, b.index)]
         if not self._stopping:
             rung.add(trial.trial_id, value)
-            trial.status = TrialStatus.PAUSED
+            self._set_status(trial, TrialStatus.PAUSED)
             return []
         # Stopping type: decide now. Continue iff in the top max(1, floor(n / eta)) of the rung
         # (n counts this result). See the class docstring for the small-rung rule.
@@ -142,12 +144,12 @@ class _AsyncScheduler(Scheduler):
         tid = trial.trial_id
         keep = rung.in_top(tid) if len(rung) >= self.reduction_factor else rung.is_best(tid)
         if keep and value == value and abs(value) != float("inf"):
-            rung.n_promoted += 1
-            trial.status = TrialStatus.PENDING
+            rung.count_promotion()
+            self._set_status(trial, TrialStatus.PENDING)
             trial.rung = k + 1
             b.continuations.append((trial.trial_id, k + 1))
             return [Promoted(trial.trial_id, k, k + 1, b.resources[k + 1], b.index)]
-        trial.status = TrialStatus.STOPPED
+        self._set_status(trial, TrialStatus.STOPPED)
         return [Stopped(trial.trial_id, k, StopReason.RUNG, b.index)]
 
     def _record_orphan(self, trial: _Trial, job: Job, value: float) -> None:
@@ -162,7 +164,11 @@ class _AsyncScheduler(Scheduler):
     # ------------------------------------------------------------------ read side
     @property
     def is_finished(self) -> bool:
-        if self._running or self._budget_left():
+        if self._running:
+            return False
+        if self._closed:
+            return True
+        if self._budget_left():
             return False
         trials = self._trials
         if any(trials[t].status is TrialStatus.PENDING for t in self._user_queue):
@@ -170,12 +176,15 @@ class _AsyncScheduler(Scheduler):
         for b in self._brackets:
             if any(trials[t].status is TrialStatus.PENDING for t, _ in b.continuations):
                 return False
-            if not self._stopping and b.find_promotion(self.reduction_factor) is not None:
+            if not self._stopping and b.find_promotion() is not None:
                 return False
         return True
 
     def _rungs_with_brackets(self) -> list[tuple[int, Rung]]:
         return [(b.index, r) for b in self._brackets for r in b.rungs]
+
+    def _bracket_rungs(self, bracket: int) -> list[Rung]:
+        return self._brackets[bracket].rungs
 
     @property
     def rung_resources(self) -> list[list[float]]:

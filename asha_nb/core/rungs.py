@@ -28,13 +28,17 @@ class Rung:
     The rung keeps its results in two sorted lists: ``_top``, the best ``floor(n / eta)``, and
     ``_rest``. A new result is inserted into one of them and at most one element moves across
     the cutoff, using only end-of-list operations. ``_top_open`` holds the keys in ``_top`` that
-    may still be promoted (not promoted, not stopped), so the paper's question "best candidate
-    in the top ``1/eta`` not yet promoted" is ``_top_open[0]``. Every operation is O(log n);
-    nothing ever rescans the rung or needs a global rank.
+    may still be promoted (not promoted, not stopped, finite), so the paper's question "best
+    candidate in the top ``1/eta`` not yet promoted" is ``_top_open[0]``. Every operation is
+    O(log n); nothing ever rescans the rung or needs a global rank. NaN and infinite values rank
+    last and are never promotable, even when they fall inside the top ``floor(n / eta)``.
+
+    A finite value is stored only in its sort key (``sign * key[1]`` gives it back exactly);
+    non-finite ones are kept aside, which keeps the memory per result small.
     """
 
     __slots__ = ("index", "resource", "sign", "eta", "_top", "_rest", "_top_open", "_keys",
-                 "_values", "_closed", "n_promoted")
+                 "_nonfinite", "_closed", "n_promoted")
 
     def __init__(self, index: int, resource: float, sign: float, eta: int):
         self.index = index
@@ -45,8 +49,8 @@ class Rung:
         self._rest: SortedList = SortedList()
         self._top_open: SortedList = SortedList()
         self._keys: dict[int, tuple[int, float, int]] = {}
-        self._values: dict[int, float] = {}
-        self._closed: set[int] = set()  # promoted or blocked trial ids
+        self._nonfinite: dict[int, float] = {}
+        self._closed: set[int] = set()  # promoted, blocked or non-finite trial ids
         self.n_promoted = 0
 
     def __len__(self) -> int:
@@ -61,7 +65,9 @@ class Rung:
             raise ValueError(f"trial {trial_id} already has a result in rung {self.index}")
         key = rank_key(value, trial_id, self.sign)
         self._keys[trial_id] = key
-        self._values[trial_id] = value
+        if key[0] == _WORST:
+            self._nonfinite[trial_id] = value
+            promotable = False
         if not promotable:
             self._closed.add(trial_id)
         top, rest = self._top, self._rest
@@ -89,7 +95,18 @@ class Rung:
 
     def value(self, trial_id: int) -> float:
         """The value recorded for ``trial_id``."""
-        return self._values[trial_id]
+        key = self._keys[trial_id]
+        if key[0] == _WORST:
+            return self._nonfinite[trial_id]
+        return self.sign * key[1]
+
+    def key(self, trial_id: int) -> tuple[int, float, int]:
+        """Sort key of ``trial_id``'s result (smaller is better; see :func:`rank_key`)."""
+        return self._keys[trial_id]
+
+    def is_finite(self, trial_id: int) -> bool:
+        """Whether ``trial_id``'s value is finite (non-finite values are never promoted)."""
+        return trial_id not in self._nonfinite
 
     def in_top(self, trial_id: int) -> bool:
         """Whether ``trial_id`` is inside the top ``floor(n / eta)``."""
@@ -101,7 +118,7 @@ class Rung:
         best = self._top[0] if self._top else self._rest[0]
         return best == self._keys[trial_id]
 
-    def best_promotable(self, eta: int | None = None) -> int | None:
+    def best_promotable(self) -> int | None:
         """Best not-yet-promoted trial inside the top ``floor(n / eta)``, or ``None``."""
         open_ = self._top_open
         return open_[0][2] if open_ else None
@@ -109,6 +126,10 @@ class Rung:
     def mark_promoted(self, trial_id: int) -> None:
         """Take ``trial_id`` out of the promotable set and count it as promoted."""
         self.block(trial_id)
+        self.n_promoted += 1
+
+    def count_promotion(self) -> None:
+        """Count a promotion decided outside the promotable set (the stopping type)."""
         self.n_promoted += 1
 
     def block(self, trial_id: int) -> None:
@@ -123,6 +144,6 @@ class Rung:
         """Trial ids of the ``k`` best results, best first."""
         return [key[2] for key in islice(chain(self._top, self._rest), max(0, k))]
 
-    def cutoff(self, eta: int | None = None) -> float | None:
+    def cutoff(self) -> float | None:
         """Worst value inside the top ``floor(n / eta)``, or ``None`` if that set is empty."""
-        return self._values[self._top[-1][2]] if self._top else None
+        return self.value(self._top[-1][2]) if self._top else None

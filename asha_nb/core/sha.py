@@ -50,7 +50,9 @@ class _SyncScheduler(Scheduler):
 
     _brackets: list[_SyncBracket]
 
-    def next_job(self) -> Job | None:
+    def next_job(self, events: list[Event] | None = None) -> Job | None:
+        if self._closed:
+            return None
         trial = self._pop_user_trial()
         if trial is not None:
             return self._issue(trial, 0, self._brackets[trial.bracket].resources)
@@ -63,7 +65,7 @@ class _SyncScheduler(Scheduler):
                 if t.status is TrialStatus.PENDING:
                     return self._issue(t, b.open_rung, b.resources)
             if b.open_rung == 0 and b.n_created < b.n_configs:
-                t = self._new_trial(self.space.sample(self._rng), b.index, "sampled")
+                t = self._new_trial(self.space.sample(self._rng), b.index, "sampled", events)
                 b.members[0].append(t.trial_id)
                 return self._issue(t, 0, b.resources)
         return None
@@ -80,21 +82,19 @@ class _SyncScheduler(Scheduler):
             "(its barrier has passed); add trials before rung 0 completes, or use ASHA"
         )
 
-    def add_trial(self, config: Mapping[str, Any]) -> int:
-        trial_id = super().add_trial(config)
-        b = self._brackets[self._trials[trial_id].bracket]
-        b.members[0].append(trial_id)
+    def _on_user_trial(self, trial: _Trial) -> None:
+        b = self._brackets[trial.bracket]
+        b.members[0].append(trial.trial_id)
         b.n_configs += 1
-        return trial_id
 
     def _record(self, trial: _Trial, job: Job, value: float) -> list[Event]:
         b = self._brackets[job.bracket]
         b.rungs[job.rung].add(trial.trial_id, value)
         if job.rung == b.top:
-            trial.status = TrialStatus.COMPLETED
+            self._set_status(trial, TrialStatus.COMPLETED)
             events: list[Event] = [TrialCompleted(trial.trial_id, job.rung, value, b.index)]
         else:
-            trial.status = TrialStatus.PAUSED
+            self._set_status(trial, TrialStatus.PAUSED)
             events = []
         b.resolved[job.rung] += 1
         events.extend(self._maybe_open_barrier(b))
@@ -128,18 +128,19 @@ class _SyncScheduler(Scheduler):
         n_next = max(1, len(members) // self.reduction_factor)
         trials = self._trials
         eligible = [tid for tid in rung.top(len(rung)) if trials[tid].status is TrialStatus.PAUSED]
-        promote = eligible[:n_next]
+        # Non-finite values are never promoted (they rank last, so they are a suffix).
+        promote = [tid for tid in eligible[:n_next] if rung.is_finite(tid)]
         events: list[Event] = []
         for tid in promote:
             rung.mark_promoted(tid)
             t = trials[tid]
-            t.status = TrialStatus.PENDING
+            self._set_status(t, TrialStatus.PENDING)
             t.rung = k + 1
             b.queue.append(tid)
             events.append(Promoted(tid, k, k + 1, b.resources[k + 1], b.index))
-        for tid in eligible[n_next:]:
+        for tid in eligible[len(promote):]:
             rung.block(tid)
-            trials[tid].status = TrialStatus.STOPPED
+            self._set_status(trials[tid], TrialStatus.STOPPED)
             events.append(Stopped(tid, k, StopReason.RUNG, b.index))
         b.open_rung = k + 1
         b.members[k + 1] = list(promote)
@@ -149,10 +150,13 @@ class _SyncScheduler(Scheduler):
 
     @property
     def is_finished(self) -> bool:
-        return not self._running and all(b.finished for b in self._brackets)
+        return not self._running and (self._closed or all(b.finished for b in self._brackets))
 
     def _rungs_with_brackets(self) -> list[tuple[int, Rung]]:
         return [(b.index, r) for b in self._brackets for r in b.rungs]
+
+    def _bracket_rungs(self, bracket: int) -> list[Rung]:
+        return self._brackets[bracket].rungs
 
     @property
     def rung_resources(self) -> list[list[float]]:

@@ -72,6 +72,7 @@ def drive(sched, operations, model: Model, eta: int):
                 if getattr(sched, "type", "") == "stopping":
                     assert (b, k, job.trial_id) in model.continued, "continued without a decision"
                 assert job.trial_id in model.results.get((b, k), {}), "promoted without a result"
+                assert math.isfinite(model.results[(b, k)][job.trial_id]), "promoted a NaN/inf"
                 assert job.trial_id not in model.promoted.setdefault((b, k), set()), "promoted twice"
                 if getattr(sched, "type", "promotion") == "promotion" and isinstance(sched, (ASHA, AsyncHyperband)):
                     n = len(model.results[(b, k)])

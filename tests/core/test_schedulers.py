@@ -127,10 +127,11 @@ def test_asha_finishes_with_max_trials_and_promotes_top():
         assert rung.n_promoted >= len(rung) // 3
 
 
-def test_rung_resources_formula_and_cap():
+def test_rung_resources_formula_and_top_rung_trains_max_resource():
     assert rung_resources(1, 81, 3, 0) == [1, 3, 9, 27, 81]
-    assert rung_resources(1, 100, 3, 0) == [1, 3, 9, 27, 81]
-    assert rung_resources(2, 100, 3, 2) == [18, 54]
+    # R / r not a power of eta: the top rung still trains exactly max_resource.
+    assert rung_resources(1, 100, 3, 0) == [1, 3, 9, 27, 100]
+    assert rung_resources(2, 100, 3, 2) == [18, 100]
     assert rung_resources(0.5, 8, 2, 0) == [0.5, 1.0, 2.0, 4.0, 8.0]
     sched = ASHA(SPACE, min_resource=1, max_resource=1, reduction_factor=3, seed=0)
     assert sched.resources == [1]
