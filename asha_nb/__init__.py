@@ -1,8 +1,8 @@
 """asha_nb: notebook-native asynchronous successive halving (ASHA) hyperparameter search.
 
-The scheduler core (:mod:`asha_nb.core`) is pure; the virtual-time simulator
-(:func:`simulate`) drives it for teaching and benchmarks; :class:`Search` runs real trials on
-threads, processes or Dask. Heavy or optional parts (the runtime, widgets, torch, JAX, Dask)
+The scheduler core (:mod:`asha_nb.core`) is pure; :class:`Search` (the one runtime loop) runs
+real trials on threads, processes, Dask or any executor, and :func:`simulate` runs the same
+loop in virtual time for teaching, tests and benchmarks. Heavy or optional parts (the runtime, widgets, torch, JAX, Dask)
 are imported lazily, so ``import asha_nb`` stays fast.
 """
 
@@ -57,7 +57,7 @@ __all__ = [
 
 # name -> (module, attribute): resolved on first access so optional extras load lazily.
 _LAZY = {
-    "Search": ("asha_nb.runtime", "Search"),
+    "Search": ("asha_nb._notebook", "Search"),
     "Trial": ("asha_nb._trial", "Trial"),
     "PromotionView": ("asha_nb.widgets", "PromotionView"),
     "Dashboard": ("asha_nb.widgets", "Dashboard"),
@@ -80,7 +80,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ._notebook import Search
     from ._trial import Trial
     from .magic import load_ipython_extension, unload_ipython_extension
-    from .runtime import Search
     from .widgets import Dashboard, PromotionView

@@ -1,21 +1,22 @@
-"""Virtual-time discrete-event simulation of a scheduler driving N workers.
+"""Virtual-time simulation of a scheduler driving N workers: the runtime in virtual time.
 
-No wall clock is involved: job durations come from a cost model, so a simulation of 10^4
-trials takes a fraction of a second and is exactly reproducible for a seed. This is the engine
-of the sync-versus-async teaching view, of several tests and of the benchmarks.
+:func:`simulate` is a thin function over the one runtime loop: it runs a
+:class:`~asha_nb.Search` whose executor is a :class:`~asha_nb.executors.SimulatedExecutor`
+(jobs finish at virtual times given by a cost model, stragglers included) and whose clock is
+virtual. No wall clock is involved, so a simulation of 10^4 trials takes a fraction of a second
+and is exactly reproducible for a seed, and it shows exactly the scheduler and loop users run.
+This is the engine of the sync-versus-async teaching view, of the runtime's logic tests and of
+the benchmarks.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from ._validation import check_int, check_number, check_optional_int
-from .core._base import Scheduler
+from .core import JobStatus, Scheduler
 from .errors import InvalidParameterError, InvalidTypeError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -61,6 +62,9 @@ class SimulationResult:
         The scheduler, in its final state.
     stalled
         ``True`` if the run ended with work left that the scheduler would not hand out.
+    search
+        The :class:`~asha_nb.Search` that ran (its ``records()``, ``results()``,
+        ``best_history()``), or ``None``.
     """
 
     timeline: dict[str, list[Any]]
@@ -74,6 +78,7 @@ class SimulationResult:
     scheduler: Scheduler
     stalled: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    search: Any = None
 
     @property
     def n_jobs(self) -> int:
@@ -148,7 +153,9 @@ def simulate(
     Each free worker asks ``scheduler.next_job()``; a job's duration is its cost (see
     ``cost``), multiplied by ``straggler_slowdown`` with probability ``straggler_probability``;
     when it ends, ``objective(config, resource)`` is reported. Ties in time are broken by
-    worker number, so the run is fully deterministic for a ``seed``.
+    worker number, so the run is fully deterministic for a ``seed``. This is the runtime
+    :class:`~asha_nb.Search` on a :class:`~asha_nb.executors.SimulatedExecutor`; build that
+    search yourself to steer it with control calls at virtual times (``search.at(t)``).
 
     Parameters
     ----------
@@ -170,7 +177,8 @@ def simulate(
         If ``True``, a promoted job pays only for ``resource - resume_from``; otherwise it
         retrains from scratch.
     max_time
-        Stop at this virtual time (jobs still running are not counted).
+        Stop at this virtual time (jobs still running are cut there: they count as busy up to
+        ``max_time`` but have no result).
     max_jobs
         Stop handing out jobs after this many.
     seed
@@ -195,14 +203,15 @@ def simulate(
     >>> asyn.utilization > sync.utilization
     True
     """
+    from .executors.simulated import SimulatedExecutor
+    from .runtime import Search
+
     if not isinstance(scheduler, Scheduler):
         raise InvalidTypeError(
             f"scheduler must be an asha_nb scheduler (ASHA, SHA, Hyperband, AsyncHyperband), "
             f"got {type(scheduler).__name__}"
         )
     n_workers = check_int("n_workers", n_workers, low=1)
-    check_number("straggler_probability", straggler_probability, low=0, high=1)
-    check_number("straggler_slowdown", straggler_slowdown, low=1)
     if max_time is not None:
         check_number("max_time", max_time, low=0, low_inclusive=False)
     max_jobs = check_optional_int("max_jobs", max_jobs, low=1)
@@ -215,128 +224,74 @@ def simulate(
             "this scheduler has max_trials=None and would run forever: give max_trials to the "
             "scheduler, or max_time / max_jobs to simulate()"
         )
-
     if hasattr(objective, "objective") and callable(objective.objective):
         if cost is None and callable(getattr(objective, "cost", None)):
             cost = objective.cost
         objective = objective.objective
     if not callable(objective):
-        raise InvalidTypeError(f"objective must be callable (config, resource) -> value, got {objective!r}")
-    if cost is None:
-        cost = 1.0
-    if callable(cost):
-        cost_fn = cost
-        if checkpointing:
-            def duration_of(job):  # noqa: ANN001
-                d = cost_fn(job.config, job.resource)
-                return d - cost_fn(job.config, job.resume_from) if job.resume_from else d
-        else:
-            def duration_of(job):  # noqa: ANN001
-                return cost_fn(job.config, job.resource)
-    else:
-        unit = float(check_number("cost", cost, low=0, low_inclusive=False))
-        if checkpointing:
-            def duration_of(job):  # noqa: ANN001
-                return unit * (job.resource - job.resume_from)
-        else:
-            def duration_of(job):  # noqa: ANN001
-                return unit * job.resource
+        raise InvalidTypeError(
+            f"objective must be callable (config, resource) -> value, got {objective!r}")
+    executor = SimulatedExecutor(cost, straggler_probability=straggler_probability,
+                                 straggler_slowdown=straggler_slowdown,
+                                 checkpointing=checkpointing, seed=seed)
+    search = Search(objective, scheduler=scheduler, executor=executor, n_workers=n_workers,
+                    time_budget=max_time, max_jobs=max_jobs, progress=False)
+    search.run()
+    return result_of(search, executor, max_time=max_time)
 
-    rng = np.random.default_rng(seed)
-    p_strag = float(straggler_probability)
-    slow = float(straggler_slowdown)
-    # Draw straggler coins in blocks: far cheaper than one Generator call per job.
-    coins = rng.random(4096) if p_strag > 0 else None
-    coin_i = 0
 
-    cols: dict[str, list[Any]] = {c: [] for c in TIMELINE_COLUMNS}
-    c_job, c_worker, c_trial, c_bracket, c_rung, c_res, c_resume, c_start, c_end, c_value, c_strag = (
-        cols[c] for c in TIMELINE_COLUMNS)
-    top_resource = max(max(r) for r in scheduler.rung_resources)  # type: ignore[attr-defined]
-    heap: list[tuple[float, int, Any, float, bool]] = []
-    free = list(range(n_workers - 1, -1, -1))  # pop() gives the lowest worker id
-    now = 0.0
-    issued = 0
+def result_of(search: Any, executor: Any, *, max_time: float | None = None) -> SimulationResult:
+    """The :class:`SimulationResult` of a finished search in virtual time."""
+    import numpy as np
+
+    cols = search.results(as_frame=False, configs=False)
+    order = np.asarray(search.finished_job_ids(), dtype=np.int64)
+    if len(order):
+        order = order[cols["status"][order] == JobStatus.OK.value]
+    timeline: dict[str, list[Any]] = {
+        "job_id": order.tolist(),
+        "worker": cols["worker"][order].tolist(),
+        "trial_id": cols["trial_id"][order].tolist(),
+        "bracket": cols["bracket"][order].tolist(),
+        "rung": cols["rung"][order].tolist(),
+        "resource": cols["resource"][order].tolist(),
+        "resume_from": cols["resume_from"][order].tolist(),
+        "start": cols["start"][order].tolist(),
+        "end": cols["end"][order].tolist(),
+        "value": cols["value"][order].tolist(),
+    }
+    is_straggler = executor.is_straggler
+    timeline["straggler"] = [is_straggler(j) for j in timeline["job_id"]]
+    timeline = {c: timeline[c] for c in TIMELINE_COLUMNS}
+    scheduler = search.scheduler
+    top_resource = scheduler.top_resource
     busy = 0.0
-    best_over_time: list[tuple[float, int, float, float]] = []
-    incumbent = None
     t_max_res: float | None = None
-    stalled = False
-    push, pop = heapq.heappush, heapq.heappop
-
-    while True:
-        # Hand out work to every free worker (lowest id first).
-        while free and (max_jobs is None or issued < max_jobs):
-            job = scheduler.next_job()
-            if job is None:
-                break
-            w = free.pop()
-            d = float(duration_of(job))
-            strag = False
-            if coins is not None:
-                if coin_i == len(coins):
-                    coins = rng.random(4096)
-                    coin_i = 0
-                strag = coins[coin_i] < p_strag
-                coin_i += 1
-                if strag:
-                    d *= slow
-            push(heap, (now + d, w, job, now, strag))
-            issued += 1
-        if not heap:
-            stalled = not scheduler.is_finished and (max_jobs is None or issued < max_jobs)
-            break
-        end, w, job, start, strag = pop(heap)
-        if max_time is not None and end > max_time:
-            # Time is up: jobs still running count as busy up to max_time, but have no result.
-            now = max_time
-            busy += sum(max_time - st for _, _, _, st, _ in heap) + (max_time - start)
-            heap.append((end, w, job, start, strag))
-            break
-        now = end
-        value = objective(job.config, job.resource)
-        scheduler.report(job, value)
+    for start, end, res in zip(timeline["start"], timeline["end"], timeline["resource"],
+                               strict=True):
         busy += end - start
-        c_job.append(job.job_id)
-        c_worker.append(w)
-        c_trial.append(job.trial_id)
-        c_bracket.append(job.bracket)
-        c_rung.append(job.rung)
-        c_res.append(job.resource)
-        c_resume.append(job.resume_from)
-        c_start.append(start)
-        c_end.append(end)
-        c_value.append(value)
-        c_strag.append(strag)
-        if t_max_res is None and job.resource >= top_resource:
+        if t_max_res is None and res >= top_resource:
             t_max_res = end
-        new_best = scheduler.best()
-        if new_best is not None and new_best != incumbent:
-            incumbent = new_best
-            best_over_time.append((end, new_best[0], new_best[1], new_best[2]))
-        # Keep the free list sorted so the lowest worker id is reused first.
-        if not free or w < free[-1]:
-            free.append(w)
-        else:
-            free.append(w)
-            free.sort(reverse=True)
-
+    cut = cols["start"][(cols["status"] == JobStatus.INTERRUPTED.value)
+                        & ~np.isnan(cols["start"])].tolist()
+    c_end = timeline["end"]
     makespan = max(c_end) if c_end else 0.0
-    if max_time is not None and heap:
-        makespan = max(makespan, now)
+    if cut and max_time is not None:
+        busy += sum(max_time - st for st in cut)
+        makespan = max(makespan, max_time)
+    n_workers = search.n_workers
     capacity = n_workers * makespan
     util = busy / capacity if capacity > 0 else 0.0
     return SimulationResult(
-        timeline=cols,
+        timeline=timeline,
         n_workers=n_workers,
         makespan=makespan,
         busy_time=busy,
         utilization=util,
         idle_time=max(0.0, capacity - busy),
-        best_over_time=best_over_time,
+        best_over_time=search.best_history(at_max_resource=True),
         time_to_max_resource=t_max_res,
         scheduler=scheduler,
-        stalled=stalled,
+        stalled=search.stalled,
+        search=search,
     )
-
-

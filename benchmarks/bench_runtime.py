@@ -34,7 +34,7 @@ def run_search(journal=None):
     s.run()
     wall = time.perf_counter() - t0
     recs = s.records()
-    busy = sum(r["end"] - r["start"] for r in recs)
+    busy = sum(r.end - r.start for r in recs)
     return len(recs), wall, busy / (N_WORKERS * wall)
 
 

@@ -37,6 +37,9 @@ __all__ = [
     "ProcessExecutor",
     "DaskExecutor",
     "GenericExecutor",
+    "SimulatedExecutor",
+    "SimulatedCrash",
+    "BatchedExecutor",
     "JaxBatchExecutor",
     "make_executor",
     "is_dask_client",
@@ -47,7 +50,10 @@ _LAZY = {
     "ProcessExecutor": "asha_nb.executors.process",
     "DaskExecutor": "asha_nb.executors.dask",
     "GenericExecutor": "asha_nb.executors.generic",
-    "JaxBatchExecutor": "asha_nb.executors.jax_batched",
+    "SimulatedExecutor": "asha_nb.executors.simulated",
+    "SimulatedCrash": "asha_nb.executors.simulated",
+    "BatchedExecutor": "asha_nb.executors.batched",
+    "JaxBatchExecutor": "asha_nb.executors.batched",
 }
 
 _ALIASES = {
@@ -56,12 +62,15 @@ _ALIASES = {
     "process": "process",
     "processes": "process",
     "dask": "dask",
-    "jax-batched": "jax-batched",
-    "jax": "jax-batched",
+    "simulated": "simulated",
+    "virtual": "simulated",
+    "batched": "batched",
+    "jax-batched": "batched",
+    "jax": "batched",
 }
 
 _ALLOWED = (
-    '"thread", "process", "dask" (a private LocalCluster), "jax-batched", a distributed.Client, a concurrent.futures.Executor '
+    '"thread", "process", "dask" (a private LocalCluster), "batched" (or "jax-batched"), a distributed.Client, a concurrent.futures.Executor '
     "or an asha_nb.executors.BaseExecutor instance"
 )
 
@@ -135,10 +144,14 @@ def make_executor(spec: Any, **options: Any) -> BaseExecutor:
             from .dask import DaskExecutor
 
             return DaskExecutor(None, **options)
-        if kind == "jax-batched":
-            from .jax_batched import JaxBatchExecutor
+        if kind == "simulated":
+            from .simulated import SimulatedExecutor
 
-            return JaxBatchExecutor(**options)
+            return SimulatedExecutor(**options)
+        if kind == "batched":
+            from .batched import BatchedExecutor
+
+            return BatchedExecutor(**options)
         raise InvalidParameterError(f"executor must be {_ALLOWED}; got {spec!r}")
     if is_dask_client(spec):
         from .dask import DaskExecutor
@@ -152,7 +165,9 @@ def make_executor(spec: Any, **options: Any) -> BaseExecutor:
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .batched import BatchedExecutor, JaxBatchExecutor
     from .dask import DaskExecutor
     from .generic import GenericExecutor
     from .process import ProcessExecutor
+    from .simulated import SimulatedCrash, SimulatedExecutor
     from .thread import ThreadExecutor

@@ -15,14 +15,13 @@ import abc
 import concurrent.futures as cf
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["JobSpec", "JobOutcome", "IntermediateReport", "RunningJob", "BaseExecutor"]
 
 
-@dataclass(frozen=True)
-class JobSpec:
-    """Everything a worker needs to run one job (picklable).
+class JobSpec(NamedTuple):
+    """Everything a worker needs to run one job (immutable, picklable).
 
     Attributes
     ----------
@@ -35,6 +34,9 @@ class JobSpec:
         from it instead of retraining.
     timeout
         Per-job wall-clock limit in seconds, or ``None``.
+    worker
+        The worker slot (0 .. n_workers - 1) the runtime gave the job; it is what
+        ``results()`` shows in its ``worker`` column.
     """
 
     job_id: int
@@ -45,11 +47,11 @@ class JobSpec:
     resume_from: float
     checkpoint: Any = None
     timeout: float | None = None
+    worker: int = 0
 
 
-@dataclass(frozen=True)
-class JobOutcome:
-    """What a finished job sends back.
+class JobOutcome(NamedTuple):
+    """What a finished job sends back (immutable).
 
     Attributes
     ----------
@@ -75,8 +77,7 @@ class JobOutcome:
     duration: float = 0.0
 
 
-@dataclass(frozen=True)
-class IntermediateReport:
+class IntermediateReport(NamedTuple):
     """One value reported by a running job (streamed to learning curves)."""
 
     job_id: int
@@ -134,6 +135,14 @@ class BaseExecutor(abc.ABC):
     #: and calls :meth:`stop_job`; a job that cannot be killed keeps its worker slot until it
     #: returns, and its late value is recorded.
     handles_timeouts: bool = False
+
+    def check_objective(self, objective: Any) -> None:
+        """Raise a clear error now if this executor cannot run ``objective`` (called when the
+        search is built, before anything starts). The default checks that its signature fits
+        one of the three objective forms."""
+        from ._worker import objective_form
+
+        objective_form(objective)
 
     @abc.abstractmethod
     def start(self, objective: Any, n_workers: int) -> None:

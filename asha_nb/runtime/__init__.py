@@ -1,42 +1,44 @@
-"""The runtime: :class:`Search` (the loop over executors), its events, journal and progress bar.
+"""The runtime: the one loop that drives a scheduler over an executor, in wall or virtual time.
 
-This is the only layer of asha_nb that owns threads, wall time and I/O.
+:class:`Search` is the facade; its loop, control commands, records and journal restore live in
+private modules. This is the only layer of asha_nb that owns threads and I/O.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..clock import Clock, VirtualClock, WallClock
+from ..results import JobRecord
 from .events import (
     ControlApplied,
     IntermediateValue,
     JobFinished,
     JobStarted,
     RungRow,
+    RunningJobInfo,
     SearchSnapshot,
+    SearchState,
     StateChanged,
 )
 from .journal import Journal, JournalMismatchError
-from .search import Search
+from .search import ScheduledControls, Search, objective_fingerprint
 
 __all__ = [
     "Search",
-    "Trial",
+    "ScheduledControls",
+    "SearchState",
     "Journal",
     "JournalMismatchError",
+    "JobRecord",
     "JobStarted",
     "JobFinished",
     "IntermediateValue",
     "StateChanged",
     "ControlApplied",
     "RungRow",
+    "RunningJobInfo",
     "SearchSnapshot",
+    "Clock",
+    "WallClock",
+    "VirtualClock",
+    "objective_fingerprint",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "Trial":  # the objective's trial context lives with the worker code
-        from .._trial import Trial  # type: ignore[import-not-found]
-
-        return Trial
-    raise AttributeError(f"module 'asha_nb.runtime' has no attribute {name!r}")

@@ -11,21 +11,43 @@ synchronously (enqueueing is fine). Core scheduler events (:mod:`asha_nb.core.ty
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.types import RungSnapshot
+from ..core.types import JobStatus, RungSnapshot
 
 __all__ = [
+    "SearchState",
     "JobStarted",
     "JobFinished",
     "IntermediateValue",
     "StateChanged",
     "ControlApplied",
     "RungRow",
+    "RunningJobInfo",
     "SearchSnapshot",
 ]
+
+
+class SearchState(str, enum.Enum):
+    """Life cycle of a search (``search.state``; compares equal to its string value)."""
+
+    CREATED = "created"  #: built, not started
+    RUNNING = "running"  #: handing out jobs
+    PAUSED = "paused"  #: no new jobs; running ones finish
+    FINISHED = "finished"  #: the scheduler finished, the time budget or the target was reached
+    STOPPED = "stopped"  #: ``stop()`` was called (or, in virtual time, nothing could run any more)
+    FAILED = "failed"  #: the loop itself failed (e.g. the executor was lost); ``reason`` says why
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the search has ended (finished, stopped or failed)."""
+        return self in (SearchState.FINISHED, SearchState.STOPPED, SearchState.FAILED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +66,7 @@ class JobStarted:
 
 @dataclass(frozen=True, slots=True)
 class JobFinished:
-    """A job ended. ``status`` is ``"ok"``, ``"failed"`` or ``"stopped"``."""
+    """A job ended (or an attempt failed and will be retried: ``status`` RETRYING)."""
 
     job_id: int
     trial_id: int
@@ -53,7 +75,7 @@ class JobFinished:
     worker: int
     start: float
     time: float
-    status: str
+    status: JobStatus
     value: float | None = None
     error: str | None = None
     bracket: int = 0
@@ -72,11 +94,9 @@ class IntermediateValue:
 
 @dataclass(frozen=True, slots=True)
 class StateChanged:
-    """The search changed state: ``"created"``, ``"running"``, ``"paused"``, ``"finished"``
-    (budget spent / scheduler finished / target reached), ``"stopped"`` (``stop()``) or
-    ``"failed"`` (the loop itself crashed; ``reason`` says why)."""
+    """The search changed state (see :class:`SearchState`); ``reason`` says why it ended."""
 
-    state: str
+    state: SearchState
     time: float
     reason: str = ""
 
@@ -100,30 +120,61 @@ RungRow = RungSnapshot
 
 
 @dataclass(frozen=True, slots=True)
+class RunningJobInfo:
+    """A job out on a worker, as the dashboard's running-trials list shows it.
+
+    ``stuck`` is ``True`` for a job past its timeout whose worker cannot be killed (a thread):
+    it was recorded as failed, but its worker stays busy until the objective returns.
+    """
+
+    job_id: int
+    trial_id: int
+    rung: int
+    resource: float
+    worker: int
+    start: float
+    stuck: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class SearchSnapshot:
     """Immutable picture of a search, safe to read from any thread (``search.snapshot()``).
 
     Attributes
     ----------
     state
-        See :class:`StateChanged`.
+        A :class:`SearchState`.
     elapsed
-        Seconds since the search started (0 before).
-    n_workers, busy_workers
-        Worker slots and how many run a job now.
+        Seconds since the search started on its clock (0 before; it keeps counting while
+        paused and stops when the search ends).
+    paused_since
+        Search time at which the current pause began (``None`` unless paused).
+    n_workers, busy_workers, stuck_workers
+        Worker slots, how many run a job now (stuck ones included), and how many of those run a
+        job past its timeout that cannot be killed.
     n_started, n_finished, n_stopped, n_failed
-        Trial counts: trials created and given a first job; trials that completed the top rung
-        or are paused waiting for promotion are "finished" jobs-wise (``n_finished`` counts
-        trials whose last job ended ok); stopped and failed trials.
+        Trials created and given a first job; trials that completed the top rung or wait for a
+        promotion; stopped trials (rung rule, user, or not promoted when the search ended);
+        failed trials.
+    trial_counts
+        Number of trials in each :class:`~asha_nb.core.TrialStatus` (by value).
+    n_jobs
+        Jobs handed out so far (rows of ``results()``).
     best_value, best_trial, best_config, best_resource
-        Incumbent (best at the highest resource reached), or ``None``.
+        Incumbent: best result at the highest resource reached (``None`` before any).
+    best_any_value, best_any_trial, best_any_resource
+        Best finite value at any rung so far (never gets worse).
     rungs
         Rung table rows.
+    running
+        The jobs out on workers now.
     mode
         ``"max"`` or ``"min"``.
+    reason
+        Why the search ended (empty while it runs).
     """
 
-    state: str
+    state: SearchState
     elapsed: float
     n_workers: int
     busy_workers: int
@@ -137,3 +188,12 @@ class SearchSnapshot:
     best_resource: float | None
     rungs: tuple[RungRow, ...] = field(default_factory=tuple)
     mode: str = "max"
+    paused_since: float | None = None
+    stuck_workers: int = 0
+    trial_counts: Mapping[str, int] = field(default_factory=dict)
+    n_jobs: int = 0
+    best_any_value: float | None = None
+    best_any_trial: int | None = None
+    best_any_resource: float | None = None
+    running: tuple[RunningJobInfo, ...] = field(default_factory=tuple)
+    reason: str = ""

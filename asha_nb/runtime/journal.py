@@ -11,19 +11,22 @@ Schema (SQLite, WAL mode)::
     meta(key TEXT PRIMARY KEY, value BLOB)
         "version", "scheduler_class" ("module:Class"), "scheduler_params" (pickle of
         get_params()), "space" (cloudpickle), "options" (pickle of Search options),
-        "t0" (wall-clock start, seconds since the epoch, text)
+        "t0" (origin of the search's clock: wall-clock start in seconds since the epoch, or 0
+        for a virtual-time search), "virtual" ("1" for a virtual-time search)
     events(seq INTEGER PRIMARY KEY AUTOINCREMENT, time REAL, kind TEXT,
            job_id INTEGER, trial_id INTEGER, rung INTEGER, value REAL, text TEXT, data BLOB)
 
-``kind`` is one of ``next_job`` (a job was handed out; ``data`` = pickled config),
-``report`` (``value``), ``fail`` (``text`` = error), ``add_trial`` (``data`` = config,
-``trial_id`` = new id), ``stop_trial``, ``job_started`` (``text`` = worker slot),
-``retry``, ``checkpoint`` (``value`` = resource of the checkpoint on disk), ``control``
-(``text`` = command), ``state``.
+``time`` is the search's own clock (seconds since its origin; virtual seconds for a simulated
+search). ``kind`` is one of ``next_job`` (a job was handed out; ``data`` = pickled config),
+``report`` (``value``), ``fail`` (``text`` = error), ``add_trial`` (``data`` =
+``{"config": ..., "check": ...}``, ``trial_id`` = new id), ``stop_trial``, ``job_started``
+(``text`` = worker slot), ``retry``, ``checkpoint`` (``value`` = resource of the checkpoint on
+disk), ``late_value`` (a value that came after its job timed out: kept, not replayed),
+``control`` (``text`` = command), ``state``.
 
 Checkpoints are stored beside the journal as ``<journal>.checkpoints/<trial_id>.pkl``, written
 atomically (temporary file + ``os.replace``). They are **pickles**: they are only ever loaded
-from the folder of the journal you pass to :meth:`asha_nb.runtime.Search.resume`, i.e. your
+from the folder of the journal you pass to :meth:`asha_nb.runtime.Search.from_journal`, i.e. your
 own files; never resume from a journal you did not create.
 """
 
@@ -34,7 +37,6 @@ import math
 import os
 import pickle
 import sqlite3
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,11 +45,11 @@ from typing import Any
 import cloudpickle
 
 from ..core import Job, Scheduler
-from ..errors import AshaError
+from ..errors import AshaError, InvalidParameterError
 
 __all__ = ["Journal", "JournalRow", "JournalMismatchError", "replay", "load_meta"]
 
-_VERSION = "1"
+_VERSION = "2"
 
 
 class JournalMismatchError(AshaError, RuntimeError):
@@ -81,7 +83,7 @@ class Journal:
     --------
     >>> import tempfile, os
     >>> j = Journal(os.path.join(tempfile.mkdtemp(), "s.sqlite"))
-    >>> j.append("control", text="pause")
+    >>> j.append("control", time=1.5, text="pause")
     >>> [r.kind for r in j.rows()]
     ['control']
     >>> j.close()
@@ -92,6 +94,26 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn: sqlite3.Connection | None = None
         self._open()
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str]) -> Journal:
+        """Open ``path`` for a new search; refuse a journal that already holds one."""
+        j = cls(path)
+        if j.has_meta():
+            j.close()
+            raise InvalidParameterError(
+                f"journal {str(path)!r} already holds a search; use "
+                "Search.from_journal(journal, objective) to continue it, or pass a new path"
+            )
+        return j
+
+    @classmethod
+    def open_existing(cls, path: str | os.PathLike[str]) -> Journal:
+        """Open the journal of an existing search (for ``Search.from_journal``)."""
+        if not os.path.exists(path):
+            raise InvalidParameterError(
+                f"journal must be an existing journal file; {str(path)!r} does not exist")
+        return cls(path)
 
     def _open(self) -> None:
         conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
@@ -111,8 +133,15 @@ class Journal:
         return self.path.with_name(self.path.name + ".checkpoints")
 
     # ------------------------------------------------------------------ writing
-    def write_meta(self, scheduler: Scheduler, options: dict[str, Any], t0: float) -> None:
-        """Store what :func:`replay` needs to rebuild ``scheduler`` (fresh)."""
+    @property
+    def is_open(self) -> bool:
+        """Whether the journal can still be written."""
+        return self._conn is not None
+
+    def write_meta(self, scheduler: Scheduler, options: dict[str, Any], t0: float,
+                   virtual: bool = False, fingerprint: dict[str, str] | None = None) -> None:
+        """Store what :func:`replay` needs to rebuild ``scheduler`` (fresh), and the objective's
+        fingerprint (checked by ``Search.from_journal``)."""
         cls = type(scheduler)
         items = {
             "version": _VERSION.encode(),
@@ -123,6 +152,8 @@ class Journal:
             "space": cloudpickle.dumps(scheduler.space),
             "options": cloudpickle.dumps(options),
             "t0": repr(t0).encode(),
+            "virtual": b"1" if virtual else b"0",
+            "fingerprint": pickle.dumps(fingerprint or {}),
         }
         assert self._conn is not None
         with self._conn:
@@ -133,10 +164,16 @@ class Journal:
         assert self._conn is not None
         return self._conn.execute("SELECT 1 FROM meta WHERE key='scheduler_class'").fetchone() is not None
 
+    def set_origin(self, t0: float) -> None:
+        """Record the origin of the search's clock (when it first starts)."""
+        assert self._conn is not None
+        self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('t0', ?)", (repr(t0).encode(),))
+
     def append(
         self,
         kind: str,
         *,
+        time: float,
         job_id: int | None = None,
         trial_id: int | None = None,
         rung: int | None = None,
@@ -144,7 +181,7 @@ class Journal:
         text: str | None = None,
         data: Any = None,
     ) -> None:
-        """Append one row in its own (autocommit) transaction."""
+        """Append one row (at search time ``time``) in its own (autocommit) transaction."""
         assert self._conn is not None
         if value is not None and not math.isfinite(value):
             # SQLite stores NaN as NULL; keep the exact value in ``data``.
@@ -154,10 +191,11 @@ class Journal:
         self._conn.execute(
             "INSERT INTO events(time, kind, job_id, trial_id, rung, value, text, data)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (time.time(), kind, job_id, trial_id, rung, value, text, blob),
+            (time, kind, job_id, trial_id, rung, value, text, blob),
         )
 
-    def save_checkpoint(self, trial_id: int, resource: float, checkpoint: Any) -> None:
+    def save_checkpoint(self, trial_id: int, resource: float, checkpoint: Any, *,
+                        time: float) -> None:
         """Atomically write a trial's checkpoint (a pickle) and journal it."""
         folder = self.checkpoint_dir
         folder.mkdir(parents=True, exist_ok=True)
@@ -166,7 +204,7 @@ class Journal:
         with open(tmp, "wb") as fh:
             cloudpickle.dump({"resource": resource, "checkpoint": checkpoint}, fh)
         os.replace(tmp, target)
-        self.append("checkpoint", trial_id=trial_id, value=float(resource))
+        self.append("checkpoint", time=time, trial_id=trial_id, value=float(resource))
 
     def load_checkpoint(self, trial_id: int) -> tuple[float, Any] | None:
         """``(resource, checkpoint)`` of a trial from this journal's own folder, or ``None``."""
@@ -205,6 +243,12 @@ def load_meta(journal: Journal) -> dict[str, Any]:
     raw = dict(journal._conn.execute("SELECT key, value FROM meta").fetchall())
     if "scheduler_class" not in raw:
         raise AshaError(f"{journal.path} is not an asha_nb search journal (no meta row)")
+    version = raw.get("version", b"?").decode()
+    if version != _VERSION:
+        raise AshaError(
+            f"{journal.path} is a journal of format version {version}, written by another "
+            f"asha_nb release; this release reads version {_VERSION}: start a new journal"
+        )
     module, _, name = raw["scheduler_class"].decode().partition(":")
     cls = getattr(importlib.import_module(module), name)
     return {
@@ -213,6 +257,8 @@ def load_meta(journal: Journal) -> dict[str, Any]:
         "space": cloudpickle.loads(raw["space"]),
         "options": cloudpickle.loads(raw["options"]),
         "t0": float(raw["t0"].decode()),
+        "virtual": raw.get("virtual", b"0") == b"1",
+        "fingerprint": pickle.loads(raw["fingerprint"]) if "fingerprint" in raw else {},  # noqa: S301
         "rng_state": pickle.loads(raw["rng_state"]) if "rng_state" in raw else None,  # noqa: S301
     }
 
@@ -263,8 +309,9 @@ def replay(journal: Journal) -> ReplayResult:
         elif kind == "fail":
             sched.fail(jobs[row.job_id], row.text or "failed")  # type: ignore[index]
         elif kind == "add_trial":
+            data = row.data if isinstance(row.data, dict) else {}
             try:
-                tid = sched.add_trial(row.data)
+                tid = sched.add_trial(data.get("config", {}), check=data.get("check", True))
             except AshaError:  # the live call raised the same way and changed nothing
                 continue
             if tid != row.trial_id:

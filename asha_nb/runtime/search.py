@@ -1,156 +1,157 @@
-"""The runtime loop: :class:`Search` drives a pure scheduler over a real executor.
+"""The :class:`Search` facade: construction, life cycle and the public API of a search.
 
-Only the loop thread mutates the scheduler. Other threads (notebook cells, widgets) talk to it
-through a thread-safe control queue and read immutable :class:`SearchSnapshot` objects.
+The work is done by the loop (:mod:`asha_nb.runtime._loop`); control calls become commands
+(:mod:`asha_nb.runtime._commands`); records live in :mod:`asha_nb.runtime._records`; a journaled
+search is rebuilt by :mod:`asha_nb.runtime._restore`. Only the loop thread mutates the
+scheduler: other threads post requests and read immutable snapshots and records.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
-import importlib
 import logging
-import math
-import numbers
 import os
-import queue
 import sys
 import threading
 import time
-import types
-from collections import deque
+import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from .._validation import check_choice, check_int, check_number, check_optional_int
-from ..core import ASHA, Job, Promoted, Scheduler, TrialCreated, TrialStatus
-from ..errors import AshaError, InvalidParameterError, InvalidTypeError, SearchStateError
-from ..executors._base import BaseExecutor, JobOutcome, JobSpec, RunningJob
-from .events import (
-    ControlApplied,
-    IntermediateValue,
-    JobFinished,
-    JobStarted,
-    SearchSnapshot,
-    StateChanged,
-)
-from .journal import Journal, ReplayResult, replay
+from ..clock import Clock, VirtualClock, WallClock
+from ..core import ASHA, JobStatus, Scheduler
+from ..errors import InvalidParameterError, InvalidTypeError, SearchStateError
+from ..executors import BaseExecutor, make_executor
+from ..results import JobRecord
+from ._commands import Command, Request, check_args
+from ._loop import Loop
+from ._restore import restore_records
+from .events import SearchSnapshot, SearchState
+from .journal import Journal, replay
 
-__all__ = ["Search"]
+__all__ = ["Search", "ScheduledControls", "objective_fingerprint"]
 
 logger = logging.getLogger("asha_nb.runtime")
 
-_TERMINAL = ("finished", "stopped", "failed")
-_NONE_MSG = (
-    "objective returned None; it must return a number, or (value, checkpoint) for the "
-    "checkpoint form"
-)
+#: ASHA options a ``Search`` accepts as keywords, with the values used when none is given.
+_ASHA_DEFAULTS: dict[str, Any] = {"min_resource": 1, "max_resource": 81, "reduction_factor": 3,
+                                  "mode": "max"}
+_RUNTIME_OPTIONS = ("executor", "n_workers", "time_budget", "target", "job_timeout", "retries",
+                    "progress", "max_jobs")
+_LIVE: weakref.WeakSet[Search] = weakref.WeakSet()
+_EXIT_HOOKED = False
 
 
-def _make_executor(spec: Any, **opts: Any) -> BaseExecutor:
-    from ..executors import make_executor
+def objective_fingerprint(objective: Callable[..., Any]) -> dict[str, str]:
+    """Qualified name and (where the source is available) a hash of an objective's source."""
+    import hashlib
+    import inspect
 
-    return make_executor(spec, **opts)
+    fn = getattr(objective, "__func__", objective)
+    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    module = getattr(fn, "__module__", None) or type(fn).__module__
+    try:
+        source = inspect.getsource(fn)
+    except (OSError, TypeError):
+        digest = ""
+    else:
+        digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+    return {"name": f"{module}.{name}", "source_sha256": digest}
 
 
-def _preload_view_modules() -> None:
-    """In a notebook kernel, import the dashboard's libraries now, on the calling thread.
+def _end_live_searches() -> None:
+    """At interpreter exit: end running searches quietly (before thread pools refuse work)."""
+    for s in list(_LIVE):
+        s._end_at_exit()
 
-    Displaying the search imports altair (and through it narwhals) on the main thread while the
-    trials already run. If a trial thread (or Dask's client thread, unpickling a scikit-learn
-    checkpoint) imports the same packages at that moment, Python can raise ``_DeadlockError``
-    from the import system (seen with narwhals, which scikit-learn and altair both use).
-    Importing them before any background thread starts removes the race.
+
+class ScheduledControls:
+    """Control calls applied when the search's clock reaches ``at`` (see :meth:`Search.at`).
+
+    Each method returns a ``concurrent.futures.Future`` with the call's result (e.g. the new
+    trial id of :meth:`add_trial`) once it has been applied.
     """
-    if "ipykernel" not in sys.modules:
-        return
-    for name in ("altair", "ipywidgets", "anywidget", "asha_nb.widgets.dashboard"):
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            return
 
+    def __init__(self, search: Search, at: float):
+        self._search = search
+        self._at = at
 
-class _hybridmethod:
-    """``Search.resume(journal, objective)`` on the class, ``search.resume()`` on an instance."""
+    def stop_trial(self, trial_id: int) -> cf.Future[Any]:
+        """Stop trial ``trial_id`` at the scheduled time."""
+        return self._search._schedule(Command.STOP_TRIAL, {"trial_id": trial_id}, self._at)
 
-    def __init__(self, finstance: Callable[..., Any], fclass: Callable[..., Any]):
-        self.finstance = finstance
-        self.fclass = fclass
-        self.__doc__ = finstance.__doc__
+    def add_trial(self, config: Mapping[str, Any], *, check: bool = True) -> cf.Future[Any]:
+        """Add a configuration at the scheduled time (the future gives its trial id)."""
+        return self._search._schedule(Command.ADD_TRIAL, {"config": config, "check": check},
+                                      self._at)
 
-    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
-        if obj is None:
-            return types.MethodType(self.fclass, objtype)
-        return types.MethodType(self.finstance, obj)
+    def pause(self) -> cf.Future[Any]:
+        """Pause at the scheduled time."""
+        return self._search._schedule(Command.PAUSE, {}, self._at)
 
+    def resume(self) -> cf.Future[Any]:
+        """Resume at the scheduled time."""
+        return self._search._schedule(Command.RESUME, {}, self._at)
 
-@dataclass(eq=False)
-class _Flight:
-    job: Job
-    running: RunningJob
-    worker: int
-    start: float
-    attempt: int
-    user_stopped: bool = False
-    interrupted: bool = False
-    streamed: bool = False
+    def stop(self) -> cf.Future[Any]:
+        """Stop the whole search at the scheduled time."""
+        return self._search._schedule(Command.STOP, {}, self._at)
 
+    def set_n_workers(self, n_workers: int) -> cf.Future[Any]:
+        """Change the number of workers at the scheduled time."""
+        return self._search._schedule(Command.SET_N_WORKERS, {"n_workers": n_workers}, self._at)
 
-@dataclass
-class _Command:
-    name: str
-    args: dict[str, Any]
-    future: cf.Future = field(default_factory=cf.Future)
-
-
-def _describe_exception(exc: BaseException, timeout: float | None) -> str:
-    name = type(exc).__name__
-    if name == "ProcessExpired":
-        return f"worker crashed (exit code {getattr(exc, 'exitcode', '?')})"
-    if name in ("KilledWorker", "TerminatedWorkerError", "BrokenProcessPool"):
-        return f"worker crashed ({name}: {exc})"
-    if isinstance(exc, (TimeoutError, cf.TimeoutError)):
-        return f"timed out after {timeout}s" if timeout is not None else f"timed out ({exc})"
-    return f"{name}: {exc}"
+    def __repr__(self) -> str:
+        return f"<controls of {self._search!r} at t={self._at}>"
 
 
 class Search:
-    """An ASHA (or SHA / Hyperband) search running real trials on threads, processes or Dask.
+    """An ASHA (or SHA / Hyperband) search running trials on threads, processes, Dask, any
+    ``concurrent.futures`` executor, batches, or in virtual time.
 
     Parameters
     ----------
     objective
         ``objective(config, resource) -> float``, ``objective(config, resource, checkpoint) ->
         (value, checkpoint)`` or ``objective(trial)`` using ``trial.report(value, resource)``,
-        ``trial.should_stop()``, ``trial.save(ckpt)`` and ``trial.checkpoint``.
+        ``trial.should_stop()``, ``trial.save(ckpt)`` and ``trial.checkpoint``; ``async def``
+        objectives work too. Its signature is checked here.
     space
-        Search space (dict of distributions). May be ``None`` when ``scheduler`` is an instance.
+        Search space (dict of distributions). Leave it out when ``scheduler`` is an instance.
     scheduler
         ``None`` (ASHA built from the keyword options below), a dict of extra ASHA keyword
-        arguments, or a scheduler instance (ASHA, SHA, Hyperband, AsyncHyperband).
+        arguments, or a scheduler instance (ASHA, SHA, Hyperband, AsyncHyperband). Scheduler
+        options belong in one place: giving one both here and as a keyword is an error.
     executor
-        ``"thread"``, ``"process"``, ``"dask"``, an executor instance or any option accepted by
-        :func:`asha_nb.executors.make_executor`.
+        ``"thread"`` (default), ``"process"``, ``"dask"``, a ``distributed.Client``, any
+        ``concurrent.futures.Executor``, an :class:`~asha_nb.executors.BaseExecutor` instance,
+        or a :class:`~asha_nb.executors.SimulatedExecutor` for a search in virtual time.
     n_workers
         Number of jobs kept in flight (integer >= 1).
     journal
         Path of an SQLite journal; every scheduler call is appended before it is acted on, so
-        :meth:`Search.resume` can continue after a crash. Checkpoints go to
-        ``<journal>.checkpoints/`` as pickles (load only journals you created).
+        :meth:`Search.from_journal` can continue after a crash. Checkpoints go to
+        ``<journal>.checkpoints/`` as pickles (resume only journals you created).
     max_trials
         Number of configurations (only with ``scheduler=None`` or a dict).
     time_budget
-        Seconds after which the search ends (running jobs are interrupted).
+        Seconds (on the search's clock) after which the search ends; running jobs are
+        interrupted.
     target
         The search ends once a result reaches it (``>=`` for ``mode="max"``, ``<=`` for min).
     seed, min_resource, max_resource, reduction_factor, mode
-        ASHA options (``scheduler=None`` or a dict).
+        ASHA options (``scheduler=None`` or a dict); defaults 1, 81, 3 and ``"max"``.
     job_timeout
-        Per-job wall-clock limit in seconds (enforced by executors that can kill).
+        Per-job limit in seconds, counted from the job's real start. A job past it fails; a
+        process job is killed; a thread that cannot be killed keeps its worker busy until it
+        returns, and its late value is recorded.
     retries
-        How many times a job whose objective raised is re-run before the trial fails.
+        How many times a job whose objective raised (or whose worker crashed) is re-run before
+        the trial fails.
+    max_jobs
+        Stop handing out jobs after this many (``None``: no limit; mostly for simulations).
     progress
         ``"auto"`` (progress bar in :meth:`run`), ``True`` or ``False``.
 
@@ -161,7 +162,7 @@ class Search:
     >>> s = Search(lambda c, r: c["x"] * r, {"x": space.uniform(0, 1)}, max_trials=9,
     ...            max_resource=9, seed=0, progress=False).run()
     >>> s.state, s.best["resource"]
-    ('finished', 9)
+    (<SearchState.FINISHED: 'finished'>, 9)
     """
 
     def __init__(
@@ -177,268 +178,353 @@ class Search:
         time_budget: float | None = None,
         target: float | None = None,
         seed: int | None = None,
-        min_resource: float = 1,
-        max_resource: float = 81,
-        reduction_factor: int = 3,
-        mode: str = "max",
+        min_resource: float | None = None,
+        max_resource: float | None = None,
+        reduction_factor: int | None = None,
+        mode: str | None = None,
         job_timeout: float | None = None,
         retries: int = 0,
+        max_jobs: int | None = None,
         progress: bool | str = "auto",
-        _replay: ReplayResult | None = None,
-        _journal_obj: Journal | None = None,
     ):
         if not callable(objective):
-            raise InvalidTypeError(f"objective must be callable, got {objective!r}")
+            raise InvalidTypeError(
+                f"objective must be a callable such as objective(config, resource) -> value, "
+                f"got {type(objective).__name__}: {objective!r:.80}"
+            )
         self.objective = objective
-        self.n_workers = check_int("n_workers", n_workers, low=1)
+        n_workers = check_int("n_workers", n_workers, low=1)
         if time_budget is not None:
             check_number("time_budget", time_budget, low=0, low_inclusive=False)
         if target is not None:
             check_number("target", target)
         if job_timeout is not None:
             check_number("job_timeout", job_timeout, low=0, low_inclusive=False)
-        self.retries = check_int("retries", retries, low=0)
+        retries = check_int("retries", retries, low=0)
+        max_jobs = check_optional_int("max_jobs", max_jobs, low=1)
         if progress not in (True, False, "auto"):
-            raise InvalidParameterError(f"progress must be one of True, False, 'auto'; got {progress!r}")
-        self.time_budget = time_budget
-        self.target = target
-        self.job_timeout = job_timeout
+            raise InvalidParameterError(
+                f"progress must be one of True, False, 'auto'; got {progress!r}")
         self.progress = progress
+        sched = self._build_scheduler(space, scheduler, max_trials=max_trials, seed=seed,
+                                      min_resource=min_resource, max_resource=max_resource,
+                                      reduction_factor=reduction_factor, mode=mode)
+        self.scheduler = sched
+        self.mode = sched.mode
+        self._executor_spec = executor
+        ex = make_executor(executor)
+        ex.check_objective(objective)
+        clock: Clock = ex.clock if getattr(ex, "virtual", False) else WallClock()
+        self._restored = False
+        self._journal_path = None if journal is None else os.fspath(journal)
+        j: Journal | None = None
+        if journal is not None:
+            if sched.n_trials or sched.n_running:
+                raise InvalidParameterError(
+                    "scheduler must be fresh (no trial created yet) to be journaled, so that "
+                    f"Search.from_journal can replay it; got one with {sched.n_trials} trials"
+                )
+            j = Journal.create(journal)
+        self._loop = Loop(sched, objective, ex, clock, n_workers=n_workers, journal=j,
+                          time_budget=time_budget, target=target, job_timeout=job_timeout,
+                          retries=retries, max_jobs=max_jobs)
+        if j is not None:
+            try:
+                j.write_meta(sched, self._options(), getattr(clock, "origin", 0.0),
+                             virtual=clock.virtual,
+                             fingerprint=objective_fingerprint(objective))
+            except BaseException:
+                j.close()
+                raise
+        self._thread: threading.Thread | None = None
+        self._done: cf.Future[Search] = cf.Future()
+        self._dashboard: Any = None
 
+    # ------------------------------------------------------------------ construction helpers
+    @staticmethod
+    def _build_scheduler(space: Mapping[str, Any] | None,
+                         scheduler: Scheduler | Mapping[str, Any] | None, *,
+                         max_trials: int | None, seed: int | None, **asha: Any) -> Scheduler:
+        given = {k: v for k, v in asha.items() if v is not None}
+        if max_trials is not None:
+            given["max_trials"] = max_trials
+        if seed is not None:
+            given["seed"] = seed
         if isinstance(scheduler, Scheduler):
-            if max_trials is not None:
+            if given:
+                own = scheduler.get_params()
+                parts = ", ".join(
+                    f"{k}={v!r} (the scheduler has {k}={own.get(k)!r})" for k, v in given.items())
                 raise InvalidParameterError(
-                    "max_trials must be None when scheduler is a scheduler instance (set "
-                    f"max_trials on the scheduler itself); got {max_trials!r}"
+                    f"scheduler options given next to a scheduler instance would be ignored: "
+                    f"{parts}. The scheduler instance wins; set these options on the scheduler "
+                    f"itself (e.g. {type(scheduler).__name__}(..., {next(iter(given))}=...))"
                 )
-            sched = scheduler
-        elif scheduler is None or isinstance(scheduler, Mapping):
-            if space is None:
+            if space is not None:
                 raise InvalidParameterError(
-                    "space must be a dict of distributions when scheduler is None or a dict; got None"
-                )
-            kwargs: dict[str, Any] = dict(
-                min_resource=min_resource, max_resource=max_resource,
-                reduction_factor=reduction_factor, mode=mode,
-                max_trials=check_optional_int("max_trials", max_trials, low=1), seed=seed,
-            )
-            kwargs.update(dict(scheduler or {}))
-            sched = ASHA(space, **kwargs)
-        else:
+                    "space must be left out when scheduler is an instance (the scheduler has "
+                    "its own space); pass the space to the scheduler")
+            return scheduler
+        if scheduler is not None and not isinstance(scheduler, Mapping):
             raise InvalidTypeError(
                 "scheduler must be None, a dict of ASHA options or a scheduler instance "
                 f"(ASHA, SHA, Hyperband, AsyncHyperband); got {type(scheduler).__name__}"
             )
-        check_choice("mode", mode, ("max", "min"))
-        self.scheduler = sched
-        self.mode = sched.mode
-        self._executor_spec = executor
-        self._executor: BaseExecutor | None = None
-
-        # loop state
-        self._lock = threading.RLock()
-        self._state = "created"
-        self._paused = False
-        self._end_reason: str | None = None
-        self._end_state = "finished"
-        self._commands: queue.SimpleQueue[_Command] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._done: cf.Future = cf.Future()
-        self._error: BaseException | None = None
-        self._inflight: dict[cf.Future, _Flight] = {}
-        self._pending: deque[tuple[Job, int]] = deque()
-        self._subscribers: list[Callable[[Any], None]] = []
-        self._records: dict[tuple[int, int], dict[str, Any]] = {}
-        self._curves: dict[int, list[tuple[float, float]]] = {}
-        self._checkpoints: dict[int, tuple[float, Any]] = {}
-        self._promoted_seen: set[tuple[int, int]] = set()
-        self._t0 = time.time()
-        self._session_start: float | None = None
-        self._snap: SearchSnapshot | None = None
-        self._snap_dirty = True
-        self._snap_time = 0.0
-        self._best_cache: dict[str, Any] | None = None
-
-        # journal
-        self._journal: Journal | None = _journal_obj
-        if journal is not None and _journal_obj is None and (sched.n_trials or sched.n_running):
+        if space is None:
             raise InvalidParameterError(
-                "scheduler must be fresh (no trial created yet) to be journaled, so that "
-                f"Search.resume can replay it; got one with {sched.n_trials} trials"
-            )
-        if journal is not None and _journal_obj is None:
-            self._journal = Journal(journal)
-            if self._journal.has_meta():
-                self._journal.close()
-                raise InvalidParameterError(
-                    f"journal {str(journal)!r} already holds a search; use "
-                    "Search.resume(journal, objective) to continue it, or pass a new path"
-                )
-        if _replay is not None:
-            self._t0 = _replay.meta["t0"]
-            self._restore(_replay)
-        elif self._journal is not None:
-            self._journal.write_meta(sched, self._options(), self._t0)
-        self._refresh_snapshot(force=True)
+                "space must be a dict of distributions (e.g. {'lr': space.loguniform(1e-4, 1)}) "
+                "when scheduler is None or a dict; got None")
+        extra = dict(scheduler or {})
+        twice = sorted(set(extra) & set(given))
+        if twice:
+            raise InvalidParameterError(
+                f"{', '.join(twice)} given twice: as a keyword ({', '.join(f'{k}={given[k]!r}' for k in twice)}) "
+                f"and in scheduler= ({', '.join(f'{k}={extra[k]!r}' for k in twice)}); give each "
+                "option once")
+        if "mode" in given:
+            check_choice("mode", given["mode"], ("max", "min"))
+        if "max_trials" in given:
+            check_optional_int("max_trials", given["max_trials"], low=1)
+        kwargs = {**_ASHA_DEFAULTS, **given, **extra}
+        return ASHA(space, **kwargs)
 
-    # ------------------------------------------------------------------ options / resume
     def _options(self) -> dict[str, Any]:
+        loop = self._loop
+        spec = self._executor_spec
         return {
-            "executor": self._executor_spec if isinstance(self._executor_spec, str) else "thread",
-            "n_workers": self.n_workers,
-            "time_budget": self.time_budget,
-            "target": self.target,
-            "job_timeout": self.job_timeout,
-            "retries": self.retries,
+            "executor": spec if isinstance(spec, str) else "thread",
+            "n_workers": loop.n_workers,
+            "time_budget": loop.time_budget,
+            "target": loop.target,
+            "job_timeout": loop.job_timeout,
+            "retries": loop.retries,
+            "max_jobs": loop.max_jobs,
             "progress": self.progress,
         }
 
-    def _restore(self, rr: ReplayResult) -> None:
-        """Rebuild records from journal rows; queue the jobs that were in flight."""
-        t0 = self._t0
-        starts: dict[int, tuple[float, int]] = {}
-        last_job_of_trial: dict[int, int] = {}
-        for row in rr.rows:
-            if row.kind == "job_started" and row.job_id is not None:
-                starts[row.job_id] = (row.time - t0, int(row.text or 0))
-            elif row.kind == "next_job":
-                job = rr.jobs[row.job_id]  # type: ignore[index]
-                last_job_of_trial[job.trial_id] = job.job_id
-                self._new_record(job, worker=-1, start=row.time - t0)
-                if job.is_promotion:
-                    self._promoted_seen.add((job.trial_id, job.rung))
-            elif row.kind in ("report", "fail") and row.job_id is not None:
-                job = rr.jobs[row.job_id]
-                rec = self._records[(job.trial_id, job.rung)]
-                if row.job_id in starts:
-                    rec["start"], rec["worker"] = starts[row.job_id]
-                rec["end"] = row.time - t0
-                if row.kind == "report":
-                    rec["value"] = row.value
-                    if rec["status"] != "stopped":
-                        rec["status"] = "ok"
-                else:
-                    rec["status"] = "stopped" if rec["status"] == "stopped" else "failed"
-                    rec["error"] = row.text
-            elif row.kind == "stop_trial" and row.trial_id in last_job_of_trial:
-                job = rr.jobs[last_job_of_trial[row.trial_id]]  # type: ignore[index]
-                rec = self._records[(job.trial_id, job.rung)]
-                if rec["status"] == "running":
-                    rec["status"] = "stopped"
-        for job in rr.scheduler.running_jobs():
-            self._pending.append((job, 0))
-
+    # ------------------------------------------------------------------ journal
     @classmethod
-    def _resume_journal(
-        cls, journal: str | os.PathLike[str], objective: Callable[..., Any], **overrides: Any
+    def from_journal(
+        cls,
+        journal: str | os.PathLike[str],
+        objective: Callable[..., Any],
+        *,
+        allow_other_objective: bool = False,
+        **overrides: Any,
     ) -> Search:
         """Continue a journaled search after a crash, a kill or ``stop()``.
 
         The scheduler is rebuilt exactly by replaying the journaled calls on a fresh scheduler
-        built from the stored class, parameters and space; jobs that were in flight are run
-        again (from the trial's last checkpoint on disk when its resource matches).
+        built from the stored class, parameters and space; jobs that were out are run again
+        (from the trial's last checkpoint on disk when its resource matches).
 
         Parameters
         ----------
         journal
             Path given as ``journal=`` to the original search.
         objective
-            The objective (functions are not stored in the journal).
+            The objective (functions are not stored in the journal). It must be the same
+            function as before (same qualified name and, where the source is available, the
+            same source), unless ``allow_other_objective=True``.
+        allow_other_objective
+            Resume with a different objective on purpose (its results then mix with the old
+            ones in one search).
         **overrides
             Runtime options to change: ``executor``, ``n_workers``, ``time_budget``,
-            ``target``, ``job_timeout``, ``retries``, ``progress``.
+            ``target``, ``job_timeout``, ``retries``, ``max_jobs``, ``progress``.
 
         Returns
         -------
         Search
             Not started: call :meth:`run` or :meth:`start`.
-
-        Examples
-        --------
-        >>> # search = Search.resume("runs/s.sqlite", objective).run()
         """
-        allowed = {"executor", "n_workers", "time_budget", "target", "job_timeout", "retries", "progress"}
-        bad = sorted(set(overrides) - allowed)
+        bad = sorted(set(overrides) - set(_RUNTIME_OPTIONS))
         if bad:
             raise InvalidParameterError(
-                f"Search.resume accepts only runtime options {sorted(allowed)} as overrides; "
-                f"got {bad} (scheduler options are fixed by the journal)"
+                f"Search.from_journal accepts only runtime options {list(_RUNTIME_OPTIONS)} as "
+                f"overrides; got {bad} (scheduler options are fixed by the journal)"
             )
-        if not os.path.exists(journal):
-            raise InvalidParameterError(f"journal must be an existing journal file; {str(journal)!r} does not exist")
-        j = Journal(journal)
+        j = Journal.open_existing(journal)
         try:
             rr = replay(j)
+            stored = rr.meta.get("fingerprint")
+            if stored and not allow_other_objective:
+                now = objective_fingerprint(objective)
+                if stored.get("name") != now["name"] or (
+                        stored.get("source_sha256") and now["source_sha256"]
+                        and stored["source_sha256"] != now["source_sha256"]):
+                    raise InvalidParameterError(
+                        f"objective {now['name']} is not the objective this journal was "
+                        f"written with ({stored.get('name')}, source hash "
+                        f"{stored.get('source_sha256') or 'unknown'}; now "
+                        f"{now['source_sha256'] or 'unknown'}): resuming would mix results of "
+                        "two objectives in one search. Pass the same objective, or "
+                        "allow_other_objective=True if you mean it")
+            restored = restore_records(rr)
         except BaseException:
             j.close()
             raise
         opts = dict(rr.meta["options"])
         opts.update(overrides)
-        return cls(objective, scheduler=rr.scheduler, _replay=rr, _journal_obj=j, **opts)
+        self = cls.__new__(cls)
+        self._init_restored(objective, rr.scheduler, j, opts, rr.meta, restored)
+        return self
 
-    def _resume_paused(self) -> None:
-        """Resume handing out jobs after :meth:`pause`."""
-        self._control("resume", {})
-
-    resume = _hybridmethod(_resume_paused, _resume_journal.__func__)  # type: ignore[attr-defined]
+    def _init_restored(self, objective: Callable[..., Any], sched: Scheduler, j: Journal,
+                       opts: dict[str, Any], meta: dict[str, Any], restored: Any) -> None:
+        self.objective = objective
+        self.progress = opts.get("progress", "auto")
+        self.scheduler = sched
+        self.mode = sched.mode
+        self._executor_spec = opts.get("executor", "thread")
+        ex = make_executor(self._executor_spec)
+        ex.check_objective(objective)
+        clock: Clock
+        if getattr(ex, "virtual", False):
+            clock = ex.clock
+            assert isinstance(clock, VirtualClock)
+            clock.advance_to(max(clock.t, restored.last_time))
+        else:
+            clock = WallClock(origin=meta["t0"])
+        self._restored = True
+        self._journal_path = os.fspath(j.path)
+        n_workers = check_int("n_workers", opts.get("n_workers", 2), low=1)
+        loop = Loop(sched, objective, ex, clock, n_workers=n_workers, journal=j,
+                    time_budget=opts.get("time_budget"), target=opts.get("target"),
+                    job_timeout=opts.get("job_timeout"), retries=opts.get("retries", 0),
+                    max_jobs=opts.get("max_jobs"))
+        for rec in restored.records:
+            loop.store.put(rec)
+        loop.pending.extend((job, 0) for job in restored.rerun)
+        loop.n_issued = restored.n_issued
+        done = sorted((r for r in restored.records if r.value is not None and r.end is not None
+                       and r.status in (JobStatus.OK, JobStatus.STOPPED)), key=lambda r: r.end)
+        for rec in done:  # the best-so-far histories, from the recorded values
+            loop.track_best(rec.trial_id, rec.resource, rec.value, rec.end)
+        self._loop = loop
+        self._thread = None
+        self._done = cf.Future()
+        self._dashboard = None
 
     # ------------------------------------------------------------------ running
     @property
-    def state(self) -> str:
-        """``"created"``, ``"running"``, ``"paused"``, ``"finished"``, ``"stopped"`` or ``"failed"``."""
-        return self._state
+    def state(self) -> SearchState:
+        """A :class:`~asha_nb.runtime.events.SearchState` (compares equal to ``"running"``,
+        ``"finished"``, ...)."""
+        return self._loop.state
+
+    @property
+    def n_workers(self) -> int:
+        """Number of jobs kept in flight."""
+        return self._loop.n_workers
+
+    @property
+    def virtual(self) -> bool:
+        """Whether the search runs in virtual time (a simulated executor)."""
+        return self._loop.virtual
+
+    def _check_startable(self, what: str) -> None:
+        loop = self._loop
+        if self._thread is not None or loop.state is not SearchState.CREATED:
+            if loop.state is SearchState.STOPPED and self._thread is None:
+                raise SearchStateError(
+                    f"cannot {what}: the search was stopped before it started; build a new "
+                    "Search (or Search.from_journal to continue a journaled one)")
+            if loop.state.is_terminal:
+                raise SearchStateError(
+                    f"cannot {what}: the search already ran and is {loop.state} "
+                    f"({loop.reason or 'no reason recorded'}); build a new Search, or "
+                    "Search.from_journal(journal, objective) to continue a journaled one")
+            raise SearchStateError(
+                f"cannot {what}: the search was already started and is {loop.state}; use "
+                "wait() (or await search) to wait for it")
+
+    def _begin(self) -> None:
+        loop = self._loop
+        if not self._restored and isinstance(loop.clock, WallClock):
+            loop.clock.origin = time.time()  # the timeline starts when the search starts
+            if loop.journal is not None:
+                loop.journal.set_origin(loop.clock.origin)
+        _LIVE.add(self)
+        global _EXIT_HOOKED
+        if not _EXIT_HOOKED:
+            _EXIT_HOOKED = True
+            # Runs before concurrent.futures refuses new work at interpreter exit.
+            threading._register_atexit(_end_live_searches)  # type: ignore[attr-defined]
 
     def start(self) -> Search:
-        """Start the loop in a daemon background thread and return at once.
+        """Start the loop in a background thread and return at once.
 
-        Examples
-        --------
-        >>> # search.start(); ...; search.wait()
+        A search in virtual time also runs in the background (steer it from other threads, or
+        schedule calls with :meth:`at`); :meth:`run` runs it on the calling thread instead.
         """
-        with self._lock:
-            if self._thread is not None or self._state in _TERMINAL:
-                raise SearchStateError(
-                    f"search cannot be started: it was already started (state {self._state!r})"
-                )
+        self._check_startable("start")
+        self._begin()
+        loop = self._loop
+        loop.background = True
+        if "ipykernel" in sys.modules:
             _preload_view_modules()
-            self._thread = threading.Thread(target=self._loop, name="asha_nb-search", daemon=True)
-            self._thread.start()
+        self._thread = threading.Thread(target=self._run_loop, name="asha_nb-search",
+                                        daemon=True)
+        self._thread.start()
         return self
+
+    def _run_loop(self) -> None:
+        try:
+            self._loop.run()
+        finally:
+            _LIVE.discard(self)
+            if not self._done.done():
+                self._done.set_result(self)
 
     def run(self) -> Search:
         """Run to the end (blocking), with a progress bar unless ``progress=False``.
+
+        A search in virtual time runs on the calling thread, instantly.
 
         Returns
         -------
         Search
             ``self``. Raises the loop's error if the loop itself crashed.
         """
-        bar = None
-        if self.progress:
-            from .progress import ProgressBar
-
-            bar = ProgressBar(self)
-        try:
-            if self._thread is None:
-                self.start()
+        loop = self._loop
+        if loop.virtual and self._thread is None:
+            self._check_startable("run")
+            self._begin()
+            self._thread = threading.current_thread()
+            loop.store.shared = False  # no reader can look while it runs on this thread
             try:
-                while not self.wait(0.2):
-                    pass
-            except KeyboardInterrupt:
-                if self._state not in _TERMINAL:
-                    self.stop()
-                raise
-        finally:
-            if bar is not None:
-                bar.close()
-        if self._error is not None:
-            raise SearchStateError(f"the search loop failed: {self._error!r}") from self._error
+                self._run_loop()
+            finally:
+                loop.store.shared = True
+        else:
+            bar = None
+            if self.progress is True or (self.progress == "auto" and not loop.virtual):
+                from .progress import ProgressBar
+
+                bar = ProgressBar(self)
+            try:
+                if self._thread is None:
+                    self.start()
+                try:
+                    while not self.wait(0.2):
+                        if bar is not None:
+                            bar.update()
+                except KeyboardInterrupt:
+                    if not loop.state.is_terminal:
+                        self.stop()
+                    raise
+            finally:
+                if bar is not None:
+                    bar.close()
+        if loop.error is not None:
+            raise SearchStateError(f"the search loop failed: {loop.error!r}") from loop.error
         return self
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the loop ends or ``timeout`` seconds pass; return whether it ended."""
         if self._thread is None:
-            return self._state in _TERMINAL
+            return self._loop.state.is_terminal
         try:
             self._done.result(timeout)
         except cf.TimeoutError:
@@ -446,452 +532,134 @@ class Search:
         return True
 
     def __await__(self) -> Any:
-        if self._thread is None and self._state not in _TERMINAL:
+        if self._thread is None and not self._loop.state.is_terminal:
             self.start()
         return asyncio.wrap_future(self._done).__await__()
+
+    def _end_at_exit(self) -> None:
+        loop = self._loop
+        if loop.state.is_terminal or self._thread is None:
+            return
+        loop.post(Request(Command.STOP, {}))
+        try:
+            self._done.result(timeout=5)
+        except cf.TimeoutError:
+            logger.warning("asha_nb: a search was still running at interpreter exit")
 
     # ------------------------------------------------------------------ events
     def subscribe(self, callback: Callable[[Any], None]) -> Callable[[], None]:
         """Call ``callback(event)`` on the loop thread for each event; returns an unsubscriber.
 
-        Examples
-        --------
-        >>> # unsubscribe = search.subscribe(print)
+        Events are the core's (``TrialCreated``, ``Promoted``, ``ResultRecorded``, ``Stopped``,
+        ``TrialCompleted``, ``TrialFailed``) and the runtime's (``JobStarted``,
+        ``JobFinished``, ``IntermediateValue``, ``StateChanged``, ``ControlApplied``). A
+        callback must be quick and must not block on the search.
         """
-        with self._lock:
-            self._subscribers = [*self._subscribers, callback]
-
-        def unsubscribe() -> None:
-            with self._lock:
-                self._subscribers = [c for c in self._subscribers if c is not callback]
-
-        return unsubscribe
-
-    def _publish(self, event: Any) -> None:
-        for cb in self._subscribers:
-            try:
-                cb(event)
-            except Exception:  # noqa: BLE001 - a subscriber never breaks the loop
-                logger.exception("asha_nb: subscriber %r raised on %r", cb, event)
-
-    def _now(self) -> float:
-        return time.time() - self._t0
-
-    def _set_state(self, state: str, reason: str = "") -> None:
-        with self._lock:
-            self._state = state
-        self._snap_dirty = True
-        if self._journal is not None:
-            self._journal.append("state", text=state)
-        self._publish(StateChanged(state, self._now(), reason))
+        return self._loop.subscribe(callback)
 
     # ------------------------------------------------------------------ control
-    def _control(self, name: str, args: dict[str, Any]) -> Any:
-        with self._lock:
-            if self._state in _TERMINAL:
+    def _control(self, command: Command, args: Mapping[str, Any]) -> Any:
+        args = check_args(command, args)
+        loop = self._loop
+        with loop.lock:
+            state = loop.state
+            if state.is_terminal:
                 raise SearchStateError(
-                    f"cannot {name}: the search is {self._state}; control calls need a created, "
-                    "running or paused search"
-                )
+                    f"cannot {command}: the search is {state}; control calls need a created, "
+                    "running or paused search")
             direct = self._thread is None or threading.current_thread() is self._thread
-            if not direct:
-                cmd = _Command(name, args)
-                self._commands.put(cmd)
-        if direct:
-            with self._lock:
-                result = self._apply(name, args)
-                self._refresh_snapshot(force=True)
-            return result
-        return cmd.future.result(timeout=120)
+            req = Request(command, args)
+            if direct:
+                loop.apply(req)
+                loop.refresh_snapshot(force=True)
+            else:
+                loop.post(req)
+        return req.future.result(timeout=None if direct else 120)
+
+    def _schedule(self, command: Command, args: Mapping[str, Any], at: float) -> cf.Future[Any]:
+        args = check_args(command, args)
+        loop = self._loop
+        with loop.lock:
+            if loop.state.is_terminal:
+                raise SearchStateError(
+                    f"cannot schedule {command}: the search is {loop.state}")
+            req = Request(command, args, at=at)
+            if self._thread is None or threading.current_thread() is self._thread:
+                loop.schedule(req)
+            else:
+                loop.post(req)
+        return req.future
+
+    def at(self, time: float) -> ScheduledControls:
+        """Control calls applied when the search's clock reaches ``time`` (seconds since start).
+
+        Works in real time and in virtual time (there it is how a simulated search is steered,
+        exactly and reproducibly). A call scheduled after the search ended fails with
+        :class:`~asha_nb.errors.SearchStateError` in its future.
+
+        Examples
+        --------
+        >>> from asha_nb import space
+        >>> from asha_nb.executors import SimulatedExecutor
+        >>> s = Search(lambda c, r: c["x"], {"x": space.uniform(0, 1)}, max_resource=9,
+        ...            n_workers=2, seed=0, executor=SimulatedExecutor(cost=1.0), progress=False)
+        >>> trial = s.at(3.0).add_trial({"x": 0.99})
+        >>> _ = s.at(40.0).stop()
+        >>> s.run().state, trial.result()
+        (<SearchState.STOPPED: 'stopped'>, 3)
+        """
+        check_number("time", time, low=0)
+        return ScheduledControls(self, float(time))
 
     def stop_trial(self, trial_id: int) -> None:
         """Stop a trial: it is never promoted, and its running job is stopped (killed where the
         executor can, cooperatively via ``trial.should_stop()`` otherwise)."""
-        self._control("stop_trial", {"trial_id": trial_id})
+        self._control(Command.STOP_TRIAL, {"trial_id": trial_id})
 
-    def add_trial(self, config: Mapping[str, Any]) -> int:
-        """Add a configuration (missing keys are sampled); returns its trial id."""
-        return self._control("add_trial", {"config": dict(config)})
+    def add_trial(self, config: Mapping[str, Any], *, check: bool = True) -> int:
+        """Add a configuration (missing keys are sampled); returns its trial id.
+
+        Values outside their domain are refused unless ``check=False``.
+        """
+        return int(self._control(Command.ADD_TRIAL, {"config": config, "check": check}))
 
     def pause(self) -> None:
         """Hand out no new jobs; running ones finish."""
-        self._control("pause", {})
+        self._control(Command.PAUSE, {})
+
+    def resume(self) -> None:
+        """Hand out jobs again after :meth:`pause` (to continue a journaled search after a
+        crash, use :meth:`Search.from_journal`)."""
+        self._control(Command.RESUME, {})
 
     def stop(self) -> None:
         """Stop the search: no new jobs, running jobs are stopped, state ``"stopped"``."""
-        self._control("stop", {})
+        loop = self._loop
+        if self._thread is None:
+            with loop.lock:
+                if loop.state.is_terminal:
+                    raise SearchStateError(f"cannot stop: the search is {loop.state}")
+                loop.request_end("stop() before start", stopped=True)
+                loop.finish(SearchState.STOPPED, "stop() before start")
+            if not self._done.done():
+                self._done.set_result(self)
+            return
+        self._control(Command.STOP, {})
         self.wait(60)
 
     def set_n_workers(self, n_workers: int) -> None:
         """Change the number of jobs kept in flight."""
-        self._control("set_n_workers", {"n_workers": check_int("n_workers", n_workers, low=1)})
+        self._control(Command.SET_N_WORKERS, {"n_workers": n_workers})
 
-    def _apply(self, name: str, args: dict[str, Any]) -> Any:
-        """Apply a control command (loop thread, or caller before the loop starts)."""
-        sched = self.scheduler
-        j = self._journal
-        result: Any = None
-        if name == "stop_trial":
-            tid = args["trial_id"]
-            if isinstance(tid, bool) or not isinstance(tid, numbers.Integral):
-                raise InvalidTypeError(f"trial_id must be an integer, got {tid!r}")
-            if not 0 <= tid < sched.n_trials:
-                raise InvalidParameterError(
-                    f"trial_id must be an existing trial id between 0 and {sched.n_trials - 1}, got {tid}"
-                    if sched.n_trials
-                    else f"trial_id {tid} does not exist: no trial has been created yet"
-                )
-            tid = int(tid)
-            if j is not None:
-                j.append("stop_trial", trial_id=tid)
-            events = sched.stop_trial(tid)
-            for fl in self._inflight.values():
-                if fl.job.trial_id == tid and not fl.user_stopped:
-                    fl.user_stopped = True
-                    self._record_for(fl.job)["status"] = "stopped"
-                    assert self._executor is not None
-                    self._executor.stop_job(fl.running)
-            self._pending = deque((jb, a) for jb, a in self._pending if jb.trial_id != tid)
-            for ev in events:
-                self._publish(ev)
-        elif name == "add_trial":
-            expected = sched.n_trials
-            if j is not None:
-                j.append("add_trial", trial_id=expected, data=dict(args["config"]))
-            result = sched.add_trial(args["config"])
-            self._publish(sched.created_event(result))
-        elif name == "pause":
-            self._paused = True
-            if self._state == "running":
-                self._set_state("paused")
-        elif name == "resume":
-            self._paused = False
-            if self._state == "paused":
-                self._set_state("running" if self._thread is not None else "created")
-        elif name == "stop":
-            if self._thread is None:
-                self._set_state("stopped", "stop()")
-                self._done.set_result(self)
-            else:
-                self._end_reason, self._end_state = "stop()", "stopped"
-        elif name == "set_n_workers":
-            self.n_workers = args["n_workers"]
-            if self._executor is not None:
-                self._executor.resize(self.n_workers)
-        if j is not None and name in ("pause", "resume", "stop", "set_n_workers"):
-            j.append("control", text=name, data=dict(args))
-        self._publish(ControlApplied(name, dict(args), self._now(), result))
-        self._snap_dirty = True
-        return result
-
-    def _drain_commands(self) -> None:
-        while True:
-            try:
-                cmd = self._commands.get_nowait()
-            except queue.Empty:
-                return
-            if cmd.name == "_trial_snapshots":  # a read, not a control command
-                cmd.future.set_result(self.scheduler.snapshot().trials)
-                continue
-            try:
-                res = self._apply(cmd.name, cmd.args)
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                cmd.future.set_exception(exc)
-            else:
-                cmd.future.set_result(res)
-            self._refresh_snapshot(force=True)
-
-    # ------------------------------------------------------------------ loop
-    def _loop(self) -> None:
-        try:
-            self._executor = _make_executor(self._executor_spec)
-            self._executor.start(self.objective, self.n_workers)
-            self._session_start = time.monotonic()
-            self._set_state("paused" if self._paused else "running")
-            while True:
-                self._drain_commands()
-                self._check_end()
-                if self._end_reason is not None:
-                    break
-                if not self._paused:
-                    self._fill()
-                if not self._inflight:
-                    if not self._pending and self.scheduler.is_finished:
-                        self._end_reason, self._end_state = "scheduler finished", "finished"
-                        continue
-                    time.sleep(0.02)
-                    self._refresh_snapshot()
-                    continue
-                done, _ = cf.wait(list(self._inflight), timeout=0.05, return_when=cf.FIRST_COMPLETED)
-                self._drain_reports()
-                for fut in done:
-                    self._complete(fut)
-                self._refresh_snapshot()
-            self._finish(self._end_state, self._end_reason or "")
-        except BaseException as exc:  # noqa: BLE001 - the loop reports its own crash
-            logger.exception("asha_nb: search loop failed")
-            self._error = exc
-            try:
-                self._finish("failed", f"{type(exc).__name__}: {exc}")
-            except BaseException:  # noqa: BLE001
-                logger.exception("asha_nb: cleanup after loop failure failed")
-                with self._lock:
-                    self._state = "failed"
-        finally:
-            if not self._done.done():
-                self._done.set_result(self)
-
-    def _finish(self, state: str, reason: str) -> None:
-        for fl in list(self._inflight.values()):
-            fl.interrupted = True
-            rec = self._record_for(fl.job)
-            if rec["status"] == "running":
-                rec["status"] = "interrupted"
-            if self._executor is not None:
-                try:
-                    self._executor.stop_job(fl.running)
-                except Exception:  # noqa: BLE001
-                    logger.exception("asha_nb: stop_job failed")
-        self._inflight.clear()
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
-        with self._lock:
-            self._state = state
-            while True:  # commands that raced with the end
-                try:
-                    cmd = self._commands.get_nowait()
-                except queue.Empty:
-                    break
-                cmd.future.set_exception(
-                    SearchStateError(f"cannot {cmd.name}: the search is {state}")
-                )
-        if self._journal is not None:
-            self._journal.append("state", text=state)
-            self._journal.close()
-        self._refresh_snapshot(force=True)
-        self._publish(StateChanged(state, self._now(), reason))
-
-    def _check_end(self) -> None:
-        if self._end_reason is not None:
-            return
-        if self.time_budget is not None and self._session_start is not None:
-            if time.monotonic() - self._session_start >= self.time_budget:
-                self._end_reason, self._end_state = "time budget spent", "finished"
-
-    def _fill(self) -> None:
-        sched = self.scheduler
-        while len(self._inflight) < self.n_workers and self._end_reason is None:
-            if self._pending:
-                job, attempt = self._pending.popleft()
-                if self._journal is not None:
-                    self._journal.append("retry", job_id=job.job_id, trial_id=job.trial_id, text=str(attempt))
-                self._submit(job, attempt)
-                continue
-            n_before = sched.n_trials
-            job = sched.next_job()
-            if job is None:
-                return
-            if self._journal is not None:
-                self._journal.append("next_job", job_id=job.job_id, trial_id=job.trial_id,
-                                     rung=job.rung, value=float(job.resource), data=dict(job.config))
-            for tid in range(n_before, sched.n_trials):
-                self._publish(sched.created_event(tid))
-            if job.is_promotion and (job.trial_id, job.rung) not in self._promoted_seen:
-                self._promoted_seen.add((job.trial_id, job.rung))
-                self._publish(Promoted(job.trial_id, job.rung - 1, job.rung, job.resource, job.bracket))
-            self._new_record(job, worker=-1, start=self._now())
-            self._submit(job, 0)
-
-    def _checkpoint_for(self, job: Job) -> Any:
-        if job.resume_from <= 0:
-            return None
-        tid = job.trial_id
-        if tid not in self._checkpoints and self._journal is not None:
-            loaded = self._journal.load_checkpoint(tid)
-            if loaded is not None:
-                self._checkpoints[tid] = loaded
-        entry = self._checkpoints.get(tid)
-        if entry is None or entry[0] != job.resume_from:
-            return None
-        return entry[1]
-
-    def _submit(self, job: Job, attempt: int) -> None:
-        assert self._executor is not None
-        used = {fl.worker for fl in self._inflight.values()}
-        worker = next(i for i in range(len(used) + 1) if i not in used)
-        spec = JobSpec(job.job_id, job.trial_id, dict(job.config), job.rung, job.resource,
-                       job.resume_from, self._checkpoint_for(job), self.job_timeout)
-        if self._journal is not None:
-            self._journal.append("job_started", job_id=job.job_id, trial_id=job.trial_id, text=str(worker))
-        now = self._now()
-        running = self._executor.submit(spec)
-        self._inflight[running.future] = _Flight(job, running, worker, now, attempt)
-        rec = self._record_for(job)
-        rec.update(status="running", worker=worker, start=now, end=None, error=None, value=None)
-        self._snap_dirty = True
-        self._publish(JobStarted(job.job_id, job.trial_id, job.rung, job.resource, job.resume_from,
-                                 worker, now, job.bracket))
-
-    def _drain_reports(self) -> None:
-        assert self._executor is not None
-        for rep in self._executor.drain_reports():
-            self._curves.setdefault(rep.trial_id, []).append((rep.resource, rep.value))
-            for fl in self._inflight.values():
-                if fl.job.job_id == rep.job_id:
-                    fl.streamed = True
-            self._publish(IntermediateValue(rep.job_id, rep.trial_id, rep.resource, rep.value, self._now()))
-
-    def _complete(self, fut: cf.Future) -> None:
-        fl = self._inflight.pop(fut)
-        job = fl.job
-        sched = self.scheduler
-        j = self._journal
-        outcome: JobOutcome | None = None
-        exc: BaseException | None = None
-        try:
-            outcome = fut.result()
-        except BaseException as e:  # noqa: BLE001
-            exc = e
-        now = self._now()
-        rec = self._record_for(job)
-        rec["end"] = now
-        if outcome is not None and outcome.intermediate and not fl.streamed:
-            for r, v in outcome.intermediate:
-                self._curves.setdefault(job.trial_id, []).append((r, v))
-                self._publish(IntermediateValue(job.job_id, job.trial_id, r, v, now))
-        value: float | None = None
-        error: str | None = None
-        if exc is not None:
-            error = _describe_exception(exc, self.job_timeout)
-        elif outcome is not None and outcome.error is not None:
-            error = outcome.error
-        else:
-            raw = outcome.value if outcome is not None else None
-            if isinstance(raw, bool) or not isinstance(raw, numbers.Real):
-                if raw is None:
-                    error = _NONE_MSG
-                else:
-                    error = (f"objective returned {raw!r} ({type(raw).__name__}); it must return a "
-                             "number, or (value, checkpoint) for the checkpoint form")
-            else:
-                value = float(raw)
-
-        if fl.user_stopped:
-            if value is not None and outcome is not None and not outcome.stopped:
-                if j is not None:
-                    j.append("report", job_id=job.job_id, trial_id=job.trial_id, value=value)
-                events = sched.report(job, value)
-                rec["value"] = value
-            else:
-                if j is not None:
-                    j.append("fail", job_id=job.job_id, trial_id=job.trial_id, text="stopped by user")
-                events = sched.fail(job, "stopped by user")
-            self._finish_job(fl, rec, "stopped", rec.get("value"), None, now, events)
-            return
-
-        if error is not None:
-            retryable = isinstance(exc, BaseException) and "crashed" in error or (
-                outcome is not None and outcome.error is not None)
-            if retryable and fl.attempt < self.retries:
-                self._pending.appendleft((job, fl.attempt + 1))
-                rec["status"] = "retrying"
-                rec["error"] = error
-                self._publish(JobFinished(job.job_id, job.trial_id, job.rung, job.resource, fl.worker,
-                                          fl.start, now, "failed", None, error, job.bracket))
-                return
-            if isinstance(exc, cf.CancelledError):
-                error = "cancelled"
-            if j is not None:
-                j.append("fail", job_id=job.job_id, trial_id=job.trial_id, text=error)
-            events = sched.fail(job, error)
-            self._finish_job(fl, rec, "failed", None, error, now, events)
-            return
-
-        assert value is not None and outcome is not None
-        if outcome.checkpoint is not None:
-            self._checkpoints[job.trial_id] = (job.resource, outcome.checkpoint)
-            if j is not None:
-                j.save_checkpoint(job.trial_id, job.resource, outcome.checkpoint)
-        if j is not None:
-            j.append("report", job_id=job.job_id, trial_id=job.trial_id, value=value)
-        events = sched.report(job, value)
-        note = None if math.isfinite(value) else f"objective returned {value!r}"
-        self._finish_job(fl, rec, "ok", value, note, now, events)
-        if self.target is not None and math.isfinite(value):
-            if (value >= self.target) if self.mode == "max" else (value <= self.target):
-                self._end_reason, self._end_state = "target reached", "finished"
-
-    def _finish_job(self, fl: _Flight, rec: dict[str, Any], status: str, value: float | None,
-                    error: str | None, now: float, events: list[Any]) -> None:
-        job = fl.job
-        rec.update(status=status, value=value, error=error, end=now)
-        self._snap_dirty = True
-        self._best_cache = None
-        self._publish(JobFinished(job.job_id, job.trial_id, job.rung, job.resource, fl.worker,
-                                  fl.start, now, status, value, error, job.bracket))
-        for ev in events:
-            if isinstance(ev, Promoted):
-                self._promoted_seen.add((ev.trial_id, ev.to_rung))
-            self._publish(ev)
-
-    # ------------------------------------------------------------------ records / snapshots
-    def _new_record(self, job: Job, worker: int, start: float) -> dict[str, Any]:
-        rec = {
-            "trial_id": job.trial_id, "rung": job.rung, "resource": job.resource,
-            "value": None, "status": "running", "config": dict(job.config), "worker": worker,
-            "start": start, "end": None, "error": None, "bracket": job.bracket, "job_id": job.job_id,
-        }
-        with self._lock:
-            self._records[(job.trial_id, job.rung)] = rec
-        return rec
-
-    def _record_for(self, job: Job) -> dict[str, Any]:
-        rec = self._records.get((job.trial_id, job.rung))
-        if rec is None or rec["job_id"] != job.job_id:
-            rec = self._new_record(job, -1, self._now())
-        return rec
-
-    def _refresh_snapshot(self, force: bool = False) -> None:
-        if not (force or self._snap_dirty):
-            return
-        now = time.monotonic()
-        if not force and now - self._snap_time < 0.05:
-            return
-        self._snap_time = now
-        self._snap_dirty = False
-        sched = self.scheduler
-        # Cheap per refresh: status counts and rung rows, no per-trial copies (this runs on the
-        # loop thread up to 20 times a second). Only user-added trials can wait unstarted.
-        counts = sched.status_counts()
-        started = sched.n_trials - sched.n_queued
-        best = sched.best()
-        best_cfg = None if best is None else dict(sched.trial(best[0]).config)
-        snap = SearchSnapshot(
-            state=self._state,
-            elapsed=self._now() if self._thread is not None else 0.0,
-            n_workers=self.n_workers,
-            busy_workers=len(self._inflight),
-            n_started=started,
-            n_finished=counts[TrialStatus.PAUSED] + counts[TrialStatus.COMPLETED],
-            n_stopped=counts[TrialStatus.STOPPED],
-            n_failed=counts[TrialStatus.FAILED],
-            best_value=None if best is None else best[1],
-            best_trial=None if best is None else best[0],
-            best_config=best_cfg,
-            best_resource=None if best is None else best[2],
-            rungs=sched.rung_snapshots(),
-            mode=self.mode,
-        )
-        with self._lock:
-            self._snap = snap
-
+    # ------------------------------------------------------------------ reading
     def snapshot(self) -> SearchSnapshot:
-        """An immutable picture of the search (safe from any thread; refreshed by the loop at
-        most every 50 ms and after every control command)."""
-        if self._thread is None or threading.current_thread() is self._thread:
-            self._refresh_snapshot(force=True)
-        assert self._snap is not None
-        return self._snap
+        """An immutable picture of the search (safe from any thread; the loop refreshes it at
+        most every 50 ms while running, and after every control call)."""
+        loop = self._loop
+        if self._thread is None or threading.current_thread() is self._thread or (
+                loop.state.is_terminal):
+            loop.refresh_snapshot(force=True)
+        return loop.snapshot()
 
     @property
     def best(self) -> dict[str, Any] | None:
@@ -903,82 +671,121 @@ class Search:
         return {"trial_id": snap.best_trial, "value": snap.best_value,
                 "resource": snap.best_resource, "config": dict(snap.best_config or {})}
 
+    def best_history(self, *, at_max_resource: bool = False) -> list[tuple[float, int, float, float]]:
+        """``(time, trial_id, value, resource)`` each time the best value so far improved.
+
+        By default the best finite value at any rung (it never gets worse); with
+        ``at_max_resource=True``, the incumbent :attr:`best` (best at the highest resource
+        reached), each time it changed.
+        """
+        loop = self._loop
+        return list(loop.incumbents if at_max_resource else loop.best_any)
+
+    def _trial_snapshots(self) -> Any:
+        loop = self._loop
+        live = (self._thread is not None and not loop.state.is_terminal
+                and threading.current_thread() is not self._thread)
+        if live:
+            req = Request(Command.READ_TRIALS, {})
+            loop.post(req)
+            try:
+                return req.future.result(timeout=120)
+            except SearchStateError:  # the loop ended meanwhile: nothing mutates any more
+                pass
+        with loop.lock:
+            return self.scheduler.snapshot().trials
+
     @property
     def trials(self) -> Any:
-        """One row per trial: status, rung reached, last value, config columns (a DataFrame)."""
+        """One row per trial: status (a :class:`~asha_nb.core.TrialStatus` value), rung reached,
+        last value, error, config columns (a DataFrame)."""
         import pandas as pd
 
         rows = []
         for t in self._trial_snapshots():
-            row = {"trial_id": t.trial_id, "status": str(t.status), "rung": t.rung,
+            row = {"trial_id": t.trial_id, "status": t.status.value, "rung": t.rung,
                    "bracket": t.bracket, "value": t.values[-1][1] if t.values else None,
                    "error": t.error}
             row.update({f"config_{k}": v for k, v in t.config.items()})
             rows.append(row)
         return pd.DataFrame(rows)
 
-    def _trial_snapshots(self) -> tuple[Any, ...]:
-        """Per-trial snapshots, built by the loop thread while it runs (it alone mutates the
-        scheduler), directly otherwise."""
-        with self._lock:
-            live = (self._thread is not None and self._state not in _TERMINAL
-                    and threading.current_thread() is not self._thread)
-            if live:
-                cmd = _Command("_trial_snapshots", {})
-                self._commands.put(cmd)
-        if live:
-            try:
-                return cmd.future.result(timeout=120)
-            except SearchStateError:  # the loop ended meanwhile: nothing mutates any more
-                pass
-        return self.scheduler.snapshot().trials
-
     def curves(self) -> dict[int, list[tuple[float, float]]]:
         """Intermediate ``(resource, value)`` pairs reported by each trial."""
-        with self._lock:
-            return {k: list(v) for k, v in self._curves.items()}
+        return {k: list(v) for k, v in list(self._loop.curves.items())}
 
-    def records(self) -> list[dict[str, Any]]:
-        """One dict per trial and rung (copies), in job order."""
-        with self._lock:
-            recs = [dict(r, config=dict(r["config"])) for r in self._records.values()]
-        return sorted(recs, key=lambda r: r["job_id"])
+    def records(self) -> list[JobRecord]:
+        """One immutable :class:`~asha_nb.results.JobRecord` per job (trial and rung), in job
+        order."""
+        return self._loop.store.all()
 
-    def results(self) -> Any:
-        """Results as a pandas DataFrame: one row per trial and rung.
+    def record_changes(self, cursor: int | None = None) -> tuple[int, list[JobRecord]]:
+        """Records changed since ``cursor`` (``None``: all) and the next cursor: how views
+        poll a running search without slowing it down."""
+        return self._loop.store.changes(cursor)
+
+    def finished_job_ids(self) -> list[int]:
+        """Ids of the jobs that ended (ok, failed or stopped), in the order they ended."""
+        return self._loop.finished_ids[:]
+
+    def results(self, as_frame: bool = True, *, configs: bool = True) -> Any:
+        """Results as a pandas DataFrame: one row per job (trial and rung).
 
         Columns: ``trial_id, rung, resource, value, status, config_<name>..., worker, start,
-        end, error, bracket, job_id``. ``status`` is ``ok``, ``failed``, ``stopped``,
-        ``running``, ``retrying`` or ``interrupted``.
+        end, error, bracket, job_id, resume_from, attempts``. ``status`` is a
+        :class:`~asha_nb.core.JobStatus` value: ``ok``, ``failed``, ``stopped``, ``running``,
+        ``retrying`` or ``interrupted``. ``value`` is ``None`` for a job without a value (NaN
+        only when the objective returned NaN); ``start``/``end`` are seconds on the search's
+        clock (NaN before a job started / while it runs).
+
+        Parameters
+        ----------
+        as_frame
+            ``False`` returns the same columns as a dict of equal-length arrays (like
+            scikit-learn's ``cv_results_``), without pandas.
+        configs
+            Include the ``config_<name>`` columns (default).
         """
-        from ..results import records_to_dataframe
+        cols = self._loop.store.columns(configs=configs)
+        if not as_frame:
+            return cols
+        import pandas as pd
 
-        return records_to_dataframe(self.records())
+        return pd.DataFrame(cols)
 
-    def dashboard(self, **kwargs: Any) -> Any:
-        """The live dashboard of this search (an ipywidgets view, created once).
+    @property
+    def journal_path(self) -> str | None:
+        """The journal file, if the search is journaled."""
+        return self._journal_path
 
-        Needs the ``widgets`` extra (``pip install "asha_nb[widgets]"``). Displaying a search in
-        a notebook (last expression of a cell) shows the same dashboard; where no widget front
-        end exists (nbconvert, a terminal) a static HTML summary is shown instead.
-        """
-        from ..widgets import Dashboard
+    @property
+    def executor(self) -> BaseExecutor:
+        """The executor running the jobs."""
+        return self._loop.executor
 
-        if getattr(self, "_dashboard", None) is None:
-            self._dashboard = Dashboard(self, **kwargs)
-        return self._dashboard
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        try:
-            return self.dashboard()._repr_mimebundle_(include=include, exclude=exclude)
-        except ImportError:  # the widgets extra is not installed
-            return {"text/plain": repr(self)}
+    @property
+    def stalled(self) -> bool:
+        """In virtual time: whether the search ended because nothing could run any more."""
+        return self._loop.stalled
 
     def __repr__(self) -> str:
-        snap = self._snap
-        n = 0 if snap is None else snap.n_started
-        return f"<Search {type(self.scheduler).__name__} state={self._state!r} trials={n}>"
+        snap = self._loop.snapshot()
+        return (f"<{type(self).__name__} {type(self.scheduler).__name__} state="
+                f"{str(self._loop.state)!r} trials={snap.n_started}>")
 
 
-# keep the names importable for type checkers
-_ = (AshaError, TrialCreated)
+def _preload_view_modules() -> None:
+    """In a notebook kernel, import the dashboard's libraries now, on the calling thread.
+
+    Displaying the search imports altair (and through it narwhals) on the main thread while the
+    trials already run. If a trial thread (or Dask's client thread, unpickling a scikit-learn
+    checkpoint) imports the same packages at that moment, Python can raise ``_DeadlockError``
+    from the import system. Importing them before any background thread starts removes the race.
+    """
+    import importlib
+
+    for name in ("altair", "ipywidgets", "anywidget"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            return

@@ -35,7 +35,7 @@ if __name__ == "__main__":
     if mode == "fresh":
         s = Search(objective, SPACE, journal=journal, **OPTIONS)
     elif mode == "resume":
-        s = Search.resume(journal, objective)
+        s = Search.from_journal(journal, objective)
     else:
         s = Search(objective, SPACE, **OPTIONS)
     s.run()

@@ -42,7 +42,7 @@ def test_stop_then_resume_in_process_matches_uninterrupted(tmp_path):
     assert s.state == "stopped"
     with pytest.raises(InvalidParameterError, match="already holds a search"):
         Search(kt.objective, kt.SPACE, journal=path)
-    r = Search.resume(path, kt.objective)
+    r = Search.from_journal(path, kt.objective)
     assert r.state == "created"
     r.run()
     assert r.state == "finished"
@@ -65,9 +65,9 @@ def test_resume_rejects_changed_space(tmp_path):
     con.commit()
     con.close()
     with pytest.raises(JournalMismatchError, match="does not replay"):
-        Search.resume(path, kt.objective)
+        Search.from_journal(path, kt.objective)
     with pytest.raises(InvalidParameterError, match="overrides"):
-        Search.resume(path, kt.objective, seed=3)
+        Search.from_journal(path, kt.objective, seed=3)
 
 
 def test_kill_and_resume_loses_nothing_and_matches_uninterrupted(tmp_path):
@@ -135,11 +135,11 @@ def test_resume_of_an_unseeded_search_replays_its_random_state(tmp_path):
     while len(_reports(path)) < 4 and time.monotonic() < end:
         time.sleep(0.005)
     s.stop()
-    before = {r["trial_id"]: r["config"] for r in s.records()}
-    r = Search.resume(path, objective)  # raised JournalMismatchError before the fix
+    before = {r.trial_id: r.config for r in s.records()}
+    r = Search.from_journal(path, objective)  # raised JournalMismatchError before the fix
     r.run()
     assert r.state == "finished"
-    after = {rec["trial_id"]: rec["config"] for rec in r.records()}
+    after = {rec.trial_id: rec.config for rec in r.records()}
     assert all(after[t] == c for t, c in before.items())
     assert len(after) == 12
 

@@ -31,7 +31,7 @@ def test_thread_run_accounts_for_all_trials():
     assert sizes == sorted(sizes, reverse=True) and sizes[0] == 12
     assert s.best is not None and s.best["resource"] == df.resource.max()
     snap = s.snapshot()
-    assert snap.state == "finished" and snap.n_finished == 12
+    assert snap.state == "finished" and snap.n_finished + snap.n_stopped == 12
     assert [r.n_results for r in snap.rungs] == sizes + [0] * (len(snap.rungs) - len(sizes))
     finished = [e for e in chk.events if isinstance(e, JobFinished)]
     assert len(finished) == len(df)
