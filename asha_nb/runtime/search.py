@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import dataclasses
 import logging
 import os
 import sys
@@ -659,7 +660,11 @@ class Search:
         if self._thread is None or threading.current_thread() is self._thread or (
                 loop.state.is_terminal):
             loop.refresh_snapshot(force=True)
-        return loop.snapshot()
+        snap = loop.snapshot()
+        if loop.started_at is not None and not snap.state.is_terminal:
+            # The clock keeps running while nothing changes (e.g. paused): elapsed is now.
+            snap = dataclasses.replace(snap, elapsed=loop.clock.now())
+        return snap
 
     @property
     def best(self) -> dict[str, Any] | None:
