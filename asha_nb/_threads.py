@@ -2,20 +2,33 @@
 
 ``torch.set_num_threads`` and threadpoolctl limits are process-global. With ``n`` trials
 running as threads in one process, each kernel should use about ``cores // n`` threads
-(:func:`cap_threads`, used by the thread executor, restored at shutdown). A process worker
-runs one trial at a time and its siblings use the other cores, so it uses one thread
-(:func:`set_worker_threads`, the process-pool initializer).
+(:func:`intra_op_threads`); the thread executor holds a :class:`ThreadCap` while it runs. A
+process worker runs one trial at a time and its siblings use the other cores, so it uses one
+thread for good (:func:`set_worker_threads`, the process-pool initializer).
+
+Caps nest. Every live :class:`ThreadCap` is kept in one process-wide registry; the limit in
+force is the smallest live cap, and the values found before the first cap (per BLAS/OpenMP
+library, and torch's) are put back when the last cap is released, whatever the release order.
+Two thread searches that overlap in one notebook therefore leave the process as they found it.
 
 torch is only touched if it is already imported: this module never imports torch.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
-from typing import Any
+import threading
+from types import TracebackType
 
-__all__ = ["available_cores", "intra_op_threads", "ThreadCap", "cap_threads", "set_worker_threads"]
+__all__ = [
+    "available_cores",
+    "intra_op_threads",
+    "ThreadCap",
+    "active_cap",
+    "set_worker_threads",
+]
 
 #: Environment variables read by OpenMP, MKL, OpenBLAS, Accelerate, numexpr at start-up.
 THREAD_ENV_VARS = (
@@ -36,80 +49,154 @@ def available_cores() -> int:
 
 
 def intra_op_threads(n_workers: int, cores: int | None = None) -> int:
-    """``max(1, cores // n_workers)``: threads per kernel for ``n_workers`` parallel trials."""
+    """``max(1, cores // n_workers)``: threads per kernel for ``n_workers`` parallel trials.
+
+    Examples
+    --------
+    >>> intra_op_threads(2, cores=8), intra_op_threads(16, cores=2)
+    (4, 1)
+    """
     cores = available_cores() if cores is None else cores
     return max(1, cores // max(1, int(n_workers)))
 
 
+# ---------------------------------------------------------------------------- registry
+_lock = threading.RLock()
+_caps: dict[int, int] = {}  # cap id -> threads it asks for
+_ids = itertools.count()
+_blas_before: dict[str, int] = {}  # library path -> its thread count before the first cap
+_torch_before: int | None = None
+
+
+def _set_libraries(n_threads: int, remember: bool) -> None:
+    """Limit every loaded BLAS/OpenMP library (and torch, if imported) to ``n_threads``.
+
+    With ``remember``, the value each library (and torch) had before is kept for
+    :func:`_restore_locked`, the first time that library is seen.
+    """
+    global _torch_before
+    from threadpoolctl import ThreadpoolController
+
+    torch = sys.modules.get("torch")
+    if torch is not None and remember and _torch_before is None:
+        # Read torch's setting first: capping its OpenMP runtime changes what it reports.
+        _torch_before = int(torch.get_num_threads())
+    for lib in ThreadpoolController().lib_controllers:
+        if remember and lib.filepath not in _blas_before:
+            _blas_before[lib.filepath] = int(lib.num_threads)
+        lib.set_num_threads(n_threads)
+    if torch is not None:
+        torch.set_num_threads(n_threads)
+
+
+def _restore_locked() -> None:
+    """Put back the values found before the first cap (called when the last one is released)."""
+    global _torch_before
+    from threadpoolctl import ThreadpoolController
+
+    for lib in ThreadpoolController().lib_controllers:
+        before = _blas_before.get(lib.filepath)
+        if before is not None:
+            lib.set_num_threads(before)
+    torch = sys.modules.get("torch")
+    if torch is not None and _torch_before is not None:
+        torch.set_num_threads(_torch_before)
+    _blas_before.clear()
+    _torch_before = None
+
+
+def _apply_locked() -> None:
+    if _caps:
+        _set_libraries(min(_caps.values()), remember=True)
+    else:
+        _restore_locked()
+
+
+def active_cap() -> int | None:
+    """The intra-op thread limit in force (the smallest live :class:`ThreadCap`), or ``None``.
+
+    Examples
+    --------
+    >>> active_cap() is None
+    True
+    >>> with ThreadCap(1):
+    ...     active_cap()
+    1
+    >>> active_cap() is None
+    True
+    """
+    with _lock:
+        return min(_caps.values()) if _caps else None
+
+
 class ThreadCap:
-    """A process-wide cap on intra-op threads that can be changed and restored.
+    """One holder's cap on intra-op threads; caps of several holders nest.
 
     Parameters
     ----------
     n_threads
-        Threads per BLAS/OpenMP/torch kernel.
+        Threads per BLAS/OpenMP/torch kernel this holder wants (at least 1).
 
     Notes
     -----
-    Uses threadpoolctl when installed (BLAS and OpenMP libraries already loaded) and
-    ``torch.set_num_threads`` when torch is already imported. :meth:`restore` puts back the
-    values found by the first cap.
+    The limit in force is the smallest live cap (see the module docstring). Creating a cap
+    registers it at once; :meth:`restore` (or leaving a ``with`` block) releases it, and the
+    last release puts back the values found before the first cap. Limits cover the BLAS and
+    OpenMP libraries loaded when a cap is set or changed (threadpoolctl), and torch when it is
+    already imported.
+
+    Examples
+    --------
+    >>> outer = ThreadCap(2)
+    >>> inner = ThreadCap(1)
+    >>> active_cap()
+    1
+    >>> outer.restore()      # released first: the inner cap still holds
+    >>> active_cap()
+    1
+    >>> inner.restore()      # the last one: the original limits are back
+    >>> active_cap() is None
+    True
     """
 
     def __init__(self, n_threads: int) -> None:
-        self._limiter: Any = None
-        self._torch_before: int | None = None
+        self._id = next(_ids)
         self.n_threads = 0
         self.set(n_threads)
 
+    @property
+    def active(self) -> bool:
+        """Whether this cap is registered (not yet restored)."""
+        with _lock:
+            return self._id in _caps
+
     def set(self, n_threads: int) -> None:
-        """Change the cap to ``n_threads``."""
+        """Ask for ``n_threads`` from now on (registers the cap again after :meth:`restore`)."""
         n_threads = max(1, int(n_threads))
-        self.n_threads = n_threads
-        torch = sys.modules.get("torch")
-        if torch is not None and self._torch_before is None:
-            # Read torch's setting first: threadpoolctl's limit may change what it reports.
-            try:
-                self._torch_before = int(torch.get_num_threads())
-            except Exception:
-                pass
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:
-            pass
-        else:
-            try:
-                limiter = threadpool_limits(limits=n_threads)
-                if self._limiter is None:
-                    self._limiter = limiter  # remembers the original limits
-            except Exception:
-                pass
-        if torch is not None:
-            try:
-                torch.set_num_threads(n_threads)
-            except Exception:
-                pass
+        with _lock:
+            self.n_threads = n_threads
+            _caps[self._id] = n_threads
+            _apply_locked()
 
     def restore(self) -> None:
-        """Put back the thread settings found before the first cap."""
-        if self._limiter is not None:
-            try:
-                self._limiter.restore_original_limits()
-            except Exception:
-                pass
-            self._limiter = None
-        torch = sys.modules.get("torch")
-        if torch is not None and self._torch_before is not None:
-            try:
-                torch.set_num_threads(self._torch_before)
-            except Exception:
-                pass
-        self._torch_before = None
+        """Release this cap (idempotent); the last release restores the original limits."""
+        with _lock:
+            if _caps.pop(self._id, None) is not None:
+                _apply_locked()
 
+    def __enter__(self) -> ThreadCap:
+        return self
 
-def cap_threads(n_workers: int) -> ThreadCap:
-    """Cap intra-op threads to ``max(1, cores // n_workers)``; call ``.restore()`` to undo."""
-    return ThreadCap(intra_op_threads(n_workers))
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.restore()
+
+    def __repr__(self) -> str:
+        return f"ThreadCap(n_threads={self.n_threads}, active={self.active})"
 
 
 def set_worker_threads(n_threads: int = 1) -> None:
@@ -117,8 +204,11 @@ def set_worker_threads(n_threads: int = 1) -> None:
 
     Sets the usual environment variables (read by libraries imported later, e.g. torch),
     limits already loaded BLAS/OpenMP libraries through threadpoolctl and calls
-    ``torch.set_num_threads`` if torch is already imported.
+    ``torch.set_num_threads`` if torch is already imported. Not part of the registry: nothing
+    restores it.
     """
+    n_threads = max(1, int(n_threads))
     for var in THREAD_ENV_VARS:
         os.environ[var] = str(n_threads)
-    ThreadCap(n_threads)  # not restored: the worker process keeps the cap
+    with _lock:
+        _set_libraries(n_threads, remember=False)
