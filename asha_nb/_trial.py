@@ -31,6 +31,11 @@ class Channel(Protocol):
     def should_stop(self, job_id: int) -> bool:
         """Return ``True`` once the runtime asked job ``job_id`` to stop."""
 
+    def started(self, job_id: int) -> None:
+        """Tell the executor that job ``job_id`` begins to run its objective now (called once
+        per job by the worker, before the objective; must never raise for transport
+        problems). Executors that time jobs themselves ignore it."""
+
 
 class NullChannel:
     """A channel that drops reports and never asks a job to stop."""
@@ -41,6 +46,9 @@ class NullChannel:
     def should_stop(self, job_id: int) -> bool:
         """Always ``False``."""
         return False
+
+    def started(self, job_id: int) -> None:
+        """Ignore the start."""
 
     def __repr__(self) -> str:
         return "NullChannel()"

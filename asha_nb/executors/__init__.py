@@ -118,10 +118,14 @@ def make_executor(spec: Any, **options: Any) -> BaseExecutor:
     --------
     >>> make_executor("thread").name
     'thread'
-    >>> make_executor("gpu")
+    >>> make_executor("gpu")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    asha_nb.errors.InvalidParameterError: executor must be "thread", "process", "dask" (a private LocalCluster), a distributed.Client, a concurrent.futures.Executor or an asha_nb.executors.BaseExecutor instance; got 'gpu'
+    asha_nb.errors.InvalidParameterError: executor must be "thread", "process", ...; got 'gpu'
+    >>> make_executor(42)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    asha_nb.errors.InvalidTypeError: executor must be "thread", "process", ...; got int: 42
     """
     if isinstance(spec, BaseExecutor):
         if options:

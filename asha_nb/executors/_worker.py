@@ -43,6 +43,14 @@ of three ways:
 
 Set ``objective.__asha_form__ = "plain" | "checkpoint" | "trial"`` to skip the inspection.
 
+Any of the three may be an ``async def`` function: the job awaits the coroutine in its worker
+(``asyncio.run`` on the worker's thread, or on a helper thread where an event loop already runs
+in that thread, as in a notebook's main thread), so an objective can ``await`` I/O (a remote
+training service, an async data loader)::
+
+    async def objective(config, resource):
+        return await remote_train(config, epochs=resource)
+
 Errors raised by the objective never escape :func:`run_job`: they come back as
 ``JobOutcome(error=<formatted traceback>)``. The returned value is passed back unvalidated.
 
@@ -55,6 +63,7 @@ by the hash of its bytes.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import hashlib
 import inspect
@@ -125,6 +134,14 @@ def objective_form(objective: Callable[..., Any]) -> ObjectiveForm:
     'checkpoint'
     >>> objective_form(lambda trial: 0.0).value
     'trial'
+    >>> async def remote(config, resource):
+    ...     return 0.0
+    >>> objective_form(remote).value
+    'plain'
+    >>> objective_form(lambda a, b, c, d: 0.0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    asha_nb.errors.InvalidTypeError: objective must be written as ...; got <lambda>(a, b, c, d)
     """
     if not callable(objective):
         raise InvalidTypeError(
@@ -146,6 +163,12 @@ def objective_form(objective: Callable[..., Any]) -> ObjectiveForm:
             f"cannot read the signature of objective {objective!r} ({exc}); write it as "
             f"{_FORMS_HELP}, or set objective.__asha_form__"
         ) from None
+    if inspect.isgeneratorfunction(objective) or inspect.isasyncgenfunction(objective):
+        raise InvalidTypeError(
+            f"objective {getattr(objective, '__qualname__', objective)!r} is a generator "
+            f"function (it uses yield); an objective returns its value: {_FORMS_HELP}. "
+            "Report intermediate values with trial.report(value) instead of yield"
+        )
     kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     params = list(sig.parameters.values())
     positional = [p for p in params if p.kind in kinds]
@@ -157,9 +180,10 @@ def objective_form(objective: Callable[..., Any]) -> ObjectiveForm:
         return ObjectiveForm.PLAIN
     if n_req == 1 or (n_req == 0 and n_pos >= 1):
         return ObjectiveForm.TRIAL
+    name = getattr(objective, "__name__", type(objective).__name__)
     raise InvalidTypeError(
-        f"objective{sig} fits none of the supported forms: {_FORMS_HELP} "
-        f"(or set objective.__asha_form__)"
+        f"objective must be written as {_FORMS_HELP} (or set objective.__asha_form__); "
+        f"got {name}{sig}"
     )
 
 
@@ -183,6 +207,9 @@ class QueueChannel:
     def should_stop(self, job_id: int) -> bool:
         """Whether ``job_id`` has its stop flag set."""
         return bool(self.stop_flags.get(job_id, False))
+
+    def started(self, job_id: int) -> None:
+        """Nothing to send: the thread executor stamps starts itself and pebble times jobs."""
 
 
 _NULL = NullChannel()
@@ -231,15 +258,19 @@ def run_job(
             return JobOutcome(stopped=True)
     except Exception:
         pass
+    try:
+        channel.started(spec.job_id)
+    except Exception:  # best effort: the executor then does not know the start time
+        pass
     trial = Trial.from_spec(spec, channel)
     start = time.perf_counter()
     checkpoint = None
     try:
         form = ObjectiveForm(form) if form is not None else objective_form(objective)
         if form is ObjectiveForm.PLAIN:
-            value = objective(dict(spec.config), spec.resource)
+            value = _resolve(objective(dict(spec.config), spec.resource))
         elif form is ObjectiveForm.CHECKPOINT:
-            result = objective(dict(spec.config), spec.resource, spec.checkpoint)
+            result = _resolve(objective(dict(spec.config), spec.resource, spec.checkpoint))
             if not isinstance(result, (tuple, list)) or len(result) != 2:
                 raise TypeError(
                     "an objective(config, resource, checkpoint) must return a pair "
@@ -247,7 +278,7 @@ def run_job(
                 )
             value, checkpoint = result
         else:
-            value = objective(trial)
+            value = _resolve(objective(trial))
             checkpoint = trial.saved_checkpoint
     except (Exception, SystemExit):
         return JobOutcome(
@@ -265,6 +296,37 @@ def run_job(
     )
 
 
+def _resolve(value: Any) -> Any:
+    """Await ``value`` if an ``async def`` objective returned a coroutine (or awaitable)."""
+    if not inspect.isawaitable(value):
+        return value
+    coro = value if inspect.iscoroutine(value) else _await(value)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop in this thread (worker threads and processes)
+        return asyncio.run(coro)
+    # An event loop already runs in this thread (a notebook's main thread): blocking it to run
+    # another loop is not allowed, so run the coroutine on a helper thread and wait for it.
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="asha-async-objective", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
 # ---------------------------------------------------------------------------- trampolines
 def dumps_objective(objective: Callable[..., Any]) -> bytes:
     """Serialize ``objective`` with cloudpickle (notebook functions, lambdas, closures).
@@ -277,13 +339,14 @@ def dumps_objective(objective: Callable[..., Any]) -> bytes:
     import cloudpickle
 
     try:
-        return cloudpickle.dumps(objective)
+        blob: bytes = cloudpickle.dumps(objective)
     except Exception as exc:
         raise InvalidTypeError(
             f"objective {objective!r} cannot be sent to worker processes: cloudpickle failed "
             f"with {type(exc).__name__}: {exc}. Objects it refers to (open files, locks, "
             "database connections) must be created inside the objective."
         ) from exc
+    return blob
 
 
 _CACHE_SIZE = 8
@@ -317,7 +380,7 @@ def load_objective(blob: bytes) -> tuple[Callable[..., Any], ObjectiveForm | Non
     return fn, form
 
 
-def _load_failed(spec: JobSpec) -> JobOutcome:
+def _load_failed() -> JobOutcome:
     return JobOutcome(
         error="the objective could not be loaded in the worker:\n" + traceback.format_exc()
     )
@@ -331,7 +394,7 @@ def run_pickled(blob: bytes, spec: JobSpec, channel: Channel | None = None) -> J
     try:
         fn, form = load_objective(blob)
     except Exception:
-        return _load_failed(spec)
+        return _load_failed()
     return run_job(fn, spec, channel if channel is not None else _worker_channel, form=form)
 
 

@@ -8,26 +8,39 @@ Only imported when a Dask client is used (``import asha_nb.executors`` does not 
   so stopping is **cooperative**: ``stop_job`` adds the job to a ``distributed.Variable``
   that ``trial.should_stop()`` reads (at most every ``poll_interval`` seconds), and a job
   stopped before it started returns at once without running the objective.
-- ``trial.report`` values stream through a ``distributed.Queue``.
+- ``trial.report`` values stream through a ``distributed.Queue``; so does a start message
+  sent by the worker when the objective begins, from which :meth:`DaskExecutor.drain_reports`
+  sets ``RunningJob.started_at`` (the moment the executor learns of the start: at most one
+  drain interval late, never early). Without streaming it stays ``None``.
+- Timeouts: Dask has no per-task deadline, so ``handles_timeouts = False``: the runtime
+  enforces ``JobSpec.timeout`` from ``started_at`` (or the submission) and calls ``stop_job``;
+  the task keeps its Dask worker until the objective returns, and its late outcome resolves
+  the job's future.
 - A worker that dies makes its job's future raise ``distributed.scheduler.KilledWorker``.
   By default the executor sets the scheduler's ``allowed-failures`` to 0 while it runs (Dask
   would otherwise retry a crashing trial on 3 more workers, killing each) and restores it on
   shutdown. This setting is scheduler-wide; pass ``allowed_failures=None`` to leave it.
+- A closed client (or a closed cluster, or a lost scheduler connection) cancels every Dask
+  future of the client. The executor turns that into
+  :class:`~asha_nb.errors.ExecutorLostError` on every outstanding job's future, at once or at
+  the latest at the next :meth:`~DaskExecutor.drain_reports` (the runtime calls it every
+  loop), and ``submit`` raises it: a search on a closed client ends as failed, with the reason.
 - Futures are bridged to ``concurrent.futures.Future`` (the runtime uses ``cf.wait``).
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import itertools
 import threading
 import time
 import uuid
 from typing import Any
 
-from ..errors import InvalidParameterError, InvalidTypeError, SearchStateError
+from ..errors import ExecutorLostError, InvalidParameterError, InvalidTypeError, SearchStateError
 from ._base import BaseExecutor, IntermediateReport, JobSpec, RunningJob
 from ._worker import dumps_objective, objective_form, run_pickled
-from .generic import check_n_workers, mirror_future
+from .generic import check_n_workers, mirror_future, settle
 
 __all__ = ["DaskExecutor", "DaskChannel"]
 
@@ -63,15 +76,20 @@ class DaskChannel:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)  # type: ignore[misc]
 
-    def report(self, job_id: int, trial_id: int, resource: float, value: float) -> None:
-        """Put ``(job_id, trial_id, resource, value)`` on the Queue."""
+    def _put(self, item: tuple[Any, ...]) -> None:
         if self.queue_name is None:
             return
         if self._queue is None:
-            from distributed import Queue
+            self._queue = _distributed().Queue(self.queue_name)
+        self._queue.put(item)
 
-            self._queue = Queue(self.queue_name)
-        self._queue.put((job_id, trial_id, resource, value))
+    def report(self, job_id: int, trial_id: int, resource: float, value: float) -> None:
+        """Put ``("report", job_id, trial_id, resource, value)`` on the Queue."""
+        self._put(("report", job_id, trial_id, resource, value))
+
+    def started(self, job_id: int) -> None:
+        """Put ``("start", job_id)`` on the Queue (the objective begins now)."""
+        self._put(("start", job_id))
 
     def should_stop(self, job_id: int) -> bool:
         """Whether ``job_id`` is in the stop Variable (read at most every ``poll_interval`` s)."""
@@ -82,9 +100,7 @@ class DaskChannel:
             return False
         self._last = now
         if self._var is None:
-            from distributed import Variable
-
-            self._var = Variable(self.stop_name)
+            self._var = _distributed().Variable(self.stop_name)
         try:
             stopped = self._var.get(timeout=5)
         except TimeoutError:
@@ -93,15 +109,14 @@ class DaskChannel:
         return self._stopped
 
 
-def _read_dask_future(f: Any) -> tuple[str, Any]:
-    status = f.status
-    if status == "cancelled":
-        return "cancelled", None
-    if status == "finished":
-        return "result", f.result()
-    if status == "error":
-        return "error", f.exception()
-    return "error", RuntimeError(f"Dask future {f.key!r} ended in state {status!r}")
+def _distributed() -> Any:
+    """The ``distributed`` module, imported on first use."""
+    import distributed
+
+    return distributed
+
+
+_LOST_STATUSES = frozenset({"closing", "closed", "connecting", "failed"})
 
 
 class DaskExecutor(BaseExecutor):
@@ -129,15 +144,16 @@ class DaskExecutor(BaseExecutor):
 
     Notes
     -----
-    ``can_kill = False``: ``stop_job`` is cooperative (see the module docstring). A per-job
-    ``timeout`` makes the job's future raise ``TimeoutError`` at the deadline and sets its
-    stop flag; the task keeps its worker until the objective returns. ``resize`` only
-    records the number of jobs the runtime keeps out; scale the cluster itself with
-    ``cluster.scale(n)``.
+    ``can_kill = False``: ``stop_job`` is cooperative, and ``handles_timeouts = False``: the
+    runtime enforces timeouts (see the module docstring). ``resize`` only records the number
+    of jobs the runtime keeps out; scale the cluster itself with ``cluster.scale(n)``. If the
+    client is closed while jobs run, their futures raise
+    :class:`~asha_nb.errors.ExecutorLostError` and so does ``submit``.
     """
 
     name = "dask"
     can_kill = False
+    handles_timeouts = False
 
     def __init__(
         self,
@@ -181,14 +197,15 @@ class DaskExecutor(BaseExecutor):
         self._old_allowed_failures: int | None = None
         self._lock = threading.Lock()
         self._stopped: set[int] = set()
-        self._inflight: dict[int, Any] = {}
+        self._inflight: dict[int, RunningJob] = {}
         self._submits = itertools.count()
+        self._shutting_down = False
 
     # ------------------------------------------------------------------ life cycle
     def start(self, objective: Any, n_workers: int) -> None:
         """Serialize the objective, create the stop Variable and report Queue."""
-        from distributed import Queue, Variable
-
+        distributed = _distributed()
+        self._shutting_down = False
         self.n_workers = check_n_workers(n_workers)
         objective_form(objective)
         self._blob = dumps_objective(objective)
@@ -196,17 +213,16 @@ class DaskExecutor(BaseExecutor):
             self._start_local_cluster(self.n_workers)
         queue_name = f"asha-reports-{self._uid}" if self.stream else None
         stop_name = f"asha-stop-{self._uid}"
-        self._var = Variable(stop_name, client=self.client)
+        self._var = distributed.Variable(stop_name, client=self.client)
         self._var.set([])
         if queue_name is not None:
-            self._queue = Queue(queue_name, client=self.client)
+            self._queue = distributed.Queue(queue_name, client=self.client)
         self._channel = DaskChannel(queue_name, stop_name, self.poll_interval)
         if self.allowed_failures is not None:
             self._old_allowed_failures = self._set_allowed_failures(self.allowed_failures)
 
     def _start_local_cluster(self, n_workers: int) -> None:
-        from distributed import Client, LocalCluster
-
+        distributed = _distributed()
         kwargs: dict[str, Any] = {
             "n_workers": n_workers,
             "threads_per_worker": 1,
@@ -215,45 +231,92 @@ class DaskExecutor(BaseExecutor):
             "dashboard_address": None,
         }
         kwargs.update(self.cluster_kwargs)
-        self._own_cluster = LocalCluster(**kwargs)
-        self.client = Client(self._own_cluster)
+        self._own_cluster = distributed.LocalCluster(**kwargs)
+        self.client = distributed.Client(self._own_cluster)
 
     def _set_allowed_failures(self, value: int) -> int | None:
         def swap(dask_scheduler: Any, value: int = value) -> int:
-            old = dask_scheduler.allowed_failures
+            old = int(dask_scheduler.allowed_failures)
             dask_scheduler.allowed_failures = value
             return old
 
         try:
-            return self.client.run_on_scheduler(swap)
+            return int(self.client.run_on_scheduler(swap))
         except Exception:  # e.g. a scheduler that does not allow run_on_scheduler
             return None
 
+    # ------------------------------------------------------------------ lost client
+    def _lost_reason(self) -> str | None:
+        """Why the client can no longer run jobs, or ``None`` while it can."""
+        status = getattr(self.client, "status", "running")
+        if status in _LOST_STATUSES:
+            what = "lost its connection to the scheduler" if status == "connecting" else "was closed"
+            return (
+                f"the Dask client {what} (client status {status!r}); its cluster can run no "
+                "more jobs of this search"
+            )
+        return None
+
+    def _fail_all(self, reason: str) -> None:
+        """Set :class:`ExecutorLostError` on the future of every outstanding job."""
+        with self._lock:
+            jobs = list(self._inflight.values())
+            self._inflight.clear()
+        for running in jobs:
+            settle(running.future, exc=ExecutorLostError(reason))
+
+    def _read(self, f: Any) -> tuple[str, Any]:
+        status = f.status
+        if status == "finished":
+            return "result", f.result()
+        if status == "error":
+            return "error", f.exception()
+        if status == "cancelled" and self._shutting_down:
+            return "cancelled", None
+        reason = self._lost_reason() or (
+            f"Dask cancelled task {f.key!r} of this search (the scheduler or the client "
+            "dropped it)"
+        )
+        return "error", ExecutorLostError(f"{reason}; Dask future status {status!r}")
+
+    # ------------------------------------------------------------------ jobs
     def submit(self, spec: JobSpec) -> RunningJob:
-        """Submit the job as a Dask task (``pure=False``) and bridge its future."""
+        """Submit the job as a Dask task (``pure=False``) and bridge its future.
+
+        Raises
+        ------
+        ExecutorLostError
+            If the client was closed or lost its scheduler.
+        """
         if self._blob is None:
             raise SearchStateError(
                 "DaskExecutor.submit() called before start() or after shutdown()"
             )
+        reason = self._lost_reason()
+        if reason is not None:
+            self._fail_all(reason)
+            raise ExecutorLostError(reason)
         job_id = spec.job_id
-        inner = self.client.submit(
-            run_pickled,
-            self._blob,
-            spec,
-            self._channel,
-            pure=False,
-            key=f"asha-job-{job_id}-{self._uid}-{next(self._submits)}",
-            **self.submit_kwargs,
-        )
+        try:
+            inner = self.client.submit(
+                run_pickled,
+                self._blob,
+                spec,
+                self._channel,
+                pure=False,
+                key=f"asha-job-{job_id}-{self._uid}-{next(self._submits)}",
+                **self.submit_kwargs,
+            )
+        except Exception as exc:
+            reason = self._lost_reason()
+            if reason is None:
+                raise
+            raise ExecutorLostError(reason) from exc
+        running = RunningJob(spec, cf.Future(), {"dask_future": inner})
         with self._lock:
-            self._inflight[job_id] = inner
-        future = mirror_future(
-            inner,
-            timeout=spec.timeout,
-            on_timeout=lambda: self._request_stop(job_id),
-            read=_read_dask_future,
-        )
-        return RunningJob(spec, future, {"dask_future": inner})
+            self._inflight[job_id] = running
+        mirror_future(inner, self._read, into=running.future)
+        return running
 
     def _request_stop(self, job_id: int) -> None:
         with self._lock:
@@ -265,22 +328,40 @@ class DaskExecutor(BaseExecutor):
     def stop_job(self, running: RunningJob) -> None:
         """Set the job's cooperative stop flag (a queued job then returns without running)."""
         if not running.future.done():
-            self._request_stop(running.spec.job_id)
+            try:
+                self._request_stop(running.spec.job_id)
+            except Exception:  # a closed client: drain_reports fails the job
+                pass
 
     def drain_reports(self) -> list[IntermediateReport]:
-        """Reports from the Queue since the last call (one scheduler round trip)."""
+        """Reports from the Queue since the last call (one scheduler round trip); also stamps
+        ``started_at`` of jobs that began and fails every job if the client is gone."""
+        reason = self._lost_reason()
+        if reason is not None:
+            self._fail_all(reason)
+            return []
+        items: list[Any] = []
+        if self._queue is not None:
+            try:
+                items = self._queue.get(batch=True)
+            except Exception:
+                items = []
+        now = time.monotonic()
+        out: list[IntermediateReport] = []
+        for item in items:
+            if item[0] == "start":
+                with self._lock:
+                    running = self._inflight.get(item[1])
+                if running is not None and running.started_at is None:
+                    running.started_at = now
+            else:
+                out.append(IntermediateReport(*item[1:]))
         self._forget_finished()
-        if self._queue is None:
-            return []
-        try:
-            items = self._queue.get(batch=True)
-        except Exception:
-            return []
-        return [IntermediateReport(*item) for item in items]
+        return out
 
     def _forget_finished(self) -> None:
         with self._lock:
-            done = [j for j, f in self._inflight.items() if f.done()]
+            done = [j for j, r in self._inflight.items() if r.future.done()]
             for j in done:
                 del self._inflight[j]
             if self._stopped & set(done):
@@ -300,8 +381,9 @@ class DaskExecutor(BaseExecutor):
         The small stop Variable is left on the scheduler so that jobs still running can see
         their stop flag; the report Queue is deleted.
         """
+        self._shutting_down = True
         with self._lock:
-            inflight = dict(self._inflight)
+            inflight = {j: r.extra["dask_future"] for j, r in self._inflight.items()}
             self._inflight.clear()
         if self._var is not None and inflight:
             try:
@@ -311,10 +393,8 @@ class DaskExecutor(BaseExecutor):
             except Exception:
                 pass
         if wait and inflight:
-            from distributed import wait as dask_wait
-
             try:
-                dask_wait(list(inflight.values()), timeout=30)
+                _distributed().wait(list(inflight.values()), timeout=30)
             except Exception:
                 pass
         try:
@@ -323,7 +403,8 @@ class DaskExecutor(BaseExecutor):
         except Exception:
             pass
         if self._old_allowed_failures is not None:
-            self._set_allowed_failures(self._old_allowed_failures)
+            if self._lost_reason() is None:
+                self._set_allowed_failures(self._old_allowed_failures)
             self._old_allowed_failures = None
         if self._queue is not None:
             try:

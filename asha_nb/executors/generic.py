@@ -7,17 +7,20 @@ functions, lambdas and closures work wherever the executor can import ``asha_nb`
 
 Limits: there is no streaming channel (intermediate values come back at the end in
 ``JobOutcome.intermediate``), no cooperative stop flag and no preemption: ``stop_job`` only
-cancels a job that has not started; a running job runs to its end. A per-job timeout makes the
-job's future raise ``TimeoutError`` at the deadline, but the job itself keeps its worker until
-it returns.
+cancels a job that has not started; a running job runs to its end. There is no executor-side
+timeout (``handles_timeouts = False``) and the executor cannot see when a job really starts in
+the user's pool (``RunningJob.started_at`` stays ``None``), so the runtime counts
+``JobSpec.timeout`` from the submission; it submits a job only when a worker is free, so give
+the pool at least ``n_workers`` workers. A job past its timeout keeps its worker until it
+returns.
 
-This module also holds the small future helpers shared by the thread and Dask executors.
+This module also holds the small helpers shared by the thread, process and Dask executors
+(:func:`mirror_future`, :func:`settle`, :func:`check_n_workers`).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -28,9 +31,9 @@ from ._worker import dumps_objective, run_pickled
 __all__ = ["GenericExecutor"]
 
 
-# ---------------------------------------------------------------------------- future helpers
-def _settle(outer: cf.Future, *, result: Any = None, exc: BaseException | None = None) -> None:
-    """Resolve ``outer`` unless it is already done (cancelled or timed out)."""
+# ---------------------------------------------------------------------------- helpers
+def settle(outer: cf.Future[Any], *, result: Any = None, exc: BaseException | None = None) -> None:
+    """Resolve ``outer`` with ``result`` or ``exc`` unless it is already done."""
     try:
         if exc is not None:
             outer.set_exception(exc)
@@ -40,73 +43,56 @@ def _settle(outer: cf.Future, *, result: Any = None, exc: BaseException | None =
         pass
 
 
-def _cancel(outer: cf.Future) -> None:
-    """Mark ``outer`` cancelled (it is never set running, so this works until it is done)."""
-    outer.cancel()
+def _read_cf_future(f: cf.Future[Any]) -> tuple[str, Any]:
+    if f.cancelled():
+        return "cancelled", None
+    exc = f.exception()
+    return ("error", exc) if exc is not None else ("result", f.result())
 
 
 def mirror_future(
     inner: Any,
+    read: Callable[[Any], tuple[str, Any]] = _read_cf_future,
     *,
-    timeout: float | None = None,
-    on_timeout: Callable[[], None] | None = None,
-    read: Callable[[Any], tuple[str, Any]] | None = None,
-) -> cf.Future:
+    into: cf.Future[Any] | None = None,
+) -> cf.Future[Any]:
     """Return a :class:`concurrent.futures.Future` that follows ``inner``.
 
     Parameters
     ----------
     inner
         Any future with ``add_done_callback`` (a ``concurrent.futures.Future``, a Dask future).
-    timeout
-        Seconds after which the returned future raises ``TimeoutError`` if ``inner`` is not
-        done yet (``None``: no deadline).
-    on_timeout
-        Called (from a timer thread) when the deadline passes, e.g. to set a stop flag.
     read
-        ``read(inner) -> ("result", value) | ("error", exc) | ("cancelled", None)``; the default
-        handles ``concurrent.futures.Future``.
+        ``read(inner) -> ("result", value) | ("error", exc) | ("cancelled", None)``, called
+        once ``inner`` is done; the default reads a ``concurrent.futures.Future``. An exception
+        raised by ``read`` becomes the returned future's exception.
+    into
+        A pending future to resolve (default: a new one). If it is resolved first by someone
+        else (:func:`settle`), ``inner``'s outcome is ignored.
+
+    Examples
+    --------
+    >>> import concurrent.futures as cf
+    >>> inner = cf.Future()
+    >>> outer = mirror_future(inner)
+    >>> inner.set_result(3)
+    >>> outer.result()
+    3
     """
-    outer: cf.Future = cf.Future()
-    timer: threading.Timer | None = None
-
-    def default_read(f: Any) -> tuple[str, Any]:
-        if f.cancelled():
-            return "cancelled", None
-        exc = f.exception()
-        return ("error", exc) if exc is not None else ("result", f.result())
-
-    reader = read or default_read
+    outer: cf.Future[Any] = cf.Future() if into is None else into
 
     def done(f: Any) -> None:
-        if timer is not None:
-            timer.cancel()
         try:
-            kind, payload = reader(f)
+            kind, payload = read(f)
         except BaseException as exc:  # noqa: BLE001 - surfaced on the outer future
             kind, payload = "error", exc
         if kind == "cancelled":
-            _cancel(outer)
+            outer.cancel()  # never set running, so this works until it is done
         elif kind == "error":
-            _settle(outer, exc=payload)
+            settle(outer, exc=payload)
         else:
-            _settle(outer, result=payload)
+            settle(outer, result=payload)
 
-    if timeout is not None:
-
-        def expire() -> None:
-            if outer.done():
-                return
-            _settle(outer, exc=TimeoutError(f"job exceeded its timeout of {timeout:g} s"))
-            if on_timeout is not None:
-                try:
-                    on_timeout()
-                except Exception:
-                    pass
-
-        timer = threading.Timer(timeout, expire)
-        timer.daemon = True
-        timer.start()
     inner.add_done_callback(done)
     return outer
 
@@ -136,7 +122,8 @@ class GenericExecutor(BaseExecutor):
     Notes
     -----
     ``stop_job`` cancels a job that has not started; a running job is not preempted and
-    does not see a stop flag. ``resize`` only changes how many jobs the runtime keeps out;
+    does not see a stop flag. Timeouts are the runtime's (counted from the submission, see
+    the module docstring). ``resize`` only changes how many jobs the runtime keeps out;
     the executor's own worker count is the user's business.
 
     Examples
@@ -154,6 +141,7 @@ class GenericExecutor(BaseExecutor):
 
     name = "executor"
     can_kill = False
+    handles_timeouts = False
 
     def __init__(self, executor: cf.Executor, *, shutdown_executor: bool = False) -> None:
         if not isinstance(executor, cf.Executor) and not callable(
@@ -176,16 +164,11 @@ class GenericExecutor(BaseExecutor):
         """Submit the trampoline; the future resolves to a :class:`JobOutcome`."""
         if self._blob is None:
             raise SearchStateError("GenericExecutor.submit() called before start()")
-        inner = self.executor.submit(run_pickled, self._blob, spec, None)
-        if spec.timeout is None:
-            future = inner
-        else:
-            future = mirror_future(inner, timeout=spec.timeout, on_timeout=inner.cancel)
-        return RunningJob(spec, future, {"inner": inner})
+        return RunningJob(spec, self.executor.submit(run_pickled, self._blob, spec, None))
 
     def stop_job(self, running: RunningJob) -> None:
         """Cancel the job if it has not started (no preemption, no stop flag)."""
-        running.extra["inner"].cancel()  # a mirrored future follows it
+        running.future.cancel()
 
     def resize(self, n_workers: int) -> None:
         """Record the new worker count (the user's executor keeps its own size)."""

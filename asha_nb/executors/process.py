@@ -15,6 +15,23 @@ Intermediate values stream through a ``multiprocessing.Manager`` queue, and stop
 a Manager dict (a worker killed mid-report cannot corrupt them, unlike a bare
 ``multiprocessing.Queue``).
 
+Timeouts: pebble enforces ``JobSpec.timeout`` itself (``handles_timeouts = True``), counted
+from the moment a worker takes the job (pebble stamps the task when the worker acknowledges
+it, not at ``schedule()``); the job's worker is killed and its future raises ``TimeoutError``.
+
+Scripts: with ``spawn`` and ``forkserver`` every worker process imports the main script again
+(as ``__mp_main__``), so a script must start its search under ``if __name__ == "__main__":``::
+
+    if __name__ == "__main__":
+        search = Search(objective, space, executor="process").run()
+
+Without the guard each worker would start a search of its own while it boots. The executor
+detects it on both sides: in the worker (starting a pool while the main script is being
+re-imported raises :class:`~asha_nb.errors.SearchStateError` naming the fix) and in the parent
+(workers or the Manager process that die at start give a ``SearchStateError``, or an
+:class:`~asha_nb.errors.ExecutorLostError` on the jobs, with the same advice). Notebooks need no
+guard.
+
 Resizing: pebble pools have a fixed size. :meth:`ProcessExecutor.resize` closes the current
 pool to new jobs (its running jobs finish, or can still be stopped) and opens a new one with
 the new size for the jobs submitted after it.
@@ -22,11 +39,14 @@ the new size for the jobs submitted after it.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import multiprocessing
 import queue
+import sys
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from ..errors import InvalidParameterError, SearchStateError
+from ..errors import ExecutorLostError, InvalidParameterError, SearchStateError
 from ._base import BaseExecutor, IntermediateReport, JobSpec, RunningJob
 from ._worker import (
     QueueChannel,
@@ -35,11 +55,39 @@ from ._worker import (
     objective_form,
     run_installed,
 )
-from .generic import check_n_workers
+from .generic import check_n_workers, mirror_future
 
 __all__ = ["ProcessExecutor"]
 
 _START_METHODS = ("spawn", "forkserver", "fork")
+
+_GUARD_HELP = (
+    "with the {method!r} start method every worker process imports the main script {script!r} "
+    "again; put the code that starts the search under  if __name__ == \"__main__\":  (or pass "
+    "mp_context=\"fork\" where fork is safe)"
+)
+
+
+def importing_main_script() -> bool:
+    """Whether this process is a spawn/forkserver child still importing the parent's main
+    script (``multiprocessing`` runs it as ``__mp_main__`` while the child boots).
+
+    Examples
+    --------
+    >>> importing_main_script()
+    False
+    """
+    mp_main = sys.modules.get("__mp_main__")
+    return (
+        mp_main is not None
+        and mp_main is not sys.modules.get("__main__")
+        and getattr(mp_main, "__name__", None) == "__mp_main__"
+    )
+
+
+def _main_script() -> str | None:
+    """The main module's file when the parent runs a script (``None`` in a notebook or REPL)."""
+    return getattr(sys.modules.get("__main__"), "__file__", None)
 
 
 class ProcessExecutor(BaseExecutor):
@@ -64,9 +112,11 @@ class ProcessExecutor(BaseExecutor):
     -----
     ``stop_job`` sets the job's stop flag and calls ``future.cancel()``, which removes a
     queued job or kills the worker of a running one (the future then raises
-    ``CancelledError``; the pool starts a fresh worker). A job past ``spec.timeout`` is
-    killed and its future raises ``TimeoutError``; a crashed worker makes its future raise
-    ``pebble.ProcessExpired`` (``.exitcode``).
+    ``CancelledError``; the pool starts a fresh worker). A job past ``spec.timeout`` (counted
+    from its start in a worker) is killed and its future raises ``TimeoutError``; a crashed
+    worker makes its future raise ``pebble.ProcessExpired`` (``.exitcode``). A pool that is
+    broken for good (pebble's ``BrokenProcessPool``: workers that die while idle or starting)
+    fails the jobs with :class:`~asha_nb.errors.ExecutorLostError`, and so does ``submit``.
 
     Examples
     --------
@@ -80,6 +130,7 @@ class ProcessExecutor(BaseExecutor):
 
     name = "process"
     can_kill = True
+    handles_timeouts = True
 
     def __init__(
         self,
@@ -119,13 +170,40 @@ class ProcessExecutor(BaseExecutor):
         self._flagged: dict[int, Any] = {}
 
     # ------------------------------------------------------------------ life cycle
+    def _guard_help(self) -> str:
+        method = self.mp_context.get_start_method()
+        script = _main_script()
+        if method == "fork" or script is None:
+            return ""
+        return "; " + _GUARD_HELP.format(method=method, script=script)
+
     def start(self, objective: Any, n_workers: int) -> None:
-        """Serialize the objective, start the Manager (if streaming) and the pool."""
+        """Serialize the objective, start the Manager (if streaming) and the pool.
+
+        Raises
+        ------
+        SearchStateError
+            When called while a worker process imports the main script (a script without
+            ``if __name__ == "__main__":``), or when the Manager process dies at start.
+        """
         n_workers = check_n_workers(n_workers)
+        if importing_main_script():
+            raise SearchStateError(
+                "a process-executor search was started while a worker process was importing "
+                "the main script: the script starts its search at top level. Put the code "
+                'that starts the search under  if __name__ == "__main__":  (workers started '
+                "with spawn or forkserver import the main script again)"
+            )
         objective_form(objective)  # fail here, not in every worker, on a bad signature
         self._blob = dumps_objective(objective)
         if self.stream:
-            self._manager = self.mp_context.Manager()
+            try:
+                self._manager = self.mp_context.Manager()
+            except (EOFError, OSError) as exc:
+                raise SearchStateError(
+                    f"the process executor's Manager process died at start "
+                    f"({type(exc).__name__}: {exc}){self._guard_help()}"
+                ) from exc
             self._queue = self._manager.Queue()
             self._flags = self._manager.dict()
             self._channel = QueueChannel(self._queue, self._flags)
@@ -149,18 +227,35 @@ class ProcessExecutor(BaseExecutor):
             raise SearchStateError(
                 "ProcessExecutor.submit() called before start() or after shutdown()"
             )
-        future = self._pool.schedule(run_installed, args=(spec,), timeout=spec.timeout)
-        return RunningJob(spec, future)
+        try:
+            inner = self._pool.schedule(run_installed, args=(spec,), timeout=spec.timeout)
+        except RuntimeError as exc:  # pebble: "Unexpected error within the Pool"
+            raise ExecutorLostError(
+                f"the process pool is broken and cannot run jobs ({exc}){self._guard_help()}"
+            ) from exc
+        return RunningJob(spec, mirror_future(inner, self._read), {"inner": inner})
+
+    def _read(self, f: cf.Future[Any]) -> tuple[str, Any]:
+        if f.cancelled():
+            return "cancelled", None
+        exc = f.exception()
+        if isinstance(exc, BrokenProcessPool):
+            return "error", ExecutorLostError(
+                f"the process pool is broken: worker processes exited while idle or starting "
+                f"({type(exc).__name__}: {exc}){self._guard_help()}"
+            )
+        return ("error", exc) if exc is not None else ("result", f.result())
 
     def stop_job(self, running: RunningJob) -> None:
         """Set the stop flag, then cancel the job (kills its worker if it is running)."""
-        if self._flags is not None and not running.future.done():
+        inner = running.extra["inner"]
+        if self._flags is not None and not inner.done():
             try:
                 self._flags[running.spec.job_id] = True
-                self._flagged[running.spec.job_id] = running.future
+                self._flagged[running.spec.job_id] = inner
             except Exception:  # the Manager is gone (shutting down): killing is enough
                 pass
-        running.future.cancel()
+        inner.cancel()
 
     def drain_reports(self) -> list[IntermediateReport]:
         """Reports streamed by the workers since the last call (never blocks)."""

@@ -1,4 +1,4 @@
-"""Run jobs on threads of the notebook's own process (``ThreadPoolExecutor``).
+"""Run jobs on threads of the notebook's own process.
 
 Threads share the kernel's memory (no pickling, datasets are shared, nothing to import in a
 worker) but also the GIL: they help when trials spend their time in big GIL-releasing kernels
@@ -7,59 +7,187 @@ worker) but also the GIL: they help when trials spend their time in big GIL-rele
 Intra-op threads: ``torch.set_num_threads`` and BLAS/OpenMP limits are process-global, so
 ``n`` trial threads each running ``cores``-threaded kernels oversubscribe the machine. On
 :meth:`ThreadExecutor.start` the executor caps intra-op threads to ``max(1, cores // n)``
-(threadpoolctl if installed; ``torch.set_num_threads`` only if torch is already imported),
-updates the cap on :meth:`~ThreadExecutor.resize` and restores the previous values on
-:meth:`~ThreadExecutor.shutdown`. Pass ``limit_threads=False`` to leave them alone.
+(threadpoolctl; ``torch.set_num_threads`` only if torch is already imported), updates the cap
+on :meth:`~ThreadExecutor.resize` and releases it on :meth:`~ThreadExecutor.shutdown`. Caps of
+overlapping searches nest (:class:`asha_nb._threads.ThreadCap`): the smallest holds, and the
+original values come back when the last search ends. Pass ``limit_threads=False`` to leave them
+alone.
 
 Stopping is cooperative: a thread cannot be killed. ``stop_job`` cancels a job that has not
-started and sets the job's stop flag, which ``trial.should_stop()`` returns.
+started and sets the job's stop flag, which ``trial.should_stop()`` returns. A job that ignores
+it keeps its thread until the objective returns, and its future then resolves with the late
+:class:`~asha_nb.executors.JobOutcome`.
+
+Timeouts (``handles_timeouts = False``): the executor sets ``RunningJob.started_at`` from the
+worker thread when the objective begins; the runtime enforces ``JobSpec.timeout`` from that
+moment (a job queued behind busy threads is never "timed out" before it ran) and calls
+``stop_job`` at the deadline.
+
+Trial threads are **daemon** threads of a small pool (:class:`DaemonThreadPool`), not a
+``concurrent.futures.ThreadPoolExecutor``, whose threads the interpreter joins at exit: an
+objective that ignores stop requests cannot keep a script alive after its search ended.
 """
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures as cf
+import itertools
 import queue
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from .._threads import ThreadCap, intra_op_threads
 from ..errors import SearchStateError
-from ._base import BaseExecutor, IntermediateReport, JobSpec, RunningJob
+from ._base import BaseExecutor, IntermediateReport, JobOutcome, JobSpec, RunningJob
 from ._worker import ObjectiveForm, QueueChannel, objective_form, run_job
-from .generic import check_n_workers, mirror_future
+from .generic import check_n_workers
 
-__all__ = ["ThreadExecutor"]
+__all__ = ["ThreadExecutor", "DaemonThreadPool"]
+
+
+class DaemonThreadPool:
+    """A resizable pool of daemon threads returning :class:`concurrent.futures.Future` objects.
+
+    Parameters
+    ----------
+    n_threads
+        Number of worker threads.
+    name_prefix
+        Thread names are ``f"{name_prefix}-{i}"``.
+
+    Notes
+    -----
+    Unlike ``ThreadPoolExecutor``, its threads are daemon threads (the interpreter does not
+    wait for them at exit) and the pool never refuses work because the interpreter is
+    shutting down. A future is set running when a thread takes its job, so ``cancel()``
+    succeeds exactly while the job is queued. :meth:`resize` lowers the thread count as busy
+    threads finish their current job.
+
+    Examples
+    --------
+    >>> pool = DaemonThreadPool(2)
+    >>> pool.submit(pow, 2, 5).result()
+    32
+    >>> pool.shutdown(wait=True)
+    """
+
+    def __init__(self, n_threads: int, name_prefix: str = "asha-trial") -> None:
+        self.name_prefix = name_prefix
+        self._cv = threading.Condition()
+        self._work: collections.deque[tuple[cf.Future[Any], Callable[..., Any], tuple[Any, ...]]] = (
+            collections.deque()
+        )
+        self._threads: set[threading.Thread] = set()
+        self._names = itertools.count()
+        self._target = 0
+        self._closed = False
+        self.resize(n_threads)
+
+    def submit(
+        self, fn: Callable[..., Any], *args: Any, future: cf.Future[Any] | None = None
+    ) -> cf.Future[Any]:
+        """Queue ``fn(*args)``; the future (a new one, or ``future`` if given, still pending)
+        resolves to its result or exception."""
+        future = cf.Future() if future is None else future
+        with self._cv:
+            if self._closed:
+                raise SearchStateError("DaemonThreadPool.submit() called after shutdown()")
+            self._work.append((future, fn, args))
+            self._cv.notify()
+        return future
+
+    def resize(self, n_threads: int) -> None:
+        """Run ``n_threads`` threads from now on (extra threads exit after their job)."""
+        with self._cv:
+            self._target = max(1, int(n_threads))
+            while len(self._threads) < self._target:
+                thread = threading.Thread(
+                    target=self._worker,
+                    name=f"{self.name_prefix}-{next(self._names)}",
+                    daemon=True,
+                )
+                self._threads.add(thread)
+                thread.start()
+            self._cv.notify_all()
+
+    def shutdown(self, wait: bool = False, *, cancel_futures: bool = True) -> None:
+        """Refuse new work, cancel queued jobs (``cancel_futures``) and let threads exit.
+
+        Running jobs finish and their futures resolve. ``wait=True`` joins the threads.
+        """
+        with self._cv:
+            self._closed = True
+            if cancel_futures:
+                while self._work:
+                    self._work.popleft()[0].cancel()
+            threads = list(self._threads)
+            self._cv.notify_all()
+        if wait:
+            current = threading.current_thread()
+            for thread in threads:
+                if thread is not current:
+                    thread.join()
+
+    def _worker(self) -> None:
+        me = threading.current_thread()
+        while True:
+            with self._cv:
+                while not self._work and not self._closed and len(self._threads) <= self._target:
+                    self._cv.wait()
+                if len(self._threads) > self._target or not self._work:
+                    self._threads.discard(me)  # surplus after a resize, or shut down
+                    return
+                future, fn, args = self._work.popleft()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn(*args)
+            except BaseException as exc:  # noqa: BLE001 - handed to the future
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+            del future, fn, args
 
 
 class ThreadExecutor(BaseExecutor):
-    """Run trials on threads of the current process.
+    """Run trials on daemon threads of the current process.
 
     Parameters
     ----------
     limit_threads
         Cap intra-op (BLAS/OpenMP/torch) threads to ``max(1, cores // n_workers)`` while the
-        executor runs, and restore them on shutdown (default ``True``).
+        executor runs, and release the cap on shutdown (default ``True``).
     thread_name_prefix
         Name prefix of the worker threads.
 
     Notes
     -----
-    ``stop_job`` is cooperative (``can_kill = False``). A per-job ``timeout`` makes the job's
-    future raise ``TimeoutError`` at the deadline and sets the job's stop flag; the thread
-    stays busy until the objective returns. ``resize`` swaps in a pool of the new size; jobs
-    already running finish on the old pool.
+    ``stop_job`` is cooperative (``can_kill = False``) and there is no executor-side timeout
+    (``handles_timeouts = False``): the runtime counts ``JobSpec.timeout`` from
+    ``RunningJob.started_at``, which the worker thread sets when the objective begins. A job
+    asked to stop keeps its thread until the objective returns; its future resolves then, with
+    the value it returned. ``resize`` changes the thread count; surplus threads exit when
+    their current job ends.
 
     Examples
     --------
     >>> from asha_nb.executors import JobSpec
     >>> ex = ThreadExecutor()
     >>> ex.start(lambda config, resource: config["x"] * resource, n_workers=2)
-    >>> ex.submit(JobSpec(0, 0, {"x": 2.0}, rung=0, resource=3, resume_from=0)).future.result().value
+    >>> job = ex.submit(JobSpec(0, 0, {"x": 2.0}, rung=0, resource=3, resume_from=0))
+    >>> job.future.result().value
     6.0
+    >>> job.started_at is not None
+    True
     >>> ex.shutdown(wait=True)
     """
 
     name = "thread"
     can_kill = False
+    handles_timeouts = False
 
     def __init__(
         self, *, limit_threads: bool = True, thread_name_prefix: str = "asha-trial"
@@ -69,27 +197,23 @@ class ThreadExecutor(BaseExecutor):
         self.n_workers = 0
         self._objective: Any = None
         self._form: ObjectiveForm | None = None
-        self._pool: cf.ThreadPoolExecutor | None = None
-        self._retired: list[cf.ThreadPoolExecutor] = []
+        self._pool: DaemonThreadPool | None = None
         self._reports: queue.SimpleQueue[tuple[int, int, float, float]] = queue.SimpleQueue()
         self._stop_flags: dict[int, bool] = {}
         self._channel = QueueChannel(self._reports, self._stop_flags)
-        self._running: dict[int, cf.Future] = {}
+        self._running: dict[int, RunningJob] = {}
         self._cap: ThreadCap | None = None
 
     # ------------------------------------------------------------------ life cycle
     def start(self, objective: Any, n_workers: int) -> None:
-        """Create the pool and cap intra-op threads."""
+        """Start the daemon threads and cap intra-op threads."""
         n_workers = check_n_workers(n_workers)
         self._form = objective_form(objective)
         self._objective = objective
         self.n_workers = n_workers
-        self._pool = self._new_pool(n_workers)
+        self._pool = DaemonThreadPool(n_workers, self.thread_name_prefix)
         if self.limit_threads:
             self._cap = ThreadCap(intra_op_threads(n_workers))
-
-    def _new_pool(self, n_workers: int) -> cf.ThreadPoolExecutor:
-        return cf.ThreadPoolExecutor(n_workers, thread_name_prefix=self.thread_name_prefix)
 
     def submit(self, spec: JobSpec) -> RunningJob:
         """Run ``spec`` on a free thread; the future resolves to a :class:`JobOutcome`."""
@@ -97,31 +221,33 @@ class ThreadExecutor(BaseExecutor):
             raise SearchStateError(
                 "ThreadExecutor.submit() called before start() or after shutdown()"
             )
-        inner = self._pool.submit(run_job, self._objective, spec, self._channel, form=self._form)
+        running = RunningJob(spec, cf.Future())
+        self._pool.submit(self._run, running, future=running.future)
         job_id = spec.job_id
-        self._running[job_id] = inner
+        self._running[job_id] = running
 
-        def forget(_: cf.Future) -> None:
+        def forget(_: cf.Future[Any]) -> None:
             self._running.pop(job_id, None)
             self._stop_flags.pop(job_id, None)
 
-        inner.add_done_callback(forget)
-        if spec.timeout is None:
-            future = inner
-        else:
-            future = mirror_future(
-                inner, timeout=spec.timeout, on_timeout=lambda: self._flag(job_id, inner)
-            )
-        return RunningJob(spec, future, {"inner": inner})
+        running.future.add_done_callback(forget)
+        return running
 
-    def _flag(self, job_id: int, inner: cf.Future) -> None:
-        if not inner.done():
-            self._stop_flags[job_id] = True
-        inner.cancel()
+    def _run(self, running: RunningJob) -> JobOutcome:
+        """Worker-thread side of one job: stamp the real start, then run it."""
+        running.started_at = time.monotonic()
+        return run_job(self._objective, running.spec, self._channel, form=self._form)
 
     def stop_job(self, running: RunningJob) -> None:
-        """Cancel the job if queued, else set its cooperative stop flag."""
-        self._flag(running.spec.job_id, running.extra.get("inner", running.future))
+        """Cancel the job if queued, else set its cooperative stop flag.
+
+        A running job's future is never cancelled: it resolves when the objective returns.
+        """
+        future = running.future
+        if not future.cancel() and not future.done():
+            self._stop_flags[running.spec.job_id] = True
+            if future.done():  # it returned meanwhile: forget the flag
+                self._stop_flags.pop(running.spec.job_id, None)
 
     def drain_reports(self) -> list[IntermediateReport]:
         """Reports put by ``trial.report`` since the last call."""
@@ -136,24 +262,23 @@ class ThreadExecutor(BaseExecutor):
     def resize(self, n_workers: int) -> None:
         """Use ``n_workers`` threads from now on and update the intra-op thread cap."""
         n_workers = check_n_workers(n_workers)
-        if self._pool is not None and n_workers != self.n_workers:
-            old = self._pool
-            self._pool = self._new_pool(n_workers)
-            old.shutdown(wait=False)  # running jobs finish on the old threads
-            self._retired.append(old)
+        if self._pool is not None:
+            self._pool.resize(n_workers)
         self.n_workers = n_workers
         if self._cap is not None:
             self._cap.set(intra_op_threads(n_workers))
 
     def shutdown(self, wait: bool = False) -> None:
-        """Cancel queued jobs, ask running ones to stop, restore intra-op threads."""
-        for job_id, inner in list(self._running.items()):
-            self._flag(job_id, inner)
-        pools = [p for p in [self._pool, *self._retired] if p is not None]
-        self._pool = None
-        self._retired = []
-        for pool in pools:
-            pool.shutdown(wait=wait, cancel_futures=True)
+        """Cancel queued jobs, ask running ones to stop, release the intra-op thread cap.
+
+        Running jobs keep their (daemon) threads until they return; ``wait=True`` waits for
+        them.
+        """
+        for running in list(self._running.values()):
+            self.stop_job(running)
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=wait)
         if self._cap is not None:
             self._cap.restore()
             self._cap = None

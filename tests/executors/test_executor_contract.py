@@ -14,8 +14,6 @@ import pytest
 
 from asha_nb.executors import JobOutcome, JobSpec
 
-pytest.importorskip("distributed")  # the dask extra is a test dependency: must be installed
-
 # Workers (spawned processes, Dask workers) cannot import this test module: send its
 # functions by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -24,6 +22,10 @@ BACKENDS = ["thread", "process", "dask", "generic-thread", "generic-process"]
 STREAMING = ["thread", "process", "dask"]
 COOPERATIVE = ["thread", "dask"]
 FORMS = ["plain", "checkpoint", "trial"]
+#: Executors that enforce JobSpec.timeout themselves (pebble kills the worker); the others
+#: leave it to the runtime, which counts it from RunningJob.started_at.
+HANDLES_TIMEOUTS = {"thread": False, "process": True, "dask": False, "generic-thread": False,
+                    "generic-process": False}
 
 _job_ids = itertools.count(1000)
 
@@ -65,6 +67,12 @@ def checkpoint_objective(config, resource, checkpoint):
 
 def trial_objective(trial):
     config = trial.config
+    if config.get("case") == "ignore_stop":  # a job that cannot be stopped: returns late
+        deadline = time.monotonic() + config["seconds"]
+        while time.monotonic() < deadline:
+            trial.should_stop()
+            time.sleep(0.02)
+        return config["x"]
     if config.get("case") == "wait_stop":  # cooperative stop: loop until asked
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -80,10 +88,32 @@ def trial_objective(trial):
     return config["x"] * trial.resource
 
 
+async def async_plain_objective(config, resource):
+    import asyncio
+
+    await asyncio.sleep(0.01)
+    _misbehave(config)
+    return config["x"] * resource
+
+
+async def async_checkpoint_objective(config, resource, checkpoint):
+    return checkpoint_objective(config, resource, checkpoint)
+
+
+async def async_trial_objective(trial):
+    import asyncio
+
+    await asyncio.sleep(0)
+    return trial_objective(trial)
+
+
 OBJECTIVES = {
     "plain": plain_objective,
     "checkpoint": checkpoint_objective,
     "trial": trial_objective,
+    "async-plain": async_plain_objective,
+    "async-checkpoint": async_checkpoint_objective,
+    "async-trial": async_trial_objective,
 }
 
 
@@ -112,6 +142,19 @@ def test_value_of_each_objective_form(executors, backend, form):
         assert outcome.intermediate == ((1.0, 1.5), (2.0, 3.0), (3.0, 4.5), (4.0, 6.0))
     else:
         assert outcome.intermediate == ()
+
+
+@pytest.mark.parametrize("form", ["async-plain", "async-checkpoint", "async-trial"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_async_objectives_are_awaited_in_the_worker(executors, backend, form):
+    ex, job, outcome = run(executors, backend, form, {"x": 1.5}, resource=2)
+    assert outcome.error is None
+    assert outcome.value == 3.0
+    if form == "async-trial":
+        assert outcome.intermediate == ((1.0, 1.5), (2.0, 3.0))
+        assert outcome.checkpoint["trained"] == 2
+    _, _, failed = run(executors, backend, form, {"x": 7, "case": "raise"})
+    assert "ValueError: boom 7" in failed.error
 
 
 @pytest.mark.parametrize("form", ["checkpoint", "trial"])
@@ -252,19 +295,100 @@ def test_process_timeout_kills_job(executors):
     assert after.value == 5.0
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_handles_timeouts_flag(executors, backend):
+    assert executors.new(backend).handles_timeouts is HANDLES_TIMEOUTS[backend]
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if not HANDLES_TIMEOUTS[b]])
+def test_no_executor_side_timeout(executors, backend):
+    # The runtime enforces JobSpec.timeout for these executors; the executor itself must not
+    # fail the job's future at the deadline (it used to, counting from the submission).
+    ex = executors.get(backend, "plain", plain_objective)
+    job = ex.submit(make_spec({"x": 2.0, "case": "sleep", "seconds": 1.0}, timeout=0.2))
+    outcome = job.future.result(timeout=60)
+    assert outcome.error is None and outcome.value == 6.0
+
+
 @pytest.mark.parametrize("backend", COOPERATIVE)
-def test_cooperative_timeout(executors, backend):
+def test_late_value_after_stop_resolves_the_future(executors, backend):
+    # What the runtime does at a timeout: stop_job. A job that ignores the stop request keeps
+    # its worker; its future then resolves with the value it returned (never cancelled).
     ex = executors.get(backend, "trial", trial_objective)
-    job = ex.submit(make_spec({"x": 1.0, "case": "wait_stop"}, timeout=0.5))
-    with pytest.raises(TimeoutError):
-        job.future.result(timeout=30)
-    inner = job.extra.get("inner") or job.extra.get("dask_future")
-    deadline = time.monotonic() + 10  # the objective saw its stop flag and returned
-    while not inner.done() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert inner.result().stopped is True
-    _, _, after = run(executors, backend, "trial", {"x": 1.0}, resource=2)
-    assert after.value == 2.0
+    job = ex.submit(make_spec({"x": 4.0, "case": "ignore_stop", "seconds": 1.0}))
+    deadline = time.monotonic() + 30
+    while job.started_at is None and time.monotonic() < deadline:
+        ex.drain_reports()  # the Dask executor learns of the start from its report queue
+        time.sleep(0.02)
+    assert job.started_at is not None
+    ex.stop_job(job)
+    outcome = job.future.result(timeout=60)
+    assert not job.future.cancelled()
+    assert outcome.error is None and outcome.value == 4.0
+    assert outcome.stopped is True  # it saw the request, and returned late anyway
+
+
+def test_thread_started_at_is_the_real_start():
+    import threading
+
+    from asha_nb.executors import ThreadExecutor
+
+    gate = threading.Event()
+
+    def objective(config, resource):
+        if config.get("gate"):
+            gate.wait(30)
+        return time.monotonic()
+
+    ex = ThreadExecutor(limit_threads=False)
+    ex.start(objective, 1)
+    try:
+        first = ex.submit(make_spec({"gate": True}))
+        queued = ex.submit(make_spec({}))
+        deadline = time.monotonic() + 30
+        while first.started_at is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert first.started_at is not None
+        # the only thread is busy: the second job has not started, whatever the clock says
+        assert queued.started_at is None and not queued.future.running()
+        gate.set()
+        first_end = first.future.result(timeout=30).value
+        queued.future.result(timeout=30)
+        assert first.started_at <= first_end <= queued.started_at
+    finally:
+        gate.set()
+        ex.shutdown(wait=True)
+
+
+def test_process_timeout_counts_from_the_start_in_a_worker():
+    # pebble stamps a task when a worker takes it, not at schedule(): a job queued behind a
+    # slow one for longer than its timeout still runs (handles_timeouts=True is truthful).
+    from asha_nb.executors import ProcessExecutor
+
+    ex = ProcessExecutor(stream=False)
+    ex.start(plain_objective, 1)
+    try:
+        slow = ex.submit(make_spec({"x": 1.0, "case": "sleep", "seconds": 2.0}))
+        quick = ex.submit(make_spec({"x": 5.0}, resource=1, timeout=1.0))
+        assert quick.future.result(timeout=60).value == 5.0
+        assert slow.future.result(timeout=60).value == 3.0
+        stuck = ex.submit(make_spec({"x": 1.0, "case": "sleep", "seconds": 60}, timeout=0.5))
+        with pytest.raises(TimeoutError):
+            stuck.future.result(timeout=60)
+    finally:
+        ex.shutdown()
+
+
+def test_dask_started_at_comes_from_the_worker(executors):
+    ex = executors.get("dask", "plain", plain_objective)
+    submitted = time.monotonic()
+    job = ex.submit(make_spec({"x": 1.0, "case": "sleep", "seconds": 1.0}))
+    deadline = time.monotonic() + 60
+    while job.started_at is None and time.monotonic() < deadline:
+        ex.drain_reports()  # as the runtime's loop does
+        time.sleep(0.02)
+    assert job.started_at is not None and job.started_at >= submitted
+    assert job.future.result(timeout=60).value == 3.0
 
 
 def test_dask_killed_worker_fails_fast_and_cluster_recovers(executors):

@@ -1,0 +1,116 @@
+"""A Dask client or cluster closed mid-search (issue 10 item 8): every outstanding job's future
+raises ExecutorLostError within seconds (the search used to stay "running" forever) and
+``submit`` raises it too."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import sys
+import threading
+import time
+
+import cloudpickle
+import pytest
+from distributed import Client, LocalCluster
+from distributed.scheduler import KilledWorker
+
+from asha_nb.errors import ExecutorLostError
+from asha_nb.executors import DaskExecutor, JobSpec
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+#: Generous bound for "within a few seconds" on a loaded 2-core machine (not a timing test).
+LOST_WITHIN_S = 30
+
+
+def objective(trial):
+    # Long, but cooperative, so that closing the cluster does not wait for it.
+    deadline = time.monotonic() + trial.config["seconds"]
+    while time.monotonic() < deadline and not trial.should_stop():
+        time.sleep(0.05)
+    return 1.0
+
+
+def spec(job_id: int, seconds: float = 8.0) -> JobSpec:
+    return JobSpec(job_id, job_id, {"seconds": seconds}, rung=0, resource=1, resume_from=0)
+
+
+def wait_done(ex: DaskExecutor, futures: list[cf.Future]) -> None:
+    """Wait for the futures as the runtime does: drain_reports() every ~50 ms meanwhile."""
+    deadline = time.monotonic() + LOST_WITHIN_S
+    while not all(f.done() for f in futures) and time.monotonic() < deadline:
+        ex.drain_reports()
+        time.sleep(0.05)
+    assert all(f.done() and not f.cancelled() for f in futures)
+
+
+def assert_lost(future: cf.Future) -> None:
+    with pytest.raises(ExecutorLostError, match="the Dask client was closed"):
+        future.result(timeout=0)
+
+
+def started(ex: DaskExecutor, jobs: list) -> None:
+    deadline = time.monotonic() + LOST_WITHIN_S
+    while any(j.started_at is None for j in jobs) and time.monotonic() < deadline:
+        ex.drain_reports()
+        time.sleep(0.02)
+    assert all(j.started_at is not None for j in jobs)
+
+
+def test_closing_the_client_fails_every_outstanding_job_and_submit():
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                           dashboard_address=None)
+    client = Client(cluster)
+    ex = DaskExecutor(client)
+    ex.start(objective, 2)
+    try:
+        running = ex.submit(spec(0))
+        queued = ex.submit(spec(1))  # one worker thread: this one waits on the cluster
+        started(ex, [running])
+        client.close()
+        wait_done(ex, [running.future, queued.future])
+        assert_lost(running.future)
+        assert_lost(queued.future)
+        with pytest.raises(ExecutorLostError, match="the Dask client was closed"):
+            ex.submit(spec(2))
+        ex.shutdown()  # does not raise on a closed client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def test_closing_the_cluster_fails_every_outstanding_job_and_submit():
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address=None)
+    client = Client(cluster)
+    ex = DaskExecutor(client)
+    ex.start(objective, 2)
+    closer = threading.Thread(target=cluster.close)  # close() blocks while it stops workers
+    try:
+        job = ex.submit(spec(0, seconds=60))
+        queued = ex.submit(spec(1))
+        started(ex, [job])
+        closer.start()
+        wait_done(ex, [job.future, queued.future])
+        # The closing cluster kills the worker both jobs were assigned to: Dask reports that
+        # (KilledWorker) before the client closes, or the jobs are lost with the client;
+        # either way they end with an error, never a silent cancel.
+        for future in (job.future, queued.future):
+            error = future.exception(timeout=0)
+            assert isinstance(error, (ExecutorLostError, KilledWorker)), repr(error)
+        deadline = time.monotonic() + LOST_WITHIN_S  # the client closes after the cluster
+        while ex.drain_reports() == [] and time.monotonic() < deadline:
+            try:
+                ex.submit(spec(2)).future.cancel()
+            except ExecutorLostError as exc:
+                assert "the Dask client was closed" in str(exc)
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("submit never raised ExecutorLostError after the cluster closed")
+        ex.shutdown()
+    finally:
+        if closer.ident is not None:
+            closer.join(timeout=60)
+        client.close()
+        cluster.close()
