@@ -11,7 +11,7 @@ import cloudpickle
 import pytest
 
 from asha_nb._trial import NullChannel, Trial
-from asha_nb.errors import InvalidParameterError, InvalidTypeError
+from asha_nb.errors import InvalidParameterError, InvalidTypeError, SearchStateError
 from asha_nb.executors import BaseExecutor, JobSpec, make_executor
 from asha_nb.executors._worker import (
     ObjectiveForm,
@@ -417,3 +417,74 @@ def test_dask_string_runs_on_a_private_local_cluster():
     finally:
         ex.shutdown(wait=True)
     assert ex.client is None and client.status == "closed"
+
+
+# ---------------------------------------------------------------- daemon thread pool
+def test_daemon_thread_pool_threads_resize_and_shutdown():
+    import threading
+    import time
+
+    from asha_nb.executors.thread import DaemonThreadPool
+
+    def alive() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name.startswith("pool-under-test-")]
+
+    def wait_for(condition) -> bool:
+        deadline = time.monotonic() + 30
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return condition()
+
+    pool = DaemonThreadPool(3, "pool-under-test")
+    try:
+        assert len(alive()) == 3 and all(t.daemon for t in alive())
+        gate = threading.Event()
+        busy = pool.submit(gate.wait, 30)
+        assert wait_for(busy.running)
+        queued = [pool.submit(time.sleep, 0) for _ in range(2)]
+        assert [f.result(timeout=30) for f in queued] == [None, None]
+        pool.resize(1)  # the idle threads leave at once, the busy one finishes its job first
+        assert wait_for(lambda: len(alive()) == 1)
+        gate.set()
+        assert busy.result(timeout=30) is True
+        assert pool.submit(pow, 2, 3).result(timeout=30) == 8
+        blocker = threading.Event()
+        running = pool.submit(blocker.wait, 30)
+        assert wait_for(running.running)
+        waiting = pool.submit(pow, 2, 4)
+        pool.shutdown(wait=False)
+        assert waiting.cancelled()  # queued work is cancelled ...
+        assert not running.done()  # ... a running job is left to finish and resolves later
+        blocker.set()
+        assert running.result(timeout=30) is True
+        with pytest.raises(SearchStateError, match="after shutdown"):
+            pool.submit(pow, 2, 5)
+        assert wait_for(lambda: not alive())
+    finally:
+        pool.shutdown(wait=True)
+
+
+def test_thread_executor_shutdown_lets_a_running_job_resolve_its_future():
+    import threading
+    import time
+
+    from asha_nb.executors import ThreadExecutor
+
+    release = threading.Event()
+
+    def objective(trial):  # ignores should_stop(), returns when released
+        release.wait(30)
+        return 7.0
+
+    ex = ThreadExecutor(limit_threads=False)
+    ex.start(objective, 1)
+    job = ex.submit(spec(1))
+    queued = ex.submit(spec(2))
+    deadline = time.monotonic() + 30
+    while job.started_at is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    ex.shutdown(wait=False)
+    assert queued.future.cancelled() and not job.future.done()
+    release.set()
+    outcome = job.future.result(timeout=30)
+    assert outcome.value == 7.0 and outcome.stopped is False
