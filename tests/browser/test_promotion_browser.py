@@ -1,0 +1,288 @@
+"""The promotion view in a real browser: JupyterLab + headless Debian chromium (Playwright).
+
+Opens a notebook with ``PromotionView()`` and checks what a student sees:
+
+* at the last frame, and again after moving the "workers" slider without pressing Play, every
+  counter drawn in the chart equals the final-values table and the time readout shows the
+  new horizon (no stale frame);
+* Play advances the time readout and the counters; Pause stops them; "Step to next promotion"
+  moves to a promotion and the "last promotion" counter changes;
+* no request leaves 127.0.0.1 (every request the page makes is recorded);
+* the standalone HTML export plays from ``file://`` with no request at all.
+
+Screenshots go to ``artifacts/`` (``promotion_view.png`` is the README's picture).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = os.environ.get("ASHA_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+NOTEBOOK = "lesson.ipynb"
+KEYS = ("busy", "idle", "evaluated", "jobs", "top", "now", "barrier", "promotion")
+TABLE_KEYS = ("busy", "idle", "evaluated", "jobs", "top")
+
+if os.environ.get("CI"):
+    import jupyterlab  # noqa: F401
+    import playwright.sync_api as sync_api
+
+    assert Path(CHROMIUM).exists(), f"chromium not found at {CHROMIUM}: run .ci/install-browser"
+else:
+    pytest.importorskip("jupyterlab")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():  # pragma: no cover - environment
+        pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+pytestmark = pytest.mark.slow
+
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab():
+    tmp = Path(tempfile.mkdtemp(prefix="asha-lesson-"))
+    nbdir = tmp / "nb"
+    nbdir.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(
+        "from asha_nb.widgets import PromotionView\n"
+        "view = PromotionView(n_configs=64, reduction_factor=4, n_workers=10)\n"
+        "view")]
+    nbformat.write(nb, nbdir / NOTEBOOK)
+    settings = tmp / "settings"
+    for rel, content in {
+        "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"autoStartDefaultKernel": True},
+        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+            "fetchNews": "false", "checkForUpdates": False},
+    }.items():
+        p = settings / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(content))
+    port, token = _free_port(), "asha-lesson-token"
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp / "config"),
+               JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
+           f"--port={port}", f"--IdentityProvider.token={token}",
+           f"--ServerApp.root_dir={nbdir}", f"--LabApp.workspaces_dir={tmp / 'ws'}",
+           f"--LabApp.user_settings_dir={settings}", "--LabApp.news_url=None",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    log = open(tmp / "server.log", "wb")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited: {(tmp / 'server.log').read_text()[-2000:]}")
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("jupyter lab did not become ready in 60 s") from None
+                time.sleep(0.3)
+        yield base, token
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+_COUNTERS_JS = """(name) => Array.from(document.querySelectorAll(
+  `.asha-lesson g.${name}_counters_values_marks text`)).map(e => e.textContent)"""
+_TABLE_JS = """(name) => Object.fromEntries(Array.from(document.querySelectorAll(
+  `.asha-final td[data-scheduler='${name}']`)).map(e => [e.dataset.key, e.textContent.trim()]))"""
+
+
+def _counters(page, name: str) -> dict[str, str]:
+    texts = page.evaluate(_COUNTERS_JS, name)
+    assert len(texts) == len(KEYS), texts
+    return dict(zip(KEYS, texts))
+
+
+def _table(page, name: str) -> dict[str, str]:
+    return page.evaluate(_TABLE_JS, name)
+
+
+def _readout(page) -> float:
+    text = page.locator(".asha-lesson .asha-readout").inner_text()
+    m = re.match(r"t = ([\d.]+) s of ([\d.]+) s", text)
+    assert m, text
+    return float(m.group(1))
+
+
+def _horizon_from_table(page) -> str:
+    text = page.locator(".asha-final-values").inner_text()
+    m = re.search(r"t = ([\d.]+) s", text)
+    assert m, text
+    return m.group(1)
+
+
+def _assert_frame_matches_table(page) -> str:
+    h = _horizon_from_table(page)
+    for name in ("SHA", "ASHA"):
+        shown, table = _counters(page, name), _table(page, name)
+        assert {k: shown[k] for k in TABLE_KEYS} == {k: table[k] for k in TABLE_KEYS}, name
+    clock = page.evaluate("() => document.querySelector("
+                          "'.asha-lesson g.clock_readout_marks text').textContent")
+    assert clock == f"t = {h} s"
+    assert page.locator(".asha-lesson .asha-readout").inner_text() == f"t = {h} s of {h} s"
+    return h
+
+
+def _launch(p):
+    return p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+
+
+def test_promotion_view_in_jupyterlab(lab):
+    base, token = lab
+    ARTIFACTS.mkdir(exist_ok=True)
+    errors: list[str] = []
+    requests: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = _launch(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url))
+        try:
+            page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={token}&reset")
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
+                                   timeout=60_000)
+            if page.locator(".jp-Dialog").count():
+                page.locator(".jp-Dialog .jp-mod-accept").click()
+            page.get_by_role("menuitem", name="Run", exact=True).click()
+            page.wait_for_timeout(500)
+            page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+            page.wait_for_selector(".asha-promotion .asha-lesson[data-ready] svg", timeout=90_000)
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
+                                   timeout=60_000)
+            page.wait_for_timeout(500)
+
+            # 1. the last frame: the chart's counters are the final values
+            assert _assert_frame_matches_table(page) == "73.0"
+            assert _counters(page, "SHA")["busy"] == "28%"
+            assert _counters(page, "ASHA")["now"] == "10 of 10"
+            page.screenshot(path=str(ARTIFACTS / "promotion_final.png"), full_page=True)
+
+            # 2. the README's picture: t = 20 (SHA waits at rung 2, ASHA busy); the frame moves
+            #    away from the last one before the slider test below
+            page.evaluate("""() => { const s = document.querySelector('.asha-lesson .asha-time');
+                s.value = '20'; s.dispatchEvent(new Event('input'));
+                s.dispatchEvent(new Event('change')); }""")
+            page.wait_for_timeout(600)
+            assert _readout(page) == 20.0
+            page.locator(".asha-promotion").first.screenshot(
+                path=str(ARTIFACTS / "promotion_view.png"))
+            c20 = _counters(page, "SHA")
+            assert c20["barrier"] == "waiting for 4 jobs of rung 2" and c20["now"] == "4 of 10"
+
+            # 3. move the workers slider (10 -> 11) without pressing Play
+            ready = page.locator(".asha-lesson").get_attribute("data-ready")
+            handle = page.locator(".asha-promotion .widget-slider .noUi-handle").first
+            handle.focus()
+            handle.press("ArrowRight")
+            page.wait_for_function(
+                "() => !document.querySelector('.asha-final-values').textContent"
+                ".includes('t = 73.0 s')", timeout=30_000)
+            page.wait_for_function(
+                f"() => document.querySelector('.asha-lesson').dataset.ready !== '{ready}'",
+                timeout=30_000)
+            page.wait_for_timeout(300)
+            h = _assert_frame_matches_table(page)
+            assert h != "73.0"
+            page.screenshot(path=str(ARTIFACTS / "promotion_after_slider.png"), full_page=True)
+
+            # 4. back to t = 0, then Play: the readout and the counters advance
+            page.locator(".asha-lesson button.asha-restart").click()
+            assert _readout(page) == 0.0
+            start = _counters(page, "SHA")
+            assert start["jobs"] == "0" and start["busy"] == "\u2013"
+            page.locator(".asha-lesson button.asha-play").click()
+            page.wait_for_timeout(1200)
+            t1, c1 = _readout(page), _counters(page, "ASHA")
+            page.wait_for_timeout(1200)
+            t2, c2 = _readout(page), _counters(page, "ASHA")
+            assert 0 < t1 < t2
+            assert 0 < int(c1["jobs"]) < int(c2["jobs"])
+            assert "Pause" in page.locator(".asha-lesson button.asha-play").inner_text()
+            page.locator(".asha-lesson button.asha-play").click()  # pause
+            paused = _readout(page)
+            page.wait_for_timeout(600)
+            assert _readout(page) == paused
+            assert "Play" in page.locator(".asha-lesson button.asha-play").inner_text()
+
+            # 5. step to the next promotion: time moves to it, "last promotion" changes
+            before = _counters(page, "SHA")["promotion"], _counters(page, "ASHA")["promotion"]
+            page.locator(".asha-lesson button.asha-step").click()
+            page.wait_for_timeout(1500)
+            after = _counters(page, "SHA")["promotion"], _counters(page, "ASHA")["promotion"]
+            assert _readout(page) > paused and after != before
+            assert re.search(r"at t = [\d.]+", after[0] + after[1])
+
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "promotion_failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+    assert not [e for e in errors if "asha" in e.lower() or "vega" in e.lower()], errors
+    outside = [u for u in requests
+               if urlparse(u).scheme in ("http", "https", "ws", "wss")
+               and urlparse(u).hostname != "127.0.0.1"]
+    assert requests and not outside, outside
+
+
+def test_standalone_html_plays_offline(tmp_path):
+    from asha_nb.widgets import PromotionView
+
+    path = PromotionView(n_configs=16, n_workers=4).save(tmp_path / "lesson.html")
+    requests: list[str] = []
+    errors: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = _launch(p)
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        try:
+            page.goto(path.as_uri())
+            page.wait_for_selector(".asha-lesson[data-ready] svg", timeout=30_000)
+            _assert_frame_matches_table(page)
+            page.locator("button.asha-restart").click()
+            page.locator("button.asha-play").click()
+            page.wait_for_timeout(1000)
+            assert _readout(page) > 0
+        finally:
+            browser.close()
+    assert not errors, errors
+    assert requests and all(u.startswith("file://") for u in requests), requests
