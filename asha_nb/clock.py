@@ -86,7 +86,7 @@ class VirtualClock:
             raise InvalidParameterError(
                 f"virtual time cannot go backwards: now {self.t!r}, asked for {t!r}"
             )
-        self.t = t
+        self.t = float(t)
 
     def __repr__(self) -> str:
         return f"VirtualClock(t={self.t!r})"

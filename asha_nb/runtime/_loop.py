@@ -27,6 +27,7 @@ import logging
 import math
 import numbers
 import queue
+import sys
 import threading
 import time
 from collections import deque
@@ -650,28 +651,47 @@ class Loop:
         if deadline is not None and self.clock.now() >= deadline:
             self.request_end("time budget spent")
 
-    def run(self) -> None:
-        """Run the loop until the search ends (on the calling thread)."""
+    def begin(self) -> None:
+        """Start the executor and the clock of this session."""
+        self.executor.start(self.objective, self.n_workers)
+        self.started_at = self.clock.now()
+        self.set_state(SearchState.PAUSED if self.paused else SearchState.RUNNING)
+        if self.paused:
+            self.paused_since = self.started_at
+
+    def run(self, until: float | None = None) -> bool:
+        """Run the loop on the calling thread until the search ends (returns ``True``), or, in
+        virtual time, until the clock reaches ``until`` (returns ``False``; call again to go
+        on)."""
         try:
-            self.executor.start(self.objective, self.n_workers)
-            self.started_at = self.clock.now()
-            self.set_state(SearchState.PAUSED if self.paused else SearchState.RUNNING)
-            if self.paused:
-                self.paused_since = self.started_at
+            if self.started_at is None:
+                self.begin()
             if self.virtual:
-                self.run_virtual()
+                if not self.run_virtual(until):
+                    self.refresh_snapshot(force=True)
+                    return False
             else:
                 self.run_real()
             self.finish(self.end_state, self.end_reason or "")
         except BaseException as exc:  # noqa: BLE001 - the loop reports its own crash
+            self.fail(exc)
+        return True
+
+    def fail(self, exc: BaseException) -> None:
+        """The loop itself failed: end the search as failed, with the reason."""
+        if isinstance(exc, RuntimeError) and "after shutdown" in str(exc) and (
+                sys.is_finalizing() or threading.main_thread().is_alive() is False):
+            reason = "the interpreter is exiting"
+        else:
             logger.exception("asha_nb: search loop failed")
-            self.error = exc
-            try:
-                self.finish(SearchState.FAILED, f"{type(exc).__name__}: {exc}")
-            except BaseException:  # noqa: BLE001
-                logger.exception("asha_nb: cleanup after loop failure failed")
-                with self.lock:
-                    self.state = SearchState.FAILED
+            reason = f"{type(exc).__name__}: {exc}"
+        self.error = exc
+        try:
+            self.finish(SearchState.FAILED, reason)
+        except BaseException:  # noqa: BLE001
+            logger.exception("asha_nb: cleanup after loop failure failed")
+            with self.lock:
+                self.state = SearchState.FAILED
 
     def idle_end(self) -> bool:
         """Nothing runs or waits: end if the scheduler finished (True), else keep waiting."""
@@ -722,9 +742,10 @@ class Loop:
                 except queue.Empty:
                     break
 
-    def run_virtual(self) -> None:
+    def run_virtual(self, until: float | None = None) -> bool:
         """Jump from event to event in virtual time. At equal times a finishing job comes
-        first, then scheduled control calls, then the end of the time budget."""
+        first, then scheduled control calls, then the end of the time budget. Returns ``True``
+        when the search ended, ``False`` when the clock reached ``until`` first."""
         ex: Any = self.executor
         clock = self.clock
         assert isinstance(clock, VirtualClock)
@@ -734,18 +755,29 @@ class Loop:
             if not requests.empty() or (scheduled and scheduled[0][0] <= clock.t):
                 self.apply_requests()
             if self.end_reason is not None:
-                return
+                return True
             if not self.paused:
                 self.fill()
             t_next = ex.next_time()
             deadline = self.budget_deadline()
             t_sched = scheduled[0][0] if scheduled else None
+            if until is not None:
+                first = min((t for t in (t_next, t_sched, deadline) if t is not None),
+                            default=None)
+                if first is None or first > until:
+                    if first is None and not self.pending and self.scheduler.is_finished:
+                        self.request_end("scheduler finished")
+                        continue
+                    clock.advance_to(max(clock.t, until))
+                    return False
             if t_next is not None and (t_sched is None or t_next <= t_sched) and (
                     deadline is None or t_next <= deadline):
                 self.complete(self.inflight[ex.pop().spec.job_id])
                 if self.background:
                     self.refresh_snapshot()
                 continue
+            if t_next is None and self.idle_end():
+                continue  # finished: calls scheduled later fail, as in real time
             if t_sched is not None and (deadline is None or t_sched <= deadline):
                 clock.advance_to(max(clock.t, t_sched))
                 continue
@@ -768,6 +800,7 @@ class Loop:
             self.stalled = True
             self.request_end("nothing can run: the scheduler hands out no job and no control "
                              "call is scheduled", stopped=True)
+        return True  # pragma: no cover - the loop above only returns
 
     def finish(self, state: SearchState, reason: str) -> None:
         now = self.clock.now()

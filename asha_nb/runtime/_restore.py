@@ -8,6 +8,7 @@ search died (they run again, from their trial's checkpoint where one is on disk)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..core import Job, JobStatus
@@ -34,6 +35,7 @@ def restore_records(rr: ReplayResult) -> Restored:
     records: dict[int, JobRecord] = {}
     stopped_while_running: set[int] = set()  # job ids whose trial was stopped while they ran
     running_of_trial: dict[int, int] = {}
+    ckpt_notes: dict[int, str] = {}  # trial id -> why its last checkpoint was not saved
     n_issued = 0
     last_time = 0.0
     for row in rr.rows:
@@ -58,9 +60,20 @@ def restore_records(rr: ReplayResult) -> Restored:
             jid_running = running_of_trial.get(row.trial_id)
             if jid_running is not None and records[jid_running].status is JobStatus.RUNNING:
                 stopped_while_running.add(jid_running)
+        elif kind == "checkpoint_error" and row.trial_id is not None:
+            # Worded as the loop words it on the live record.
+            ckpt_notes[row.trial_id] = (f"checkpoint not saved (CheckpointError: {row.text}); a "
+                                        "resumed search retrains this trial from scratch")
         elif kind == "report" and jid in records:
             status = JobStatus.STOPPED if jid in stopped_while_running else JobStatus.OK
-            records[jid] = records[jid]._replace(status=status, value=row.value, end=row.time)
+            rec = records[jid]
+            value = row.value
+            # The notes the live search put on the record: a non-finite value, a checkpoint
+            # that could not be saved (journaled just before this report).
+            note = ckpt_notes.pop(rec.trial_id, None)
+            if note is None and value is not None and not math.isfinite(value):
+                note = f"objective returned {value!r}"
+            records[jid] = rec._replace(status=status, value=value, end=row.time, error=note)
         elif kind == "fail" and jid in records:
             text = row.text or "failed"
             stopped = jid in stopped_while_running or text == _STOPPED_TEXT

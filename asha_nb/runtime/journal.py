@@ -22,21 +22,42 @@ search). ``kind`` is one of ``next_job`` (a job was handed out; ``data`` = pickl
 ``{"config": ..., "check": ...}``, ``trial_id`` = new id), ``stop_trial``, ``job_started``
 (``text`` = worker slot), ``retry``, ``checkpoint`` (``value`` = resource of the checkpoint on
 disk), ``late_value`` (a value that came after its job timed out: kept, not replayed),
-``control`` (``text`` = command), ``state``.
+``control`` (``text`` = command), ``state``, ``checkpoint_error`` (a checkpoint that could not
+be saved: ``text`` = why, ``value`` = its resource; the job's record keeps the note).
+
+One writer at a time: a process that opens a journal for writing (a new search, or
+``Search.from_journal``) holds an operating-system lock on ``<journal>.lock`` until the journal
+is closed (the search ends). A second writer, in this process or another, gets a
+:class:`JournalLockedError` naming the holder (pid, host, since when). The lock dies with its
+process, so a crashed or ``SIGKILL``-ed search never blocks its resume. Reading needs no lock
+(:meth:`Journal.read`).
+
+A path that is not a journal (an empty string, a folder, a file of another program, an SQLite
+database of your own, a damaged file) gives one :class:`JournalError` naming the path and the
+fix, and the file is left as it was: it is inspected read-only before anything is written.
 
 Checkpoints are stored beside the journal as ``<journal>.checkpoints/<trial_id>.pkl``, written
 atomically (temporary file + ``os.replace``). They are **pickles**: they are only ever loaded
 from the folder of the journal you pass to :meth:`asha_nb.runtime.Search.from_journal`, i.e. your
-own files; never resume from a journal you did not create.
+own files; never resume from a journal you did not create. A checkpoint that cannot be written
+or read raises :class:`CheckpointError` (the runtime then notes it on the job's record, or
+retrains the trial from scratch).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import json
 import math
 import os
 import pickle
+import socket
 import sqlite3
+import sys
+import threading
+import time as _time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,15 +66,68 @@ from typing import Any
 import cloudpickle
 
 from ..core import Job, Scheduler
-from ..errors import AshaError, InvalidParameterError
+from ..errors import (
+    AshaError,
+    InvalidParameterError,
+    InvalidTypeError,
+    SearchStateError,
+)
 
-__all__ = ["Journal", "JournalRow", "JournalMismatchError", "replay", "load_meta"]
+try:  # POSIX
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = [
+    "Journal",
+    "JournalRow",
+    "JournalError",
+    "JournalLockedError",
+    "JournalMismatchError",
+    "CheckpointError",
+    "replay",
+    "load_meta",
+]
 
 _VERSION = "2"
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_EVENT_COLUMNS = ("seq", "time", "kind", "job_id", "trial_id", "rung", "value", "text", "data")
+_NEW_JOURNAL_FIX = "pass a new path (e.g. 'runs/search.sqlite') to start a journaled search"
+
+
+class JournalError(InvalidParameterError):
+    """A journal path that cannot be used: not a file path, a folder, a file that is not an
+    asha_nb journal (left unchanged), a damaged journal, a folder that cannot be written.
+
+    The message names the path and the fix. A ``ValueError`` (and
+    :class:`~asha_nb.errors.InvalidParameterError`).
+    """
+
+
+class JournalLockedError(JournalError, SearchStateError):
+    """The journal is being written by another search (another process, or a search of this
+    process that has not ended). The message names the holder: pid, host and since when.
+
+    Attributes
+    ----------
+    holder
+        What the holder wrote in the lock file (``pid``, ``host``, ``since``, ``argv``);
+        empty if it could not be read.
+    """
+
+    def __init__(self, message: str, holder: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.holder = dict(holder or {})
 
 
 class JournalMismatchError(AshaError, RuntimeError):
     """Replaying a journal did not reproduce the recorded jobs (wrong scheduler version/space)."""
+
+
+class CheckpointError(AshaError, RuntimeError):
+    """A trial's checkpoint could not be written to, or read from, the journal's checkpoint
+    folder. Only that trial is affected: the runtime notes it on the job's record (save), or
+    retrains the trial from scratch (load)."""
 
 
 @dataclass(frozen=True)
@@ -71,13 +145,280 @@ class JournalRow:
     data: Any
 
 
+# ---------------------------------------------------------------------- paths and inspection
+def _journal_path(path: Any) -> Path:
+    """``path`` as a :class:`Path`, or a clear error for what cannot be a journal path."""
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidTypeError(
+            f"journal must be a file path (str or pathlib.Path) such as 'runs/search.sqlite'; "
+            f"got {type(path).__name__}: {path!r:.80}")
+    raw = os.fspath(path)
+    if isinstance(raw, bytes):
+        raw = os.fsdecode(raw)
+    if not raw.strip():
+        raise JournalError(
+            f"journal must be a file path such as 'runs/search.sqlite'; got {raw!r} (an empty "
+            "path). Pass journal=None (the default) for a search without a journal")
+    if raw.endswith(("/", os.sep)):
+        raise JournalError(
+            f"journal {raw!r} names a folder (it ends with a separator); pass a file path inside "
+            f"it, e.g. {os.path.join(raw, 'search.sqlite')!r}")
+    p = Path(raw).expanduser()
+    if p.is_dir():
+        raise JournalError(
+            f"journal {raw!r} is a folder, not a file; pass a file path inside it, e.g. "
+            f"{str(p / 'search.sqlite')!r}")
+    return p
+
+
+@dataclass(frozen=True)
+class _Contents:
+    """What a read-only look at a journal path found."""
+
+    exists: bool
+    journal: bool  # holds the journal's tables (else: missing, empty file or empty database)
+    has_meta: bool = False
+    n_events: int = 0
+
+
+def _ro_uri(path: Path) -> str:
+    return "file:" + urllib.parse.quote(str(path.absolute())) + "?mode=ro"
+
+
+def _inspect(path: Path) -> _Contents:
+    """Look at ``path`` without changing it; raise :class:`JournalError` if it exists and is not
+    an asha_nb journal (nor an empty file / empty SQLite database)."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return _Contents(False, False)
+    except OSError as exc:
+        raise JournalError(f"journal {str(path)!r} cannot be read ({type(exc).__name__}: {exc})") from exc
+    left = "It was left unchanged; " + _NEW_JOURNAL_FIX + ", or the file your search wrote."
+    wal = path.with_name(path.name + "-wal")
+    if size == 0 and not (wal.exists() and wal.stat().st_size > 0):
+        return _Contents(True, False)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(_SQLITE_MAGIC))
+    except OSError as exc:
+        raise JournalError(
+            f"journal {str(path)!r} cannot be read ({type(exc).__name__}: {exc}); check its "
+            "permissions") from exc
+    if size and head != _SQLITE_MAGIC:
+        raise JournalError(
+            f"{str(path)!r} is not an asha_nb journal: it is not an SQLite file (it starts with "
+            f"{head[:8]!r}; a file of another program, or a journal that was overwritten). {left}")
+    try:
+        conn = sqlite3.connect(_ro_uri(path), uri=True)
+    except sqlite3.Error as exc:
+        raise JournalError(
+            f"journal {str(path)!r} cannot be opened (sqlite3: {exc}). {left}") from exc
+    try:
+        check = conn.execute("PRAGMA quick_check").fetchone()
+        if check is None or check[0] != "ok":
+            raise JournalError(
+                f"journal {str(path)!r} is damaged (SQLite integrity check: "
+                f"{check[0] if check else 'no answer'}); it cannot be resumed. {left}")
+        tables = {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")}
+        if not tables:
+            return _Contents(True, False)
+        cols = [r[1] for r in conn.execute("PRAGMA table_info(events)")]
+        meta_cols = [r[1] for r in conn.execute("PRAGMA table_info(meta)")]
+        if tables != {"meta", "events"} or tuple(cols) != _EVENT_COLUMNS or meta_cols != [
+                "key", "value"]:
+            raise JournalError(
+                f"{str(path)!r} is an SQLite database but not an asha_nb journal (tables: "
+                f"{', '.join(sorted(tables))}). {left}")
+        has_meta = conn.execute(
+            "SELECT 1 FROM meta WHERE key='scheduler_class'").fetchone() is not None
+        n_events = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    except JournalError:
+        raise
+    except sqlite3.Error as exc:
+        raise JournalError(
+            f"journal {str(path)!r} cannot be read (sqlite3: {exc}): it is damaged (e.g. "
+            f"truncated) or not an asha_nb journal. {left}") from exc
+    finally:
+        conn.close()
+    return _Contents(True, True, has_meta, int(n_events))
+
+
+# ---------------------------------------------------------------------- the writer lock
+_HELD: dict[tuple[int, int], dict[str, Any]] = {}  # lock files this process holds
+_HELD_GUARD = threading.Lock()
+if hasattr(os, "register_at_fork"):  # a forked child holds no POSIX lock of its parent
+    os.register_at_fork(after_in_child=_HELD.clear)
+
+
+def _describe_holder(info: dict[str, Any]) -> str:
+    if not info:
+        return "a process that has not written its details yet"
+    since = info.get("since")
+    when = (_time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(since))
+            if isinstance(since, (int, float)) else "?")
+    cmd = " ".join(str(a) for a in info.get("argv", []))[:120]
+    return (f"process {info.get('pid', '?')} on host {info.get('host', '?')!r}"
+            + (f" ({cmd})" if cmd else "") + f", since {when}")
+
+
+class _WriterLock:
+    """An exclusive lock on ``<journal>.lock`` that the operating system drops with its process.
+
+    POSIX record locks (``fcntl.lockf``): never inherited by a forked worker, released when the
+    holding process dies, however it dies. They do not conflict inside one process, so this
+    process keeps its own table of held lock files (by device and inode) and never opens a lock
+    file it holds (closing any descriptor of it would drop the lock).
+    """
+
+    def __init__(self, journal: Path):
+        self.path = journal.with_name(journal.name + ".lock")
+        self._fd: int | None = None
+        self._key: tuple[int, int] | None = None
+        self.info: dict[str, Any] = {}
+        with _HELD_GUARD:
+            self._acquire(journal)
+
+    def _acquire(self, journal: Path) -> None:
+        for _ in range(50):
+            try:
+                st = os.stat(self.path)
+            except FileNotFoundError:
+                st = None
+            except OSError as exc:
+                raise _folder_error(journal, exc) from exc
+            if st is not None and (st.st_dev, st.st_ino) in _HELD:
+                info = _HELD[(st.st_dev, st.st_ino)]
+                raise JournalLockedError(
+                    f"journal {str(journal)!r} is already open for writing in this process, by "
+                    f"a search that has not ended ({_describe_holder(info)}). A journal has one "
+                    "writer at a time: stop that search first (search.stop()), or give this one "
+                    "another journal path", info)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0),
+                             0o644)
+            except OSError as exc:
+                raise _folder_error(journal, exc) from exc
+            try:
+                fst = os.fstat(fd)
+                if not _try_lock(fd):
+                    info = _read_holder(fd)
+                    raise JournalLockedError(
+                        f"journal {str(journal)!r} is being written by another search: "
+                        f"{_describe_holder(info)}. A journal has one writer at a time: wait "
+                        "for that search to end (or stop it), or use another journal path. "
+                        "If that process no longer exists, its lock is already gone: retry. "
+                        f"(lock file: {self.path})", info)
+                try:
+                    now = os.stat(self.path)
+                except FileNotFoundError:
+                    now = None
+                if now is None or (now.st_dev, now.st_ino) != (fst.st_dev, fst.st_ino):
+                    # The previous holder removed this lock file as we opened it: try again.
+                    os.close(fd)
+                    continue
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                raise
+            self.info = {"pid": os.getpid(), "host": socket.gethostname(),
+                         "since": _time.time(), "argv": [os.path.basename(sys.argv[0] or "python"),
+                                                         *sys.argv[1:3]]}
+            data = json.dumps(self.info).encode()
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, data, 0)
+            self._fd, self._key = fd, (fst.st_dev, fst.st_ino)
+            _HELD[self._key] = self.info
+            return
+        raise JournalLockedError(  # pragma: no cover - needs 50 lost races in a row
+            f"journal {str(journal)!r}: its lock file {self.path} keeps being replaced by other "
+            "processes; make sure only one search uses this journal")
+
+    def release(self) -> None:
+        with _HELD_GUARD:
+            fd, key = self._fd, self._key
+            if fd is None:
+                return
+            self._fd = self._key = None
+            try:
+                if key is not None:
+                    _HELD.pop(key, None)
+                    with contextlib.suppress(OSError):
+                        st = os.stat(self.path)
+                        if (st.st_dev, st.st_ino) == key and fcntl is not None:
+                            os.unlink(self.path)  # still ours: remove it before unlocking
+            finally:
+                os.close(fd)  # drops the lock
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+
+def _try_lock(fd: int) -> bool:
+    if fcntl is not None:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        return True
+    import msvcrt  # pragma: no cover - Windows: lock one byte far past the holder's details
+
+    os.lseek(fd, 1 << 20, os.SEEK_SET)  # pragma: no cover
+    try:  # pragma: no cover
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+    except OSError:  # pragma: no cover
+        return False
+    return True  # pragma: no cover
+
+
+def _read_holder(fd: int) -> dict[str, Any]:
+    for _ in range(20):  # the holder writes its details right after it locks
+        try:
+            raw = os.pread(fd, 65536, 0) if hasattr(os, "pread") else b""
+            info = json.loads(raw.decode()) if raw else {}
+        except (OSError, ValueError):
+            info = {}
+        if info:
+            return info if isinstance(info, dict) else {}
+        _time.sleep(0.01)
+    return {}
+
+
+def _folder_error(journal: Path, exc: OSError) -> JournalError:
+    folder = journal.absolute().parent
+    return JournalError(
+        f"cannot write in the folder {str(folder)!r} of journal {str(journal)!r} "
+        f"({type(exc).__name__}: {exc}); the journal, its lock file and its checkpoints live "
+        "there: pick a path in a folder you can write")
+
+
+# ---------------------------------------------------------------------- the journal
 class Journal:
-    """A search journal (one SQLite file). Used from one thread only (the runtime's loop).
+    """A search journal (one SQLite file), open for writing. Used from one thread only (the
+    runtime's loop).
+
+    Opening it takes the journal's writer lock (see the module docstring) until :meth:`close`;
+    a path that is not a journal raises :class:`JournalError` and is left unchanged. To read a
+    journal that a search may be writing, use :meth:`Journal.read` (no lock).
 
     Parameters
     ----------
     path
-        The journal file; created with its parent folder if missing.
+        The journal file; created with its parent folder if missing (an existing empty file or
+        empty SQLite database is used as a new journal).
+
+    Raises
+    ------
+    JournalError
+        ``path`` is not a file path, is a folder, is a file that is not a journal, is damaged,
+        or its folder cannot be written.
+    JournalLockedError
+        Another search (in any process) is writing the journal.
 
     Examples
     --------
@@ -90,53 +431,161 @@ class Journal:
     """
 
     def __init__(self, path: str | os.PathLike[str]):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn: sqlite3.Connection | None = None
-        self._open()
+        self._lock: _WriterLock | None = None
+        self._writable = False
+        self.path = _journal_path(path)
+        _inspect(self.path)  # refuse what is not a journal before writing anything beside it
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JournalError(
+                f"cannot create the folder {str(self.path.parent)!r} of journal "
+                f"{str(self.path)!r} ({type(exc).__name__}: {exc}); pick a path in a folder "
+                "you can write") from exc
+        self._lock = _WriterLock(self.path)
+        try:
+            self._contents = _inspect(self.path)  # again: it may have changed before the lock
+            self._open()
+        except BaseException:
+            self._lock.release()
+            raise
 
     @classmethod
     def create(cls, path: str | os.PathLike[str]) -> Journal:
-        """Open ``path`` for a new search; refuse a journal that already holds one."""
-        j = cls(path)
-        if j.has_meta():
-            j.close()
-            raise InvalidParameterError(
+        """Open ``path`` for a new search; refuse a journal that already holds one.
+
+        Raises
+        ------
+        JournalError
+            ``path`` already holds a search, or cannot be a journal (see :class:`Journal`).
+        JournalLockedError
+            Another search is writing it.
+        """
+        p = _journal_path(path)
+        contents = _inspect(p)
+        if contents.has_meta:
+            raise JournalError(
                 f"journal {str(path)!r} already holds a search; use "
-                "Search.from_journal(journal, objective) to continue it, or pass a new path"
-            )
+                "Search.from_journal(journal, objective) to continue it, or pass a new path")
+        j = cls(p)
+        if j._contents.has_meta or j._contents.n_events:
+            j.close()
+            raise JournalError(
+                f"journal {str(path)!r} already holds a search; use "
+                "Search.from_journal(journal, objective) to continue it, or pass a new path")
         return j
 
     @classmethod
     def open_existing(cls, path: str | os.PathLike[str]) -> Journal:
-        """Open the journal of an existing search (for ``Search.from_journal``)."""
-        if not os.path.exists(path):
-            raise InvalidParameterError(
-                f"journal must be an existing journal file; {str(path)!r} does not exist")
-        return cls(path)
+        """Open the journal of an existing search for writing (for ``Search.from_journal``).
+
+        Raises
+        ------
+        JournalError
+            ``path`` does not exist or is not a journal of a search (left unchanged).
+        JournalLockedError
+            Another search is writing it.
+        """
+        p = _journal_path(path)
+        _check_resumable(p, _inspect(p), str(path))
+        j = cls(p)
+        try:
+            _check_resumable(p, j._contents, str(path))
+        except BaseException:
+            j.close()
+            raise
+        return j
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> Journal:
+        """Open a journal read-only, without its lock (e.g. to look at the rows of a search that
+        another process is writing). :meth:`append` and the checkpoint writer refuse.
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "s.sqlite")
+        >>> w = Journal(path)
+        >>> w.append("control", time=0.0, text="pause")
+        >>> r = Journal.read(path)   # while w still holds the writer lock
+        >>> [row.text for row in r.rows()]
+        ['pause']
+        >>> r.close(); w.close()
+        """
+        p = _journal_path(path)
+        contents = _inspect(p)
+        if not contents.exists:
+            raise JournalError(f"journal {str(path)!r} does not exist")
+        if not contents.journal:
+            raise JournalError(
+                f"{str(path)!r} is not an asha_nb journal (an empty file or database)")
+        self = cls.__new__(cls)
+        self._lock = None
+        self._writable = False
+        self.path = p
+        self._contents = contents
+        try:
+            self._conn = sqlite3.connect(_ro_uri(p), uri=True, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {str(path)!r} cannot be opened (sqlite3: {exc})") from exc
+        return self
 
     def _open(self) -> None:
-        conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB)")
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS events(seq INTEGER PRIMARY KEY AUTOINCREMENT, time REAL,"
-            " kind TEXT, job_id INTEGER, trial_id INTEGER, rung INTEGER, value REAL, text TEXT,"
-            " data BLOB)"
-        )
+        try:
+            conn = sqlite3.connect(str(self.path), isolation_level=None,
+                                   check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise JournalError(
+                f"journal {str(self.path)!r} cannot be opened for writing (sqlite3: {exc}); "
+                "pick a path in a folder you can write") from exc
+        try:
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB)")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS events(seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+                "time REAL, kind TEXT, job_id INTEGER, trial_id INTEGER, rung INTEGER, "
+                "value REAL, text TEXT, data BLOB)")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise JournalError(
+                f"journal {str(self.path)!r} cannot be written (sqlite3: {exc}); pick a path "
+                "in a folder you can write") from exc
         self._conn = conn
+        self._writable = True
 
     @property
     def checkpoint_dir(self) -> Path:
         """Folder of the trials' checkpoints (``<journal>.checkpoints``)."""
         return self.path.with_name(self.path.name + ".checkpoints")
 
+    @property
+    def lock_path(self) -> Path:
+        """The writer-lock file (``<journal>.lock``; it exists while a writer holds it)."""
+        return self.path.with_name(self.path.name + ".lock")
+
+    @property
+    def holder(self) -> dict[str, Any]:
+        """What this journal wrote in its lock file (``pid``, ``host``, ``since``, ``argv``);
+        empty when it holds no lock (read-only or closed)."""
+        lock = self._lock
+        return dict(lock.info) if lock is not None and lock.held else {}
+
     # ------------------------------------------------------------------ writing
     @property
     def is_open(self) -> bool:
         """Whether the journal can still be written."""
-        return self._conn is not None
+        return self._conn is not None and self._writable
+
+    def _writer(self) -> sqlite3.Connection:
+        if self._conn is None or not self._writable:
+            raise SearchStateError(
+                f"journal {str(self.path)!r} is "
+                + ("closed" if self._conn is None else "open read-only (Journal.read)")
+                + ": it cannot be written")
+        return self._conn
 
     def write_meta(self, scheduler: Scheduler, options: dict[str, Any], t0: float,
                    virtual: bool = False, fingerprint: dict[str, str] | None = None) -> None:
@@ -155,19 +604,31 @@ class Journal:
             "virtual": b"1" if virtual else b"0",
             "fingerprint": pickle.dumps(fingerprint or {}),
         }
-        assert self._conn is not None
-        with self._conn:
-            self._conn.execute("BEGIN")
-            self._conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", items.items())
+        conn = self._writer()
+        with self._sqlite_errors("write the search's meta row"), conn:
+            conn.execute("BEGIN")
+            conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", items.items())
 
     def has_meta(self) -> bool:
+        """Whether the journal holds a search (its meta row was written)."""
         assert self._conn is not None
-        return self._conn.execute("SELECT 1 FROM meta WHERE key='scheduler_class'").fetchone() is not None
+        return self._conn.execute(
+            "SELECT 1 FROM meta WHERE key='scheduler_class'").fetchone() is not None
 
     def set_origin(self, t0: float) -> None:
         """Record the origin of the search's clock (when it first starts)."""
-        assert self._conn is not None
-        self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('t0', ?)", (repr(t0).encode(),))
+        conn = self._writer()
+        with self._sqlite_errors("record the search's start time"):
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('t0', ?)", (repr(t0).encode(),))
+
+    @contextlib.contextmanager
+    def _sqlite_errors(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise JournalError(
+                f"cannot {what} in journal {str(self.path)!r} (sqlite3.{type(exc).__name__}: "
+                f"{exc}); check that its disk is not full and the file was not removed") from exc
 
     def append(
         self,
@@ -182,85 +643,202 @@ class Journal:
         data: Any = None,
     ) -> None:
         """Append one row (at search time ``time``) in its own (autocommit) transaction."""
-        assert self._conn is not None
+        conn = self._writer()
         if value is not None and not math.isfinite(value):
             # SQLite stores NaN as NULL; keep the exact value in ``data``.
             data = ("nonfinite", value) if data is None else data
             text = text if text is not None else repr(value)
         blob = None if data is None else pickle.dumps(data)
-        self._conn.execute(
-            "INSERT INTO events(time, kind, job_id, trial_id, rung, value, text, data)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (time, kind, job_id, trial_id, rung, value, text, blob),
-        )
+        with self._sqlite_errors(f"append a {kind!r} row"):
+            conn.execute(
+                "INSERT INTO events(time, kind, job_id, trial_id, rung, value, text, data)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (time, kind, job_id, trial_id, rung, value, text, blob),
+            )
 
     def save_checkpoint(self, trial_id: int, resource: float, checkpoint: Any, *,
                         time: float) -> None:
-        """Atomically write a trial's checkpoint (a pickle) and journal it."""
+        """Atomically write a trial's checkpoint (a pickle) and journal it.
+
+        Raises
+        ------
+        CheckpointError
+            The checkpoint could not be pickled or written (the folder is not writable, the
+            disk is full, ...). The file of the trial's previous checkpoint, if any, is left as
+            it was, and a ``checkpoint_error`` row records why.
+        """
+        self._writer()
         folder = self.checkpoint_dir
-        folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{trial_id}.pkl"
         tmp = folder / f".{trial_id}.pkl.tmp"
-        with open(tmp, "wb") as fh:
-            cloudpickle.dump({"resource": resource, "checkpoint": checkpoint}, fh)
-        os.replace(tmp, target)
+        try:
+            blob = cloudpickle.dumps({"resource": resource, "checkpoint": checkpoint})
+        except Exception as exc:  # noqa: BLE001 - any pickling failure
+            why = (f"the checkpoint of trial {trial_id} (a {type(checkpoint).__name__}) cannot "
+                   f"be pickled ({type(exc).__name__}: {exc}); return a picklable checkpoint "
+                   "(e.g. a state dict)")
+            self._checkpoint_failed(trial_id, resource, why, time)
+            raise CheckpointError(why) from exc
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                fh.write(blob)
+            os.replace(tmp, target)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            why = (f"cannot write {str(target)!r} ({type(exc).__name__}: {exc}); make the "
+                   f"folder {str(folder)!r} writable (and check the free disk space)")
+            self._checkpoint_failed(trial_id, resource, why, time)
+            raise CheckpointError(why) from exc
         self.append("checkpoint", time=time, trial_id=trial_id, value=float(resource))
 
+    def _checkpoint_failed(self, trial_id: int, resource: float, why: str, time: float) -> None:
+        with contextlib.suppress(AshaError):
+            self.append("checkpoint_error", time=time, trial_id=trial_id,
+                        value=float(resource), text=why)
+
     def load_checkpoint(self, trial_id: int) -> tuple[float, Any] | None:
-        """``(resource, checkpoint)`` of a trial from this journal's own folder, or ``None``."""
+        """``(resource, checkpoint)`` of a trial from this journal's own folder, or ``None``.
+
+        Raises
+        ------
+        CheckpointError
+            The file exists but cannot be read or unpickled (damaged, truncated, written by
+            another program): the caller retrains the trial from scratch.
+        """
         target = self.checkpoint_dir / f"{trial_id}.pkl"
         if not target.exists():
             return None
-        with open(target, "rb") as fh:
-            blob = pickle.load(fh)  # noqa: S301 - the user's own journal folder only
-        return blob["resource"], blob["checkpoint"]
+        try:
+            with open(target, "rb") as fh:
+                blob = pickle.load(fh)  # noqa: S301 - the user's own journal folder only
+            resource, checkpoint = float(blob["resource"]), blob["checkpoint"]
+        except Exception as exc:  # noqa: BLE001 - unpickling can raise anything
+            raise CheckpointError(
+                f"the checkpoint of trial {trial_id} in {str(target)!r} cannot be loaded "
+                f"({type(exc).__name__}: {exc}); the file is damaged or was not written by "
+                "asha_nb (delete it: the trial then retrains from scratch without this "
+                "message)") from exc
+        return resource, checkpoint
 
     # ------------------------------------------------------------------ reading
     def meta(self) -> dict[str, Any]:
+        """The decoded meta row (see :func:`load_meta`)."""
         return load_meta(self)
 
     def rows(self) -> Iterator[JournalRow]:
         """All rows in order."""
-        assert self._conn is not None
-        cur = self._conn.execute(
-            "SELECT seq, time, kind, job_id, trial_id, rung, value, text, data FROM events ORDER BY seq"
-        )
-        for seq, t, kind, job_id, trial_id, rung, value, text, data in cur:
-            obj = None if data is None else pickle.loads(data)  # noqa: S301 - own journal
+        assert self._conn is not None, "journal is closed"
+        try:
+            fetched = self._conn.execute(
+                "SELECT seq, time, kind, job_id, trial_id, rung, value, text, data FROM events "
+                "ORDER BY seq").fetchall()
+        except sqlite3.Error as exc:
+            raise JournalError(
+                f"journal {str(self.path)!r} cannot be read (sqlite3: {exc}); it is damaged"
+            ) from exc
+        for seq, t, kind, job_id, trial_id, rung, value, text, data in fetched:
+            try:
+                obj = None if data is None else pickle.loads(data)  # noqa: S301 - own journal
+            except Exception as exc:  # noqa: BLE001 - a damaged row
+                raise JournalError(
+                    f"journal {str(self.path)!r}: row {seq} ({kind}) cannot be decoded "
+                    f"({type(exc).__name__}: {exc}); the journal is damaged") from exc
             if isinstance(obj, tuple) and len(obj) == 2 and obj[0] == "nonfinite":
                 value, obj = obj[1], None
             yield JournalRow(seq, t, kind, job_id, trial_id, rung, value, text, obj)
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        """Close the file and release the writer lock (idempotent)."""
+        conn, self._conn = self._conn, None
+        try:
+            if conn is not None:
+                conn.close()
+        finally:
+            lock, self._lock = self._lock, None
+            if lock is not None:
+                lock.release()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        mode = "writer" if self.is_open else "read-only" if self._conn is not None else "closed"
+        return f"<Journal {str(self.path)!r} ({mode})>"
+
+
+def _check_resumable(path: Path, contents: _Contents, given: str) -> None:
+    if not contents.exists:
+        raise JournalError(
+            f"journal must be an existing journal file; {given!r} does not exist (to start a "
+            "search with a journal, pass journal= to Search)")
+    if not contents.journal:
+        raise JournalError(
+            f"{given!r} is not an asha_nb journal: it is an empty file (or an empty SQLite "
+            "database). It was left unchanged; pass the journal your search wrote, or start a "
+            "new search with Search(..., journal=path)")
+    if not contents.has_meta:
+        raise JournalError(
+            f"journal {given!r} holds no search (no meta row: the search that created it did not "
+            "get past its construction), so there is nothing to resume; start a new search on it "
+            "with Search(objective, space, journal=path)")
 
 
 def load_meta(journal: Journal) -> dict[str, Any]:
-    """The meta row: scheduler class, params, space, options and ``t0``."""
-    assert journal._conn is not None
-    raw = dict(journal._conn.execute("SELECT key, value FROM meta").fetchall())
+    """The meta row: scheduler class, params, space, options, ``t0``, ``virtual``, the
+    objective's fingerprint and the scheduler's initial RNG state.
+
+    Raises
+    ------
+    JournalError
+        The journal has no meta row, was written by another format version, or its meta row
+        cannot be decoded (e.g. a module it needs cannot be imported).
+    """
+    assert journal._conn is not None, "journal is closed"
+    path = str(journal.path)
+    try:
+        raw = dict(journal._conn.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.Error as exc:
+        raise JournalError(f"journal {path!r} cannot be read (sqlite3: {exc})") from exc
     if "scheduler_class" not in raw:
-        raise AshaError(f"{journal.path} is not an asha_nb search journal (no meta row)")
-    version = raw.get("version", b"?").decode()
+        raise JournalError(
+            f"{path!r} is not the journal of a search (no meta row); start a new search on it "
+            "with Search(objective, space, journal=path)")
+    version = bytes(raw.get("version", b"?")).decode(errors="replace")
     if version != _VERSION:
-        raise AshaError(
-            f"{journal.path} is a journal of format version {version}, written by another "
+        raise JournalError(
+            f"{path!r} is a journal of format version {version}, written by another "
             f"asha_nb release; this release reads version {_VERSION}: start a new journal"
         )
-    module, _, name = raw["scheduler_class"].decode().partition(":")
-    cls = getattr(importlib.import_module(module), name)
-    return {
-        "scheduler_class": cls,
-        "scheduler_params": pickle.loads(raw["scheduler_params"]),  # noqa: S301
-        "space": cloudpickle.loads(raw["space"]),
-        "options": cloudpickle.loads(raw["options"]),
-        "t0": float(raw["t0"].decode()),
-        "virtual": raw.get("virtual", b"0") == b"1",
-        "fingerprint": pickle.loads(raw["fingerprint"]) if "fingerprint" in raw else {},  # noqa: S301
-        "rng_state": pickle.loads(raw["rng_state"]) if "rng_state" in raw else None,  # noqa: S301
-    }
+    try:
+        module, _, name = bytes(raw["scheduler_class"]).decode().partition(":")
+        cls: Any = importlib.import_module(module)
+        for part in name.split("."):
+            cls = getattr(cls, part)
+        meta = {
+            "scheduler_class": cls,
+            "scheduler_params": pickle.loads(raw["scheduler_params"]),  # noqa: S301
+            "space": cloudpickle.loads(raw["space"]),
+            "options": cloudpickle.loads(raw["options"]),
+            "t0": float(bytes(raw["t0"]).decode()),
+            "virtual": raw.get("virtual", b"0") == b"1",
+            "fingerprint": pickle.loads(raw["fingerprint"]) if "fingerprint" in raw else {},  # noqa: S301
+            "rng_state": pickle.loads(raw["rng_state"]) if "rng_state" in raw else None,  # noqa: S301
+        }
+    except Exception as exc:  # noqa: BLE001 - a module gone, a damaged pickle
+        raise JournalError(
+            f"the meta row of journal {path!r} cannot be decoded ({type(exc).__name__}: {exc}); "
+            "the scheduler class or a distribution of the space it stores must be importable "
+            "(same packages as the search that wrote it)") from exc
+    return meta
 
 
 @dataclass
@@ -288,40 +866,54 @@ def replay(journal: Journal) -> ReplayResult:
     jobs: dict[int, Job] = {}
     rows = list(journal.rows())
     for row in rows:
-        kind = row.kind
-        if kind == "next_job":
-            job = sched.next_job()
-            if job is None or (job.job_id, job.trial_id, job.rung) != (row.job_id, row.trial_id, row.rung):
-                got = None if job is None else (job.job_id, job.trial_id, job.rung)
-                raise JournalMismatchError(
-                    f"journal {journal.path} does not replay: row {row.seq} recorded job "
-                    f"{(row.job_id, row.trial_id, row.rung)} (job_id, trial_id, rung) but the "
-                    f"rebuilt scheduler handed out {got}; the scheduler code or space changed"
-                )
-            if row.data is not None and dict(job.config) != dict(row.data):
-                raise JournalMismatchError(
-                    f"journal {journal.path} does not replay: job {job.job_id} has config "
-                    f"{dict(job.config)!r}, journal says {row.data!r}"
-                )
-            jobs[job.job_id] = job
-        elif kind == "report":
-            sched.report(jobs[row.job_id], row.value)  # type: ignore[index,arg-type]
-        elif kind == "fail":
-            sched.fail(jobs[row.job_id], row.text or "failed")  # type: ignore[index]
-        elif kind == "add_trial":
-            data = row.data if isinstance(row.data, dict) else {}
-            try:
-                tid = sched.add_trial(data.get("config", {}), check=data.get("check", True))
-            except AshaError:  # the live call raised the same way and changed nothing
-                continue
-            if tid != row.trial_id:
-                raise JournalMismatchError(
-                    f"journal {journal.path} does not replay: add_trial gave trial {tid}, "
-                    f"journal says {row.trial_id}"
-                )
-        elif kind == "stop_trial":
-            try:
-                sched.stop_trial(row.trial_id)  # type: ignore[arg-type]
-            except AshaError:
-                continue
+        try:
+            _replay_row(sched, jobs, row, journal.path)
+        except (JournalMismatchError, JournalError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a row the rebuilt scheduler refuses
+            raise JournalMismatchError(
+                f"journal {str(journal.path)!r} does not replay: row {row.seq} ({row.kind} of "
+                f"job {row.job_id}, trial {row.trial_id}) fails on the rebuilt scheduler "
+                f"({type(exc).__name__}: {exc}); the journal is damaged, or was written by two "
+                "searches at once (before asha_nb locked journals)") from exc
     return ReplayResult(sched, jobs, rows, meta)
+
+
+def _replay_row(sched: Scheduler, jobs: dict[int, Job], row: JournalRow, path: Path) -> None:
+    """Apply one journaled scheduler call to the rebuilt scheduler."""
+    kind = row.kind
+    if kind == "next_job":
+        job = sched.next_job()
+        if job is None or (job.job_id, job.trial_id, job.rung) != (row.job_id, row.trial_id, row.rung):
+            got = None if job is None else (job.job_id, job.trial_id, job.rung)
+            raise JournalMismatchError(
+                f"journal {str(path)!r} does not replay: row {row.seq} recorded job "
+                f"{(row.job_id, row.trial_id, row.rung)} (job_id, trial_id, rung) but the "
+                f"rebuilt scheduler handed out {got}; the scheduler code or space changed"
+            )
+        if row.data is not None and dict(job.config) != dict(row.data):
+            raise JournalMismatchError(
+                f"journal {str(path)!r} does not replay: job {job.job_id} has config "
+                f"{dict(job.config)!r}, journal says {row.data!r}"
+            )
+        jobs[job.job_id] = job
+    elif kind == "report":
+        sched.report(jobs[row.job_id], row.value)  # type: ignore[index,arg-type]
+    elif kind == "fail":
+        sched.fail(jobs[row.job_id], row.text or "failed")  # type: ignore[index]
+    elif kind == "add_trial":
+        data = row.data if isinstance(row.data, dict) else {}
+        try:
+            tid = sched.add_trial(data.get("config", {}), check=data.get("check", True))
+        except AshaError:  # the live call raised the same way and changed nothing
+            return
+        if tid != row.trial_id:
+            raise JournalMismatchError(
+                f"journal {str(path)!r} does not replay: add_trial gave trial {tid}, "
+                f"journal says {row.trial_id}"
+            )
+    elif kind == "stop_trial":
+        try:
+            sched.stop_trial(row.trial_id)  # type: ignore[arg-type]
+        except AshaError:
+            return

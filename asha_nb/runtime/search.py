@@ -238,6 +238,7 @@ class Search:
                 j.close()
                 raise
         self._thread: threading.Thread | None = None
+        self._stepping = False  # a virtual search between two run(until=...) calls
         self._done: cf.Future[Search] = cf.Future()
         self._dashboard: Any = None
 
@@ -404,6 +405,7 @@ class Search:
             loop.track_best(rec.trial_id, rec.resource, rec.value, rec.end)
         self._loop = loop
         self._thread = None
+        self._stepping = False
         self._done = cf.Future()
         self._dashboard = None
 
@@ -426,6 +428,10 @@ class Search:
 
     def _check_startable(self, what: str) -> None:
         loop = self._loop
+        if self._stepping:
+            raise SearchStateError(
+                f"cannot {what}: the search is being run step by step with run(until=...); "
+                "call run() to run it to the end")
         if self._thread is not None or loop.state is not SearchState.CREATED:
             if loop.state is SearchState.STOPPED and self._thread is None:
                 raise SearchStateError(
@@ -478,10 +484,18 @@ class Search:
             if not self._done.done():
                 self._done.set_result(self)
 
-    def run(self) -> Search:
+    def run(self, until: float | None = None) -> Search:
         """Run to the end (blocking), with a progress bar unless ``progress=False``.
 
         A search in virtual time runs on the calling thread, instantly.
+
+        Parameters
+        ----------
+        until
+            Virtual time only: run until the search's clock reaches ``until`` and return; call
+            ``run`` again (with a later ``until``, or none) to go on. Between two calls the
+            search is idle: control calls (``stop_trial``, ``add_trial``, ``pause``, ...) apply
+            at once, at that virtual time.
 
         Returns
         -------
@@ -489,15 +503,28 @@ class Search:
             ``self``. Raises the loop's error if the loop itself crashed.
         """
         loop = self._loop
-        if loop.virtual and self._thread is None:
-            self._check_startable("run")
-            self._begin()
-            self._thread = threading.current_thread()
+        if until is not None:
+            check_number("until", until, low=0)
+            if not loop.virtual:
+                raise InvalidParameterError(
+                    "until= needs a search in virtual time (executor=SimulatedExecutor(...)); "
+                    "a real search runs to its end, or use time_budget=")
+        if loop.virtual and (self._thread is None or self._stepping):
+            if not self._stepping:
+                self._check_startable("run")
+                self._begin()
+            self._stepping = True
             loop.store.shared = False  # no reader can look while it runs on this thread
             try:
-                self._run_loop()
+                ended = loop.run(until)
             finally:
                 loop.store.shared = True
+            if ended:
+                self._stepping = False
+                self._thread = threading.current_thread()
+                _LIVE.discard(self)
+                if not self._done.done():
+                    self._done.set_result(self)
         else:
             bar = None
             if self.progress is True or (self.progress == "auto" and not loop.virtual):
@@ -640,8 +667,10 @@ class Search:
             with loop.lock:
                 if loop.state.is_terminal:
                     raise SearchStateError(f"cannot stop: the search is {loop.state}")
-                loop.request_end("stop() before start", stopped=True)
-                loop.finish(SearchState.STOPPED, "stop() before start")
+                reason = "stop()" if self._stepping else "stop() before start"
+                loop.request_end(reason, stopped=True)
+                loop.finish(SearchState.STOPPED, reason)
+            self._stepping = False
             if not self._done.done():
                 self._done.set_result(self)
             return

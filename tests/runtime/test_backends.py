@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import time
 
-import pytest
-from _rt_helpers import InvariantChecker
+from _virtual import InvariantChecker
 
 from asha_nb import space
 from asha_nb.runtime import Search
@@ -50,20 +48,6 @@ def _objectives():
     return quick, faulty, forever
 
 
-def _has_executor(name):
-    try:
-        from asha_nb.executors import make_executor
-
-        make_executor(name)
-    except Exception:  # noqa: BLE001
-        return False
-    return True
-
-
-needs_process = pytest.mark.skipif(not _has_executor("process"), reason="process executor missing")
-
-
-@needs_process
 def test_process_run_and_faults():
     quick, faulty, forever = _objectives()
     chk = InvariantChecker(3)
@@ -91,7 +75,6 @@ def test_process_run_and_faults():
     assert s.state == "finished"
 
 
-@needs_process
 def test_process_stop_trial_kills_running_job():
     _, _, forever = _objectives()
     s = Search(forever, {"x": space.uniform(0, 1)}, executor="process", max_trials=1,
@@ -106,9 +89,6 @@ def test_process_stop_trial_kills_running_job():
     assert s.results().status.tolist() == ["stopped"]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("distributed") is None
-                    or importlib.util.find_spec("asha_nb.executors.dask") is None,
-                    reason="dask executor missing")
 def test_dask_local_cluster_run():
     from distributed import Client, LocalCluster
 
@@ -128,3 +108,30 @@ def test_dask_local_cluster_run():
     finally:
         client.close()
         cluster.close()
+
+
+def test_closing_the_dask_client_mid_search_ends_it_as_failed_within_seconds():
+    """Issue 10 item 8: the search used to stay "running" forever."""
+    from distributed import Client, LocalCluster
+
+    _, _, forever = _objectives()
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                           dashboard_address=None)
+    client = Client(cluster)
+    s = Search(forever, {"x": space.uniform(0, 1)}, executor=client, max_trials=4,
+               max_resource=1, n_workers=1, progress=False)
+    try:
+        s.start()
+        end = time.monotonic() + WAIT
+        while s.snapshot().busy_workers == 0 and time.monotonic() < end:
+            time.sleep(0.01)
+        client.close()
+        t0 = time.monotonic()
+        assert s.wait(20), "the search kept running after its Dask client was closed"
+        took = time.monotonic() - t0
+    finally:
+        client.close()
+        cluster.close()
+    assert s.state == "failed"
+    assert "closed" in s.snapshot().reason.lower(), s.snapshot().reason
+    assert took < 20
