@@ -9,6 +9,7 @@
 ``"thread"``                                    :class:`ThreadExecutor` (cooperative stop)
 ``"process"``                                   :class:`ProcessExecutor` (pebble; kills)
 ``"dask"``                                      :class:`DaskExecutor` on a private LocalCluster
+``"batched"`` (or ``"jax-batched"``)            :class:`BatchedExecutor` (the model's batch engine)
 a ``distributed.Client``                        :class:`DaskExecutor` (cooperative stop)
 any ``concurrent.futures.Executor``             :class:`GenericExecutor` (no preemption)
 a :class:`BaseExecutor` instance                used as is

@@ -1,135 +1,321 @@
-"""The ``"jax-batched"`` executor: ASHA jobs trained many at once as one jitted ``vmap``.
+"""Train many jobs at once as one batch: the executor and the batch-engine protocol it drives.
 
-The runtime submits up to ``n_workers`` jobs (``n_workers`` is the *batch capacity*, e.g. 64).
-A background thread gathers the submitted :class:`~asha_nb.executors.JobSpec` objects (short
-gather window), groups them by static signature, loads each job's checkpoint (a host slice, or
-a fresh ``init`` for a new trial) into a free slot of its group's batch, and trains the batch in
-*chunks* of ``min(remaining epochs)`` over its rows (:class:`asha_nb.integrations.jax.BatchEngine`).
-At the end of a chunk the rows that reached their target are evaluated, sliced to host memory
-(their checkpoint) and resolved as :class:`~asha_nb.executors.JobOutcome`; their slots take the
-next jobs the runtime submits (continuous batching).
+The runtime hands jobs to :class:`BatchedExecutor` one by one, as to any executor; the executor
+feeds them to a *batch engine* that trains many configurations of one model together (a
+``vmap``-ed JAX program, or a ``torch.func`` batch) and resolves each job's future when its
+row reaches its target resource. The model decides which engine: the executor only needs a
+model with ``engine(capacity, **options)`` (:class:`BatchedObjective`) that returns an object
+following the :class:`BatchEngine` protocol. Two implementations ship with asha_nb:
 
-Why chunks and not "group by epoch count": ASHA mixes short rung-0 jobs with long promotions.
-Grouping by epoch count would split the batch into several small ones (more dispatches, more
-batch sizes, so more compiles), while a chunk of ``min(remaining)`` epochs never trains a row
-past its target and lets freed slots refill right away; a long promotion just spans several
-chunks of one compiled program (the epoch count is a traced loop bound, not a static one).
+- :class:`asha_nb.integrations.jax.BatchedModel` (engine
+  :class:`~asha_nb.integrations.jax.JaxBatchEngine`): vmapped batches sharded across local
+  devices;
+- :class:`asha_nb.integrations.torch.BatchedTorchModel` (engine
+  :class:`~asha_nb.integrations.torch.TorchBatchEngine`): ``torch.func`` batches.
 
-Stopping a job drops its row at the next chunk boundary (``can_kill = True``).
+This module imports neither JAX nor torch.
 
 Examples
 --------
-::
+An engine that lacks part of the protocol is refused when the executor starts:
 
-    from asha_nb import ASHA, Search
-    from asha_nb.executors.jax_batched import JaxBatchExecutor
-    from asha_nb.integrations.jax import digits_mlp
-
-    model, space = digits_mlp()
-    sched = ASHA(space, min_resource=1, max_resource=9, reduction_factor=3, max_trials=200)
-    search = Search(model, scheduler=sched, executor=JaxBatchExecutor(), n_workers=64).run()
+>>> class NotAnEngine:
+...     def add(self, key, trial_id, config, epochs, checkpoint=None): ...
+>>> missing_engine_members(NotAnEngine())
+['remove', 'step', 'progress', 'set_capacity', 'n_active']
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import enum
 import queue
 import threading
 import time
 import traceback
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
-from ..errors import InvalidTypeError, SearchStateError
+from ..errors import (
+    ExecutorLostError,
+    InvalidParameterError,
+    InvalidTypeError,
+    SearchStateError,
+)
 from ._base import BaseExecutor, IntermediateReport, JobOutcome, JobSpec, RunningJob
 
-__all__ = ["JaxBatchExecutor"]
+__all__ = [
+    "BatchEngine",
+    "BatchedObjective",
+    "BatchedExecutor",
+    "JaxBatchExecutor",
+    "Finished",
+    "ENGINE_MEMBERS",
+    "missing_engine_members",
+    "whole_epochs",
+]
 
 
-class JaxBatchExecutor(BaseExecutor):
-    """Train jobs of a :class:`~asha_nb.integrations.jax.BatchedModel` in vmapped batches.
+@dataclass(frozen=True)
+class Finished:
+    """A row that reached its target resource: what the executor turns into a ``JobOutcome``.
+
+    Attributes
+    ----------
+    key
+        The key the row was added with (the executor uses the job id).
+    trial_id
+        The trial the row belongs to.
+    value
+        The model's value after the row's last epoch (reported to the scheduler).
+    checkpoint
+        The row's state as host data: give it back to :meth:`BatchEngine.add` to continue.
+    epochs
+        Epochs this job trained (its checkpoint's epochs excluded).
+    """
+
+    key: Hashable
+    trial_id: int
+    value: float
+    checkpoint: dict[str, Any]
+    epochs: int
+
+
+@runtime_checkable
+class BatchEngine(Protocol):
+    """What :class:`BatchedExecutor` needs from a batch engine (one per search).
+
+    A *row* is one job: a configuration trained ``epochs`` more epochs from its checkpoint (or
+    from scratch). The executor calls every method from one thread.
+    """
+
+    @property
+    def n_active(self) -> int:
+        """Rows added and neither finished nor removed."""
+        ...
+
+    def add(
+        self,
+        key: Hashable,
+        trial_id: int,
+        config: Mapping[str, Any],
+        epochs: float,
+        checkpoint: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Queue a row: train ``config`` ``epochs`` more epochs from ``checkpoint`` (or scratch)."""
+        ...
+
+    def remove(self, key: Hashable) -> bool:
+        """Drop a row (a stopped job); return whether it was there."""
+        ...
+
+    def step(self, max_epochs: int | None = None) -> list[Finished]:
+        """Train one chunk (at most ``max_epochs`` epochs); return the rows that finished."""
+        ...
+
+    def progress(self) -> Mapping[Hashable, tuple[int, float]]:
+        """``key -> (resource, value)`` of the rows still training after the last step."""
+        ...
+
+    def set_capacity(self, capacity: int) -> None:
+        """Change the most rows trained at once (the search's ``n_workers``)."""
+        ...
+
+
+@runtime_checkable
+class BatchedObjective(Protocol):
+    """A model the batched executor can train: it builds the engine for a search."""
+
+    def engine(self, capacity: int) -> BatchEngine:
+        """A new engine training at most ``capacity`` rows at once (implementations may take
+        keyword options, which :class:`BatchedExecutor` passes through)."""
+        ...
+
+
+#: Members of :class:`BatchEngine`, in the order errors name them (``n_active`` is a property).
+ENGINE_MEMBERS = ("add", "remove", "step", "progress", "set_capacity", "n_active")
+
+
+def missing_engine_members(engine: Any) -> list[str]:
+    """The :class:`BatchEngine` members ``engine`` lacks (methods must be callable)."""
+    missing = []
+    for name in ENGINE_MEMBERS:
+        if name == "n_active":
+            if not hasattr(engine, name) or callable(getattr(engine, name)):
+                missing.append(name)
+        elif not callable(getattr(engine, name, None)):
+            missing.append(name)
+    return missing
+
+
+def whole_epochs(value: float, what: str = "epochs") -> int:
+    """``value`` as a non-negative whole number of epochs (engines train whole epochs).
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``value`` is negative or not whole; the message names ``what``.
+
+    Examples
+    --------
+    >>> whole_epochs(3.0)
+    3
+    >>> whole_epochs(2.5, "resource")
+    Traceback (most recent call last):
+    ...
+    asha_nb.errors.InvalidParameterError: resource must be a non-negative whole number of epochs for a batch engine, got 2.5
+    """
+    n = int(round(float(value)))
+    if abs(n - float(value)) > 1e-9 or n < 0:
+        raise InvalidParameterError(
+            f"{what} must be a non-negative whole number of epochs for a batch engine, got {value!r}"
+        )
+    return n
+
+
+class _Msg(enum.Enum):
+    """Messages from the runtime's thread to the batching thread."""
+
+    ADD = "add"
+    STOP = "stop"
+    RESIZE = "resize"
+    WAKE = "wake"
+
+
+class BatchedExecutor(BaseExecutor):
+    """Train the search's jobs in batches: one batch engine instead of ``n_workers`` workers.
+
+    ``n_workers`` is the *batch capacity*: the most jobs (rows) trained together. Jobs join the
+    batch as they are submitted and leave it when they reach their resource (continuous
+    batching); a stopped job's row is dropped at the next chunk boundary.
 
     Parameters
     ----------
     model
-        The model. ``None``: the objective passed to :meth:`start` (i.e. ``Search``'s
-        ``objective``) must be the :class:`BatchedModel`.
-    devices
-        Devices the configuration axis is sharded over (default ``jax.local_devices()``).
-    buckets
-        Batch sizes (default: ``n_devices * 2**j`` up to ``n_workers``).
+        A :class:`BatchedObjective` (e.g. :class:`asha_nb.integrations.jax.BatchedModel` or
+        :class:`asha_nb.integrations.torch.BatchedTorchModel`). ``None``: the objective passed
+        to :meth:`start` (i.e. ``Search``'s ``objective``) is the model.
     gather_window
-        Seconds to wait, after jobs finished, for the runtime to submit their replacements
-        before the next chunk starts (it stops waiting as soon as they have all arrived).
+        Most seconds to wait, after jobs finished, for the runtime to submit their replacements
+        before the next chunk starts. It stops waiting as soon as they have all arrived, and
+        waits at most four times the submission delay it has observed (at least 2 ms), so a
+        search's tail, where the scheduler has nothing more to submit, is not slowed down.
     max_chunk
-        Most epochs per chunk (``None``: ``min(remaining)``); smaller chunks let new jobs join
-        sooner and stream intermediate values more often.
+        Most epochs per chunk (``None``: the engine's own chunk, ``min(remaining)`` for the
+        bundled engines); smaller chunks let new jobs join sooner and stream intermediate
+        values more often.
+    **engine_options
+        Passed to ``model.engine(n_workers, **engine_options)``, e.g. ``devices=`` or
+        ``buckets=`` for a JAX :class:`~asha_nb.integrations.jax.BatchedModel`.
 
     Attributes
     ----------
     engine : BatchEngine or None
-        The engine (after :meth:`start`); ``engine.model.n_compiles`` counts compilations.
+        The engine (after :meth:`start`).
+
+    Raises
+    ------
+    InvalidParameterError
+        For a negative ``gather_window`` or a ``max_chunk`` below 1.
+    InvalidTypeError
+        From :meth:`start`, if the model has no ``engine()`` or its engine does not follow
+        :class:`BatchEngine` (the message names the missing members).
+
+    Notes
+    -----
+    ``handles_timeouts`` is ``False``: the runtime enforces job timeouts and stops the job,
+    whose row then leaves the batch at the next chunk boundary.
     """
 
-    name = "jax-batched"
+    name = "batched"
     can_kill = True
+    handles_timeouts = False
 
     def __init__(
         self,
         model: Any = None,
         *,
-        devices: Sequence[Any] | None = None,
-        buckets: Sequence[int] | None = None,
         gather_window: float = 0.02,
         max_chunk: int | None = None,
+        **engine_options: Any,
     ) -> None:
+        if not gather_window >= 0:
+            raise InvalidParameterError(f"gather_window must be >= 0 seconds, got {gather_window!r}")
+        if max_chunk is not None and (not isinstance(max_chunk, int) or max_chunk < 1):
+            raise InvalidParameterError(f"max_chunk must be None or an int >= 1, got {max_chunk!r}")
         self.model = model
-        self.devices = devices
-        self.buckets = buckets
         self.gather_window = float(gather_window)
         self.max_chunk = max_chunk
-        self.engine: Any = None
+        self.engine_options = dict(engine_options)
+        self.engine: BatchEngine | None = None
         self.n_workers = 0
-        self._inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[tuple[_Msg, Any]] = queue.SimpleQueue()
         self._reports: queue.SimpleQueue[IntermediateReport] = queue.SimpleQueue()
-        self._jobs: dict[int, tuple[JobSpec, cf.Future, float]] = {}
+        self._jobs: dict[Hashable, tuple[JobSpec, cf.Future[JobOutcome], float]] = {}
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
+        self._lost: str | None = None
+        self._results_at = 0.0  # when the batching thread last resolved finished jobs
+        self._results_seq = 0  # how many times it did
+        self._seen_seq = 0  # the last results batch a submission was timed against
+        self._latency: float | None = None  # decaying max of the runtime's submission delay
 
     # ------------------------------------------------------------------ life cycle
-    @property
-    def n_compiles(self) -> int:
-        """Batched programs compiled so far by the model."""
-        return 0 if self.engine is None else int(self.engine.model.n_compiles)
-
     def start(self, objective: Any, n_workers: int) -> None:
         """Build the engine (capacity ``n_workers``) and start the batching thread."""
         model = self.model if self.model is not None else objective
         if not callable(getattr(model, "engine", None)):
             raise InvalidTypeError(
-                "JaxBatchExecutor needs an asha_nb.integrations.jax.BatchedModel (or a "
-                "BatchedTorchModel, anything with .engine()): pass it as the "
-                f"search objective or as JaxBatchExecutor(model=...); got {type(model).__name__}"
+                "the batched executor needs a model with engine(capacity) (an "
+                "asha_nb.integrations.jax.BatchedModel or asha_nb.integrations.torch."
+                "BatchedTorchModel): pass it as the search objective or as "
+                f"BatchedExecutor(model=...); got {type(model).__name__}"
+            )
+        try:
+            engine = model.engine(int(n_workers), **self.engine_options)
+        except TypeError as exc:
+            if not self.engine_options:
+                raise
+            raise InvalidTypeError(
+                f"{type(model).__name__}.engine() does not take the executor's engine options "
+                f"{sorted(self.engine_options)}: {exc}"
+            ) from exc
+        missing = missing_engine_members(engine)
+        if missing:
+            raise InvalidTypeError(
+                f"{type(model).__name__}.engine() returned a {type(engine).__name__}, which is not "
+                f"a batch engine: it lacks {', '.join(missing)} (the "
+                "asha_nb.executors.batched.BatchEngine protocol needs "
+                f"{', '.join(ENGINE_MEMBERS)})"
             )
         self.model = model
+        self.engine = engine
         self.n_workers = int(n_workers)
-        self.engine = model.engine(self.n_workers, devices=self.devices, buckets=self.buckets)
+        self._lost = None
         self._closed.clear()
-        self._thread = threading.Thread(target=self._run, name="asha-jax-batched", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="asha-batched", daemon=True)
         self._thread.start()
 
     def submit(self, spec: JobSpec) -> RunningJob:
         """Queue ``spec`` for the next batch; never blocks."""
+        if self._lost is not None:
+            raise ExecutorLostError(self._lost)
         if self._thread is None or self._closed.is_set():
-            raise SearchStateError("JaxBatchExecutor.submit() called before start() or after shutdown()")
-        fut: cf.Future = cf.Future()
-        self._inbox.put(("add", (spec, fut)))
-        return RunningJob(spec, fut)
+            raise SearchStateError("BatchedExecutor.submit() called before start() or after shutdown()")
+        seq = self._results_seq
+        if seq != self._seen_seq:  # the first submission after a batch of results: time it
+            self._seen_seq = seq
+            delay = time.perf_counter() - self._results_at
+            self._latency = delay if self._latency is None else max(delay, 0.8 * self._latency)
+        running = RunningJob(spec, cf.Future())
+        self._inbox.put((_Msg.ADD, running))
+        return running
 
     def stop_job(self, running: RunningJob) -> None:
         """Cancel the job if not yet loaded, else drop its row at the next chunk boundary."""
         if not running.future.cancel():
-            self._inbox.put(("stop", running.spec.job_id))
+            self._inbox.put((_Msg.STOP, running.spec.job_id))
 
     def drain_reports(self) -> list[IntermediateReport]:
         """Values of rows still training, at the end of each chunk."""
@@ -143,50 +329,54 @@ class JaxBatchExecutor(BaseExecutor):
     def resize(self, n_workers: int) -> None:
         """Change the batch capacity (applied at the next chunk boundary)."""
         self.n_workers = int(n_workers)
-        self._inbox.put(("resize", int(n_workers)))
+        self._inbox.put((_Msg.RESIZE, int(n_workers)))
 
     def shutdown(self, wait: bool = False) -> None:
         """Stop the thread; queued and running jobs are cancelled/stopped."""
         self._closed.set()
-        self._inbox.put(("wake", None))
+        self._inbox.put((_Msg.WAKE, None))
         if wait and self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
 
-    # ------------------------------------------------------------------ worker thread
-    def _handle(self, kind: str, payload: Any) -> int:
+    # ------------------------------------------------------------------ batching thread
+    def _handle(self, engine: BatchEngine, kind: _Msg, payload: Any) -> int:
         """Apply one inbox message; returns 1 if a job was added."""
-        eng = self.engine
-        if kind == "add":
-            spec, fut = payload
+        if kind is _Msg.ADD:
+            running: RunningJob = payload
+            spec, fut = running.spec, running.future
             if not fut.set_running_or_notify_cancel():
                 return 0
             try:
                 ck = spec.checkpoint
                 done = 0 if ck is None else int(ck.get("resource", 0))
-                if ck is None and spec.resume_from > 0:
-                    done = 0  # no checkpoint: retrain from scratch up to resource
-                epochs = round(float(spec.resource)) - done
-                eng.add(spec.job_id, spec.trial_id, spec.config, max(epochs, 0), ck)
-            except Exception:  # noqa: BLE001 - bad config/checkpoint fails this job only
+                epochs = max(round(float(spec.resource)) - done, 0)
+                engine.add(spec.job_id, spec.trial_id, spec.config, epochs, ck)
+            except Exception:  # noqa: BLE001 - a bad config/checkpoint fails this job only
                 fut.set_result(JobOutcome(error=traceback.format_exc()))
                 return 0
+            running.started_at = time.monotonic()
             self._jobs[spec.job_id] = (spec, fut, time.perf_counter())
             return 1
-        if kind == "stop":
+        if kind is _Msg.STOP:
             entry = self._jobs.pop(payload, None)
             if entry is not None:
-                eng.remove(payload)
+                engine.remove(payload)
                 entry[1].set_result(JobOutcome(stopped=True, duration=time.perf_counter() - entry[2]))
-        elif kind == "resize":
-            eng.set_capacity(payload)
+        elif kind is _Msg.RESIZE:
+            engine.set_capacity(payload)
         return 0
 
-    def _gather(self, idle: bool, want: int) -> None:
+    def _window(self) -> float:
+        if self._latency is None:
+            return self.gather_window
+        return min(self.gather_window, max(0.002, 4 * self._latency))
+
+    def _gather(self, engine: BatchEngine, idle: bool, want: int) -> None:
         """Take inbox messages: when idle, block for the first job then gather for
-        ``gather_window``; else wait up to ``gather_window`` for ``want`` new jobs."""
+        ``gather_window``; else wait up to the adaptive window for ``want`` new jobs."""
         added = 0
         now = time.perf_counter()
-        deadline = None if idle else now + (self.gather_window if want > 0 else 0.0)
+        deadline = None if idle else now + (self._window() if want > 0 else 0.0)
         while not self._closed.is_set():
             if added >= want and deadline is not None:
                 deadline = 0.0  # enough: take what is already there, no more waiting
@@ -200,46 +390,67 @@ class JaxBatchExecutor(BaseExecutor):
                 if deadline is None:
                     continue
                 return
-            added += self._handle(kind, payload)
+            added += self._handle(engine, kind, payload)
             if deadline is None and added:
                 deadline = time.perf_counter() + self.gather_window
                 want = self.n_workers
 
+    def _fail_all(self, error: str) -> None:
+        engine = self.engine
+        for job_id, (_, fut, _) in list(self._jobs.items()):
+            if engine is not None:
+                engine.remove(job_id)
+            if not fut.done():
+                fut.set_result(JobOutcome(error=error))
+        self._jobs.clear()
+
     def _run(self) -> None:
-        eng = self.engine
+        engine = self.engine
+        assert engine is not None  # set by start() before the thread starts
+        try:
+            self._loop(engine)
+        except BaseException as exc:  # noqa: BLE001 - a broken batching thread loses the executor
+            self._lost = f"the batching thread stopped: {type(exc).__name__}: {exc}"
+            self._closed.set()
+            for _, fut, _ in self._jobs.values():
+                if not fut.done():
+                    fut.set_exception(ExecutorLostError(self._lost))
+            self._jobs.clear()
+        self._drain_on_exit()
+
+    def _loop(self, engine: BatchEngine) -> None:
         freed = self.n_workers
         while not self._closed.is_set():
-            idle = eng.n_active == 0
-            self._gather(idle, freed)
+            self._gather(engine, engine.n_active == 0, freed)
             if self._closed.is_set():
                 break
-            if eng.n_active == 0:
+            if engine.n_active == 0:
                 freed = self.n_workers
                 continue
             try:
-                finished = eng.step(self.max_chunk)
-            except Exception:  # noqa: BLE001 - a failing program fails its group's jobs
-                err = traceback.format_exc()
-                for job_id, (_, fut, _) in list(self._jobs.items()):
-                    eng.remove(job_id)
-                    fut.set_result(JobOutcome(error=err))
-                self._jobs.clear()
+                finished = engine.step(self.max_chunk)
+            except Exception:  # noqa: BLE001 - the batch's state is unknown: fail its jobs
+                self._fail_all(traceback.format_exc())
                 freed = self.n_workers
                 continue
             freed = len(finished)
             now = time.perf_counter()
+            if finished:
+                self._results_at = now
+                self._results_seq += 1
             for f in finished:
                 entry = self._jobs.pop(f.key, None)
-                if entry is None:
-                    continue
-                spec, fut, t0 = entry
-                fut.set_result(JobOutcome(value=f.value, checkpoint=f.checkpoint, duration=now - t0))
-            for key, (resource, value) in eng.progress().items():
-                entry = self._jobs.get(key)
                 if entry is not None:
-                    self._reports.put(IntermediateReport(key, entry[0].trial_id, resource, value))
-        # shutdown: stop whatever is left
-        for _job_id, (_spec, fut, t0) in list(self._jobs.items()):
+                    fut, t0 = entry[1], entry[2]
+                    fut.set_result(JobOutcome(value=f.value, checkpoint=f.checkpoint, duration=now - t0))
+            for key, (resource, value) in engine.progress().items():
+                job = self._jobs.get(key)
+                if job is not None:
+                    self._reports.put(IntermediateReport(job[0].job_id, job[0].trial_id, resource, value))
+
+    def _drain_on_exit(self) -> None:
+        """Shutdown: stop the jobs still in the batch, cancel the ones never loaded."""
+        for _spec, fut, t0 in self._jobs.values():
             if not fut.done():
                 fut.set_result(JobOutcome(stopped=True, duration=time.perf_counter() - t0))
         self._jobs.clear()
@@ -248,8 +459,13 @@ class JaxBatchExecutor(BaseExecutor):
                 kind, payload = self._inbox.get_nowait()
             except queue.Empty:
                 break
-            if kind == "add":
-                payload[1].cancel()
+            if kind is _Msg.ADD:
+                payload.future.cancel()
 
     def __repr__(self) -> str:
-        return f"JaxBatchExecutor(n_workers={self.n_workers}, n_compiles={self.n_compiles})"
+        engine = "none" if self.engine is None else type(self.engine).__name__
+        return f"BatchedExecutor(n_workers={self.n_workers}, engine={engine})"
+
+
+#: The executor's former name (it accepts any :class:`BatchedObjective`, not only JAX models).
+JaxBatchExecutor = BatchedExecutor

@@ -17,14 +17,18 @@ With the Trial form: ``start = restore(trial.checkpoint, model, opt)`` and
 ``trial.save(save(model, opt, epoch))``. Checkpoints are plain dicts of CPU tensors, so they
 pickle across processes and into the journal.
 
-K models of one architecture at once with ``torch.func`` (``stack_module_state`` +
-``functional_call`` + ``vmap(..., in_dims=...)``): :class:`BatchedTorchModel`, whose
-:meth:`~BatchedTorchModel.engine` plugs into the ``"jax-batched"`` executor
-(:class:`asha_nb.executors.jax_batched.JaxBatchExecutor` accepts any model with an
-``engine()``), and :func:`train_batched`.
+K models of one architecture at once with ``torch.func`` (parameters stacked along a leading
+model axis, ``functional_call`` on a ``"meta"`` copy of the module, ``vmap(grad(...),
+in_dims=...)``): :class:`BatchedTorchModel`, whose :meth:`~BatchedTorchModel.engine` (a
+:class:`TorchBatchEngine`) plugs into :class:`asha_nb.executors.BatchedExecutor`, and
+:func:`train_batched`. :func:`seeded_init` and :func:`minibatch_order` give a plain
+per-model loop the same initial weights and minibatch order as the batch.
 
 Threads: ``torch.set_num_threads`` is process-global, not per thread; :func:`limit_threads`
-caps it (and BLAS/OpenMP through threadpoolctl when installed) for a block and restores it.
+caps it (and BLAS/OpenMP through threadpoolctl) for a block and restores it.
+
+The digits examples (a per-trial objective and a :class:`BatchedTorchModel`) are in
+:mod:`asha_nb.examples`.
 """
 
 from __future__ import annotations
@@ -37,16 +41,18 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidParameterError, MissingExtraError
+from ..errors import InvalidParameterError, InvalidTypeError, MissingExtraError
+from ..executors.batched import Finished, whole_epochs
 
 __all__ = [
     "save",
     "restore",
     "limit_threads",
+    "seeded_init",
+    "minibatch_order",
     "BatchedTorchModel",
+    "TorchBatchEngine",
     "train_batched",
-    "digits_objective",
-    "digits_batched",
 ]
 
 
@@ -131,7 +137,8 @@ def limit_threads(n: int) -> Iterator[None]:
 
     The cap is **process-global** (``torch.set_num_threads`` applies to every thread of the
     process), so use it around a whole search, not per trial thread: e.g. 2 trial threads on 2
-    cores want ``limit_threads(1)``. The previous values are restored on exit.
+    cores want ``limit_threads(1)``. Caps nest (the smallest live one holds, see
+    :class:`asha_nb._threads.ThreadCap`); the previous values are restored on exit.
 
     Examples
     --------
@@ -139,38 +146,45 @@ def limit_threads(n: int) -> Iterator[None]:
     >>> with limit_threads(1):  # doctest: +SKIP
     ...     search.run()
     """
-    torch = _torch()
     from .._threads import ThreadCap
 
-    before = int(torch.get_num_threads())  # read first: threadpoolctl's OpenMP cap changes it
-    cap = ThreadCap(n)
-    torch.set_num_threads(max(1, int(n)))
-    try:
+    _torch()  # imported first, so that the cap covers torch's threads too
+    with ThreadCap(n):
         yield
-    finally:
-        cap.restore()
-        torch.set_num_threads(before)
 
 
 # ---------------------------------------------------------------------- batched (torch.func)
-def _seeded_init(module: Any, seed: int) -> Any:
-    """Re-initialise ``module``'s parameters from ``seed`` (no global RNG: thread-safe)."""
+def seeded_init(module: Any, seed: int) -> Any:
+    """Re-initialise ``module``'s parameters from ``seed`` (its own generator: thread-safe).
+
+    Weights (``ndim >= 2``) get He-normal values (``N(0, 2 / fan_in)``), biases zeros. This is
+    the initialisation :class:`BatchedTorchModel` gives trial ``t``'s model with
+    ``seed * 7919 + t``.
+
+    Returns
+    -------
+    The same module.
+    """
     torch = _torch()
     g = torch.Generator().manual_seed(int(seed))
     with torch.no_grad():
         for _name, p in module.named_parameters():
             if p.ndim >= 2:
-                fan_in = p.shape[1]
-                p.copy_(torch.randn(p.shape, generator=g) * float(np.sqrt(2.0 / fan_in)))
+                p.copy_(torch.randn(p.shape, generator=g) * float(np.sqrt(2.0 / p.shape[1])))
             else:
                 p.zero_()
     return module
 
 
-def _perm(n: int, seed: int, trial_id: int, epoch: int) -> Any:
+def minibatch_order(n: int, seed: int, trial_id: int, epoch: int) -> Any:
+    """The permutation of ``n`` training rows that trial ``trial_id`` uses in ``epoch``.
+
+    Seeded by ``(seed, trial_id, epoch)`` only, so a model's minibatches do not depend on the
+    batch it trains in (or on training per trial).
+    """
     torch = _torch()
     g = torch.Generator().manual_seed((int(seed) * 1_000_003 + int(trial_id)) * 10_007 + int(epoch))
-    return torch.randperm(n, generator=g)
+    return torch.randperm(int(n), generator=g)
 
 
 class BatchedTorchModel:
@@ -178,8 +192,9 @@ class BatchedTorchModel:
 
     SGD with momentum and weight decay (the update of ``torch.optim.SGD``), with per-model
     ``lr``/``weight_decay``/``momentum`` tensors of shape ``(K,)``. Every model has its own
-    initial seed and its own minibatch order (seeded by ``(seed, trial_id, epoch)``), so a
-    model's result does not depend on which batch it trained in.
+    initial weights (:func:`seeded_init` with ``seed * 7919 + trial_id``) and its own minibatch
+    order (:func:`minibatch_order`), so a model's result does not depend on which batch it
+    trained in.
 
     Parameters
     ----------
@@ -209,6 +224,16 @@ class BatchedTorchModel:
         seed: int = 0,
     ):
         torch = _torch()
+        if not callable(make_module):
+            raise InvalidTypeError(f"make_module must be callable, got {type(make_module).__name__}")
+        missing = [k for k in ("x_train", "y_train", "x_val", "y_val") if k not in data]
+        if missing:
+            raise InvalidParameterError(
+                f"data must hold x_train, y_train, x_val and y_val; missing {missing}")
+        if int(batch_size) < 1 or int(batch_size) > len(data["x_train"]):
+            raise InvalidParameterError(
+                f"batch_size must be in [1, {len(data['x_train'])}] (the training rows), "
+                f"got {batch_size!r}")
         self.make_module = make_module
         self.data = {k: torch.as_tensor(np.asarray(v)) for k, v in data.items()}
         self.data["y_train"] = self.data["y_train"].long()
@@ -217,24 +242,28 @@ class BatchedTorchModel:
         self.batch_size = int(batch_size)
         self.static = tuple(static)
         self.seed = int(seed)
-        self.n_compiles = 0  # no compilation in eager torch; kept for the executor's API
-        self._base: dict[Hashable, Any] = {}
+        self._meta_modules: dict[Hashable, Any] = {}
         self._lock = threading.Lock()
 
-    def _static(self, config: Mapping[str, Any]) -> dict[str, Any]:
+    def static_part(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """The configuration's static keys (what ``make_module`` gets; equal ones share a batch)."""
         return {k: config[k] for k in self.static if k in config}
 
+    def group_key(self, config: Mapping[str, Any]) -> Hashable:
+        """Hashable key of the configuration's static part."""
+        return tuple(sorted((k, repr(v)) for k, v in self.static_part(config).items()))
+
     def _meta(self, static: Mapping[str, Any]) -> Any:
-        key = tuple(sorted(static.items()))
+        key = tuple(sorted((k, repr(v)) for k, v in static.items()))
         with self._lock:
-            if key not in self._base:
-                self._base[key] = copy.deepcopy(self.make_module(static)).to("meta")
-            return self._base[key]
+            if key not in self._meta_modules:
+                self._meta_modules[key] = copy.deepcopy(self.make_module(static)).to("meta")
+            return self._meta_modules[key]
 
     def init_row(self, config: Mapping[str, Any], trial_id: int) -> dict[str, Any]:
-        """A fresh row state: ``{"params", "mom", "epoch"}`` (CPU tensors)."""
+        """A fresh row state: ``{"params", "mom", "epoch", "trial_id"}`` (CPU tensors)."""
         torch = _torch()
-        module = _seeded_init(self.make_module(self._static(config)), self.seed * 7919 + trial_id)
+        module = seeded_init(self.make_module(self.static_part(config)), self.seed * 7919 + trial_id)
         params = {k: v.detach().clone() for k, v in module.named_parameters()}
         return {"params": params, "mom": {k: torch.zeros_like(v) for k, v in params.items()},
                 "epoch": 0, "trial_id": int(trial_id)}
@@ -244,10 +273,9 @@ class BatchedTorchModel:
     ) -> tuple[list[dict[str, Any]], np.ndarray]:
         """Train rows (of one static group) ``n_epochs`` epochs; return new rows and accuracies."""
         torch = _torch()
-        from torch.func import functional_call, grad, stack_module_state, vmap  # noqa: F401
+        from torch.func import functional_call, grad, vmap
 
-        static = self._static(configs[0])
-        base = self._meta(static)
+        base = self._meta(self.static_part(configs[0]))
         k = len(rows)
         names = list(rows[0]["params"])
         params = {n: torch.stack([r["params"][n] for r in rows]) for n in names}
@@ -263,19 +291,21 @@ class BatchedTorchModel:
         grad_fn = vmap(grad(loss_fn), in_dims=(0, 0, 0))
         x, y = self.data["x_train"], self.data["y_train"]
         n, bs = x.shape[0], self.batch_size
-        nb = n // bs
-        shape = lambda v, a: v.view((k,) + (1,) * (a.ndim - 1))  # noqa: E731
+
+        def per_model(v: Any, a: Any) -> Any:
+            return v.view((k,) + (1,) * (a.ndim - 1))
+
         for e in range(n_epochs):
-            perms = torch.stack([_perm(n, self.seed, r["trial_id"], r["epoch"] + e) for r in rows])
-            for b in range(nb):
+            perms = torch.stack([minibatch_order(n, self.seed, r["trial_id"], r["epoch"] + e)
+                                 for r in rows])
+            for b in range(n // bs):
                 idx = perms[:, b * bs:(b + 1) * bs]
                 g = grad_fn(params, x[idx], y[idx])
                 with torch.no_grad():
                     for name in names:
                         p = params[name]
-                        d = g[name] + shape(wd, p) * p
-                        mom[name] = shape(mu, p) * mom[name] + d
-                        params[name] = p - shape(lr, p) * mom[name]
+                        mom[name] = per_model(mu, p) * mom[name] + g[name] + per_model(wd, p) * p
+                        params[name] = p - per_model(lr, p) * mom[name]
         with torch.no_grad():
             logits = vmap(lambda p: functional_call(base, p, (self.data["x_val"],)))(params)
             acc = (logits.argmax(-1) == self.data["y_val"]).float().mean(-1).numpy()
@@ -289,48 +319,77 @@ class BatchedTorchModel:
                  checkpoint: Any = None) -> tuple[float, dict[str, Any]]:
         """Checkpoint-form objective training one configuration (K = 1) up to ``resource``."""
         row = self.init_row(config, 0) if checkpoint is None else dict(checkpoint)
-        rows, acc = self.train_rows([row], [config], int(round(float(resource))) - row["epoch"])
+        target = whole_epochs(resource, "resource")
+        if target < row["epoch"]:
+            raise InvalidParameterError(
+                f"resource must be >= the checkpoint's {row['epoch']} epochs, got {resource!r}")
+        rows, acc = self.train_rows([row], [config], target - row["epoch"])
         return float(acc[0]), {**rows[0], "resource": rows[0]["epoch"]}
 
-    def engine(self, capacity: int, *, devices: Any = None, buckets: Any = None) -> _TorchEngine:
-        """An engine with the interface of :class:`asha_nb.integrations.jax.BatchEngine`."""
-        return _TorchEngine(self, capacity)
+    def engine(self, capacity: int) -> TorchBatchEngine:
+        """A :class:`TorchBatchEngine` (the :class:`~asha_nb.executors.batched.BatchEngine`
+        protocol) training at most ``capacity`` rows at once."""
+        return TorchBatchEngine(self, capacity)
 
 
-class _TorchEngine:
-    """Continuous batching for :class:`BatchedTorchModel` (no buckets: eager torch never compiles)."""
+class TorchBatchEngine:
+    """Continuous batching for :class:`BatchedTorchModel` (the executor's
+    :class:`~asha_nb.executors.batched.BatchEngine` protocol).
+
+    Eager torch compiles nothing, so there are no buckets: each :meth:`step` trains every row
+    of one static group (groups take turns) for ``min(remaining)`` epochs.
+
+    Attributes
+    ----------
+    n_chunks : int
+        Chunks run so far.
+    epochs_trained : int
+        Model-epochs trained.
+    """
 
     def __init__(self, model: BatchedTorchModel, capacity: int):
+        if int(capacity) < 1:
+            raise InvalidParameterError(f"capacity must be >= 1, got {capacity!r}")
         self.model = model
         self.capacity = int(capacity)
         self._rows: dict[Hashable, dict[str, Any]] = {}
+        self._turn = 0
         self.n_chunks = 0
         self.epochs_trained = 0
         self._last: dict[Hashable, tuple[int, float]] = {}
 
     @property
     def n_active(self) -> int:
+        """Rows added and neither finished nor removed."""
         return len(self._rows)
 
     def set_capacity(self, capacity: int) -> None:
+        """Change the capacity (rows are never padded: nothing else changes)."""
+        if int(capacity) < 1:
+            raise InvalidParameterError(f"capacity must be >= 1, got {capacity!r}")
         self.capacity = int(capacity)
 
     def add(self, key: Hashable, trial_id: int, config: Mapping[str, Any], epochs: float,
             checkpoint: Mapping[str, Any] | None = None) -> None:
+        """Queue a row: train ``config`` ``epochs`` more epochs from ``checkpoint`` (or scratch)."""
+        if key in self._rows:
+            raise InvalidParameterError(f"key must be new to the engine, got {key!r} twice")
+        n = whole_epochs(epochs, "epochs")
         state = self.model.init_row(config, trial_id) if checkpoint is None else dict(checkpoint)
-        self._rows[key] = {"state": state, "config": dict(config), "remaining": int(round(epochs)),
-                           "trained": 0,
-                           "group": tuple(sorted(self.model._static(config).items()))}
+        self._rows[key] = {"state": state, "config": dict(config), "remaining": n, "trained": 0,
+                           "group": self.model.group_key(config)}
 
     def remove(self, key: Hashable) -> bool:
+        """Drop a row (a stopped job); return whether it was there."""
         return self._rows.pop(key, None) is not None
 
-    def step(self, max_epochs: int | None = None) -> list[Any]:
-        from .jax import Finished
-
+    def step(self, max_epochs: int | None = None) -> list[Finished]:
+        """Train one group's rows one chunk; return the rows that finished."""
         if not self._rows:
             return []
-        group = min(r["group"] for r in self._rows.values())
+        groups = list(dict.fromkeys(r["group"] for r in self._rows.values()))
+        group = groups[self._turn % len(groups)]
+        self._turn += 1
         keys = [k for k, r in self._rows.items() if r["group"] == group]
         rows = [self._rows[k] for k in keys]
         n = min(r["remaining"] for r in rows)
@@ -346,17 +405,19 @@ class _TorchEngine:
             self.epochs_trained += n
             if r["remaining"] <= 0:
                 del self._rows[key]
-                ck = {**s, "resource": s["epoch"]}
-                out.append(Finished(key, s["trial_id"], float(a), ck, r["trained"]))
+                out.append(Finished(key, s["trial_id"], float(a), {**s, "resource": s["epoch"]},
+                                    r["trained"]))
             else:
                 self._last[key] = (s["epoch"], float(a))
         return out
 
     def progress(self) -> dict[Hashable, tuple[int, float]]:
+        """``key -> (resource, value)`` of the rows still training after the last :meth:`step`."""
         return {k: v for k, v in self._last.items() if k in self._rows}
 
-    def run(self) -> list[Any]:
-        out: list[Any] = []
+    def run(self) -> list[Finished]:
+        """Step until every row has finished; return them all."""
+        out: list[Finished] = []
         while self._rows:
             out.extend(self.step())
         return out
@@ -377,80 +438,8 @@ def train_batched(
         Each row is ``{"params", "mom", "epoch", "trial_id"}``; accuracies has shape ``(K,)``.
     """
     ids = list(range(len(configs))) if trial_ids is None else list(trial_ids)
+    if len(ids) != len(configs):
+        raise InvalidParameterError(
+            f"trial_ids must have one id per configuration ({len(configs)}), got {len(ids)}")
     rows = [model.init_row(c, t) for c, t in zip(configs, ids)]
-    return model.train_rows(rows, configs, int(epochs))
-
-
-# ---------------------------------------------------------------------- digits examples
-def _mlp(width: int) -> Any:
-    torch = _torch()
-    nn = torch.nn
-    return nn.Sequential(nn.Linear(64, int(width)), nn.ReLU(), nn.Linear(int(width), 10))
-
-
-def _digits() -> dict[str, np.ndarray]:
-    from .jax import _load_digits
-
-    return _load_digits(1408)
-
-
-def digits_batched(*, batch_size: int = 128, seed: int = 0) -> BatchedTorchModel:
-    """The digits MLP (64→width→10) as a :class:`BatchedTorchModel` (static key ``width``)."""
-    return BatchedTorchModel(lambda s: _mlp(s.get("width", 64)), _digits(), batch_size=batch_size,
-                             static=("width",), seed=seed)
-
-
-def digits_objective(
-    *, batch_size: int = 128, seed: int = 0
-) -> tuple[Callable[..., Any], dict[str, Any]]:
-    """A per-trial checkpoint objective training the digits MLP with ``torch.optim.SGD``.
-
-    ``objective(config, resource, checkpoint) -> (val_accuracy, checkpoint)`` resumes from the
-    checkpoint with :func:`restore` / :func:`save`; ``objective.epochs_trained`` counts epochs
-    actually trained (a promoted trial adds only ``resource - resume_from``).
-
-    Returns
-    -------
-    (objective, space)
-        The same space as :func:`asha_nb.integrations.jax.digits_mlp`.
-    """
-    torch = _torch()
-    from .. import space as sp
-
-    data = {k: torch.as_tensor(v) for k, v in _digits().items()}
-    x, y = data["x_train"], data["y_train"].long()
-    xv, yv = data["x_val"], data["y_val"].long()
-    lock = threading.Lock()
-
-    def objective(config: Mapping[str, Any], resource: float,
-                  checkpoint: Any = None) -> tuple[float, dict[str, Any]]:
-        tid = int(checkpoint["extra"]["trial_id"]) if checkpoint else abs(hash(
-            tuple(sorted((k, float(v)) for k, v in config.items())))) % 100_000
-        model = _seeded_init(_mlp(config.get("width", 64)), seed * 7919 + tid)
-        opt = torch.optim.SGD(model.parameters(), lr=float(config["lr"]),
-                              momentum=float(config["momentum"]),
-                              weight_decay=float(config["weight_decay"]))
-        start = restore(checkpoint, model, opt)
-        end = int(round(float(resource)))
-        n = x.shape[0]
-        for epoch in range(start, end):
-            perm = _perm(n, seed, tid, epoch)
-            for b in range(n // batch_size):
-                idx = perm[b * batch_size:(b + 1) * batch_size]
-                opt.zero_grad(set_to_none=True)
-                torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-                opt.step()
-        with lock:
-            objective.epochs_trained += max(0, end - start)  # type: ignore[attr-defined]
-        with torch.no_grad():
-            acc = float((model(xv).argmax(-1) == yv).float().mean())
-        return acc, save(model, opt, end, trial_id=tid)
-
-    objective.epochs_trained = 0  # type: ignore[attr-defined]
-    space = {
-        "lr": sp.loguniform(1e-3, 1.0),
-        "weight_decay": sp.loguniform(1e-6, 1e-2),
-        "momentum": sp.uniform(0.5, 0.99),
-        "width": 64,
-    }
-    return objective, space
+    return model.train_rows(rows, configs, whole_epochs(epochs))

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import itertools
 
+import jax
 import numpy as np
 import pytest
 
-jax = pytest.importorskip("jax")
-pytest.importorskip("sklearn")
-
-from asha_nb import ASHA  # noqa: E402
-from asha_nb.executors import JobSpec  # noqa: E402
-from asha_nb.executors.jax_batched import JaxBatchExecutor  # noqa: E402
-from asha_nb.integrations.jax import BatchedModel, bucket_sizes, digits_mlp  # noqa: E402
+from asha_nb import ASHA, Search
+from asha_nb.examples import digits_mlp
+from asha_nb.executors import JobSpec
+from asha_nb.executors.batched import BatchedExecutor
+from asha_nb.integrations.jax import BatchedModel, JaxBatchEngine, bucket_sizes
 
 N_DEV = len(jax.local_devices())
 
@@ -58,8 +58,9 @@ def test_batched_equals_per_configuration(digits):
         assert abs(value - got[i].value) < 1e-5
 
 
-@pytest.mark.skipif(N_DEV < 4, reason="needs 4 (fake) devices; jax was imported before conftest")
 def test_sharded_equals_unsharded(digits):
+    assert N_DEV == 4, ("tests/integrations/conftest.py sets XLA_FLAGS="
+                        "--xla_force_host_platform_device_count=4 before JAX starts; JAX started earlier")
     model, _ = digits
     cfgs = _cfgs(8)
     out = []
@@ -69,8 +70,8 @@ def test_sharded_equals_unsharded(digits):
             eng.add(i, i, c, 2)
         out.append({f.key: f for f in eng.run()})
         assert eng.batch_sizes[model.signature(cfgs[0])] == 8
-        leaf = jax.tree.leaves(eng._groups[model.signature(cfgs[0])].state)[0]
-        assert len(leaf.sharding.device_set) == len(devices)  # the K axis really is split
+        sharding = eng.state_sharding(model.signature(cfgs[0]))
+        assert len(sharding.device_set) == len(devices)  # the K axis really is split
     for i in range(8):
         assert _maxdiff(out[0][i].checkpoint, out[1][i].checkpoint) < 1e-5
 
@@ -106,7 +107,7 @@ def test_slice_resume_is_bit_for_bit(digits):
 def test_removed_rows_and_compaction(digits):
     model, _ = digits
     cfgs = _cfgs(8)
-    eng = model.engine(8, devices=jax.local_devices()[:1])
+    eng = model.engine(8, devices=jax.local_devices()[:1], compact_after=0)
     for i, c in enumerate(cfgs):
         eng.add(i, i, c, 3 if i < 2 else 1)
     first = eng.step()
@@ -152,33 +153,34 @@ def _run_search(executor, model, sched, n_workers):
 def test_asha_search_compiles_a_bounded_number_of_programs():
     model, space = digits_mlp(widths=(16, 32), n_batches=4)
     sched = ASHA(space, min_resource=1, max_resource=9, reduction_factor=3, max_trials=243, seed=0)
-    ex = JaxBatchExecutor(devices=jax.local_devices()[:1])
+    ex = BatchedExecutor(devices=jax.local_devices()[:1], compact_after=0)
     trained = _run_search(ex, model, sched, n_workers=16)
     assert sched.snapshot().rungs[0].n_results == 243
     # every epoch the engine trained was needed: promotions resumed from their checkpoints
     assert ex.engine.epochs_trained == trained
-    # bound: 2 static groups (widths) x 5 buckets (1, 2, 4, 8, 16) -- without buckets every
-    # distinct live-row count (1..16) per group could compile its own program
-    assert len(ex.engine.buckets) == 5
-    assert 1 <= model.n_compiles <= 2 * 5
+    # bound, even when compacting eagerly: 2 static groups (widths) x (1 init program + 5
+    # buckets 1, 2, 4, 8, 16) -- without buckets every live-row count (1..16) could compile
+    assert ex.engine.buckets == (1, 2, 4, 8, 16)
+    assert 2 <= model.n_compiles + model.n_cache_hits <= 2 * (1 + 5)
 
 
 def test_search_runtime_reaches_good_accuracy():
-    search_mod = pytest.importorskip("asha_nb.runtime.search")
     model, space = digits_mlp()
     sched = ASHA(space, min_resource=1, max_resource=9, reduction_factor=3, max_trials=64, seed=0)
-    ex = JaxBatchExecutor()
-    s = search_mod.Search(model, scheduler=sched, executor=ex, n_workers=16, progress=False).run()
+    ex = BatchedExecutor()
+    s = Search(model, scheduler=sched, executor=ex, n_workers=16, progress=False).run()
     assert s.state == "finished"
     assert s.best["value"] >= 0.9
-    assert model.n_compiles <= len(ex.engine.buckets)  # one static group
+    # one static group: its init program and, with the default compaction rule, at most one
+    # training program per bucket
+    assert 2 <= model.n_compiles + model.n_cache_hits <= 1 + len(ex.engine.buckets)
     counts = [r.n_results for r in sched.snapshot().rungs]
     assert counts[0] == 64 and counts[-1] >= 1
 
 
 def test_stop_job_drops_the_row():
     model, _ = digits_mlp(n_batches=2)
-    ex = JaxBatchExecutor(devices=jax.local_devices()[:1], max_chunk=1)
+    ex = BatchedExecutor(devices=jax.local_devices()[:1], max_chunk=1)
     ex.start(model, 4)
     try:
         cfgs = _cfgs(2, width=64)
@@ -198,7 +200,7 @@ def test_executor_rejects_plain_function():
     from asha_nb.errors import InvalidTypeError
 
     with pytest.raises(InvalidTypeError, match="BatchedModel"):
-        JaxBatchExecutor().start(lambda c, r: 0.0, 4)
+        BatchedExecutor().start(lambda c, r: 0.0, 4)
 
 
 def test_custom_model_and_dynamic_hparams_do_not_recompile():
@@ -217,13 +219,80 @@ def test_custom_model_and_dynamic_hparams_do_not_recompile():
         feats = jnp.stack([data["x"] ** i for i in range(state["w"].shape[0])], 1)
         return -jnp.mean((feats @ state["w"] - data["y"]) ** 2)
 
-    model = BatchedModel(init, train_epoch, evaluate, data, dynamic=("lr",))
+    model = BatchedModel(init, train_epoch, evaluate, data, dynamic=("lr",), compilation_cache=False)
     eng = model.engine(4, devices=jax.local_devices()[:1])
     for rnd in range(3):
         for i in range(4):
             eng.add((rnd, i), i, {"lr": 0.1 * (i + 1) + rnd, "deg": 2}, 2)
         eng.run()
-    assert model.n_compiles == 1  # one group, one bucket, new lr values every round
+    programs = model.n_compiles + model.n_cache_hits
+    assert programs == 2  # one group: init + one bucket, whatever the lr values of the rounds
     eng.add("d3", 0, {"lr": 0.1, "deg": 3}, 1)
     eng.run()
-    assert model.n_compiles == 2  # a new static value is a new group
+    assert model.n_compiles + model.n_cache_hits == 4  # a new static value is a new group
+
+
+def _poly_model(**kw):
+    jnp = jax.numpy
+    data = {"x": np.linspace(-1, 1, 16, dtype=np.float32), "y": np.linspace(0, 2, 16, dtype=np.float32)}
+
+    def init(key, hp):
+        return {"w": jax.random.normal(key, (3,))}
+
+    def train_epoch(state, hp, data):
+        feats = jnp.stack([data["x"] ** i for i in range(3)], 1)
+        g = jax.grad(lambda w: jnp.mean((feats @ w - data["y"]) ** 2))(state["w"])
+        return {"w": state["w"] - hp["lr"] * g}
+
+    def evaluate(state, data):
+        feats = jnp.stack([data["x"] ** i for i in range(3)], 1)
+        return -jnp.mean((feats @ state["w"] - data["y"]) ** 2)
+
+    return BatchedModel(init, train_epoch, evaluate, data, dynamic=("lr",), **kw)
+
+
+def _sizes(compact_after):
+    """Batch size after each of three 1-epoch chunks, with a fake clock (every chunk: 1 s).
+
+    8 rows in bucket 8: 7 finish after the first chunk; then a 2-epoch row joins the one left.
+    """
+    model = _poly_model()
+    eng = JaxBatchEngine(model, 8, devices=jax.local_devices()[:1], compact_after=compact_after,
+                         clock=itertools.count(0.0, 1.0).__next__)
+    for i in range(8):
+        eng.add(i, i, {"lr": 0.1}, 2 if i == 0 else 1)
+    sizes = []
+    for added in (True, False, False):
+        eng.step()
+        sizes.append(eng.batch_sizes[model.signature({"lr": 0.1})])
+        if added:
+            eng.add(8, 8, {"lr": 0.1}, 2)
+    assert eng.n_active == 0 and eng.epochs_trained == 7 + 2 + 2
+    return sizes
+
+
+def test_a_smaller_bucket_compiles_only_when_it_pays():
+    # After chunk 1 one row is left in bucket 8: 0.875 s lost (1 s x 7/8 empty). Before chunk 2
+    # two rows fit bucket 2, whose longest still needs 2 epochs: 1 s x 6/8 x 2 = 1.5 s to come.
+    # Before chunk 3 one row: lost 0.875 + 0.875, to come 1 s x 7/8 x 1 epoch.
+    assert _sizes(2.5) == [8, 8, 1]  # 1.75 + 0.875 = 2.625 >= 2.5: bucket 1 pays before chunk 3
+    assert _sizes(3.0) == [8, 8, 8]  # never reaches 3 s: no smaller program is compiled
+    assert _sizes(2.0) == [8, 2, 2]  # 0.875 + 1.5 >= 2 before chunk 2; then 0.5 + 0.5 < 2
+    assert _sizes(0) == [8, 2, 1]  # compact as soon as the rows fit
+    assert _sizes(float("inf")) == [8, 8, 8]
+
+
+def test_bad_engine_arguments():
+    from asha_nb.errors import InvalidParameterError
+
+    model = _poly_model()
+    with pytest.raises(InvalidParameterError, match="compact_after"):
+        model.engine(4, compact_after=-1)
+    with pytest.raises(InvalidParameterError, match="buckets"):
+        model.engine(4, devices=jax.local_devices()[:1], buckets=(1, 2))
+    eng = model.engine(4, devices=jax.local_devices()[:1])
+    with pytest.raises(InvalidParameterError, match="whole number"):
+        eng.add("a", 0, {"lr": 0.1}, 1.5)
+    eng.add("a", 0, {"lr": 0.1}, 1)
+    with pytest.raises(InvalidParameterError, match="twice"):
+        eng.add("a", 1, {"lr": 0.1}, 1)

@@ -7,23 +7,21 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("sklearn")
-
-from asha_nb import ASHA  # noqa: E402
-from asha_nb.executors import JobSpec  # noqa: E402
-from asha_nb.executors.jax_batched import JaxBatchExecutor  # noqa: E402
-from asha_nb.integrations.torch import (  # noqa: E402
+from asha_nb import ASHA
+from asha_nb.errors import InvalidParameterError
+from asha_nb.examples import torch_digits_batched, torch_digits_objective, torch_mlp
+from asha_nb.executors import JobSpec
+from asha_nb.executors.batched import BatchedExecutor, missing_engine_members
+from asha_nb.integrations.torch import (
     BatchedTorchModel,
-    _mlp,
-    _perm,
-    _seeded_init,
-    digits_batched,
-    digits_objective,
+    TorchBatchEngine,
     limit_threads,
+    minibatch_order,
     restore,
     save,
+    seeded_init,
     train_batched,
 )
 
@@ -41,12 +39,12 @@ def test_save_restore_round_trip_pickles():
     assert torch.equal(opt2.state_dict()["state"][0]["momentum_buffer"],
                        opt.state_dict()["state"][0]["momentum_buffer"])
     assert restore(None, other, opt2) == 0
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidParameterError, match="checkpoint"):
         restore({"weights": 1}, other)
 
 
 def test_checkpoint_continuation_equals_uninterrupted_training():
-    objective, _ = digits_objective()
+    objective, _ = torch_digits_objective()
     cfg = {"lr": 0.1, "weight_decay": 1e-4, "momentum": 0.9, "width": 64}
     v_full, ck_full = objective(cfg, 4)
     v1, ck1 = objective(cfg, 1)
@@ -59,18 +57,18 @@ def test_checkpoint_continuation_equals_uninterrupted_training():
 
 
 def test_torch_func_batched_equals_loop():
-    m = digits_batched()
+    m = torch_digits_batched()
     cfgs = [{"lr": 0.03 * (i + 1), "weight_decay": 1e-4 * i, "momentum": 0.5 + 0.1 * i,
              "width": 64} for i in range(4)]
     rows, acc = train_batched(m, cfgs, 2)
     assert acc.shape == (4,)
     x, y = m.data["x_train"], m.data["y_train"]
     for i, c in enumerate(cfgs):
-        mod = _seeded_init(_mlp(64), 0 * 7919 + i)
+        mod = seeded_init(torch_mlp(64), 0 * 7919 + i)
         opt = torch.optim.SGD(mod.parameters(), lr=c["lr"], momentum=c["momentum"],
                               weight_decay=c["weight_decay"])
         for e in range(2):
-            perm = _perm(1408, 0, i, e)
+            perm = minibatch_order(1408, 0, i, e)
             for b in range(11):
                 idx = perm[b * 128:(b + 1) * 128]
                 opt.zero_grad()
@@ -89,7 +87,7 @@ def test_limit_threads_restores():
 
 def test_torch_promotion_search_resumes_and_learns():
     """ASHA over the per-trial torch objective on a thread pool, promotions resume."""
-    objective, space = digits_objective()
+    objective, space = torch_digits_objective()
     sched = ASHA(space, min_resource=1, max_resource=9, reduction_factor=3, max_trials=18, seed=0)
     ckpts: dict = {}
     needed = 0
@@ -117,11 +115,12 @@ def test_torch_promotion_search_resumes_and_learns():
 
 
 def test_torch_batched_model_on_the_batch_executor():
-    m = digits_batched()
+    m = torch_digits_batched()
     sched = ASHA({"lr": 0.1, "weight_decay": 1e-4, "momentum": 0.9, "width": 64},
                  min_resource=1, max_resource=3, reduction_factor=3, max_trials=6, seed=0)
-    ex = JaxBatchExecutor(m)
+    ex = BatchedExecutor(m)
     ex.start(m, 6)
+    assert isinstance(ex.engine, TorchBatchEngine) and missing_engine_members(ex.engine) == []
     ckpts: dict = {}
     try:
         inflight: dict = {}
@@ -146,3 +145,34 @@ def test_torch_batched_model_on_the_batch_executor():
     assert ex.engine.epochs_trained == 6 * 1 + 2 * 2  # rung 0: 6 x 1; the promotion: +2
     assert isinstance(m, BatchedTorchModel)
     assert np.isfinite(sched.best()[1])
+
+
+def test_torch_engine_equals_train_batched_and_resumes():
+    m = torch_digits_batched()
+    cfgs = [{"lr": 0.05 * (i + 1), "weight_decay": 1e-4, "momentum": 0.9, "width": 64}
+            for i in range(3)]
+    ref, acc = train_batched(m, cfgs, 3)
+    eng = m.engine(4)
+    for i, c in enumerate(cfgs):
+        eng.add(i, i, c, 1)
+    first = {f.key: f for f in eng.run()}
+    for i, c in enumerate(cfgs):  # promotions: 2 more epochs from the checkpoints
+        eng.add(10 + i, i, c, 2, first[i].checkpoint)
+    got = {f.key - 10: f for f in eng.run()}
+    assert eng.epochs_trained == 3 * 1 + 3 * 2
+    for i in range(3):
+        assert got[i].checkpoint["resource"] == 3 and got[i].epochs == 2
+        for name, p in ref[i]["params"].items():
+            assert torch.allclose(got[i].checkpoint["params"][name], p, atol=1e-6), name
+        assert abs(got[i].value - float(acc[i])) < 1e-6
+
+
+def test_torch_engine_rejects_bad_rows():
+    eng = torch_digits_batched().engine(2)
+    cfg = {"lr": 0.1, "weight_decay": 0.0, "momentum": 0.0, "width": 8}
+    with pytest.raises(InvalidParameterError, match="whole number"):
+        eng.add("a", 0, cfg, 0.5)
+    eng.add("a", 0, cfg, 1)
+    with pytest.raises(InvalidParameterError, match="twice"):
+        eng.add("a", 1, cfg, 1)
+    assert eng.remove("a") and not eng.remove("a") and eng.n_active == 0

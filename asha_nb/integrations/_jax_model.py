@@ -1,0 +1,407 @@
+"""The JAX model description and its compiled programs (see :mod:`asha_nb.integrations.jax`)."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import threading
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import InvalidParameterError, InvalidTypeError, MissingExtraError
+from ..executors.batched import whole_epochs
+from ._jax_cache import compile_counted, enable_compilation_cache
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._jax_engine import JaxBatchEngine
+
+__all__ = ["BatchedModel", "freeze", "jax_module"]
+
+
+def jax_module() -> Any:
+    """``import jax``, or :class:`~asha_nb.errors.MissingExtraError` naming the extra."""
+    try:
+        import jax
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingExtraError("jax", "jax") from exc
+    return jax
+
+
+def freeze(value: Any) -> Hashable:
+    """A hashable, order-independent version of a configuration's static part."""
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    try:
+        hash(value)
+    except TypeError:
+        return repr(value)
+    return value
+
+
+def _abstract(tree: Any, sharding: Any, lead: int | None = None) -> Any:
+    """``jax.ShapeDtypeStruct`` leaves of ``tree`` (with a leading axis ``lead``) on ``sharding``."""
+    jax = jax_module()
+
+    def leaf(a: Any) -> Any:
+        a = a if hasattr(a, "dtype") and hasattr(a, "shape") else np.asarray(a)
+        shape = tuple(a.shape) if lead is None else (lead, *a.shape)
+        return jax.ShapeDtypeStruct(shape, a.dtype, sharding=sharding)
+
+    return jax.tree.map(leaf, tree)
+
+
+class BatchedModel:
+    """A JAX model whose configurations can be trained many at a time.
+
+    Parameters
+    ----------
+    init
+        ``init(key, hparams) -> state``: fresh state (a pytree of arrays) of one configuration.
+        ``key`` is a legacy ``uint32[2]`` PRNG key, ``fold_in(PRNGKey(seed), trial_id)``; keep
+        a key in the state if training needs randomness (shuffling, dropout).
+    train_epoch
+        ``train_epoch(state, hparams, data) -> state``: one unit of resource (one epoch). Pure;
+        it sees one configuration (the engine vmaps it).
+    evaluate
+        ``evaluate(state, data) -> scalar``: the value reported to the scheduler (e.g.
+        validation accuracy with ``mode="max"``).
+    data
+        Pytree of arrays shared by all configurations (replicated on every device).
+    dynamic
+        Configuration keys passed as traced float32 scalars (continuous hyperparameters such
+        as ``"lr"``, ``"weight_decay"``, ``"momentum"``): changing them never recompiles.
+    static
+        Configuration keys that change shapes or the program (``"width"``, ``"depth"``,
+        ``"optimizer"``). ``None`` (default): every key not in ``dynamic``. Keys in neither are
+        not passed to the functions.
+    seed
+        Seed of the per-trial PRNG keys.
+    compilation_cache
+        JAX's persistent compilation cache, turned on before the first compilation (see
+        :func:`~asha_nb.integrations.jax.enable_compilation_cache`): ``None`` (default) for
+        ``$ASHA_NB_JAX_CACHE_DIR`` or the user cache folder (``~/.cache/asha_nb/jax``), a
+        directory, or ``False`` to leave JAX's settings alone.
+
+    Attributes
+    ----------
+    n_compiles : int
+        Programs XLA compiled in this process (persistent-cache misses).
+    n_cache_hits : int
+        Programs loaded from JAX's persistent compilation cache instead of compiled.
+    compile_seconds : float
+        Wall-clock seconds spent compiling or loading programs.
+    """
+
+    def __init__(
+        self,
+        init: Callable[..., Any],
+        train_epoch: Callable[..., Any],
+        evaluate: Callable[..., Any],
+        data: Any,
+        *,
+        dynamic: Sequence[str] = (),
+        static: Sequence[str] | None = None,
+        seed: int = 0,
+        compilation_cache: str | os.PathLike[str] | bool | None = None,
+    ):
+        for name, fn in (("init", init), ("train_epoch", train_epoch), ("evaluate", evaluate)):
+            if not callable(fn):
+                raise InvalidTypeError(f"{name} must be callable, got {type(fn).__name__}")
+        self.init = init
+        self.train_epoch = train_epoch
+        self.evaluate = evaluate
+        self.data = data
+        self.dynamic = tuple(dynamic)
+        self.static = None if static is None else tuple(static)
+        overlap = set(self.dynamic) & set(self.static or ())
+        if overlap:
+            raise InvalidParameterError(
+                f"dynamic and static must not share keys, got both: {sorted(overlap)}")
+        self.seed = int(seed)
+        self.compilation_cache = compilation_cache
+        self.n_compiles = 0
+        self.n_cache_hits = 0
+        self.compile_seconds = 0.0
+        self._miss_seconds = 0.0
+        self._lock = threading.Lock()
+        self._programs: dict[Hashable, cf.Future[Any]] = {}
+        self._templates: dict[Hashable, Any] = {}
+        self._device_data: dict[Hashable, Any] = {}
+        self._cache_ready = False
+
+    # ------------------------------------------------------------------ configurations
+    def split(self, config: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
+        """Split a configuration into its dynamic (float) and static parts."""
+        missing = [k for k in self.dynamic if k not in config]
+        if missing:
+            raise InvalidParameterError(
+                f"config must hold the dynamic keys {list(self.dynamic)}; missing {missing} "
+                f"in {dict(config)}")
+        dyn = {k: float(config[k]) for k in self.dynamic}
+        keys = self.static if self.static is not None else [k for k in config if k not in dyn]
+        stat = {k: config[k] for k in keys if k in config}
+        return dyn, stat
+
+    def signature(self, config: Mapping[str, Any]) -> Hashable:
+        """The static signature of a configuration (configurations with equal ones share programs)."""
+        return freeze(self.split(config)[1])
+
+    def template(self, static: Mapping[str, Any]) -> Any:
+        """Shapes/dtypes of one configuration's state (``jax.eval_shape``: nothing compiles)."""
+        sig = freeze(static)
+        with self._lock:
+            if sig not in self._templates:
+                jax = jax_module()
+                dyn = {k: np.float32(0.0) for k in self.dynamic}
+                self._templates[sig] = jax.eval_shape(
+                    lambda k, d: self.init(k, {**static, **d}), jax.random.PRNGKey(0), dyn)
+            return self._templates[sig]
+
+    def device_data(self, sharding: Any) -> Any:
+        """The data placed with ``sharding`` (kept, one copy per sharding)."""
+        with self._lock:
+            if sharding not in self._device_data:
+                self._device_data[sharding] = jax_module().device_put(self.data, sharding)
+            return self._device_data[sharding]
+
+    # ------------------------------------------------------------------ programs
+    def _compiled(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        """The compiled program ``key``; ``build()`` lowers it the first time (one thread)."""
+        with self._lock:
+            fut = self._programs.get(key)
+            owner = fut is None
+            if owner:
+                fut = self._programs[key] = cf.Future()
+                if not self._cache_ready:
+                    enable_compilation_cache(self.compilation_cache)
+                    self._cache_ready = True
+        assert fut is not None
+        if owner:
+            try:
+                compiled, hit, seconds = compile_counted(build())
+            except BaseException as exc:
+                with self._lock:
+                    del self._programs[key]
+                fut.set_exception(exc)
+                raise
+            with self._lock:
+                self.compile_seconds += seconds
+                if hit:
+                    self.n_cache_hits += 1
+                else:
+                    self.n_compiles += 1
+                    self._miss_seconds += seconds
+            fut.set_result(compiled)
+        return fut.result()
+
+    def compile_estimate(self, default: float = 1.0) -> float:
+        """Seconds a new program is expected to take to compile: the mean of the compilations
+        measured in this process, or ``default`` before the first one (when every program so
+        far came from the persistent cache, whose load time says nothing about a compile)."""
+        with self._lock:
+            return self._miss_seconds / self.n_compiles if self.n_compiles else float(default)
+
+    def is_compiled(self, key: Hashable) -> bool:
+        """Whether the program ``key`` (see :meth:`batch_key`) is compiled in this process."""
+        with self._lock:
+            fut = self._programs.get(key)
+        return fut is not None and fut.done() and fut.exception() is None
+
+    @staticmethod
+    def init_key(sig: Hashable) -> Hashable:
+        """Key of the ``init`` program of group ``sig``."""
+        return ("init", sig)
+
+    @staticmethod
+    def batch_key(sig: Hashable, size: int, mesh: Any) -> Hashable:
+        """Key of the batched program of group ``sig`` for ``size`` rows on ``mesh``."""
+        return ("batch", sig, int(size), tuple(d.id for d in mesh.devices.flat))
+
+    def init_program(self, static: Mapping[str, Any]) -> Any:
+        """Compiled ``(trial_id: int32, dyn: {key: float32}) -> packed state`` of one configuration.
+
+        One per static group, independent of batch sizes: new rows are initialised one by one
+        with it (:meth:`init_states`), so the batched programs stay free of ``init`` (a vmapped
+        ``init`` with its PRNG calls costs more to compile than one training epoch). The state
+        comes back *packed*, one flat array per dtype, so that it reaches the host in a few
+        transfers.
+        """
+        jax = jax_module()
+        jnp = jax.numpy
+
+        def build() -> Any:
+            def program(tid: Any, dyn: Any) -> Any:
+                key = jax.random.fold_in(jax.random.PRNGKey(self.seed), tid)
+                packed: dict[str, list[Any]] = {}
+                for leaf in jax.tree.leaves(self.init(key, {**static, **dyn})):
+                    packed.setdefault(np.dtype(leaf.dtype).str, []).append(jnp.ravel(leaf))
+                return {k: jnp.concatenate(v) for k, v in packed.items()}
+
+            dyn = {k: jax.ShapeDtypeStruct((), np.float32) for k in self.dynamic}
+            return jax.jit(program).lower(jax.ShapeDtypeStruct((), np.int32), dyn)
+
+        return self._compiled(self.init_key(freeze(static)), build)
+
+    def batch_program(self, static: Mapping[str, Any], size: int, mesh: Any) -> Any:
+        """Compiled ``(state, new, load, dyn, active, n_epochs, data) -> (state, values)``.
+
+        For ``size`` rows: the leading axis of every leaf, sharded over ``mesh``'s axis ``"k"``.
+        Rows with ``load`` True first take their state from ``new`` (rows joining the batch);
+        rows with ``active`` False keep their state. ``n_epochs`` is a traced loop bound: one
+        program for every chunk length.
+        """
+        jax = jax_module()
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        rows, repl = NamedSharding(mesh, PartitionSpec("k")), NamedSharding(mesh, PartitionSpec())
+        jnp = jax.numpy
+
+        def build() -> Any:
+            def where(mask: Any) -> Callable[[Any, Any], Any]:
+                return lambda a, b: jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b)
+
+            def program(state: Any, new: Any, load: Any, dyn: Any, active: Any, n_epochs: Any,
+                        data: Any) -> Any:
+                state = jax.tree.map(where(load), new, state)
+
+                def body(_: Any, s: Any) -> Any:
+                    t = jax.vmap(lambda s1, d: self.train_epoch(s1, {**static, **d}, data))(s, dyn)
+                    return jax.tree.map(where(active), t, s)
+
+                state = jax.lax.fori_loop(0, n_epochs, body, state)
+                return state, jax.vmap(lambda s1: self.evaluate(s1, data))(state)
+
+            state = _abstract(self.template(static), rows, lead=size)
+            args = (
+                state,
+                state,
+                jax.ShapeDtypeStruct((size,), np.bool_, sharding=rows),
+                {k: jax.ShapeDtypeStruct((size,), np.float32, sharding=rows) for k in self.dynamic},
+                jax.ShapeDtypeStruct((size,), np.bool_, sharding=rows),
+                jax.ShapeDtypeStruct((), np.int32, sharding=repl),
+                _abstract(self.data, repl),
+            )
+            return jax.jit(program, out_shardings=(rows, rows)).lower(*args)
+
+        return self._compiled(self.batch_key(freeze(static), size, mesh), build)
+
+    def single_program(self, static: Mapping[str, Any]) -> Any:
+        """Compiled ``(state, dyn, n_epochs, data) -> (state, value)`` of one configuration."""
+        jax = jax_module()
+        dev = jax.local_devices()[0]
+        one = jax.sharding.SingleDeviceSharding(dev)
+
+        def build() -> Any:
+            def program(state: Any, dyn: Any, n_epochs: Any, data: Any) -> Any:
+                hp = {**static, **dyn}
+                state = jax.lax.fori_loop(0, n_epochs, lambda _, s: self.train_epoch(s, hp, data), state)
+                return state, self.evaluate(state, data)
+
+            args = (
+                _abstract(self.template(static), one),
+                {k: jax.ShapeDtypeStruct((), np.float32, sharding=one) for k in self.dynamic},
+                jax.ShapeDtypeStruct((), np.int32, sharding=one),
+                _abstract(self.data, one),
+            )
+            return jax.jit(program).lower(*args)
+
+        return self._compiled(("single", freeze(static), dev.id), build)
+
+    def init_states(self, static: Mapping[str, Any], rows: Sequence[tuple[int, Mapping[str, float]]]) -> list[Any]:
+        """Fresh host states (pytrees of numpy arrays) for ``(trial_id, dynamic values)`` rows."""
+        jax = jax_module()
+        fn = self.init_program(static)
+        packed = jax.device_get(
+            [fn(np.int32(tid), {k: np.float32(v) for k, v in dyn.items()}) for tid, dyn in rows])
+        leaves, treedef = jax.tree.flatten(self.template(static))
+        out = []
+        for flat in packed:
+            offset = dict.fromkeys(flat, 0)
+            values = []
+            for t in leaves:
+                name = np.dtype(t.dtype).str
+                n = int(np.prod(t.shape, dtype=np.int64))
+                values.append(np.asarray(flat[name][offset[name]:offset[name] + n]).reshape(t.shape))
+                offset[name] += n
+            out.append(jax.tree.unflatten(treedef, values))
+        return out
+
+    # ------------------------------------------------------------------ one configuration
+    def train_single(
+        self,
+        config: Mapping[str, Any],
+        epochs: float,
+        checkpoint: Mapping[str, Any] | None = None,
+        *,
+        trial_id: int = 0,
+    ) -> tuple[float, dict[str, Any]]:
+        """Train one configuration for ``epochs`` more epochs (the unbatched reference path).
+
+        Parameters
+        ----------
+        config
+            The configuration.
+        epochs
+            Epochs to train on top of ``checkpoint`` (or from scratch).
+        checkpoint
+            A checkpoint produced by this model (batched or not), or ``None``.
+        trial_id
+            Selects the initial PRNG key; equal ids give equal initial states in both paths.
+
+        Returns
+        -------
+        (value, checkpoint)
+        """
+        jax = jax_module()
+        dyn, static = self.split(config)
+        n = whole_epochs(epochs, "epochs")
+        if checkpoint is None:
+            tid, done = int(trial_id), 0
+            state = self.init_states(static, [(tid, dyn)])[0]
+        else:
+            tid, done = int(checkpoint.get("trial_id", trial_id)), int(checkpoint.get("resource", 0))
+            state = checkpoint["state"]
+        fn = self.single_program(static)
+        one = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        dyn_arr = {k: np.float32(v) for k, v in dyn.items()}
+        state, value = fn(state, dyn_arr, np.int32(n), self.device_data(one))
+        host = jax.tree.map(np.asarray, jax.device_get(state))
+        return float(value), {"state": host, "resource": done + n, "trial_id": tid}
+
+    def __call__(
+        self, config: Mapping[str, Any], resource: float, checkpoint: Any = None
+    ) -> tuple[float, dict[str, Any]]:
+        """Checkpoint-form objective: train one configuration up to ``resource`` epochs.
+
+        Lets the same model run per trial on any executor (thread, process); the batched
+        executor does not call it. Every configuration starts from the initial state of
+        ``trial_id=0`` (the objective does not know trial ids).
+        """
+        done = 0 if checkpoint is None else int(checkpoint.get("resource", 0))
+        target = whole_epochs(resource, "resource")
+        if target < done:
+            raise InvalidParameterError(
+                f"resource must be >= the checkpoint's {done} epochs, got {resource!r}")
+        return self.train_single(config, target - done, checkpoint)
+
+    def engine(
+        self,
+        capacity: int,
+        *,
+        devices: Sequence[Any] | None = None,
+        buckets: Sequence[int] | None = None,
+        compact_after: float | None = None,
+    ) -> JaxBatchEngine:
+        """A :class:`~asha_nb.integrations.jax.JaxBatchEngine` over this model (see there)."""
+        from ._jax_engine import JaxBatchEngine
+
+        return JaxBatchEngine(self, capacity, devices=devices, buckets=buckets,
+                              compact_after=compact_after)
+
+    def __repr__(self) -> str:
+        return (f"BatchedModel(dynamic={self.dynamic!r}, static={self.static!r}, "
+                f"n_compiles={self.n_compiles}, n_cache_hits={self.n_cache_hits})")

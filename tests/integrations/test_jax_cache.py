@@ -1,0 +1,113 @@
+"""JAX's persistent compilation cache: a second process loads the batched programs.
+
+Each case runs a tiny batched search in a new Python process (JAX sets its cache up once per
+process) with its own temporary folders, never the user's cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from asha_nb.errors import InvalidTypeError
+from asha_nb.integrations.jax import CACHE_ENV_VAR, default_cache_dir, resolve_cache_dir
+
+SCRIPT = r"""
+import json, sys
+import jax, jax.numpy as jnp, numpy as np
+from asha_nb.integrations.jax import BatchedModel
+
+data = {"x": np.linspace(-1, 1, 16, dtype=np.float32), "y": np.linspace(0, 2, 16, dtype=np.float32)}
+
+def init(key, hp):
+    return {"w": jax.random.normal(key, (3,))}
+
+def train_epoch(state, hp, data):
+    feats = jnp.stack([data["x"] ** i for i in range(3)], 1)
+    g = jax.grad(lambda w: jnp.mean((feats @ w - data["y"]) ** 2))(state["w"])
+    return {"w": state["w"] - hp["lr"] * g}
+
+def evaluate(state, data):
+    feats = jnp.stack([data["x"] ** i for i in range(3)], 1)
+    return -jnp.mean((feats @ state["w"] - data["y"]) ** 2)
+
+model = BatchedModel(init, train_epoch, evaluate, data, dynamic=("lr",))
+eng = model.engine(4, devices=jax.local_devices()[:1])
+for i in range(3):
+    eng.add(i, i, {"lr": 0.1 * (i + 1)}, 2)
+values = sorted(round(f.value, 6) for f in eng.run())
+print(json.dumps({"compiles": model.n_compiles, "hits": model.n_cache_hits, "values": values,
+                  "dir": jax.config.jax_compilation_cache_dir,
+                  "min_time": jax.config.jax_persistent_cache_min_compile_time_secs}))
+"""
+
+
+def _run(tmp_path: Path, **env: str | None) -> dict:
+    full = {k: v for k, v in os.environ.items()
+            if k not in (CACHE_ENV_VAR, "JAX_COMPILATION_CACHE_DIR", "XDG_CACHE_HOME")}
+    full.update({"HOME": str(tmp_path / "home"), "JAX_PLATFORMS": "cpu"})
+    full.update({k: v for k, v in env.items() if v is not None})
+    out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
+                         env=full, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _entries(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob("*-cache")) if folder.exists() else []
+
+
+def test_a_second_process_loads_the_programs_from_the_cache(tmp_path):
+    cache = tmp_path / "cache"
+    first = _run(tmp_path, **{CACHE_ENV_VAR: str(cache)})
+    assert first["dir"] == str(cache) and first["min_time"] == 0.0
+    assert first["compiles"] == 2 and first["hits"] == 0  # init + one bucket, compiled
+    names = _entries(cache)
+    assert len([n for n in names if n.startswith("jit_program")]) == 2
+    second = _run(tmp_path, **{CACHE_ENV_VAR: str(cache)})
+    assert second["compiles"] == 0 and second["hits"] == 2  # both loaded, none compiled
+    assert second["values"] == first["values"]
+
+
+def test_default_folder_is_the_user_cache(tmp_path):
+    xdg = tmp_path / "xdg"
+    got = _run(tmp_path, XDG_CACHE_HOME=str(xdg))
+    assert got["dir"] == str(xdg / "asha_nb" / "jax")
+    assert _entries(xdg / "asha_nb" / "jax")
+    without_xdg = _run(tmp_path)  # HOME is tmp_path/home in the child
+    assert without_xdg["dir"] == str(tmp_path / "home" / ".cache" / "asha_nb" / "jax")
+
+
+def test_off_leaves_jax_alone(tmp_path):
+    got = _run(tmp_path, **{CACHE_ENV_VAR: "off", "XDG_CACHE_HOME": str(tmp_path / "xdg")})
+    assert got["dir"] is None and got["min_time"] == 1.0 and got["hits"] == 0
+    assert not (tmp_path / "xdg").exists()
+
+
+def test_the_users_own_jax_setting_is_kept(tmp_path):
+    mine = tmp_path / "mine"
+    got = _run(tmp_path, JAX_COMPILATION_CACHE_DIR=str(mine), XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    assert got["dir"] == str(mine)
+    assert got["min_time"] == 1.0  # JAX's threshold: the user's configuration, not changed
+    assert not (tmp_path / "xdg").exists()
+
+
+def test_resolve_cache_dir(monkeypatch, tmp_path):
+    monkeypatch.delenv(CACHE_ENV_VAR, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert resolve_cache_dir() == default_cache_dir() == tmp_path / "asha_nb" / "jax"
+    assert resolve_cache_dir(True) == tmp_path / "asha_nb" / "jax"
+    assert resolve_cache_dir(tmp_path / "x") == tmp_path / "x"
+    assert resolve_cache_dir(False) is None
+    monkeypatch.setenv(CACHE_ENV_VAR, str(tmp_path / "env"))
+    assert resolve_cache_dir() == tmp_path / "env"
+    for off in ("off", "0", "false", "None", ""):
+        monkeypatch.setenv(CACHE_ENV_VAR, off)
+        assert resolve_cache_dir() is None
+    with pytest.raises(InvalidTypeError, match="compilation_cache"):
+        resolve_cache_dir(3)  # type: ignore[arg-type]
