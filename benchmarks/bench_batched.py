@@ -1,17 +1,28 @@
 """Batched vs per-trial training on one ASHA search over digits (a script, not a test).
 
-Runs the same ASHA search (same space, seed and so the same configurations) four ways and
+Runs the same ASHA search (same space and seed, so the same configurations) several ways and
 prints model-epochs per second (epochs actually trained, i.e. ``resource - resume_from`` summed
-over jobs, divided by wall time), all in one process, side by side:
+over jobs, divided by the search's wall time) side by side, as ratios to per-trial torch:
 
-(a) JAX batched backend (``JaxBatchExecutor``, vmapped batches sharded across local devices),
-    cold (compiles included) and warm (second run, compiled programs cached);
-(b) torch.func batched (``BatchedTorchModel`` on the same executor);
-(c) per-trial torch jobs on a thread pool (``ThreadExecutor``, intra-op threads capped);
-(d) per-trial JAX jobs on a thread pool (``BatchedModel`` used as a checkpoint objective).
+- torch per trial on a thread pool (``ThreadExecutor``, intra-op threads capped): the reference;
+- torch.func batched (``BatchedTorchModel`` on the ``BatchedExecutor``);
+- JAX batched (``digits_mlp`` on the ``BatchedExecutor``, vmapped batches sharded over fake CPU
+  devices), three ways:
 
-Plus the batched engine's overhead against a bare hand-written ``jit(vmap(epoch))`` loop on the
-same K rows (target <= 10 %).
+  * **cold**: a new process with an empty JAX compilation cache (a first run),
+  * **re-run**: another new process with the cache the cold run filled (a notebook re-run,
+    a restarted kernel),
+  * **warm**: the cold process's second search (programs already in memory);
+
+- JAX batched cold and warm with eager compaction (``compact_after=0``: every smaller bucket is
+  compiled as soon as the rows fit, the policy before the compile-cost rule);
+- JAX per trial on a thread pool (the ``BatchedModel`` as a checkpoint objective).
+
+Every JAX run happens in a child process whose compilation cache is a temporary folder (deleted
+at the end; the user's cache is never touched). Times cover the search only: imports and data
+loading are excluded for every backend (the JAX processes' import + model set-up time is
+printed as a note). Plus the engine's overhead against a bare hand-written ``jit(vmap(epoch))``
+loop on the same K rows (target <= 10 %).
 
 Usage::
 
@@ -23,13 +34,17 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import json
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
 
-def _parse() -> argparse.Namespace:
+def _parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small CI-size run")
     p.add_argument("--workers", type=int, default=None, help="batch capacity K (default 64; quick 16)")
@@ -38,7 +53,15 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--devices", type=int, default=2, help="fake CPU devices for JAX sharding")
     p.add_argument("--threads", type=int, default=2, help="per-trial thread-pool workers")
     p.add_argument("--seed", type=int, default=0)
-    return p.parse_args()
+    p.add_argument("--rounds", type=int, default=None, help="cold/re-run/warm rounds (default 3; quick 1)")
+    p.add_argument("--child", choices=["cold", "rerun", "eager", "extras"], help=argparse.SUPPRESS)
+    p.add_argument("--cache", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    args.k = args.workers or (16 if args.quick else 64)
+    args.n_trials = args.trials or (32 if args.quick else 256)
+    args.rmax = args.max_resource or (9 if args.quick else 27)
+    args.rounds = args.rounds or (1 if args.quick else 3)
+    return args
 
 
 def drive(executor: Any, objective: Any, sched: Any, n_workers: int) -> tuple[int, float]:
@@ -66,9 +89,7 @@ def drive(executor: Any, objective: Any, sched: Any, n_workers: int) -> tuple[in
                 out = fut.result()
                 if out.error is not None:
                     raise RuntimeError(out.error)
-                value = out.value
-                if isinstance(value, tuple):
-                    value = value[0]
+                value = out.value[0] if isinstance(out.value, tuple) else out.value
                 ckpts[job.trial_id] = out.checkpoint
                 epochs += int(job.resource - job.resume_from)
                 sched.report(job, float(value))
@@ -77,10 +98,18 @@ def drive(executor: Any, objective: Any, sched: Any, n_workers: int) -> tuple[in
     return epochs, time.perf_counter() - t0
 
 
+def _sched(args: argparse.Namespace, space: Any) -> Any:
+    from asha_nb import ASHA
+
+    return ASHA(space, min_resource=1, max_resource=args.rmax, reduction_factor=3,
+                max_trials=args.n_trials, seed=args.seed)
+
+
 def bare_overhead(model: Any, k: int, epochs: int, repeats: int = 3) -> tuple[float, float]:
     """Model-epochs/s of a hand-written jit(vmap) loop and of the engine on the same K rows."""
     import jax
     import numpy as np
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     cfgs = [{"lr": 0.05 + 0.001 * i, "weight_decay": 1e-4, "momentum": 0.9, "width": 64}
             for i in range(k)]
@@ -88,8 +117,6 @@ def bare_overhead(model: Any, k: int, epochs: int, repeats: int = 3) -> tuple[fl
     dyn = {n: np.asarray([c[n] for c in cfgs], np.float32) for n in model.dynamic}
     base = jax.random.PRNGKey(model.seed)
     keys = jax.vmap(lambda t: jax.random.fold_in(base, t))(np.arange(k, dtype=np.int32))
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
     mesh = Mesh(np.array(jax.local_devices()), ("k",))
     rows_sh, repl = NamedSharding(mesh, PartitionSpec("k")), NamedSharding(mesh, PartitionSpec())
 
@@ -128,66 +155,136 @@ def _timed(fn: Any) -> float:
     return time.perf_counter() - t
 
 
-def main() -> None:
-    args = _parse()
-    k = args.workers or (16 if args.quick else 64)
-    trials = args.trials or (32 if args.quick else 256)
-    rmax = args.max_resource or (9 if args.quick else 27)
-    if "jax" not in sys.modules:
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                                   + f" --xla_force_host_platform_device_count={args.devices}").strip()
+def child(args: argparse.Namespace) -> None:
+    """One JAX process: print a JSON line of results."""
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                               + f" --xla_force_host_platform_device_count={args.devices}").strip()
+    os.environ["ASHA_NB_JAX_CACHE_DIR"] = args.cache
+    t0 = time.perf_counter()
     import jax
 
-    from asha_nb import ASHA
-    from asha_nb.executors.jax_batched import JaxBatchExecutor
-    from asha_nb.executors.thread import ThreadExecutor
-    from asha_nb.integrations.jax import digits_mlp
-    from asha_nb.integrations.torch import digits_batched, digits_objective
+    from asha_nb.examples import digits_mlp
+    from asha_nb.executors import BatchedExecutor
 
     model, space = digits_mlp()
-    _, tspace = digits_objective()
+    res: dict[str, Any] = {"setup_s": time.perf_counter() - t0, "devices": len(jax.local_devices())}
+    options = {"compact_after": 0.0} if args.child == "eager" else {}
 
-    def sched() -> ASHA:
-        return ASHA(space, min_resource=1, max_resource=rmax, reduction_factor=3,
-                    max_trials=trials, seed=args.seed)
+    def search(name: str) -> None:
+        n0, h0 = model.n_compiles, model.n_cache_hits
+        ex = BatchedExecutor(**options)
+        e, t = drive(ex, model, _sched(args, space), args.k)
+        res[name] = {"epochs": e, "seconds": t, "compiles": model.n_compiles - n0,
+                     "hits": model.n_cache_hits - h0, "buckets": list(ex.engine.buckets_used)}
 
-    rows: list[tuple[str, int, float, str]] = []
+    if args.child == "extras":
+        from asha_nb.executors.thread import ThreadExecutor
 
-    ex = JaxBatchExecutor()
-    e, t = drive(ex, model, sched(), k)
-    rows.append(("(a) JAX batched, cold", e, t, f"{model.n_compiles} compiles, buckets {ex.engine.buckets}"))
-    n0 = model.n_compiles
-    ex = JaxBatchExecutor()
-    e, t = drive(ex, model, sched(), k)
-    rows.append(("(a) JAX batched, warm", e, t, f"{model.n_compiles - n0} new compiles"))
+        e, t = drive(ThreadExecutor(), model, _sched(args, space), args.threads)
+        res["per_trial"] = {"epochs": e, "seconds": t}
+        res["bare"], res["engine"] = bare_overhead(model, args.k, 3 if args.quick else 5)
+    else:
+        search("first")
+        if args.child in ("cold", "eager"):
+            search("warm")
+    print(json.dumps(res))
 
-    tm = digits_batched()
-    e, t = drive(JaxBatchExecutor(tm), tm, sched(), k)
-    rows.append(("(b) torch.func batched", e, t, "eager, no compile"))
 
-    tobj, _ = digits_objective()
-    e, t = drive(ThreadExecutor(), tobj, sched(), args.threads)
-    rows.append((f"(c) torch per-trial, {args.threads} threads", e, t, "intra-op threads capped"))
+def _spawn(args: argparse.Namespace, mode: str, cache: str) -> dict[str, Any]:
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", mode, "--cache", cache,
+           "--workers", str(args.k), "--trials", str(args.n_trials),
+           "--max-resource", str(args.rmax), "--devices", str(args.devices),
+           "--threads", str(args.threads), "--seed", str(args.seed)] + (["--quick"] if args.quick else [])
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"child {mode} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
-    e, t = drive(ThreadExecutor(), model, sched(), args.threads)
-    rows.append((f"(d) JAX per-trial, {args.threads} threads", e, t,
-                 f"{model.n_single_compiles} single-config compiles"))
 
-    bare, engine = bare_overhead(model, k, 3 if args.quick else 5)
+def _median(xs: list[float]) -> float:
+    return sorted(xs)[len(xs) // 2]
 
-    print(f"\nASHA on digits: {trials} trials, r=1, R={rmax}, eta=3, seed={args.seed}; K={k}; "
-          f"jax devices={len(jax.local_devices())}; cores={os.cpu_count()}")
-    print(f"{'backend':36s} {'model-epochs':>12s} {'wall s':>8s} {'epochs/s':>9s}  notes")
-    rates = {}
-    for name, e, t, note in rows:
-        rates[name] = e / t
-        print(f"{name:36s} {e:12d} {t:8.2f} {e / t:9.1f}  {note}")
-    ref = rates[f"(c) torch per-trial, {args.threads} threads"]
-    print("\nratios against (c) torch per-trial:")
-    for name, r in rates.items():
-        print(f"  {name:36s} {r / ref:6.2f}x")
-    print(f"\nengine overhead vs bare jit(vmap) loop at K={k}: bare {bare:.1f}, engine {engine:.1f} "
-          f"model-epochs/s -> overhead {100 * (bare / engine - 1):+.1f} % (target <= 10 %)")
+
+def main() -> None:
+    args = _parse()
+    if args.child:
+        child(args)
+        return
+    from asha_nb.examples import mlp_space, torch_digits_batched, torch_digits_objective
+    from asha_nb.executors import BatchedExecutor
+    from asha_nb.executors.thread import ThreadExecutor
+
+    t_start = time.perf_counter()
+    tobj, tspace = torch_digits_objective()
+    rounds: list[dict[str, Any]] = []
+    caches: list[str] = []
+    try:
+        # each round: the reference, then a cold process (empty cache) and a re-run process
+        for _ in range(args.rounds):
+            e, t = drive(ThreadExecutor(), tobj, _sched(args, tspace), args.threads)
+            caches.append(tempfile.mkdtemp(prefix="asha_nb_bench_jax_cache_"))
+            cold = _spawn(args, "cold", caches[-1])
+            rerun = _spawn(args, "rerun", caches[-1])
+            rounds.append({"ref": (e, t), "cold": cold, "rerun": rerun,
+                           "files": len(os.listdir(caches[-1]))})
+        tm = torch_digits_batched()
+        tf_e, tf_t = drive(BatchedExecutor(tm), tm, _sched(args, mlp_space()), args.k)
+        caches.append(tempfile.mkdtemp(prefix="asha_nb_bench_jax_cache_"))
+        eager = _spawn(args, "eager", caches[-1])
+        extras = _spawn(args, "extras", caches[0])
+    finally:
+        for c in caches:
+            shutil.rmtree(c, ignore_errors=True)
+
+    ref_rates = [r["ref"][0] / r["ref"][1] for r in rounds]
+    ref_rate = _median(ref_rates)
+
+    def rate(res: dict[str, Any]) -> float:
+        return res["epochs"] / res["seconds"]
+
+    def note(res: dict[str, Any]) -> str:
+        return f"{res['compiles']} compiled, {res['hits']} from cache, buckets {res['buckets']}"
+
+    # rows: (name, model-epochs, seconds, ratios against the reference of the same round, note)
+    rows: list[tuple[str, int, float, list[float], str]] = []
+    for name, get in (("JAX batched, cold (new process)", lambda r: r["cold"]["first"]),
+                      ("JAX batched, re-run (new process)", lambda r: r["rerun"]["first"]),
+                      ("JAX batched, warm (same process)", lambda r: r["cold"]["warm"])):
+        res = [get(r) for r in rounds]
+        ratios = [rate(x) / rr for x, rr in zip(res, ref_rates)]
+        mid = sorted(range(len(res)), key=lambda i: ratios[i])[len(res) // 2]
+        rows.append((name, res[mid]["epochs"], res[mid]["seconds"], ratios, note(res[mid])))
+    ref_mid = sorted(range(len(rounds)), key=lambda i: ref_rates[i])[len(rounds) // 2]
+    rows.insert(0, (f"torch per trial, {args.threads} threads", rounds[ref_mid]["ref"][0],
+                    rounds[ref_mid]["ref"][1], [1.0] * len(rounds), "intra-op threads capped"))
+    once = [
+        ("torch.func batched", tf_e, tf_t, "eager torch, no compile"),
+        ("JAX batched eager compaction, cold", eager["first"]["epochs"], eager["first"]["seconds"],
+         note(eager["first"])),
+        ("JAX batched eager compaction, warm", eager["warm"]["epochs"], eager["warm"]["seconds"],
+         note(eager["warm"])),
+        (f"JAX per trial, {args.threads} threads", extras["per_trial"]["epochs"],
+         extras["per_trial"]["seconds"], "BatchedModel as a checkpoint objective"),
+    ]
+    rows += [(n, e, t, [e / t / ref_rate], x) for n, e, t, x in once]
+
+    print(f"\nASHA on digits: {args.n_trials} trials, r=1, R={args.rmax}, eta=3, seed={args.seed}; "
+          f"K={args.k}; jax devices={rounds[0]['cold']['devices']}; cores={os.cpu_count()}; "
+          f"{args.rounds} rounds")
+    print(f"{'backend':38s} {'model-epochs':>12s} {'search s':>9s} {'epochs/s':>9s} "
+          f"{'vs ref':>7s} {'(range)':>13s}  notes")
+    for name, e, t, ratios, extra in rows:
+        spread = f"({min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else ""
+        print(f"{name:38s} {e:12d} {t:9.2f} {e / t:9.1f} {_median(ratios):6.2f}x {spread:>13s}  {extra}")
+    print("\nvs ref: median over the rounds of the ratio to per-trial torch in the same round "
+          "(single runs: against the median reference); search times of the median round.")
+    setup = [r["cold"]["setup_s"] for r in rounds] + [r["rerun"]["setup_s"] for r in rounds]
+    print(f"JAX processes: import + model set-up {min(setup):.2f}-{max(setup):.2f} s, not in the "
+          f"search times; {rounds[0]['files']} files in the compilation cache after a re-run")
+    bare, engine = extras["bare"], extras["engine"]
+    print(f"engine overhead vs bare jit(vmap) loop at K={args.k}: bare {bare:.1f}, engine "
+          f"{engine:.1f} model-epochs/s -> overhead {100 * (bare / engine - 1):+.1f} % (target <= 10 %)")
+    print(f"benchmark total {time.perf_counter() - t_start:.0f} s")
 
 
 if __name__ == "__main__":
