@@ -342,6 +342,15 @@ class Scheduler(abc.ABC):
     def rung_resources(self) -> list[list[float]]:
         """Resources of each bracket's rungs (``rung_resources[bracket][rung]``)."""
 
+    def expected_jobs(self) -> int | None:
+        """The number of jobs this scheduler plans to hand out (``None``: no limit).
+
+        Exact for the synchronous schedulers (without ``add_trial``); for the asynchronous ones a
+        plan of ``floor(n / eta**k)`` jobs in rung ``k`` of each bracket: they may hand out a few
+        more (a trial promoted early can later drop out of the top set).
+        """
+        return None
+
     @property
     def top_resource(self) -> float:
         """The largest resource any rung trains to (``max_resource``)."""

@@ -183,6 +183,15 @@ class _AsyncScheduler(Scheduler):
     def _rungs_with_brackets(self) -> list[tuple[int, Rung]]:
         return [(b.index, r) for b in self._brackets for r in b.rungs]
 
+    def expected_jobs(self) -> int | None:
+        if self.max_trials is None:
+            return None
+        total = 0
+        for b in self._brackets:
+            n = b.max_trials if b.max_trials is not None else self.max_trials
+            total += sum(n // self.reduction_factor ** k for k in range(b.top + 1))
+        return total + max(0, self.n_trials - self.max_trials)  # user-added trials
+
     def _bracket_rungs(self, bracket: int) -> list[Rung]:
         return self._brackets[bracket].rungs
 

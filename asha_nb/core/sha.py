@@ -163,6 +163,15 @@ class _SyncScheduler(Scheduler):
         """Resources of each bracket's rungs."""
         return [list(b.resources) for b in self._brackets]
 
+    def expected_jobs(self) -> int | None:
+        total = 0
+        for b in self._brackets:
+            n = b.n_configs
+            for _ in range(b.top + 1):
+                total += n
+                n = max(1, n // self.reduction_factor)
+        return total
+
     def jobs_per_rung(self) -> list[list[int]]:
         """For each bracket, the number of configurations that entered each rung so far."""
         return [[len(m) for m in b.members] for b in self._brackets]

@@ -184,7 +184,8 @@ class Loop:
         self.started_at: float | None = None  # search time at which this session started
         self.ended_at: float | None = None
         self.n_issued = 0
-        self.n_done = 0  # jobs that ended (ok, failed or stopped)
+        self.n_done = 0  # futures that resolved
+        self.n_retried = 0  # of which attempts that failed and run again
         self.finished_ids: list[int] = []  # job ids in the order their jobs ended
         self.incumbents: list[tuple[float, int, float, float]] = []
         self.best_any: list[tuple[float, int, float, float]] = []  # (time, trial, value, resource)
@@ -530,6 +531,7 @@ class Loop:
             retryable = (exc is not None and "crashed" in error) or (
                 outcome is not None and outcome.error is not None)
             if retryable and fl.attempt < self.retries:
+                self.n_retried += 1
                 self.pending.appendleft((job, fl.attempt + 1))
                 self.store.put(self.store.get(job.job_id)._replace(
                     status=JobStatus.RETRYING, end=now, error=error))
@@ -916,6 +918,7 @@ class Loop:
             stuck_workers=sum(1 for r in running if r.stuck),
             trial_counts={str(k): v for k, v in counts.items()},
             n_jobs=len(self.store),
+            n_jobs_done=self.n_done - self.n_retried,
             best_any_value=None if any_ is None else any_[2],
             best_any_trial=None if any_ is None else any_[1],
             best_any_resource=None if any_ is None else any_[3],

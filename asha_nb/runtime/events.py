@@ -158,8 +158,9 @@ class SearchSnapshot:
         failed trials.
     trial_counts
         Number of trials in each :class:`~asha_nb.core.TrialStatus` (by value).
-    n_jobs
-        Jobs handed out so far (rows of ``results()``).
+    n_jobs, n_jobs_done
+        Jobs handed out so far (rows of ``results()``), and jobs that ended (ok, failed or
+        stopped; a retried attempt does not count).
     best_value, best_trial, best_config, best_resource
         Incumbent: best result at the highest resource reached (``None`` before any).
     best_any_value, best_any_trial, best_any_resource
@@ -192,6 +193,7 @@ class SearchSnapshot:
     stuck_workers: int = 0
     trial_counts: Mapping[str, int] = field(default_factory=dict)
     n_jobs: int = 0
+    n_jobs_done: int = 0
     best_any_value: float | None = None
     best_any_trial: int | None = None
     best_any_resource: float | None = None

@@ -1,78 +1,82 @@
-"""tqdm progress bar as a :class:`~asha_nb.runtime.Search` subscriber."""
+"""A tqdm progress bar that follows a running :class:`~asha_nb.runtime.Search`.
+
+It is a thin view: it reads the search's snapshot when it refreshes (``Search.run`` calls
+:meth:`ProgressBar.update` about five times a second) and costs the loop nothing per job. The
+bar counts jobs that ended; its total is the scheduler's own estimate of the jobs it will hand
+out (:meth:`~asha_nb.core.Scheduler.expected_jobs`), raised when the search hands out more
+(an asynchronous scheduler may promote a few more trials than planned) and set to the final count
+when the search ends, so it never shows more than 100 %.
+"""
 
 from __future__ import annotations
 
-import time
 from typing import Any
-
-from .events import JobFinished, StateChanged
 
 __all__ = ["ProgressBar"]
 
 
 def _in_notebook() -> bool:
     try:
-        from IPython import get_ipython  # type: ignore[import-not-found]
+        from IPython import get_ipython
     except ImportError:
         return False
     ip = get_ipython()
     return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
 
 
-def _expected_jobs(search: Any) -> int | None:
-    sched = search.scheduler
-    n = getattr(sched, "max_trials", None)
-    resources = getattr(sched, "resources", None)
-    if not n or resources is None:
-        return None
-    eta = sched.reduction_factor
-    return sum(max(1, n // eta**k) for k in range(len(resources)))
-
-
 class ProgressBar:
-    """A tqdm bar counting finished jobs, with the incumbent in the postfix.
+    """A tqdm bar counting ended jobs, with the incumbent and failures in the postfix.
 
-    Uses ``tqdm.auto`` inside Jupyter and plain ``tqdm`` in terminals. Redraws are throttled
-    (at most ~10 per second). Subscribes on creation; :meth:`close` unsubscribes.
+    Uses ``tqdm.auto`` inside Jupyter and plain ``tqdm`` in terminals. Call :meth:`update` to
+    refresh it and :meth:`close` at the end.
 
     Examples
     --------
-    >>> # bar = ProgressBar(search); search.start(); search.wait(); bar.close()
+    >>> from asha_nb import space
+    >>> from asha_nb.runtime import Search
+    >>> s = Search(lambda c, r: c["x"], {"x": space.uniform(0, 1)}, max_trials=9,
+    ...            max_resource=9, seed=0, progress=False).run()
+    >>> bar = ProgressBar(s, disable=True)
+    >>> bar.update(); bar.expected, bar.total, bar.done  # planned 9 + 3 + 1, ASHA did one more
+    (13, 14, 14)
+    >>> bar.close()
     """
 
-    def __init__(self, search: Any, *, notebook: bool | None = None):
+    def __init__(self, search: Any, *, notebook: bool | None = None, disable: bool = False):
         notebook = _in_notebook() if notebook is None else notebook
         if notebook:
             from tqdm.auto import tqdm
         else:
             from tqdm import tqdm
         self._search = search
-        self._bar = tqdm(total=_expected_jobs(search), unit="job",
-                         desc=type(search.scheduler).__name__, leave=True)
-        self._last = 0.0
-        self._unsubscribe = search.subscribe(self._on_event)
+        self.expected = search.scheduler.expected_jobs()
+        self._bar = tqdm(total=self.expected, unit="job", desc=type(search.scheduler).__name__,
+                         leave=True, disable=disable)
+        self.done = 0
+        self.total = self.expected
 
-    def _on_event(self, event: Any) -> None:
-        if isinstance(event, JobFinished):
-            self._bar.update(1)
-            now = time.monotonic()
-            if now - self._last > 0.1:
-                self._last = now
-                self._postfix()
-        elif isinstance(event, StateChanged) and event.state in ("finished", "stopped", "failed"):
-            self._postfix()
-
-    def _postfix(self) -> None:
+    def update(self) -> None:
+        """Read the search's snapshot and redraw."""
         snap = self._search.snapshot()
-        post = {"best": "-" if snap.best_value is None else f"{snap.best_value:.4g}",
-                "failed": snap.n_failed}
-        self._bar.set_postfix(post, refresh=False)
+        done = snap.n_jobs_done
+        total = self.expected
+        if snap.state.is_terminal:
+            total = done
+        elif total is not None:
+            total = max(total, snap.n_jobs)  # handed out more than planned
+        bar = self._bar
+        if total != self.total:
+            self.total = total
+            bar.total = total
+        if done > self.done:
+            bar.update(done - self.done)
+            self.done = done
+        bar.set_postfix({"best": "-" if snap.best_value is None else f"{snap.best_value:.4g}",
+                         "failed": snap.n_failed}, refresh=True)
 
     def close(self) -> None:
-        """Unsubscribe and close the bar."""
-        self._unsubscribe()
+        """Last update, then close the bar."""
         try:
-            self._postfix()
-        except Exception:  # noqa: BLE001
-            pass
-        self._bar.close()
+            self.update()
+        finally:
+            self._bar.close()
