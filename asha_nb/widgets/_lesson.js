@@ -130,7 +130,7 @@ function render({ model, el }) {
     const next = times.find((p) => p > t + 1e-9);
     if (next === undefined) { stop(); setTime(horizon()); commit(); return; }
     const tween = Number(model.get("tween")) || frameStep() * 3;
-    animate(next, Math.min(horizon(), next + tween), 6 * (Number(model.get("interval")) || 80));
+    animate(next, Math.min(horizon(), next + tween), 10 * (Number(model.get("interval")) || 80));
   });
   restart.addEventListener("click", () => { stop(); setTime(0); commit(); });
   slider.addEventListener("input", () => { stop(); setTime(slider.value); });
