@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import enum
+import heapq
 import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._validation import check_int
+from ..core import Event, JobStatus
 from ..errors import InvalidParameterError, InvalidTypeError
+from .events import SearchState
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._loop import Loop
@@ -86,19 +89,58 @@ def _stop_trial(loop: Loop, trial_id: int) -> None:
             if n
             else f"trial_id {trial_id} does not exist: no trial has been created yet"
         )
-    loop.stop_trial(trial_id)
+    _do_stop_trial(loop, trial_id)
+
+
+def _do_stop_trial(loop: Loop, trial_id: int) -> None:
+    j = loop.journal
+    if j is not None:
+        j.append("stop_trial", time=loop.clock.now(), trial_id=trial_id)
+    events = loop.scheduler.stop_trial(trial_id)
+    for fl in loop.inflight.values():
+        if fl.job.trial_id == trial_id and not fl.user_stopped and fl.timed_out is None:
+            fl.user_stopped = True
+            loop.executor.stop_job(fl.running)
+    for job, attempt in [p for p in loop.pending if p[0].trial_id == trial_id]:
+        loop.pending.remove((job, attempt))
+        rec = loop.store.get(job.job_id)
+        loop.store.put(rec._replace(status=JobStatus.STOPPED))
+    loop.publish_all(events)
 
 
 def _add_trial(loop: Loop, config: dict[str, Any], check: bool = True) -> int:
-    return loop.add_trial(config, check=check)
+    sched = loop.scheduler
+    if loop.journal is not None:
+        # The call is journaled before it acts; a refused config raises the same way on replay.
+        loop.journal.append("add_trial", time=loop.clock.now(), trial_id=sched.n_trials,
+                            data={"config": dict(config), "check": check})
+    events: list[Event] | None = [] if loop.listening else None
+    tid = sched.add_trial(config, check=check, events=events)
+    if events:
+        loop.publish_all(events)
+    return tid
+
+
+def _set_paused(loop: Loop, paused: bool) -> None:
+    if paused == loop.paused:
+        return
+    loop.paused = paused
+    if paused:
+        loop.paused_since = loop.clock.now()
+        if loop.state is SearchState.RUNNING:
+            loop.set_state(SearchState.PAUSED)
+    else:
+        loop.paused_since = None
+        if loop.state is SearchState.PAUSED:
+            loop.set_state(SearchState.RUNNING)
 
 
 def _pause(loop: Loop) -> None:
-    loop.set_paused(True)
+    _set_paused(loop, True)
 
 
 def _resume(loop: Loop) -> None:
-    loop.set_paused(False)
+    _set_paused(loop, False)
 
 
 def _stop(loop: Loop) -> None:
@@ -106,7 +148,13 @@ def _stop(loop: Loop) -> None:
 
 
 def _set_n_workers(loop: Loop, n_workers: int) -> None:
-    loop.set_n_workers(n_workers)
+    old = loop.n_workers
+    loop.n_workers = n_workers
+    busy = {fl.worker for fl in loop.inflight.values()}
+    loop.free = [w for w in range(n_workers) if w not in busy]
+    heapq.heapify(loop.free)
+    if n_workers != old:
+        loop.executor.resize(n_workers)
 
 
 def _read_trials(loop: Loop) -> Any:

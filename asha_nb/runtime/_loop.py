@@ -21,108 +21,36 @@ inbox that receives finished jobs and control requests; with
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import heapq
 import logging
-import math
-import numbers
 import queue
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from ..clock import Clock, VirtualClock
-from ..core import Event, Job, JobStatus, Scheduler, TrialStatus
+from ..core import Event, Job, JobStatus, Scheduler
 from ..errors import ExecutorLostError, SearchStateError
-from ..executors import BaseExecutor, JobOutcome, JobSpec, RunningJob
+from ..executors import BaseExecutor, JobSpec
 from ._commands import HANDLERS, JOURNALED_CONTROLS, Command, Request
+from ._jobs import Flight, JobEndings
 from ._records import RecordStore
-from .events import (
-    ControlApplied,
-    IntermediateValue,
-    JobFinished,
-    JobStarted,
-    RunningJobInfo,
-    SearchSnapshot,
-    SearchState,
-    StateChanged,
-)
+from ._snapshot import build_snapshot
+from .events import ControlApplied, JobStarted, SearchSnapshot, SearchState, StateChanged
 from .journal import Journal
 
-__all__ = ["Loop", "Flight", "describe_exception", "to_value"]
+__all__ = ["Loop"]
 
 logger = logging.getLogger("asha_nb.runtime")
 
-_INF = float("inf")
-_NINF = float("-inf")
 _WAKE = object()  # put in the inbox to wake a blocked loop (a control request arrived)
 _SNAPSHOT_EVERY = 0.05  # seconds of wall time between two snapshot refreshes
-_NONE_MSG = (
-    "objective returned None; it must return a number, or (value, checkpoint) for the "
-    "checkpoint form"
-)
 
 
-class Flight:
-    """A job out on a worker (loop-thread state)."""
-
-    __slots__ = ("job", "running", "worker", "start", "attempt", "submitted", "user_stopped",
-                 "timed_out", "streamed")
-
-    def __init__(self, job: Job, running: RunningJob, worker: int, start: float, attempt: int,
-                 submitted: float):
-        self.job = job
-        self.running = running
-        self.worker = worker
-        self.start = start
-        self.attempt = attempt
-        self.submitted = submitted  # monotonic wall time (0 in virtual time)
-        self.user_stopped = False
-        self.timed_out: str | None = None  # the error recorded when its timeout passed
-        self.streamed = False
-
-
-def describe_exception(exc: BaseException, timeout: float | None) -> str:
-    """A one-line description of why a job's future raised."""
-    name = type(exc).__name__
-    if name == "ProcessExpired":
-        return f"worker crashed (exit code {getattr(exc, 'exitcode', '?')})"
-    if name in ("KilledWorker", "TerminatedWorkerError", "BrokenProcessPool", "SimulatedCrash"):
-        return f"worker crashed ({name}: {exc})"
-    if isinstance(exc, (TimeoutError, cf.TimeoutError)):
-        return f"timed out after {timeout:g} s" if timeout is not None else f"timed out ({exc})"
-    if isinstance(exc, cf.CancelledError):
-        return "cancelled"
-    return f"{name}: {exc}"
-
-
-def to_value(raw: Any) -> tuple[float | None, str | None]:
-    """The objective's raw return value as a float, or ``(None, error message)``."""
-    if type(raw) is float:
-        return raw, None
-    if raw is None:
-        return None, _NONE_MSG
-    if isinstance(raw, numbers.Real) and not isinstance(raw, bool):
-        return float(raw), None
-    shape = getattr(raw, "shape", None)
-    if shape is not None and callable(getattr(raw, "item", None)):
-        if tuple(shape) == ():
-            try:
-                item = raw.item()
-            except Exception as exc:  # noqa: BLE001 - reported as the job's error
-                return None, f"objective returned a 0-d {type(raw).__name__} whose .item() failed: {exc}"
-            if isinstance(item, numbers.Real) and not isinstance(item, bool):
-                return float(item), None
-        return None, (f"objective returned a {type(raw).__name__} of shape {tuple(shape)}; it "
-                      "must return one number (e.g. float(loss) or loss.item())")
-    return None, (f"objective returned {raw!r:.100} ({type(raw).__name__}); it must return a "
-                  "number, or (value, checkpoint) for the checkpoint form")
-
-
-class Loop:
+class Loop(JobEndings):
     """All mutable state of a search, driven by :meth:`run`.
 
     Once the loop runs, only its thread touches this object (other threads go through
@@ -283,60 +211,11 @@ class Loop:
         while sched and sched[0][0] <= self.clock.now():
             self.apply(heapq.heappop(sched)[2])
 
-    def stop_trial(self, trial_id: int) -> None:
-        j = self.journal
-        if j is not None:
-            j.append("stop_trial", time=self.clock.now(), trial_id=trial_id)
-        events = self.scheduler.stop_trial(trial_id)
-        for fl in self.inflight.values():
-            if fl.job.trial_id == trial_id and not fl.user_stopped and fl.timed_out is None:
-                fl.user_stopped = True
-                self.executor.stop_job(fl.running)
-        for job, attempt in [p for p in self.pending if p[0].trial_id == trial_id]:
-            self.pending.remove((job, attempt))
-            rec = self.store.get(job.job_id)
-            self.store.put(rec._replace(status=JobStatus.STOPPED))
-        self.publish_all(events)
-
-    def add_trial(self, config: Mapping[str, Any], *, check: bool = True) -> int:
-        sched = self.scheduler
-        if self.journal is not None:
-            # The call is journaled before it acts; a refused config raises the same way on replay.
-            self.journal.append("add_trial", time=self.clock.now(), trial_id=sched.n_trials,
-                                data={"config": dict(config), "check": check})
-        events: list[Event] | None = [] if self.listening else None
-        tid = sched.add_trial(config, check=check, events=events)
-        if events:
-            self.publish_all(events)
-        return tid
-
-    def set_paused(self, paused: bool) -> None:
-        if paused == self.paused:
-            return
-        self.paused = paused
-        if paused:
-            self.paused_since = self.clock.now()
-            if self.state is SearchState.RUNNING:
-                self.set_state(SearchState.PAUSED)
-        else:
-            self.paused_since = None
-            if self.state is SearchState.PAUSED:
-                self.set_state(SearchState.RUNNING)
-
     def request_end(self, reason: str, *, stopped: bool = False, failed: bool = False) -> None:
         if self.end_reason is None:
             self.end_reason = reason
             self.end_state = (SearchState.FAILED if failed else
                               SearchState.STOPPED if stopped else SearchState.FINISHED)
-
-    def set_n_workers(self, n_workers: int) -> None:
-        old = self.n_workers
-        self.n_workers = n_workers
-        busy = {fl.worker for fl in self.inflight.values()}
-        self.free = [w for w in range(n_workers) if w not in busy]
-        heapq.heapify(self.free)
-        if n_workers != old:
-            self.executor.resize(n_workers)
 
     # ------------------------------------------------------------------ handing out jobs
     def fill(self) -> None:
@@ -419,228 +298,6 @@ class Loop:
                                     job.resume_from, worker, now, job.bracket))
 
     # ------------------------------------------------------------------ jobs that ended
-    def drain_reports(self) -> None:
-        for rep in self.executor.drain_reports():
-            fl = self.inflight.get(rep.job_id)
-            if fl is None:
-                continue  # the job already ended; its outcome carried the values
-            fl.streamed = True
-            self.curves.setdefault(rep.trial_id, []).append((rep.resource, rep.value))
-            if self.listening:
-                self.publish(IntermediateValue(rep.job_id, rep.trial_id, rep.resource,
-                                               rep.value, self.clock.now()))
-
-    def release(self, fl: Flight) -> None:
-        if fl.worker < self.n_workers:
-            heapq.heappush(self.free, fl.worker)
-
-    def complete(self, fl: Flight) -> None:
-        """Handle a job whose future resolved (loop thread)."""
-        job = fl.job
-        if self.inflight.get(job.job_id) is not fl:
-            return  # already handled (e.g. a callback after the search ended)
-        if self.fast and fl.timed_out is None and not fl.user_stopped:
-            fut: Any = fl.running.future
-            outcome_ = fut.outcome if self.virtual else None
-            if outcome_ is not None and outcome_.error is None and not outcome_.intermediate \
-                    and outcome_.checkpoint is None and type(outcome_.value) is float:
-                # The common case of a simulation: a plain value, nothing else to record.
-                value = outcome_.value
-                del self.inflight[job.job_id]
-                if fl.worker < self.n_workers:
-                    heapq.heappush(self.free, fl.worker)
-                now = self.clock.t  # type: ignore[attr-defined]
-                self.n_done += 1
-                self._dirty = True
-                self.scheduler.report(job, value)
-                if value == value and value not in (_INF, _NINF):
-                    self.track_best(job.trial_id, job.resource, value, now)
-                    note = None
-                else:
-                    note = f"objective returned {value!r}"
-                self.finished_ids.append(job.job_id)
-                self.store.set(job.job_id, job.trial_id, job.rung, job.bracket, JobStatus.OK,
-                               fl.worker, fl.start, now, value, note, fl.attempt + 1)
-                if self.target is not None:
-                    self.check_target(value)
-                return
-        outcome: JobOutcome | None = None
-        exc: BaseException | None = None
-        try:
-            outcome = fl.running.future.result()
-        except BaseException as e:  # noqa: BLE001 - becomes the job's error
-            exc = e
-        if outcome is not None and outcome.intermediate and not self.virtual:
-            self.drain_reports()  # values streamed before the end go first
-        del self.inflight[job.job_id]
-        self.release(fl)
-        now = self.clock.now()
-        self.n_done += 1
-        self._dirty = True
-        if outcome is not None and outcome.intermediate and not fl.streamed:
-            curve = self.curves.setdefault(job.trial_id, [])
-            for r, v in outcome.intermediate:
-                curve.append((r, v))
-                if self.listening:
-                    self.publish(IntermediateValue(job.job_id, job.trial_id, r, v, now))
-        if isinstance(exc, ExecutorLostError):
-            self.pending.appendleft((job, fl.attempt))
-            self.store.put(self.store.get(job.job_id)._replace(status=JobStatus.INTERRUPTED,
-                                                               end=now, error=str(exc)))
-            self.request_end(str(exc), failed=True)
-            return
-        value: float | None = None
-        error: str | None = None
-        if exc is not None:
-            error = describe_exception(exc, self.job_timeout)
-        elif outcome is not None and outcome.error is not None:
-            error = outcome.error
-        elif outcome is not None:
-            value, error = to_value(outcome.value)
-        sched = self.scheduler
-        j = self.journal
-
-        if fl.timed_out is not None:  # already failed at its deadline: keep what came late
-            rec = self.store.get(job.job_id)
-            note = fl.timed_out
-            if value is not None:
-                note += (f"; the job could not be killed and returned {value!r} at "
-                         f"{now:.3f} s (kept here, not used by the scheduler)")
-            self.store.put(rec._replace(end=now, value=value, error=note))
-            if j is not None and j.is_open and value is not None:
-                j.append("late_value", time=now, job_id=job.job_id, trial_id=job.trial_id,
-                         value=value)
-            return
-
-        if fl.user_stopped:
-            if value is not None and (outcome is None or not outcome.stopped):
-                if j is not None:
-                    j.append("report", time=now, job_id=job.job_id, trial_id=job.trial_id,
-                             value=value)
-                events = sched.report(job, value)
-                self.track_best(job.trial_id, job.resource, value, now)
-            else:
-                if j is not None:
-                    j.append("fail", time=now, job_id=job.job_id, trial_id=job.trial_id,
-                             text="stopped by user")
-                events = sched.fail(job, "stopped by user")
-            self.finish_job(fl, JobStatus.STOPPED, value, None, now, events)
-            return
-
-        if error is not None:
-            retryable = (exc is not None and "crashed" in error) or (
-                outcome is not None and outcome.error is not None)
-            if retryable and fl.attempt < self.retries:
-                self.n_retried += 1
-                self.pending.appendleft((job, fl.attempt + 1))
-                self.store.put(self.store.get(job.job_id)._replace(
-                    status=JobStatus.RETRYING, end=now, error=error))
-                if self.listening:
-                    self.publish(JobFinished(job.job_id, job.trial_id, job.rung, job.resource,
-                                             fl.worker, fl.start, now, JobStatus.RETRYING, None,
-                                             error, job.bracket))
-                return
-            if j is not None:
-                j.append("fail", time=now, job_id=job.job_id, trial_id=job.trial_id, text=error)
-            events = sched.fail(job, error)
-            self.finish_job(fl, JobStatus.FAILED, None, error, now, events)
-            return
-
-        assert value is not None and outcome is not None
-        note = None if math.isfinite(value) else f"objective returned {value!r}"
-        if outcome.checkpoint is not None:
-            self.checkpoints[job.trial_id] = (job.resource, outcome.checkpoint)
-            if j is not None:
-                try:
-                    j.save_checkpoint(job.trial_id, job.resource, outcome.checkpoint, time=now)
-                except Exception as e:  # noqa: BLE001 - only this trial is affected
-                    note = (f"checkpoint not saved ({type(e).__name__}: {e}); a resumed search "
-                            "retrains this trial from scratch")
-                    logger.warning("asha_nb: trial %s: %s", job.trial_id, note)
-        if j is not None:
-            j.append("report", time=now, job_id=job.job_id, trial_id=job.trial_id, value=value)
-        events = sched.report(job, value)
-        self.track_best(job.trial_id, job.resource, value, now)
-        self.finish_job(fl, JobStatus.OK, value, note, now, events)
-        if self.target is not None:
-            self.check_target(value)
-
-    def check_target(self, value: float) -> None:
-        target = self.target
-        if target is not None and math.isfinite(value):
-            if (value >= target) if self.mode == "max" else (value <= target):
-                self.request_end("target reached")
-
-    def finish_job(self, fl: Flight, status: JobStatus, value: float | None, error: str | None,
-                   now: float, events: list[Event]) -> None:
-        job = fl.job
-        self.finished_ids.append(job.job_id)
-        self.store.set(job.job_id, job.trial_id, job.rung, job.bracket, status, fl.worker,
-                       fl.start, now, value, error, fl.attempt + 1)
-        if self.listening:
-            self.publish(JobFinished(job.job_id, job.trial_id, job.rung, job.resource, fl.worker,
-                                     fl.start, now, status, value, error, job.bracket))
-            self.publish_all(events)
-
-    def track_best(self, trial_id: int, resource: float, value: float, now: float) -> None:
-        """Keep the incumbent history and the best-at-any-rung history up to date (O(1) unless
-        the new value can change the incumbent)."""
-        if not math.isfinite(value):
-            return
-        signed = self._sign * value
-        if self._best_any_signed is None or signed < self._best_any_signed:
-            self._best_any_signed = signed
-            self.best_any.append((now, trial_id, value, resource))
-        key = self._inc_key
-        if key is not None and (resource < key[0] or (resource == key[0] and signed > key[1])):
-            return
-        best = self.scheduler.best()
-        if best is not None and best != self._inc:
-            self._inc = best
-            self._inc_key = (best[2], self._sign * best[1])
-            self.incumbents.append((now, best[0], best[1], best[2]))
-
-    def expire_timeouts(self) -> None:
-        """Record jobs past their timeout as failed (executors that do not enforce it)."""
-        timeout = self.job_timeout
-        if timeout is None or self.executor.handles_timeouts:
-            return
-        mono = time.monotonic()
-        for fl in list(self.inflight.values()):
-            if fl.timed_out is not None or fl.user_stopped:
-                continue
-            t0 = fl.running.started_at if fl.running.started_at is not None else fl.submitted
-            if mono - t0 < timeout:
-                continue
-            job = fl.job
-            now = self.clock.now()
-            error = f"timed out after {timeout:g} s"
-            fl.timed_out = error
-            if self.journal is not None:
-                self.journal.append("fail", time=now, job_id=job.job_id, trial_id=job.trial_id,
-                                    text=error)
-            events = self.scheduler.fail(job, error)
-            self.store.set(job.job_id, job.trial_id, job.rung, job.bracket, JobStatus.FAILED,
-                           fl.worker, fl.start, None, None, error, fl.attempt + 1)
-            if self.listening:
-                self.publish(JobFinished(job.job_id, job.trial_id, job.rung, job.resource,
-                                         fl.worker, fl.start, now, JobStatus.FAILED, None, error,
-                                         job.bracket))
-                self.publish_all(events)
-            self.executor.stop_job(fl.running)  # kill, or set the cooperative stop flag
-            self._dirty = True
-
-    def next_timeout_in(self) -> float | None:
-        timeout = self.job_timeout
-        if timeout is None or self.executor.handles_timeouts:
-            return None
-        mono = time.monotonic()
-        waits = [timeout - (mono - (fl.running.started_at if fl.running.started_at is not None
-                                    else fl.submitted))
-                 for fl in self.inflight.values() if fl.timed_out is None and not fl.user_stopped]
-        return max(0.0, min(waits)) if waits else None
-
-    # ------------------------------------------------------------------ the loop
     def budget_deadline(self) -> float | None:
         if self.time_budget is None or self.started_at is None:
             return None
@@ -852,22 +509,6 @@ class Loop:
                 if not self.virtual:
                     fl.running.future.add_done_callback(lambda _f, fl=fl: self.late_result(fl))
 
-    def late_result(self, fl: Flight) -> None:
-        """A job that was still running when the search ended returned: keep its value."""
-        try:
-            outcome = fl.running.future.result()
-        except BaseException:  # noqa: BLE001 - killed or cancelled: nothing came
-            return
-        value, _ = to_value(outcome.value) if outcome.error is None else (None, None)
-        if value is None:
-            return
-        with self.lock:
-            rec = self.store.get(fl.job.job_id)
-            note = (f"returned {value!r} after the search ended (kept here, not used by the "
-                    "scheduler)")
-            self.store.put(rec._replace(value=value, end=self.clock.now(),
-                                        error=(rec.error + "; " + note) if rec.error else note))
-
     # ------------------------------------------------------------------ snapshots
     def refresh_snapshot(self, force: bool = False) -> None:
         if not (force or self._dirty):
@@ -882,49 +523,7 @@ class Loop:
             self._snapshot = snap
 
     def build_snapshot(self) -> SearchSnapshot:
-        sched = self.scheduler
-        counts = sched.status_counts()
-        best = sched.best()
-        best_cfg = None if best is None else dict(sched.trial_config(best[0]))
-        any_ = self.best_any[-1] if self.best_any else None
-        state = self.state
-        if self.started_at is None:
-            elapsed = 0.0
-        elif self.ended_at is not None:
-            elapsed = self.ended_at
-        else:
-            elapsed = self.clock.now()
-        running = tuple(
-            RunningJobInfo(fl.job.job_id, fl.job.trial_id, fl.job.rung, fl.job.resource,
-                           fl.worker, fl.start, fl.timed_out is not None)
-            for fl in self.inflight.values()
-        )
-        return SearchSnapshot(
-            state=state,
-            elapsed=elapsed,
-            n_workers=self.n_workers,
-            busy_workers=len(self.inflight),
-            n_started=sched.n_trials - sched.n_queued,
-            n_finished=counts[TrialStatus.PAUSED] + counts[TrialStatus.COMPLETED],
-            n_stopped=counts[TrialStatus.STOPPED],
-            n_failed=counts[TrialStatus.FAILED],
-            best_value=None if best is None else best[1],
-            best_trial=None if best is None else best[0],
-            best_config=best_cfg,
-            best_resource=None if best is None else best[2],
-            rungs=sched.rung_snapshots(),
-            mode=self.mode,
-            paused_since=self.paused_since if self.paused and not state.is_terminal else None,
-            stuck_workers=sum(1 for r in running if r.stuck),
-            trial_counts={str(k): v for k, v in counts.items()},
-            n_jobs=len(self.store),
-            n_jobs_done=self.n_done - self.n_retried,
-            best_any_value=None if any_ is None else any_[2],
-            best_any_trial=None if any_ is None else any_[1],
-            best_any_resource=None if any_ is None else any_[3],
-            running=running,
-            reason=self.reason,
-        )
+        return build_snapshot(self)
 
     def snapshot(self) -> SearchSnapshot:
         with self.lock:

@@ -226,16 +226,18 @@ def _inspect(path: Path) -> _Contents:
             "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")}
         if not tables:
             return _Contents(True, False)
-        cols = [r[1] for r in conn.execute("PRAGMA table_info(events)")]
+        cols = tuple(r[1] for r in conn.execute("PRAGMA table_info(events)"))
         meta_cols = [r[1] for r in conn.execute("PRAGMA table_info(meta)")]
-        if tables != {"meta", "events"} or tuple(cols) != _EVENT_COLUMNS or meta_cols != [
-                "key", "value"]:
+        # A journal being created by another process may have only one of its tables yet.
+        if not tables <= {"meta", "events"} or cols not in ((), _EVENT_COLUMNS) or (
+                meta_cols not in ([], ["key", "value"])):
             raise JournalError(
                 f"{str(path)!r} is an SQLite database but not an asha_nb journal (tables: "
                 f"{', '.join(sorted(tables))}). {left}")
-        has_meta = conn.execute(
+        has_meta = "meta" in tables and conn.execute(
             "SELECT 1 FROM meta WHERE key='scheduler_class'").fetchone() is not None
-        n_events = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        n_events = conn.execute("SELECT count(*) FROM events").fetchone()[0] if (
+            "events" in tables) else 0
     except JournalError:
         raise
     except sqlite3.Error as exc:
@@ -465,6 +467,7 @@ class Journal:
         p = _journal_path(path)
         contents = _inspect(p)
         if contents.has_meta:
+            _raise_if_locked(p, f"journal {str(path)!r} already holds a search, and ")
             raise JournalError(
                 f"journal {str(path)!r} already holds a search; use "
                 "Search.from_journal(journal, objective) to continue it, or pass a new path")
@@ -543,11 +546,13 @@ class Journal:
             conn.execute("PRAGMA busy_timeout=10000")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB)")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS events(seq INTEGER PRIMARY KEY AUTOINCREMENT, "
-                "time REAL, kind TEXT, job_id INTEGER, trial_id INTEGER, rung INTEGER, "
-                "value REAL, text TEXT, data BLOB)")
+            with conn:  # both tables in one transaction
+                conn.execute("BEGIN")
+                conn.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB)")
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS events(seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+                    "time REAL, kind TEXT, job_id INTEGER, trial_id INTEGER, rung INTEGER, "
+                    "value REAL, text TEXT, data BLOB)")
         except sqlite3.Error as exc:
             conn.close()
             raise JournalError(
@@ -773,6 +778,19 @@ class Journal:
     def __repr__(self) -> str:
         mode = "writer" if self.is_open else "read-only" if self._conn is not None else "closed"
         return f"<Journal {str(self.path)!r} ({mode})>"
+
+
+def _raise_if_locked(path: Path, prefix: str) -> None:
+    """Raise :class:`JournalLockedError` (message starting with ``prefix``) if a writer holds
+    the journal; do nothing otherwise (nor if its folder cannot be written)."""
+    try:
+        lock = _WriterLock(path)
+    except JournalLockedError as exc:
+        raise JournalLockedError(prefix + str(exc)[0].lower() + str(exc)[1:],
+                                 exc.holder) from None
+    except JournalError:
+        return
+    lock.release()
 
 
 def _check_resumable(path: Path, contents: _Contents, given: str) -> None:

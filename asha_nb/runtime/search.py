@@ -20,14 +20,20 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .._validation import check_choice, check_int, check_number, check_optional_int
+from .._validation import check_int, check_number, check_optional_int
 from ..clock import Clock, VirtualClock, WallClock
-from ..core import ASHA, JobStatus, Scheduler
+from ..core import JobStatus, Scheduler
 from ..errors import InvalidParameterError, InvalidTypeError, SearchStateError
 from ..executors import BaseExecutor, make_executor
 from ..results import JobRecord
 from ._commands import Command, Request, check_args
 from ._loop import Loop
+from ._options import (
+    RUNTIME_OPTIONS,
+    ScheduledControls,
+    build_scheduler,
+    objective_fingerprint,
+)
 from ._restore import restore_records
 from .events import SearchSnapshot, SearchState
 from .journal import Journal, replay
@@ -36,76 +42,14 @@ __all__ = ["Search", "ScheduledControls", "objective_fingerprint"]
 
 logger = logging.getLogger("asha_nb.runtime")
 
-#: ASHA options a ``Search`` accepts as keywords, with the values used when none is given.
-_ASHA_DEFAULTS: dict[str, Any] = {"min_resource": 1, "max_resource": 81, "reduction_factor": 3,
-                                  "mode": "max"}
-_RUNTIME_OPTIONS = ("executor", "n_workers", "time_budget", "target", "job_timeout", "retries",
-                    "progress", "max_jobs")
 _LIVE: weakref.WeakSet[Search] = weakref.WeakSet()
 _EXIT_HOOKED = False
-
-
-def objective_fingerprint(objective: Callable[..., Any]) -> dict[str, str]:
-    """Qualified name and (where the source is available) a hash of an objective's source."""
-    import hashlib
-    import inspect
-
-    fn = getattr(objective, "__func__", objective)
-    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
-    module = getattr(fn, "__module__", None) or type(fn).__module__
-    try:
-        source = inspect.getsource(fn)
-    except (OSError, TypeError):
-        digest = ""
-    else:
-        digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-    return {"name": f"{module}.{name}", "source_sha256": digest}
 
 
 def _end_live_searches() -> None:
     """At interpreter exit: end running searches quietly (before thread pools refuse work)."""
     for s in list(_LIVE):
         s._end_at_exit()
-
-
-class ScheduledControls:
-    """Control calls applied when the search's clock reaches ``at`` (see :meth:`Search.at`).
-
-    Each method returns a ``concurrent.futures.Future`` with the call's result (e.g. the new
-    trial id of :meth:`add_trial`) once it has been applied.
-    """
-
-    def __init__(self, search: Search, at: float):
-        self._search = search
-        self._at = at
-
-    def stop_trial(self, trial_id: int) -> cf.Future[Any]:
-        """Stop trial ``trial_id`` at the scheduled time."""
-        return self._search._schedule(Command.STOP_TRIAL, {"trial_id": trial_id}, self._at)
-
-    def add_trial(self, config: Mapping[str, Any], *, check: bool = True) -> cf.Future[Any]:
-        """Add a configuration at the scheduled time (the future gives its trial id)."""
-        return self._search._schedule(Command.ADD_TRIAL, {"config": config, "check": check},
-                                      self._at)
-
-    def pause(self) -> cf.Future[Any]:
-        """Pause at the scheduled time."""
-        return self._search._schedule(Command.PAUSE, {}, self._at)
-
-    def resume(self) -> cf.Future[Any]:
-        """Resume at the scheduled time."""
-        return self._search._schedule(Command.RESUME, {}, self._at)
-
-    def stop(self) -> cf.Future[Any]:
-        """Stop the whole search at the scheduled time."""
-        return self._search._schedule(Command.STOP, {}, self._at)
-
-    def set_n_workers(self, n_workers: int) -> cf.Future[Any]:
-        """Change the number of workers at the scheduled time."""
-        return self._search._schedule(Command.SET_N_WORKERS, {"n_workers": n_workers}, self._at)
-
-    def __repr__(self) -> str:
-        return f"<controls of {self._search!r} at t={self._at}>"
 
 
 class Search:
@@ -207,7 +151,7 @@ class Search:
             raise InvalidParameterError(
                 f"progress must be one of True, False, 'auto'; got {progress!r}")
         self.progress = progress
-        sched = self._build_scheduler(space, scheduler, max_trials=max_trials, seed=seed,
+        sched = build_scheduler(space, scheduler, max_trials=max_trials, seed=seed,
                                       min_resource=min_resource, max_resource=max_resource,
                                       reduction_factor=reduction_factor, mode=mode)
         self.scheduler = sched
@@ -243,53 +187,6 @@ class Search:
         self._dashboard: Any = None
 
     # ------------------------------------------------------------------ construction helpers
-    @staticmethod
-    def _build_scheduler(space: Mapping[str, Any] | None,
-                         scheduler: Scheduler | Mapping[str, Any] | None, *,
-                         max_trials: int | None, seed: int | None, **asha: Any) -> Scheduler:
-        given = {k: v for k, v in asha.items() if v is not None}
-        if max_trials is not None:
-            given["max_trials"] = max_trials
-        if seed is not None:
-            given["seed"] = seed
-        if isinstance(scheduler, Scheduler):
-            if given:
-                own = scheduler.get_params()
-                parts = ", ".join(
-                    f"{k}={v!r} (the scheduler has {k}={own.get(k)!r})" for k, v in given.items())
-                raise InvalidParameterError(
-                    f"scheduler options given next to a scheduler instance would be ignored: "
-                    f"{parts}. The scheduler instance wins; set these options on the scheduler "
-                    f"itself (e.g. {type(scheduler).__name__}(..., {next(iter(given))}=...))"
-                )
-            if space is not None:
-                raise InvalidParameterError(
-                    "space must be left out when scheduler is an instance (the scheduler has "
-                    "its own space); pass the space to the scheduler")
-            return scheduler
-        if scheduler is not None and not isinstance(scheduler, Mapping):
-            raise InvalidTypeError(
-                "scheduler must be None, a dict of ASHA options or a scheduler instance "
-                f"(ASHA, SHA, Hyperband, AsyncHyperband); got {type(scheduler).__name__}"
-            )
-        if space is None:
-            raise InvalidParameterError(
-                "space must be a dict of distributions (e.g. {'lr': space.loguniform(1e-4, 1)}) "
-                "when scheduler is None or a dict; got None")
-        extra = dict(scheduler or {})
-        twice = sorted(set(extra) & set(given))
-        if twice:
-            raise InvalidParameterError(
-                f"{', '.join(twice)} given twice: as a keyword ({', '.join(f'{k}={given[k]!r}' for k in twice)}) "
-                f"and in scheduler= ({', '.join(f'{k}={extra[k]!r}' for k in twice)}); give each "
-                "option once")
-        if "mode" in given:
-            check_choice("mode", given["mode"], ("max", "min"))
-        if "max_trials" in given:
-            check_optional_int("max_trials", given["max_trials"], low=1)
-        kwargs = {**_ASHA_DEFAULTS, **given, **extra}
-        return ASHA(space, **kwargs)
-
     def _options(self) -> dict[str, Any]:
         loop = self._loop
         spec = self._executor_spec
@@ -340,10 +237,10 @@ class Search:
         Search
             Not started: call :meth:`run` or :meth:`start`.
         """
-        bad = sorted(set(overrides) - set(_RUNTIME_OPTIONS))
+        bad = sorted(set(overrides) - set(RUNTIME_OPTIONS))
         if bad:
             raise InvalidParameterError(
-                f"Search.from_journal accepts only runtime options {list(_RUNTIME_OPTIONS)} as "
+                f"Search.from_journal accepts only runtime options {list(RUNTIME_OPTIONS)} as "
                 f"overrides; got {bad} (scheduler options are fixed by the journal)"
             )
         j = Journal.open_existing(journal)

@@ -1,0 +1,335 @@
+"""What happens to a job once it is out: its end, its timeout, its late value.
+
+:class:`JobEndings` is the part of the runtime loop (:class:`~asha_nb.runtime._loop.Loop`) that
+turns a resolved future into a record and a scheduler call: it validates the objective's value,
+journals the call before acting on it, retries what may be retried, records what came too late,
+and keeps the best-so-far histories. Only the loop thread runs it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import heapq
+import logging
+import math
+import numbers
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..core import Job, JobStatus
+from ..errors import ExecutorLostError
+from ..executors import JobOutcome, RunningJob
+from .events import IntermediateValue, JobFinished
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..core import Event
+
+__all__ = ["Flight", "JobEndings", "describe_exception", "to_value"]
+
+logger = logging.getLogger("asha_nb.runtime")
+
+_INF = float("inf")
+_NINF = float("-inf")
+_NONE_MSG = (
+    "objective returned None; it must return a number, or (value, checkpoint) for the "
+    "checkpoint form"
+)
+
+
+class Flight:
+    """A job out on a worker (loop-thread state)."""
+
+    __slots__ = ("job", "running", "worker", "start", "attempt", "submitted", "user_stopped",
+                 "timed_out", "streamed")
+
+    def __init__(self, job: Job, running: RunningJob, worker: int, start: float, attempt: int,
+                 submitted: float):
+        self.job = job
+        self.running = running
+        self.worker = worker
+        self.start = start
+        self.attempt = attempt
+        self.submitted = submitted  # monotonic wall time (0 in virtual time)
+        self.user_stopped = False
+        self.timed_out: str | None = None  # the error recorded when its timeout passed
+        self.streamed = False
+
+
+def describe_exception(exc: BaseException, timeout: float | None) -> str:
+    """A one-line description of why a job's future raised."""
+    name = type(exc).__name__
+    if name == "ProcessExpired":
+        return f"worker crashed (exit code {getattr(exc, 'exitcode', '?')})"
+    if name in ("KilledWorker", "TerminatedWorkerError", "BrokenProcessPool", "SimulatedCrash"):
+        return f"worker crashed ({name}: {exc})"
+    if isinstance(exc, (TimeoutError, cf.TimeoutError)):
+        return f"timed out after {timeout:g} s" if timeout is not None else f"timed out ({exc})"
+    if isinstance(exc, cf.CancelledError):
+        return "cancelled"
+    return f"{name}: {exc}"
+
+
+def to_value(raw: Any) -> tuple[float | None, str | None]:
+    """The objective's raw return value as a float, or ``(None, error message)``."""
+    if type(raw) is float:
+        return raw, None
+    if raw is None:
+        return None, _NONE_MSG
+    if isinstance(raw, numbers.Real) and not isinstance(raw, bool):
+        return float(raw), None
+    shape = getattr(raw, "shape", None)
+    if shape is not None and callable(getattr(raw, "item", None)):
+        if tuple(shape) == ():
+            try:
+                item = raw.item()
+            except Exception as exc:  # noqa: BLE001 - reported as the job's error
+                return None, f"objective returned a 0-d {type(raw).__name__} whose .item() failed: {exc}"
+            if isinstance(item, numbers.Real) and not isinstance(item, bool):
+                return float(item), None
+        return None, (f"objective returned a {type(raw).__name__} of shape {tuple(shape)}; it "
+                      "must return one number (e.g. float(loss) or loss.item())")
+    return None, (f"objective returned {raw!r:.100} ({type(raw).__name__}); it must return a "
+                  "number, or (value, checkpoint) for the checkpoint form")
+
+
+class JobEndings:
+    """Mixin of the loop: the end of each job (see the module docstring)."""
+
+    def drain_reports(self) -> None:
+        for rep in self.executor.drain_reports():
+            fl = self.inflight.get(rep.job_id)
+            if fl is None:
+                continue  # the job already ended; its outcome carried the values
+            fl.streamed = True
+            self.curves.setdefault(rep.trial_id, []).append((rep.resource, rep.value))
+            if self.listening:
+                self.publish(IntermediateValue(rep.job_id, rep.trial_id, rep.resource,
+                                               rep.value, self.clock.now()))
+
+    def release(self, fl: Flight) -> None:
+        if fl.worker < self.n_workers:
+            heapq.heappush(self.free, fl.worker)
+
+    def complete(self, fl: Flight) -> None:
+        """Handle a job whose future resolved (loop thread)."""
+        job = fl.job
+        if self.inflight.get(job.job_id) is not fl:
+            return  # already handled (e.g. a callback after the search ended)
+        if self.fast and fl.timed_out is None and not fl.user_stopped:
+            fut: Any = fl.running.future
+            outcome_ = fut.outcome if self.virtual else None
+            if outcome_ is not None and outcome_.error is None and not outcome_.intermediate \
+                    and outcome_.checkpoint is None and type(outcome_.value) is float:
+                # The common case of a simulation: a plain value, nothing else to record.
+                value = outcome_.value
+                del self.inflight[job.job_id]
+                if fl.worker < self.n_workers:
+                    heapq.heappush(self.free, fl.worker)
+                now = self.clock.t  # type: ignore[attr-defined]
+                self.n_done += 1
+                self._dirty = True
+                self.scheduler.report(job, value)
+                if value == value and value not in (_INF, _NINF):
+                    self.track_best(job.trial_id, job.resource, value, now)
+                    note = None
+                else:
+                    note = f"objective returned {value!r}"
+                self.finished_ids.append(job.job_id)
+                self.store.set(job.job_id, job.trial_id, job.rung, job.bracket, JobStatus.OK,
+                               fl.worker, fl.start, now, value, note, fl.attempt + 1)
+                if self.target is not None:
+                    self.check_target(value)
+                return
+        outcome: JobOutcome | None = None
+        exc: BaseException | None = None
+        try:
+            outcome = fl.running.future.result()
+        except BaseException as e:  # noqa: BLE001 - becomes the job's error
+            exc = e
+        if outcome is not None and outcome.intermediate and not self.virtual:
+            self.drain_reports()  # values streamed before the end go first
+        del self.inflight[job.job_id]
+        self.release(fl)
+        now = self.clock.now()
+        self.n_done += 1
+        self._dirty = True
+        if outcome is not None and outcome.intermediate and not fl.streamed:
+            curve = self.curves.setdefault(job.trial_id, [])
+            for r, v in outcome.intermediate:
+                curve.append((r, v))
+                if self.listening:
+                    self.publish(IntermediateValue(job.job_id, job.trial_id, r, v, now))
+        if isinstance(exc, ExecutorLostError):
+            self.pending.appendleft((job, fl.attempt))
+            self.store.put(self.store.get(job.job_id)._replace(status=JobStatus.INTERRUPTED,
+                                                               end=now, error=str(exc)))
+            self.request_end(str(exc), failed=True)
+            return
+        value: float | None = None
+        error: str | None = None
+        if exc is not None:
+            error = describe_exception(exc, self.job_timeout)
+        elif outcome is not None and outcome.error is not None:
+            error = outcome.error
+        elif outcome is not None:
+            value, error = to_value(outcome.value)
+        sched = self.scheduler
+        j = self.journal
+
+        if fl.timed_out is not None:  # already failed at its deadline: keep what came late
+            rec = self.store.get(job.job_id)
+            note = fl.timed_out
+            if value is not None:
+                note += (f"; the job could not be killed and returned {value!r} at "
+                         f"{now:.3f} s (kept here, not used by the scheduler)")
+            self.store.put(rec._replace(end=now, value=value, error=note))
+            if j is not None and j.is_open and value is not None:
+                j.append("late_value", time=now, job_id=job.job_id, trial_id=job.trial_id,
+                         value=value)
+            return
+
+        if fl.user_stopped:
+            if value is not None and (outcome is None or not outcome.stopped):
+                if j is not None:
+                    j.append("report", time=now, job_id=job.job_id, trial_id=job.trial_id,
+                             value=value)
+                events = sched.report(job, value)
+                self.track_best(job.trial_id, job.resource, value, now)
+            else:
+                if j is not None:
+                    j.append("fail", time=now, job_id=job.job_id, trial_id=job.trial_id,
+                             text="stopped by user")
+                events = sched.fail(job, "stopped by user")
+            self.finish_job(fl, JobStatus.STOPPED, value, None, now, events)
+            return
+
+        if error is not None:
+            retryable = (exc is not None and "crashed" in error) or (
+                outcome is not None and outcome.error is not None)
+            if retryable and fl.attempt < self.retries:
+                self.n_retried += 1
+                self.pending.appendleft((job, fl.attempt + 1))
+                self.store.put(self.store.get(job.job_id)._replace(
+                    status=JobStatus.RETRYING, end=now, error=error))
+                if self.listening:
+                    self.publish(JobFinished(job.job_id, job.trial_id, job.rung, job.resource,
+                                             fl.worker, fl.start, now, JobStatus.RETRYING, None,
+                                             error, job.bracket))
+                return
+            if j is not None:
+                j.append("fail", time=now, job_id=job.job_id, trial_id=job.trial_id, text=error)
+            events = sched.fail(job, error)
+            self.finish_job(fl, JobStatus.FAILED, None, error, now, events)
+            return
+
+        assert value is not None and outcome is not None
+        note = None if math.isfinite(value) else f"objective returned {value!r}"
+        if outcome.checkpoint is not None:
+            self.checkpoints[job.trial_id] = (job.resource, outcome.checkpoint)
+            if j is not None:
+                try:
+                    j.save_checkpoint(job.trial_id, job.resource, outcome.checkpoint, time=now)
+                except Exception as e:  # noqa: BLE001 - only this trial is affected
+                    note = (f"checkpoint not saved ({type(e).__name__}: {e}); a resumed search "
+                            "retrains this trial from scratch")
+                    logger.warning("asha_nb: trial %s: %s", job.trial_id, note)
+        if j is not None:
+            j.append("report", time=now, job_id=job.job_id, trial_id=job.trial_id, value=value)
+        events = sched.report(job, value)
+        self.track_best(job.trial_id, job.resource, value, now)
+        self.finish_job(fl, JobStatus.OK, value, note, now, events)
+        if self.target is not None:
+            self.check_target(value)
+
+    def check_target(self, value: float) -> None:
+        target = self.target
+        if target is not None and math.isfinite(value):
+            if (value >= target) if self.mode == "max" else (value <= target):
+                self.request_end("target reached")
+
+    def finish_job(self, fl: Flight, status: JobStatus, value: float | None, error: str | None,
+                   now: float, events: list[Event]) -> None:
+        job = fl.job
+        self.finished_ids.append(job.job_id)
+        self.store.set(job.job_id, job.trial_id, job.rung, job.bracket, status, fl.worker,
+                       fl.start, now, value, error, fl.attempt + 1)
+        if self.listening:
+            self.publish(JobFinished(job.job_id, job.trial_id, job.rung, job.resource, fl.worker,
+                                     fl.start, now, status, value, error, job.bracket))
+            self.publish_all(events)
+
+    def track_best(self, trial_id: int, resource: float, value: float, now: float) -> None:
+        """Keep the incumbent history and the best-at-any-rung history up to date (O(1) unless
+        the new value can change the incumbent)."""
+        if not math.isfinite(value):
+            return
+        signed = self._sign * value
+        if self._best_any_signed is None or signed < self._best_any_signed:
+            self._best_any_signed = signed
+            self.best_any.append((now, trial_id, value, resource))
+        key = self._inc_key
+        if key is not None and (resource < key[0] or (resource == key[0] and signed > key[1])):
+            return
+        best = self.scheduler.best()
+        if best is not None and best != self._inc:
+            self._inc = best
+            self._inc_key = (best[2], self._sign * best[1])
+            self.incumbents.append((now, best[0], best[1], best[2]))
+
+    def expire_timeouts(self) -> None:
+        """Record jobs past their timeout as failed (executors that do not enforce it)."""
+        timeout = self.job_timeout
+        if timeout is None or self.executor.handles_timeouts:
+            return
+        mono = time.monotonic()
+        for fl in list(self.inflight.values()):
+            if fl.timed_out is not None or fl.user_stopped:
+                continue
+            t0 = fl.running.started_at if fl.running.started_at is not None else fl.submitted
+            if mono - t0 < timeout:
+                continue
+            job = fl.job
+            now = self.clock.now()
+            error = f"timed out after {timeout:g} s"
+            fl.timed_out = error
+            if self.journal is not None:
+                self.journal.append("fail", time=now, job_id=job.job_id, trial_id=job.trial_id,
+                                    text=error)
+            events = self.scheduler.fail(job, error)
+            self.store.set(job.job_id, job.trial_id, job.rung, job.bracket, JobStatus.FAILED,
+                           fl.worker, fl.start, None, None, error, fl.attempt + 1)
+            if self.listening:
+                self.publish(JobFinished(job.job_id, job.trial_id, job.rung, job.resource,
+                                         fl.worker, fl.start, now, JobStatus.FAILED, None, error,
+                                         job.bracket))
+                self.publish_all(events)
+            self.executor.stop_job(fl.running)  # kill, or set the cooperative stop flag
+            self._dirty = True
+
+    def next_timeout_in(self) -> float | None:
+        timeout = self.job_timeout
+        if timeout is None or self.executor.handles_timeouts:
+            return None
+        mono = time.monotonic()
+        waits = [timeout - (mono - (fl.running.started_at if fl.running.started_at is not None
+                                    else fl.submitted))
+                 for fl in self.inflight.values() if fl.timed_out is None and not fl.user_stopped]
+        return max(0.0, min(waits)) if waits else None
+
+    # ------------------------------------------------------------------ the loop
+    def late_result(self, fl: Flight) -> None:
+        """A job that was still running when the search ended returned: keep its value."""
+        try:
+            outcome = fl.running.future.result()
+        except BaseException:  # noqa: BLE001 - killed or cancelled: nothing came
+            return
+        value, _ = to_value(outcome.value) if outcome.error is None else (None, None)
+        if value is None:
+            return
+        with self.lock:
+            rec = self.store.get(fl.job.job_id)
+            note = (f"returned {value!r} after the search ended (kept here, not used by the "
+                    "scheduler)")
+            self.store.put(rec._replace(value=value, end=self.clock.now(),
+                                        error=(rec.error + "; " + note) if rec.error else note))
+

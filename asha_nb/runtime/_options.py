@@ -1,0 +1,133 @@
+"""How a ``Search`` is configured: its scheduler from keyword options, its objective's
+fingerprint, and the control calls scheduled at a given time (``search.at(t)``)."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .._validation import check_choice, check_optional_int
+from ..core import ASHA, Scheduler
+from ..errors import InvalidParameterError, InvalidTypeError
+from ._commands import Command
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .search import Search
+
+__all__ = ["ASHA_DEFAULTS", "RUNTIME_OPTIONS", "build_scheduler", "objective_fingerprint",
+           "ScheduledControls"]
+
+#: ASHA options a ``Search`` accepts as keywords, with the values used when none is given.
+ASHA_DEFAULTS: dict[str, Any] = {"min_resource": 1, "max_resource": 81, "reduction_factor": 3,
+                                 "mode": "max"}
+#: Options a resumed search may change (``Search.from_journal(..., **overrides)``).
+RUNTIME_OPTIONS = ("executor", "n_workers", "time_budget", "target", "job_timeout", "retries",
+                   "progress", "max_jobs")
+
+
+def objective_fingerprint(objective: Callable[..., Any]) -> dict[str, str]:
+    """Qualified name and (where the source is available) a hash of an objective's source."""
+    import hashlib
+    import inspect
+
+    fn = getattr(objective, "__func__", objective)
+    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    module = getattr(fn, "__module__", None) or type(fn).__module__
+    try:
+        source = inspect.getsource(fn)
+    except (OSError, TypeError):
+        digest = ""
+    else:
+        digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+    return {"name": f"{module}.{name}", "source_sha256": digest}
+
+
+def build_scheduler(space: Mapping[str, Any] | None,
+                    scheduler: Scheduler | Mapping[str, Any] | None, *,
+                    max_trials: int | None, seed: int | None, **asha: Any) -> Scheduler:
+    """The scheduler of a ``Search``: the instance given, or ASHA from the keyword options (and
+    a dict of extra ones). An option given twice, or next to an instance, is an error that says
+    which one would win."""
+    given = {k: v for k, v in asha.items() if v is not None}
+    if max_trials is not None:
+        given["max_trials"] = max_trials
+    if seed is not None:
+        given["seed"] = seed
+    if isinstance(scheduler, Scheduler):
+        if given:
+            own = scheduler.get_params()
+            parts = ", ".join(
+                f"{k}={v!r} (the scheduler has {k}={own.get(k)!r})" for k, v in given.items())
+            raise InvalidParameterError(
+                f"scheduler options given next to a scheduler instance would be ignored: "
+                f"{parts}. The scheduler instance wins; set these options on the scheduler "
+                f"itself (e.g. {type(scheduler).__name__}(..., {next(iter(given))}=...))"
+            )
+        if space is not None:
+            raise InvalidParameterError(
+                "space must be left out when scheduler is an instance (the scheduler has "
+                "its own space); pass the space to the scheduler")
+        return scheduler
+    if scheduler is not None and not isinstance(scheduler, Mapping):
+        raise InvalidTypeError(
+            "scheduler must be None, a dict of ASHA options or a scheduler instance "
+            f"(ASHA, SHA, Hyperband, AsyncHyperband); got {type(scheduler).__name__}"
+        )
+    if space is None:
+        raise InvalidParameterError(
+            "space must be a dict of distributions (e.g. {'lr': space.loguniform(1e-4, 1)}) "
+            "when scheduler is None or a dict; got None")
+    extra = dict(scheduler or {})
+    twice = sorted(set(extra) & set(given))
+    if twice:
+        raise InvalidParameterError(
+            f"{', '.join(twice)} given twice: as a keyword ({', '.join(f'{k}={given[k]!r}' for k in twice)}) "
+            f"and in scheduler= ({', '.join(f'{k}={extra[k]!r}' for k in twice)}); give each "
+            "option once")
+    if "mode" in given:
+        check_choice("mode", given["mode"], ("max", "min"))
+    if "max_trials" in given:
+        check_optional_int("max_trials", given["max_trials"], low=1)
+    kwargs = {**ASHA_DEFAULTS, **given, **extra}
+    return ASHA(space, **kwargs)
+
+
+class ScheduledControls:
+    """Control calls applied when the search's clock reaches ``at`` (see :meth:`Search.at`).
+
+    Each method returns a ``concurrent.futures.Future`` with the call's result (e.g. the new
+    trial id of :meth:`add_trial`) once it has been applied.
+    """
+
+    def __init__(self, search: Search, at: float):
+        self._search = search
+        self._at = at
+
+    def stop_trial(self, trial_id: int) -> cf.Future[Any]:
+        """Stop trial ``trial_id`` at the scheduled time."""
+        return self._search._schedule(Command.STOP_TRIAL, {"trial_id": trial_id}, self._at)
+
+    def add_trial(self, config: Mapping[str, Any], *, check: bool = True) -> cf.Future[Any]:
+        """Add a configuration at the scheduled time (the future gives its trial id)."""
+        return self._search._schedule(Command.ADD_TRIAL, {"config": config, "check": check},
+                                      self._at)
+
+    def pause(self) -> cf.Future[Any]:
+        """Pause at the scheduled time."""
+        return self._search._schedule(Command.PAUSE, {}, self._at)
+
+    def resume(self) -> cf.Future[Any]:
+        """Resume at the scheduled time."""
+        return self._search._schedule(Command.RESUME, {}, self._at)
+
+    def stop(self) -> cf.Future[Any]:
+        """Stop the whole search at the scheduled time."""
+        return self._search._schedule(Command.STOP, {}, self._at)
+
+    def set_n_workers(self, n_workers: int) -> cf.Future[Any]:
+        """Change the number of workers at the scheduled time."""
+        return self._search._schedule(Command.SET_N_WORKERS, {"n_workers": n_workers}, self._at)
+
+    def __repr__(self) -> str:
+        return f"<controls of {self._search!r} at t={self._at}>"
