@@ -65,6 +65,9 @@ class SimulationResult:
     search
         The :class:`~asha_nb.Search` that ran (its ``records()``, ``results()``,
         ``best_history()``), or ``None``.
+    cut
+        ``(worker, start)`` of the jobs still running when ``max_time`` cut the run: busy up
+        to the cut, without a result.
     """
 
     timeline: dict[str, list[Any]]
@@ -79,6 +82,7 @@ class SimulationResult:
     stalled: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     search: Any = None
+    cut: list[tuple[int, float]] = field(default_factory=list)
 
     @property
     def n_jobs(self) -> int:
@@ -110,8 +114,11 @@ class SimulationResult:
         return pd.DataFrame(self.timeline, columns=list(TIMELINE_COLUMNS))
 
     def busy_workers(self, time: float) -> int:
-        """Number of workers running a job at virtual ``time``."""
-        return sum(1 for s, e in zip(self.timeline["start"], self.timeline["end"]) if s <= time < e)
+        """Number of workers running a job at virtual ``time`` (jobs cut by ``max_time``
+        count as running until the cut)."""
+        done = sum(1 for s, e in zip(self.timeline["start"], self.timeline["end"], strict=True)
+                   if s <= time < e)
+        return done + sum(1 for _, s in self.cut if s <= time < self.makespan)
 
     def jobs_per_rung(self) -> dict[int, int]:
         """Number of finished jobs in each rung (all brackets together)."""
@@ -272,8 +279,9 @@ def result_of(search: Any, executor: Any, *, max_time: float | None = None) -> S
         busy += end - start
         if t_max_res is None and res >= top_resource:
             t_max_res = end
-    cut = cols["start"][(cols["status"] == JobStatus.INTERRUPTED.value)
-                        & ~np.isnan(cols["start"])].tolist()
+    cut_mask = (cols["status"] == JobStatus.INTERRUPTED.value) & ~np.isnan(cols["start"])
+    cut = cols["start"][cut_mask].tolist()
+    cut_jobs = list(zip(cols["worker"][cut_mask].tolist(), cut, strict=True))
     c_end = timeline["end"]
     makespan = max(c_end) if c_end else 0.0
     if cut and max_time is not None:
@@ -294,4 +302,5 @@ def result_of(search: Any, executor: Any, *, max_time: float | None = None) -> S
         scheduler=scheduler,
         stalled=search.stalled,
         search=search,
+        cut=cut_jobs if max_time is not None else [],
     )

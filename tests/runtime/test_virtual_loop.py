@@ -141,3 +141,12 @@ def test_stalled_virtual_search_ends_instead_of_hanging():
     s.run()
     assert s.state == "stopped" and s.stalled
     assert "nothing can run" in s.snapshot().reason
+
+
+def test_busy_workers_counts_jobs_cut_by_max_time():
+    """ASHA keeps every worker busy up to the cut: jobs running at the cut count as busy."""
+    kw = dict(min_resource=1, max_resource=64, reduction_factor=4, seed=0)
+    res = simulate(ASHA(BENCH.space, **kw), BENCH, n_workers=10, cost=1.0, max_time=73.0)
+    assert res.cut and all(start < 73.0 for _, start in res.cut)
+    assert [res.busy_workers(t) for t in (0.5, 36.5, 72.5)] == [10, 10, 10]
+    assert res.utilization == pytest.approx(1.0)
