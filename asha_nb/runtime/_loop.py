@@ -415,10 +415,10 @@ class Loop(JobEndings):
                 self.apply_requests()
             if self.end_reason is not None:
                 return True
-            if not self.paused:
-                self.fill()
-            t_next = ex.next_time()
             deadline = self.budget_deadline()
+            if not self.paused and (deadline is None or clock.t < deadline):
+                self.fill()  # no job starts at the very end of the budget
+            t_next = ex.next_time()
             t_sched = scheduled[0][0] if scheduled else None
             if until is not None:
                 first = min((t for t in (t_next, t_sched, deadline) if t is not None),
