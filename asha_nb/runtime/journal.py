@@ -192,7 +192,7 @@ def _inspect(path: Path) -> _Contents:
     an asha_nb journal (nor an empty file / empty SQLite database)."""
     try:
         size = path.stat().st_size
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return _Contents(False, False)
     except OSError as exc:
         raise JournalError(f"journal {str(path)!r} cannot be read ({type(exc).__name__}: {exc})") from exc
