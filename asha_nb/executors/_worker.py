@@ -262,24 +262,34 @@ def run_job(
         channel.started(spec.job_id)
     except Exception:  # best effort: the executor then does not know the start time
         pass
-    trial = Trial.from_spec(spec, channel)
+    if form is None:
+        form = objective_form(objective)
+    elif type(form) is not ObjectiveForm:
+        form = ObjectiveForm(form)
     start = time.perf_counter()
-    checkpoint = None
+    if form is not ObjectiveForm.TRIAL:  # no Trial object: nothing to report or to save
+        try:
+            if form is ObjectiveForm.PLAIN:
+                value = _resolve(objective(dict(spec.config), spec.resource))
+                checkpoint = None
+            else:
+                result = _resolve(objective(dict(spec.config), spec.resource, spec.checkpoint))
+                if not isinstance(result, (tuple, list)) or len(result) != 2:
+                    raise TypeError(
+                        "an objective(config, resource, checkpoint) must return a pair "
+                        f"(value, new_checkpoint); it returned {type(result).__name__}: "
+                        f"{result!r:.200}"
+                    )
+                value, checkpoint = result
+        except (Exception, SystemExit):
+            return JobOutcome(error=traceback.format_exc(),
+                              duration=time.perf_counter() - start)
+        return JobOutcome(value=value, checkpoint=checkpoint,
+                          duration=time.perf_counter() - start)
+    trial = Trial.from_spec(spec, channel)
     try:
-        form = ObjectiveForm(form) if form is not None else objective_form(objective)
-        if form is ObjectiveForm.PLAIN:
-            value = _resolve(objective(dict(spec.config), spec.resource))
-        elif form is ObjectiveForm.CHECKPOINT:
-            result = _resolve(objective(dict(spec.config), spec.resource, spec.checkpoint))
-            if not isinstance(result, (tuple, list)) or len(result) != 2:
-                raise TypeError(
-                    "an objective(config, resource, checkpoint) must return a pair "
-                    f"(value, new_checkpoint); it returned {type(result).__name__}: {result!r:.200}"
-                )
-            value, checkpoint = result
-        else:
-            value = _resolve(objective(trial))
-            checkpoint = trial.saved_checkpoint
+        value = _resolve(objective(trial))
+        checkpoint = trial.saved_checkpoint
     except (Exception, SystemExit):
         return JobOutcome(
             error=traceback.format_exc(),
@@ -298,7 +308,7 @@ def run_job(
 
 def _resolve(value: Any) -> Any:
     """Await ``value`` if an ``async def`` objective returned a coroutine (or awaitable)."""
-    if not inspect.isawaitable(value):
+    if type(value) is float or not inspect.isawaitable(value):
         return value
     coro = value if inspect.iscoroutine(value) else _await(value)
     try:

@@ -188,6 +188,7 @@ class ThreadExecutor(BaseExecutor):
     name = "thread"
     can_kill = False
     handles_timeouts = False
+    inline_completion = True  # a worker completes its job and picks the next one itself
 
     def __init__(
         self, *, limit_threads: bool = True, thread_name_prefix: str = "asha-trial"
@@ -222,21 +223,20 @@ class ThreadExecutor(BaseExecutor):
                 "ThreadExecutor.submit() called before start() or after shutdown()"
             )
         running = RunningJob(spec, cf.Future())
+        self._running[spec.job_id] = running
         self._pool.submit(self._run, running, future=running.future)
-        job_id = spec.job_id
-        self._running[job_id] = running
-
-        def forget(_: cf.Future[Any]) -> None:
-            self._running.pop(job_id, None)
-            self._stop_flags.pop(job_id, None)
-
-        running.future.add_done_callback(forget)
         return running
 
     def _run(self, running: RunningJob) -> JobOutcome:
-        """Worker-thread side of one job: stamp the real start, then run it."""
+        """Worker-thread side of one job: stamp the real start, run it, forget it (before its
+        future resolves, so its done callbacks see the executor without it)."""
         running.started_at = time.monotonic()
-        return run_job(self._objective, running.spec, self._channel, form=self._form)
+        job_id = running.spec.job_id
+        try:
+            return run_job(self._objective, running.spec, self._channel, form=self._form)
+        finally:
+            self._running.pop(job_id, None)
+            self._stop_flags.pop(job_id, None)
 
     def stop_job(self, running: RunningJob) -> None:
         """Cancel the job if queued, else set its cooperative stop flag.
@@ -244,7 +244,9 @@ class ThreadExecutor(BaseExecutor):
         A running job's future is never cancelled: it resolves when the objective returns.
         """
         future = running.future
-        if not future.cancel() and not future.done():
+        if future.cancel():  # it never started: it will never run
+            self._running.pop(running.spec.job_id, None)
+        elif not future.done():
             self._stop_flags[running.spec.job_id] = True
             if future.done():  # it returned meanwhile: forget the flag
                 self._stop_flags.pop(running.spec.job_id, None)

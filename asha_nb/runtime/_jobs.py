@@ -117,15 +117,21 @@ class JobEndings:
             return  # already handled (e.g. a callback after the search ended)
         if self.fast and fl.timed_out is None and not fl.user_stopped:
             fut: Any = fl.running.future
-            outcome_ = fut.outcome if self.virtual else None
+            if self.virtual:
+                outcome_ = fut.outcome
+            else:
+                try:
+                    outcome_ = fut.result()
+                except BaseException:  # noqa: BLE001 - the general path below says why
+                    outcome_ = None
             if outcome_ is not None and outcome_.error is None and not outcome_.intermediate \
                     and outcome_.checkpoint is None and type(outcome_.value) is float:
-                # The common case of a simulation: a plain value, nothing else to record.
+                # The common case: a plain value, no journal, no subscriber.
                 value = outcome_.value
                 del self.inflight[job.job_id]
                 if fl.worker < self.n_workers:
                     heapq.heappush(self.free, fl.worker)
-                now = self.clock.t  # type: ignore[attr-defined]
+                now = self.clock.now()
                 self.n_done += 1
                 self._dirty = True
                 self.scheduler.report(job, value)
@@ -135,8 +141,7 @@ class JobEndings:
                 else:
                     note = f"objective returned {value!r}"
                 self.finished_ids.append(job.job_id)
-                self.store.set(job.job_id, job.trial_id, job.rung, job.bracket, JobStatus.OK,
-                               fl.worker, fl.start, now, value, note, fl.attempt + 1)
+                self.store.finish_ok(job.job_id, now, value, note)
                 if self.target is not None:
                     self.check_target(value)
                 return

@@ -94,6 +94,12 @@ class Loop(JobEndings):
         self.curves: dict[int, list[tuple[float, float]]] = {}
         self.requests: queue.SimpleQueue[Request] = queue.SimpleQueue()
         self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        #: One thread at a time drives the loop (mutates the scheduler and the records): the
+        #: loop thread, or an executor's worker thread completing its job inline.
+        self.driver_lock = threading.Lock()
+        self.driver: int | None = None
+        self.driving = True  # False once the loop ended: inline completions stop
+        self.inline = bool(getattr(executor, "inline_completion", False))
         self.scheduled: list[tuple[float, int, Request]] = []
         self._seq = 0
         self.subscribers: list[Callable[[Any], None]] = []
@@ -165,6 +171,10 @@ class Loop(JobEndings):
             self.publish(StateChanged(state, now, reason))
 
     # ------------------------------------------------------------------ control (loop thread)
+    def is_driving(self) -> bool:
+        """Whether the calling thread is the one driving the loop right now."""
+        return self.driver == threading.get_ident()
+
     def post(self, req: Request) -> None:
         """Queue a request for the loop (any thread) and wake it."""
         self.requests.put(req)
@@ -285,12 +295,15 @@ class Loop(JobEndings):
                                JobStatus.INTERRUPTED, error=str(exc))
             self.request_end(str(exc), failed=True)
             return
-        fl = Flight(job, running, worker, now, attempt, 0.0 if self.virtual else time.monotonic())
+        fl = Flight(job, running, worker, now, attempt,
+                    time.monotonic() if self.job_timeout is not None else 0.0)
         self.inflight[job.job_id] = fl
-        self.store.set(job.job_id, job.trial_id, job.rung, job.bracket, JobStatus.RUNNING,
-                       worker, now, None, None, None, attempt + 1)
+        self.store.start(job.job_id, job.trial_id, job.rung, job.bracket, worker, now,
+                         attempt + 1)
         self._dirty = True
-        if not self.virtual:
+        if self.inline:
+            running.future.add_done_callback(lambda _f, fl=fl: self.on_done_inline(fl))
+        elif not self.virtual:
             inbox = self.inbox
             running.future.add_done_callback(lambda _f, fl=fl: inbox.put(fl))
         if self.listening:
@@ -364,42 +377,81 @@ class Loop(JobEndings):
             return True
         return False
 
-    def run_real(self) -> None:
+    def pump(self) -> None:
+        """Complete what finished, apply control requests, refill the workers (driver lock
+        held), until nothing is left to do now."""
         inbox = self.inbox
         while True:
-            self.apply_requests()
-            self.check_end()
-            if self.end_reason is not None:
-                return
-            if not self.paused:
+            while not inbox.empty():
+                item = inbox.get_nowait()
+                if item is not _WAKE:
+                    self.complete(item)
+            if not self.requests.empty() or self.scheduled:
+                self.apply_requests()
+            if not self.paused and self.end_reason is None:
                 self.fill()
-            self.expire_timeouts()
-            if not self.inflight and self.idle_end():
-                continue
-            mono = time.monotonic()
-            if mono - self._last_reports >= 0.05 and self.inflight:
-                self._last_reports = mono
-                self.drain_reports()
-            self.refresh_snapshot()
-            wait = 0.1 if self.inflight else 0.25
-            now = self.clock.now()
-            for t in (self.budget_deadline(), self.scheduled[0][0] if self.scheduled else None):
-                if t is not None:
-                    wait = min(wait, max(0.0, t - now))
-            t_out = self.next_timeout_in()
-            if t_out is not None:
-                wait = min(wait, t_out)
+            if inbox.empty():
+                return
+
+    def on_done_inline(self, fl: Flight) -> None:
+        """A job's future resolved on an executor's own worker thread: when the loop is not
+        busy, complete it and hand out the next job right here, with no thread handoff (the
+        driver lock keeps one thread at a time in the loop's state)."""
+        if not self.driver_lock.acquire(blocking=False):
+            self.inbox.put(fl)  # the loop (or another worker) is driving: it will see it
+            return
+        try:
+            if not self.driving:
+                self.inbox.put(fl)
+                return
+            self.driver = threading.get_ident()
+            self.complete(fl)
+            self.pump()
+            if not self.inflight or self.end_reason is not None:
+                self.inbox.put(_WAKE)  # the loop thread decides what an idle search does
+        finally:
+            self.driver = None
+            self.driver_lock.release()
+
+    def run_real(self) -> None:
+        inbox = self.inbox
+        item: Any = None
+        lock = self.driver_lock
+        while True:
+            with lock:
+                self.driver = threading.get_ident()
+                try:
+                    if item is not None and item is not _WAKE:
+                        self.complete(item)
+                    self.pump()
+                    self.check_end()
+                    if self.end_reason is not None:
+                        self.driving = False
+                        return
+                    self.expire_timeouts()
+                    if not self.inflight and self.idle_end():
+                        item = None
+                        continue
+                    mono = time.monotonic()
+                    if mono - self._last_reports >= 0.05 and self.inflight:
+                        self._last_reports = mono
+                        self.drain_reports()
+                    self.refresh_snapshot()
+                    wait = 0.1 if self.inflight else 0.25
+                    now = self.clock.now()
+                    for t in (self.budget_deadline(),
+                              self.scheduled[0][0] if self.scheduled else None):
+                        if t is not None:
+                            wait = min(wait, max(0.0, t - now))
+                    t_out = self.next_timeout_in()
+                    if t_out is not None:
+                        wait = min(wait, t_out)
+                finally:
+                    self.driver = None
             try:
                 item = inbox.get(timeout=wait) if wait > 0 else inbox.get_nowait()
             except queue.Empty:
-                continue
-            while True:
-                if item is not _WAKE:
-                    self.complete(item)
-                try:
-                    item = inbox.get_nowait()
-                except queue.Empty:
-                    break
+                item = None
 
     def run_virtual(self, until: float | None = None) -> bool:
         """Jump from event to event in virtual time. At equal times a finishing job comes

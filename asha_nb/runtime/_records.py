@@ -31,6 +31,8 @@ _HAS_VALUE = 1
 _HAS_START = 2
 _HAS_END = 4
 _HAS_WORKER = 8
+_RUNNING = _CODE[JobStatus.RUNNING]
+_OK = _CODE[JobStatus.OK]
 
 
 class RecordStore:
@@ -92,7 +94,17 @@ class RecordStore:
              worker: int | None, start: float | None, end: float | None, value: float | None,
              error: str | None, attempts: int, flags: int) -> None:
         n = len(self._trial)
-        if job_id == n:
+        if job_id < n:
+            self._status[job_id] = _CODE[status]
+            self._flags[job_id] = flags
+            self._attempts[job_id] = attempts
+            if worker is not None:
+                self._worker[job_id] = worker
+            if start is not None:
+                self._start[job_id] = start
+            self._end[job_id] = _NAN if end is None else end
+            self._value[job_id] = _NAN if value is None else value
+        elif job_id == n:
             self._trial.append(trial_id)
             self._rung.append(rung)
             self._bracket.append(bracket)
@@ -103,20 +115,64 @@ class RecordStore:
             self._start.append(_NAN if start is None else start)
             self._end.append(_NAN if end is None else end)
             self._value.append(_NAN if value is None else value)
-        elif job_id < n:
-            self._status[job_id] = _CODE[status]
-            self._worker[job_id] = -1 if worker is None else worker
-            self._attempts[job_id] = attempts
-            self._flags[job_id] = flags
-            self._start[job_id] = _NAN if start is None else start
-            self._end[job_id] = _NAN if end is None else end
-            self._value[job_id] = _NAN if value is None else value
         else:
             raise IndexError(f"record of job {job_id} added before job {n}")
-        if error is None:
-            self._errors.pop(job_id, None)
+        errors = self._errors
+        if error is not None:
+            errors[job_id] = error
+        elif job_id in errors:
+            del errors[job_id]
+        log = self._log
+        if log is not None:
+            log.append(job_id)
+
+    def start(self, job_id: int, trial_id: int, rung: int, bracket: int, worker: int,
+              start: float, attempts: int) -> None:
+        """A job started on ``worker`` at ``start`` (the loop's hot path: a new row, or a
+        retried one)."""
+        if self.shared:
+            with self._lock:
+                self._start_row(job_id, trial_id, rung, bracket, worker, start, attempts)
         else:
-            self._errors[job_id] = error
+            self._start_row(job_id, trial_id, rung, bracket, worker, start, attempts)
+
+    def _start_row(self, job_id: int, trial_id: int, rung: int, bracket: int, worker: int,
+                   start: float, attempts: int) -> None:
+        if job_id != len(self._trial):
+            self._set(job_id, trial_id, rung, bracket, JobStatus.RUNNING, worker, start, None,
+                      None, None, attempts, _HAS_WORKER | _HAS_START)
+            return
+        self._trial.append(trial_id)
+        self._rung.append(rung)
+        self._bracket.append(bracket)
+        self._status.append(_RUNNING)
+        self._worker.append(worker)
+        self._attempts.append(attempts)
+        self._flags.append(_HAS_WORKER | _HAS_START)
+        self._start.append(start)
+        self._end.append(_NAN)
+        self._value.append(_NAN)
+        log = self._log
+        if log is not None:
+            log.append(job_id)
+
+    def finish_ok(self, job_id: int, end: float, value: float, note: str | None) -> None:
+        """A started job returned ``value`` at ``end`` (the loop's hot path)."""
+        if self.shared:
+            with self._lock:
+                self._finish_ok(job_id, end, value, note)
+        else:
+            self._finish_ok(job_id, end, value, note)
+
+    def _finish_ok(self, job_id: int, end: float, value: float, note: str | None) -> None:
+        self._status[job_id] = _OK
+        self._flags[job_id] = _HAS_WORKER | _HAS_START | _HAS_END | _HAS_VALUE
+        self._end[job_id] = end
+        self._value[job_id] = value
+        if note is not None:
+            self._errors[job_id] = note
+        elif job_id in self._errors:
+            del self._errors[job_id]
         log = self._log
         if log is not None:
             log.append(job_id)

@@ -492,7 +492,8 @@ class Search:
                 raise SearchStateError(
                     f"cannot {command}: the search is {state}; control calls need a created, "
                     "running or paused search")
-            direct = self._thread is None or threading.current_thread() is self._thread
+            direct = (self._thread is None or threading.current_thread() is self._thread
+                      or loop.is_driving())
             req = Request(command, args)
             if direct:
                 loop.apply(req)
@@ -509,7 +510,8 @@ class Search:
                 raise SearchStateError(
                     f"cannot schedule {command}: the search is {loop.state}")
             req = Request(command, args, at=at)
-            if self._thread is None or threading.current_thread() is self._thread:
+            if (self._thread is None or threading.current_thread() is self._thread
+                    or loop.is_driving()):
                 loop.schedule(req)
             else:
                 loop.post(req)
@@ -584,7 +586,7 @@ class Search:
         most every 50 ms while running, and after every control call)."""
         loop = self._loop
         if self._thread is None or threading.current_thread() is self._thread or (
-                loop.state.is_terminal):
+                loop.state.is_terminal) or loop.is_driving():
             loop.refresh_snapshot(force=True)
         snap = loop.snapshot()
         if loop.started_at is not None and not snap.state.is_terminal:
@@ -615,7 +617,7 @@ class Search:
     def _trial_snapshots(self) -> Any:
         loop = self._loop
         live = (self._thread is not None and not loop.state.is_terminal
-                and threading.current_thread() is not self._thread)
+                and threading.current_thread() is not self._thread and not loop.is_driving())
         if live:
             req = Request(Command.READ_TRIALS, {})
             loop.post(req)
