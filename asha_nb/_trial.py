@@ -168,7 +168,7 @@ class Trial:
         self._intermediate.append(pair)
         try:
             self._channel.report(self.job_id, self.trial_id, pair[0], pair[1])
-        except Exception:  # streaming is best effort; the value is kept in `intermediate`
+        except Exception:  # noqa: BLE001 - best effort
             pass
         return self.should_stop()
 
@@ -180,7 +180,7 @@ class Trial:
         if not self._stop_seen:
             try:
                 self._stop_seen = bool(self._channel.should_stop(self.job_id))
-            except Exception:
+            except Exception:  # noqa: BLE001 - a broken channel never stops the objective
                 return False
         return self._stop_seen
 

@@ -11,10 +11,10 @@ import pytest
 
 pytest.importorskip("IPython")
 
-from IPython.core.error import UsageError  # noqa: E402
-from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
 
-from asha_nb.runtime import Search  # noqa: E402
+from asha_nb.runtime import Search
 
 SETUP = """
 import time
@@ -38,7 +38,7 @@ def ip():
         if isinstance(obj, Search) and obj.state in ("running", "paused", "created"):
             try:
                 obj.stop()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
     for name in ("search", "s", "s2", "train", "space", "SLEEP", "OFFSET", "other", "sp",
                  "sp_a", "sp_b", "alias", "objective", "asha_nb"):

@@ -256,11 +256,11 @@ def run_job(
     try:
         if channel.should_stop(spec.job_id):  # stopped while queued: do not start it
             return JobOutcome(stopped=True)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a broken channel never stops the job
         pass
     try:
         channel.started(spec.job_id)
-    except Exception:  # best effort: the executor then does not know the start time
+    except Exception:  # noqa: BLE001 - best effort: the executor then does not know the start time
         pass
     if form is None:
         form = objective_form(objective)
@@ -281,7 +281,7 @@ def run_job(
                         f"{result!r:.200}"
                     )
                 value, checkpoint = result
-        except (Exception, SystemExit):
+        except (Exception, SystemExit):  # noqa: BLE001 - any error of the objective becomes the jo
             return JobOutcome(error=traceback.format_exc(),
                               duration=time.perf_counter() - start)
         return JobOutcome(value=value, checkpoint=checkpoint,
@@ -290,7 +290,7 @@ def run_job(
     try:
         value = _resolve(objective(trial))
         checkpoint = trial.saved_checkpoint
-    except (Exception, SystemExit):
+    except (Exception, SystemExit):  # noqa: BLE001 - any error of the objective becomes the job's
         return JobOutcome(
             error=traceback.format_exc(),
             intermediate=trial.intermediate,
@@ -403,7 +403,7 @@ def run_pickled(blob: bytes, spec: JobSpec, channel: Channel | None = None) -> J
     """
     try:
         fn, form = load_objective(blob)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a failed load becomes the job's error
         return _load_failed()
     return run_job(fn, spec, channel if channel is not None else _worker_channel, form=form)
 

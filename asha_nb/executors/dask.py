@@ -242,7 +242,7 @@ class DaskExecutor(BaseExecutor):
 
         try:
             return int(self.client.run_on_scheduler(swap))
-        except Exception:  # e.g. a scheduler that does not allow run_on_scheduler
+        except Exception:  # noqa: BLE001 - e.g. a scheduler that does not allow run_on_scheduler
             return None
 
     # ------------------------------------------------------------------ lost client
@@ -330,7 +330,7 @@ class DaskExecutor(BaseExecutor):
         if not running.future.done():
             try:
                 self._request_stop(running.spec.job_id)
-            except Exception:  # a closed client: drain_reports fails the job
+            except Exception:  # noqa: BLE001 - a closed client: drain_reports fails the job
                 pass
 
     def drain_reports(self) -> list[IntermediateReport]:
@@ -344,7 +344,7 @@ class DaskExecutor(BaseExecutor):
         if self._queue is not None:
             try:
                 items = self._queue.get(batch=True)
-            except Exception:
+            except Exception:  # noqa: BLE001 - a closed queue: no reports to stream
                 items = []
         now = time.monotonic()
         out: list[IntermediateReport] = []
@@ -390,17 +390,17 @@ class DaskExecutor(BaseExecutor):
                 with self._lock:
                     self._stopped |= set(inflight)
                     self._var.set(sorted(self._stopped))
-            except Exception:
+            except Exception:  # noqa: BLE001 - shutting down: the stop flags are best effort
                 pass
         if wait and inflight:
             try:
                 _distributed().wait(list(inflight.values()), timeout=30)
-            except Exception:
+            except Exception:  # noqa: BLE001 - shutting down: waiting is best effort
                 pass
         try:
             if inflight:
                 self.client.cancel(list(inflight.values()))
-        except Exception:
+        except Exception:  # noqa: BLE001 - shutting down: cancelling is best effort
             pass
         if self._old_allowed_failures is not None:
             if self._lost_reason() is None:
@@ -409,7 +409,7 @@ class DaskExecutor(BaseExecutor):
         if self._queue is not None:
             try:
                 self._queue.close()
-            except Exception:
+            except Exception:  # noqa: BLE001 - shutting down: closing the queue is best effort
                 pass
             self._queue = None
         self._blob = None
@@ -417,7 +417,7 @@ class DaskExecutor(BaseExecutor):
             try:
                 self.client.close()
                 self._own_cluster.close()
-            except Exception:
+            except Exception:  # noqa: BLE001 - shutting down our own cluster is best effort
                 pass
             self._own_cluster = None
             self.client = None

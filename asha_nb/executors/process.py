@@ -253,7 +253,7 @@ class ProcessExecutor(BaseExecutor):
             try:
                 self._flags[running.spec.job_id] = True
                 self._flagged[running.spec.job_id] = inner
-            except Exception:  # the Manager is gone (shutting down): killing is enough
+            except Exception:  # noqa: BLE001 - the Manager is gone (shutting down): killing is eno
                 pass
         inner.cancel()
 
@@ -297,12 +297,12 @@ class ProcessExecutor(BaseExecutor):
         for pool in pools:  # stop() kills the workers; join reaps them (quick)
             try:
                 pool.join(timeout=10)
-            except Exception:
+            except Exception:  # noqa: BLE001 - reaping stopped workers is best effort
                 pass
         if self._manager is not None:
             try:
                 self._manager.shutdown()
-            except Exception:
+            except Exception:  # noqa: BLE001 - the Manager may already be gone
                 pass
             self._manager = self._queue = self._flags = self._channel = None
         self._flagged.clear()

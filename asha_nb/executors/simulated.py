@@ -279,7 +279,7 @@ class SimulatedExecutor(BaseExecutor):
                 value = objective(spec.config, spec.resource)
             except SimulatedCrash as exc:
                 fut.exc = exc
-            except Exception:
+            except Exception:  # noqa: BLE001 - any error of the objective becomes the job's error
                 fut.outcome = JobOutcome(error=traceback.format_exc())
             else:
                 fut.outcome = JobOutcome(value=value)

@@ -152,7 +152,7 @@ class Loop(JobEndings):
         for cb in self.subscribers:
             try:
                 cb(event)
-            except Exception:  # noqa: BLE001 - a subscriber never breaks the loop
+            except Exception:
                 logger.exception("asha_nb: subscriber %r raised on %r", cb, event)
 
     def publish_all(self, events: list[Event]) -> None:
@@ -360,7 +360,7 @@ class Loop(JobEndings):
         self.error = exc
         try:
             self.finish(SearchState.FAILED, reason)
-        except BaseException:  # noqa: BLE001
+        except BaseException:
             logger.exception("asha_nb: cleanup after loop failure failed")
             with self.lock:
                 self.state = SearchState.FAILED
@@ -523,7 +523,7 @@ class Loop(JobEndings):
                 self.store.put(rec._replace(status=status, end=now))
             try:
                 ex.stop_job(fl.running)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 logger.exception("asha_nb: stop_job failed")
         late = list(self.inflight.values())
         self.inflight.clear()

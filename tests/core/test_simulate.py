@@ -102,7 +102,7 @@ def test_simulate_drives_every_scheduler_to_the_end(make):
 
 
 def test_simulate_bad_arguments():
-    fresh = lambda: SHA(BENCH.space, n_configs=4, seed=0, **KW)  # noqa: E731
+    fresh = lambda: SHA(BENCH.space, n_configs=4, seed=0, **KW)
     with pytest.raises(ValueError, match="n_workers must be an integer >= 1"):
         simulate(fresh(), BENCH, n_workers=0)
     with pytest.raises(ValueError, match="straggler_probability"):

@@ -41,7 +41,7 @@ def check_no_double_booking(search: Search) -> None:
             spans[r.worker].append((r.start, r.end if r.end is not None else math.inf, r.job_id))
     for w, ss in spans.items():
         ss.sort()
-        for (s1, e1, j1), (s2, _, j2) in zip(ss, ss[1:], strict=False):
+        for (_s1, e1, j1), (s2, _, j2) in zip(ss, ss[1:], strict=False):
             assert e1 <= s2 + 1e-9, f"worker {w}: jobs {j1} and {j2} overlap"
 
 

@@ -70,7 +70,7 @@ def test_timeouts_count_from_the_real_start_and_stuck_threads_keep_their_worker(
     assert stuck_seen >= 1
     assert (slow.value == -1.0).all() and all("returned -1.0" in e for e in slow.error)
     assert ((slow.end - slow.start) >= 2.9).all()
-    for w, grp in df.groupby("worker"):  # no job ran on a worker held by a stuck thread
+    for _w, grp in df.groupby("worker"):  # no job ran on a worker held by a stuck thread
         spans = sorted(zip(grp.start, grp.end, strict=True))
         assert all(e1 <= s2 + 1e-6 for (_, e1), (s2, _) in zip(spans, spans[1:], strict=False))
 

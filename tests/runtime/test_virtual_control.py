@@ -4,7 +4,7 @@ set_n_workers, stop, scheduled with search.at(t) or applied between run(until=..
 from __future__ import annotations
 
 import pytest
-from _virtual import SPACE, InvariantChecker, check_no_double_booking, rows, vsearch
+from _virtual import InvariantChecker, check_no_double_booking, rows, vsearch
 
 from asha_nb import space
 from asha_nb.core import JobStatus, Stopped, StopReason, TrialStatus

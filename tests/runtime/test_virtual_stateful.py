@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from _virtual import SPACE, InvariantChecker, check_no_double_booking, rows, vsearch
+from _virtual import InvariantChecker, check_no_double_booking, rows, vsearch
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
