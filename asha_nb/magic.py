@@ -528,7 +528,7 @@ def _dashboard(search: Any) -> Any:
         return None
     try:
         return Dashboard(search)
-    except Exception:  # noqa: BLE001 - never block starting the search on the view
+    except Exception:
         import logging
 
         logging.getLogger("asha_nb.magic").warning("asha_nb: the dashboard could not be built",
