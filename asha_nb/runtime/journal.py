@@ -183,8 +183,11 @@ class _Contents:
     n_events: int = 0
 
 
-def _ro_uri(path: Path) -> str:
-    return "file:" + urllib.parse.quote(str(path.absolute())) + "?mode=ro"
+def _ro_uri(path: Path, immutable: bool = False) -> str:
+    # immutable=1: no locking and no -wal/-shm files created beside someone else's database;
+    # only right when no -wal file holds part of the database.
+    return ("file:" + urllib.parse.quote(str(path.absolute())) + "?mode=ro"
+            + ("&immutable=1" if immutable else ""))
 
 
 def _inspect(path: Path) -> _Contents:
@@ -212,7 +215,7 @@ def _inspect(path: Path) -> _Contents:
             f"{str(path)!r} is not an asha_nb journal: it is not an SQLite file (it starts with "
             f"{head[:8]!r}; a file of another program, or a journal that was overwritten). {left}")
     try:
-        conn = sqlite3.connect(_ro_uri(path), uri=True)
+        conn = sqlite3.connect(_ro_uri(path, immutable=not wal.exists()), uri=True)
     except sqlite3.Error as exc:
         raise JournalError(
             f"journal {str(path)!r} cannot be opened (sqlite3: {exc}). {left}") from exc
@@ -678,7 +681,7 @@ class Journal:
         tmp = folder / f".{trial_id}.pkl.tmp"
         try:
             blob = cloudpickle.dumps({"resource": resource, "checkpoint": checkpoint})
-        except Exception as exc:  # noqa: BLE001 - any pickling failure
+        except Exception as exc:
             why = (f"the checkpoint of trial {trial_id} (a {type(checkpoint).__name__}) cannot "
                    f"be pickled ({type(exc).__name__}: {exc}); return a picklable checkpoint "
                    "(e.g. a state dict)")
@@ -719,7 +722,7 @@ class Journal:
             with open(target, "rb") as fh:
                 blob = pickle.load(fh)  # noqa: S301 - the user's own journal folder only
             resource, checkpoint = float(blob["resource"]), blob["checkpoint"]
-        except Exception as exc:  # noqa: BLE001 - unpickling can raise anything
+        except Exception as exc:
             raise CheckpointError(
                 f"the checkpoint of trial {trial_id} in {str(target)!r} cannot be loaded "
                 f"({type(exc).__name__}: {exc}); the file is damaged or was not written by "
@@ -746,7 +749,7 @@ class Journal:
         for seq, t, kind, job_id, trial_id, rung, value, text, data in fetched:
             try:
                 obj = None if data is None else pickle.loads(data)  # noqa: S301 - own journal
-            except Exception as exc:  # noqa: BLE001 - a damaged row
+            except Exception as exc:
                 raise JournalError(
                     f"journal {str(self.path)!r}: row {seq} ({kind}) cannot be decoded "
                     f"({type(exc).__name__}: {exc}); the journal is damaged") from exc
@@ -851,7 +854,7 @@ def load_meta(journal: Journal) -> dict[str, Any]:
             "fingerprint": pickle.loads(raw["fingerprint"]) if "fingerprint" in raw else {},  # noqa: S301
             "rng_state": pickle.loads(raw["rng_state"]) if "rng_state" in raw else None,  # noqa: S301
         }
-    except Exception as exc:  # noqa: BLE001 - a module gone, a damaged pickle
+    except Exception as exc:
         raise JournalError(
             f"the meta row of journal {path!r} cannot be decoded ({type(exc).__name__}: {exc}); "
             "the scheduler class or a distribution of the space it stores must be importable "
@@ -888,7 +891,7 @@ def replay(journal: Journal) -> ReplayResult:
             _replay_row(sched, jobs, row, journal.path)
         except (JournalMismatchError, JournalError):
             raise
-        except Exception as exc:  # noqa: BLE001 - a row the rebuilt scheduler refuses
+        except Exception as exc:
             raise JournalMismatchError(
                 f"journal {str(journal.path)!r} does not replay: row {row.seq} ({row.kind} of "
                 f"job {row.job_id}, trial {row.trial_id}) fails on the rebuilt scheduler "

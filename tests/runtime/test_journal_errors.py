@@ -114,8 +114,10 @@ def test_a_resume_of_a_missing_file_names_it(tmp_path):
 
 
 # ------------------------------------------------------------------------ files that are not journals
-def _user_db(path: Path) -> Path:
+def _user_db(path: Path, wal: bool = False) -> Path:
     con = sqlite3.connect(path)
+    if wal:  # readers of a WAL database normally leave -wal/-shm files beside it
+        con.execute("PRAGMA journal_mode=WAL")
     con.execute("CREATE TABLE measurements(t REAL, v REAL)")
     con.executemany("INSERT INTO measurements VALUES (?, ?)", [(1.0, 2.0), (2.0, 3.5)])
     con.commit()
@@ -123,11 +125,11 @@ def _user_db(path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kind", ["user_db", "random", "text"])
+@pytest.mark.parametrize("kind", ["user_db", "user_db_wal", "random", "text"])
 def test_a_file_of_another_program_is_refused_and_left_unchanged(tmp_path, kind):
     path = tmp_path / "data.sqlite"
-    if kind == "user_db":
-        _user_db(path)
+    if kind.startswith("user_db"):
+        _user_db(path, wal=kind.endswith("wal"))
     elif kind == "random":
         path.write_bytes(os.urandom(8192))
     else:
@@ -146,7 +148,7 @@ def test_a_file_of_another_program_is_refused_and_left_unchanged(tmp_path, kind)
         assert "not an asha_nb journal" in str(info.value), name
         assert "left unchanged" in str(info.value), name
         assert _folder_state(tmp_path) == before, name  # no table, lock, -wal or -shm added
-    if kind == "user_db":
+    if kind.startswith("user_db"):
         assert "tables: measurements" in str(info.value)
         con = sqlite3.connect(path)
         names = [r[0] for r in con.execute("SELECT name FROM sqlite_master")]
