@@ -54,7 +54,7 @@ def _write(out: str, payload: dict) -> None:
 def _outcome(fn) -> dict:
     try:
         s = fn()
-    except Exception as exc:  # noqa: BLE001 - reported to the test
+    except Exception as exc:  # reported to the test
         return {"ok": False, "error": type(exc).__name__, "message": str(exc),
                 "mro": [c.__name__ for c in type(exc).__mro__]}
     df = s.results()

@@ -31,7 +31,7 @@ def test_the_journal_section_runs_as_written(tmp_path, monkeypatch):
     assert len(blocks) == 1
     monkeypatch.chdir(tmp_path)
     ns = {"asha_nb": asha_nb, "space": space, "objective": quick_objective}
-    exec(compile(blocks[0], "README.md", "exec"), ns)  # noqa: S102 - our own README
+    exec(compile(blocks[0], "README.md", "exec"), ns)  # our own README
     search = ns["search"]
     assert search.state == "finished"
     assert search.journal_path == "runs/exp1.sqlite"
