@@ -53,14 +53,14 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--devices", type=int, default=2, help="fake CPU devices for JAX sharding")
     p.add_argument("--threads", type=int, default=2, help="per-trial thread-pool workers")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--rounds", type=int, default=None, help="cold/re-run/warm rounds (default 3; quick 1)")
+    p.add_argument("--rounds", type=int, default=None, help="cold/re-run/warm rounds (default 5; quick 1)")
     p.add_argument("--child", choices=["cold", "rerun", "eager", "extras"], help=argparse.SUPPRESS)
     p.add_argument("--cache", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.k = args.workers or (16 if args.quick else 64)
     args.n_trials = args.trials or (32 if args.quick else 256)
     args.rmax = args.max_resource or (9 if args.quick else 27)
-    args.rounds = args.rounds or (1 if args.quick else 3)
+    args.rounds = args.rounds or (1 if args.quick else 5)
     return args
 
 
@@ -171,11 +171,12 @@ def child(args: argparse.Namespace) -> None:
     options = {"compact_after": 0.0} if args.child == "eager" else {}
 
     def search(name: str) -> None:
-        n0, h0 = model.n_compiles, model.n_cache_hits
+        n0, h0, c0 = model.n_compiles, model.n_cache_hits, model.compile_seconds
         ex = BatchedExecutor(**options)
         e, t = drive(ex, model, _sched(args, space), args.k)
         res[name] = {"epochs": e, "seconds": t, "compiles": model.n_compiles - n0,
-                     "hits": model.n_cache_hits - h0, "buckets": list(ex.engine.buckets_used)}
+                     "hits": model.n_cache_hits - h0, "compile_s": model.compile_seconds - c0,
+                     "buckets": list(ex.engine.buckets_used)}
 
     if args.child == "extras":
         from asha_nb.executors.thread import ThreadExecutor
@@ -243,7 +244,8 @@ def main() -> None:
         return res["epochs"] / res["seconds"]
 
     def note(res: dict[str, Any]) -> str:
-        return f"{res['compiles']} compiled, {res['hits']} from cache, buckets {res['buckets']}"
+        return (f"{res['compiles']} compiled, {res['hits']} from cache ({res['compile_s']:.1f} s), "
+                f"buckets {res['buckets']}")
 
     # rows: (name, model-epochs, seconds, ratios against the reference of the same round, note)
     rows: list[tuple[str, int, float, list[float], str]] = []

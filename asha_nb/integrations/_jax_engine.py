@@ -262,13 +262,6 @@ class JaxBatchEngine:
             other.result()
         return program
 
-    def _pending_states(self, group: _Group) -> list[Any]:
-        """Host states of the pending rows: fresh ones initialised, promoted ones' checkpoints."""
-        fresh = [r for r in group.pending if r.fresh]
-        states = iter(self.model.init_states(group.static, [(r.trial_id, r.dyn) for r in fresh])
-                      if fresh else [])
-        return [next(states) if r.fresh else r.checkpoint for r in group.pending]
-
     def _layout(self, group: _Group) -> tuple[Any, Any, Any]:
         """Place pending rows in free slots and resize if worth it.
 
@@ -287,7 +280,6 @@ class JaxBatchEngine:
                 f"capacity must cover the rows: {group.n_live()} rows exceed the largest "
                 f"bucket {new_size}")
         leaves_t, treedef = jax.tree.flatten(self.model.template(group.static))
-        states = self._pending_states(group)
         if new_size == size:  # rows join free slots: the program loads them
             rows = list(group.rows)
             buf = [np.zeros((size, *t.shape), t.dtype) for t in leaves_t]
@@ -304,10 +296,19 @@ class JaxBatchEngine:
             load = None
             group.waste = 0.0
         free = [i for i, r in enumerate(rows) if r is None]
-        for row, state, slot in zip(group.pending, states, free):
+        slots = dict(zip(map(id, group.pending), free))
+        fresh = [r for r in group.pending if r.fresh]
+        if fresh:  # new rows: initialised together, written with one assignment per leaf
+            stacked = self.model.init_states(group.static, [(r.trial_id, r.dyn) for r in fresh])
+            where = np.asarray([slots[id(r)] for r in fresh])
+            for leaf, val in zip(buf, jax.tree.leaves(stacked)):
+                leaf[where] = val
+        for row in group.pending:
+            slot = slots[id(row)]
             rows[slot] = row
-            for leaf, val in zip(buf, treedef.flatten_up_to(state)):
-                leaf[slot] = np.asarray(val, dtype=leaf.dtype)
+            if not row.fresh:  # a promoted row: its checkpoint
+                for leaf, val in zip(buf, treedef.flatten_up_to(row.checkpoint)):
+                    leaf[slot] = np.asarray(val, dtype=leaf.dtype)
             if load is not None:
                 load[slot] = True
             row.checkpoint, row.fresh = None, False
@@ -345,7 +346,7 @@ class JaxBatchEngine:
         if max_epochs is not None:
             n = min(n, max(1, int(max_epochs)))
         first = live[0]
-        put = lambda a: jax.device_put(a, self._rows_sharding)  # noqa: E731
+        put = lambda a: jax.device_put(a, self._rows_sharding)
         dyn = {k: put(np.asarray([(r or first).dyn[k] for r in rows], np.float32))
                for k in self.model.dynamic}
         active = put(np.asarray([r is not None for r in rows], np.bool_))

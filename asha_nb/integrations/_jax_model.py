@@ -126,7 +126,7 @@ class BatchedModel:
         self.n_compiles = 0
         self.n_cache_hits = 0
         self.compile_seconds = 0.0
-        self._miss_seconds = 0.0
+        self._batch_misses: list[float] = []  # compile seconds of batched programs
         self._lock = threading.Lock()
         self._programs: dict[Hashable, cf.Future[Any]] = {}
         self._templates: dict[Hashable, Any] = {}
@@ -194,16 +194,18 @@ class BatchedModel:
                     self.n_cache_hits += 1
                 else:
                     self.n_compiles += 1
-                    self._miss_seconds += seconds
+                    if isinstance(key, tuple) and key[0] == "batch":
+                        self._batch_misses.append(seconds)
             fut.set_result(compiled)
         return fut.result()
 
     def compile_estimate(self, default: float = 1.0) -> float:
-        """Seconds a new program is expected to take to compile: the mean of the compilations
-        measured in this process, or ``default`` before the first one (when every program so
+        """Seconds a new batched program is expected to take to compile: the mean of those
+        compiled in this process, or ``default`` before the first one (when every program so
         far came from the persistent cache, whose load time says nothing about a compile)."""
         with self._lock:
-            return self._miss_seconds / self.n_compiles if self.n_compiles else float(default)
+            misses = self._batch_misses
+            return sum(misses) / len(misses) if misses else float(default)
 
     def is_compiled(self, key: Hashable) -> bool:
         """Whether the program ``key`` (see :meth:`batch_key`) is compiled in this process."""
@@ -311,24 +313,25 @@ class BatchedModel:
 
         return self._compiled(("single", freeze(static), dev.id), build)
 
-    def init_states(self, static: Mapping[str, Any], rows: Sequence[tuple[int, Mapping[str, float]]]) -> list[Any]:
-        """Fresh host states (pytrees of numpy arrays) for ``(trial_id, dynamic values)`` rows."""
+    def init_states(self, static: Mapping[str, Any], rows: Sequence[tuple[int, Mapping[str, float]]]) -> Any:
+        """Fresh states of ``(trial_id, dynamic values)`` rows, stacked on the host.
+
+        Returns a pytree of numpy arrays with a leading axis of ``len(rows)``.
+        """
         jax = jax_module()
         fn = self.init_program(static)
         packed = jax.device_get(
             [fn(np.int32(tid), {k: np.float32(v) for k, v in dyn.items()}) for tid, dyn in rows])
+        stacked = {name: np.stack([p[name] for p in packed]) for name in packed[0]}
         leaves, treedef = jax.tree.flatten(self.template(static))
-        out = []
-        for flat in packed:
-            offset = dict.fromkeys(flat, 0)
-            values = []
-            for t in leaves:
-                name = np.dtype(t.dtype).str
-                n = int(np.prod(t.shape, dtype=np.int64))
-                values.append(np.asarray(flat[name][offset[name]:offset[name] + n]).reshape(t.shape))
-                offset[name] += n
-            out.append(jax.tree.unflatten(treedef, values))
-        return out
+        offset = dict.fromkeys(stacked, 0)
+        values = []
+        for t in leaves:
+            name = np.dtype(t.dtype).str
+            n = int(np.prod(t.shape, dtype=np.int64))
+            values.append(stacked[name][:, offset[name]:offset[name] + n].reshape(len(rows), *t.shape))
+            offset[name] += n
+        return jax.tree.unflatten(treedef, values)
 
     # ------------------------------------------------------------------ one configuration
     def train_single(
@@ -361,7 +364,7 @@ class BatchedModel:
         n = whole_epochs(epochs, "epochs")
         if checkpoint is None:
             tid, done = int(trial_id), 0
-            state = self.init_states(static, [(tid, dyn)])[0]
+            state = jax.tree.map(lambda a: a[0], self.init_states(static, [(tid, dyn)]))
         else:
             tid, done = int(checkpoint.get("trial_id", trial_id)), int(checkpoint.get("resource", 0))
             state = checkpoint["state"]

@@ -254,7 +254,7 @@ class BatchedTorchModel:
         return tuple(sorted((k, repr(v)) for k, v in self.static_part(config).items()))
 
     def _meta(self, static: Mapping[str, Any]) -> Any:
-        key = tuple(sorted((k, repr(v)) for k, v in static.items()))
+        key = self.group_key(static)
         with self._lock:
             if key not in self._meta_modules:
                 self._meta_modules[key] = copy.deepcopy(self.make_module(static)).to("meta")
