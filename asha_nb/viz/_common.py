@@ -6,12 +6,80 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["RUNG_SCHEME", "FAILED_COLOUR", "altair", "clean", "to_records", "with_data",
-           "with_static", "base_chart"]
+__all__ = ["RUNG_SCHEME", "FAILED_COLOUR", "IDLE_GREY", "INK", "altair", "clean", "to_records",
+           "with_data", "with_static", "base_chart", "rung_palette", "tint", "theme_config"]
 
 #: Colour scheme of rungs (rung 0 light, top rung dark), used by every chart.
 RUNG_SCHEME = "viridis"
 FAILED_COLOUR = "#d62728"
+#: Idle worker time: a neutral grey drawn semi-transparent (``opacity`` 0.35), so it reads as
+#: light grey on a light page and dark grey on a dark one, and no rung colour resembles it.
+IDLE_GREY = "#8c8c8c"
+#: Text and guide colour of the dashboard's charts: the colour of the surrounding page (light
+#: text in a dark JupyterLab theme, dark text in a light one; black where nothing sets it).
+INK = "currentColor"
+
+# viridis (RUNG_SCHEME) at 0, 0.1, ..., 1: dark purple -> yellow
+_VIRIDIS = ("#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c", "#22a884",
+            "#44bf70", "#7ad151", "#bddf26", "#fde725")
+
+
+def _viridis(p: float) -> str:
+    p = min(1.0, max(0.0, p)) * (len(_VIRIDIS) - 1)
+    i = min(int(p), len(_VIRIDIS) - 2)
+    f = p - i
+    a, b = _VIRIDIS[i], _VIRIDIS[i + 1]
+    rgb = [round(int(a[j:j + 2], 16) * (1 - f) + int(b[j:j + 2], 16) * f) for j in (1, 3, 5)]
+    return "#" + "".join(f"{c:02x}" for c in rgb)
+
+
+def rung_palette(n_rungs: int) -> list[str]:
+    """Colour of each rung, rung 0 first: :data:`RUNG_SCHEME` from light (rung 0) to dark (top
+    rung), spread over most of the scheme (the same colours as the promotion view).
+
+    Examples
+    --------
+    >>> rung_palette(3)
+    ['#cae126', '#21918c', '#471d6e']
+    """
+    if n_rungs <= 1:
+        return [_viridis(0.6)][:max(0, n_rungs)]
+    return [_viridis(0.92 - 0.84 * k / (n_rungs - 1)) for k in range(n_rungs)]
+
+
+def tint(colour: str, share: float = 0.5) -> str:
+    """``colour`` mixed with white (``share`` of white): the lighter version of a rung colour
+    that marks running jobs.
+
+    Examples
+    --------
+    >>> tint("#000000")
+    '#808080'
+    """
+    rgb = [int(colour[j:j + 2], 16) for j in (1, 3, 5)]
+    return "#" + "".join(f"{round(c + (255 - c) * share):02x}" for c in rgb)
+
+
+def theme_config(ink: str = INK, background: str | None = None) -> dict[str, Any]:
+    """Vega-Lite ``config`` whose text, axes, grid and legends take the colour ``ink``.
+
+    With the default ``ink="currentColor"`` and no background, an SVG chart inherits the text
+    colour of the page around it: it follows JupyterLab's light and dark themes (and GitHub's)
+    without knowing them. Raster output (PNG) has no page around it: pass explicit colours.
+    """
+    guide = {"labelColor": ink, "titleColor": ink}
+    return {
+        "background": background or "transparent",
+        "view": {"stroke": ink, "strokeOpacity": 0.25},
+        "axis": {**guide, "domainColor": ink, "tickColor": ink, "gridColor": ink,
+                 "gridOpacity": 0.12, "domainOpacity": 0.6, "tickOpacity": 0.6,
+                 "labelFontSize": 11, "titleFontSize": 11, "titlePadding": 6},
+        "legend": {**guide, "labelFontSize": 11, "titleFontSize": 11},
+        "header": {**guide},
+        "title": {"color": ink, "subtitleColor": ink, "fontSize": 13, "subtitleFontSize": 10,
+                  "anchor": "start"},
+        "text": {"color": ink},
+    }
 
 
 def altair() -> Any:

@@ -1,11 +1,17 @@
-"""Coalescing of high-rate events into at most one front-end flush per interval.
+"""A timer that flushes at most once per interval, and never takes more than a share of the CPU.
 
-The search loop calls :meth:`Throttle.notify` for every event (an attribute store: cheap on the
-loop thread). A daemon timer thread calls :meth:`Throttle.tick` every ``interval`` seconds; a
-tick flushes only if something was notified since the last flush and at least ``interval``
-seconds passed. So the number of flushes is at most ``elapsed / interval + 1`` whatever the event
-rate, and each flush sends a bounded number of messages (the dashboard: one data-append message
+Whoever has something to send calls :meth:`Throttle.notify` (an attribute store), or the
+throttle asks ``pending()``. A daemon timer thread calls :meth:`Throttle.tick` every
+``interval`` seconds; a tick flushes only if something is pending and at least ``interval``
+seconds passed. So the number of flushes is at most ``elapsed / interval + 1`` whatever the
+event rate, and each flush sends a bounded number of messages (the dashboard: one chart message
 and one status update), which bounds the front-end message rate.
+
+``max_duty`` bounds the throttle's own cost: after a flush that took ``d`` seconds, the timer
+waits at least ``d / max_duty`` seconds before the next one. Python threads share one
+interpreter lock, so time spent flushing is time the search's loop thread cannot run; with
+``max_duty=0.02`` the dashboard uses at most about 2 % of it, however fast trials arrive (a
+search that produces records faster than the dashboard can draw them is drawn less often).
 
 The clock is injectable, so tests drive :meth:`tick` by hand with a fake clock and make no
 timed assertions.
@@ -35,8 +41,10 @@ class Throttle:
         Monotonic clock in seconds (injectable for tests).
     pending
         Optional ``() -> bool``: "is there something to flush?", checked in addition to
-        :meth:`notify` (the dashboard passes its event deque's ``__len__``, so its
-        subscriber is a bare ``deque.append`` and the loop thread pays nothing more).
+        :meth:`notify`.
+    max_duty
+        Largest share of wall time the flushes may take (``None``: no limit): after a flush
+        that took ``d`` seconds the timer waits ``max(interval, d / max_duty)``.
 
     Examples
     --------
@@ -53,9 +61,11 @@ class Throttle:
 
     def __init__(self, flush: Callable[[], None], interval: float = 0.25,
                  clock: Callable[[], float] = time.monotonic,
-                 pending: Callable[[], Any] | None = None):
+                 pending: Callable[[], Any] | None = None, max_duty: float | None = None):
         if not interval > 0:
             raise ValueError(f"interval must be > 0 seconds, got {interval!r}")
+        if max_duty is not None and not 0 < max_duty <= 1:
+            raise ValueError(f"max_duty must be in (0, 1], got {max_duty!r}")
         self._flush = flush
         self.interval = float(interval)
         self._clock = clock
@@ -65,7 +75,12 @@ class Throttle:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.max_duty = max_duty
         self.n_flushes = 0
+        #: Seconds the flushes took in all (on ``clock``).
+        self.busy_seconds = 0.0
+        #: Seconds the timer waits before its next tick (grows after an expensive flush).
+        self.gap = self.interval
         self.last_error: BaseException | None = None
 
     def notify(self) -> None:
@@ -80,7 +95,7 @@ class Throttle:
         if not self._is_dirty():
             return False
         now = self._clock()
-        if now - self._last < self.interval:
+        if now - self._last < self.gap:
             return False
         return self._run(now)
 
@@ -97,10 +112,15 @@ class Throttle:
             self._dirty = False
             self._last = now
             self.n_flushes += 1
+            t0 = self._clock()
             try:
                 self._flush()
             except Exception as exc:  # noqa: BLE001 - never kill the timer thread
                 self.last_error = exc
+            took = max(0.0, self._clock() - t0)
+            self.busy_seconds += took
+            if self.max_duty is not None:
+                self.gap = max(self.interval, took / self.max_duty)
         return True
 
     # ------------------------------------------------------------------ timer thread
@@ -119,8 +139,12 @@ class Throttle:
         return self
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._stop.wait(self.gap if self.max_duty is not None else self.interval):
             self.tick()
+
+    def stop_soon(self) -> None:
+        """Let the timer thread end after its current tick (callable from the flush itself)."""
+        self._stop.set()
 
     def stop(self, flush: bool = True) -> None:
         """Stop the timer thread; with ``flush``, flush what is pending one last time."""

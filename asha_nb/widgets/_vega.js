@@ -1,24 +1,101 @@
 // Front end of asha_nb's VegaStream widget (anywidget ESM).
 // Bundled offline with vl-convert's javascript_bundle, which provides `vegaEmbed` and `vega`
-// (no CDN). The kernel ships the Vega-Lite spec once (trait `spec`) and then only *appends*
-// rows to named datasets with custom messages:
-//   {type: "append", start: {name: index of the first row}, rows: {name: [row, ...]}}
-// Each view counts the rows it holds per dataset, so a message that overlaps rows it already
-// has is trimmed and a gap makes it ask for a resync ({type: "resync"}). Params (e.g. the
-// animation time) are set with view.signal(), never by re-sending data.
+// (no CDN). The kernel ships the Vega-Lite spec once (trait `spec`) and then sends ONE custom
+// message per update:
+//   {type: "update",
+//    start:   {name: index of the first appended row},
+//    append:  {name: [row, ...]},        // rows added to growing datasets (never re-sent)
+//    replace: {name: [row, ...]},        // small datasets replaced as a whole
+//    volatile: {name: [row, ...]},       // rows that replace the previous volatile rows of a
+//                                        // growing dataset (running jobs among finished ones)
+//    signals: {name: value},             // parameters such as `now`
+//    running: {rows: [...], more: n}}    // the running-trials list (with a Stop button per row)
+// ({type: "append", start, rows} is the older form of `append`.)
+// Each view counts the rows it holds per appended dataset, so a message that overlaps rows it
+// already has is trimmed and a gap makes it ask for a resync ({type: "resync"}). A Stop button
+// sends {type: "stop_trial", trial_id}.
+//
+// Colours: the spec's text and guides use `currentColor` and a transparent background, so the
+// SVG takes the page's text colour and background: JupyterLab's light and dark themes both work.
+
+function esc(s) {
+  return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;",
+    '"': "&quot;", "'": "&#39;" }[c]));
+}
+
+function fmt(x, digits) {
+  if (x === null || x === undefined) return "\u2013";
+  if (typeof x !== "number") return esc(x);
+  return Number(x.toPrecision(digits || 4)).toString();
+}
+
+function renderRunning(table, panel, model) {
+  if (!panel) { table.style.display = "none"; return; }
+  table.style.display = "";
+  const rows = panel.rows || [];
+  let html = "<div class='asha-running-title' style='font-weight:bold;margin:2px 0'>" +
+    esc(panel.title || "Running trials") + "</div>";
+  if (!rows.length) {
+    html += "<div class='asha-running-empty' style='opacity:0.7'>" +
+      esc(panel.empty || "no job is running") + "</div>";
+  } else {
+    html += "<table class='asha-running-table' style='border-collapse:collapse'>" +
+      "<tr><th>trial</th><th>rung</th><th>resource</th><th>worker</th><th>running for</th>" +
+      "<th></th></tr>";
+    for (const r of rows) {
+      const stuck = !!r.stuck;
+      const action = stuck
+        ? "<span class='asha-stuck' style='color:#d62728'>timed out; its thread cannot be " +
+          "killed and keeps the worker busy</span>"
+        : "<button class='asha-stop-row jupyter-button' data-trial='" + esc(r.trial_id) +
+          "' title='search.stop_trial(" + esc(r.trial_id) + ")'>Stop</button>";
+      html += "<tr class='asha-running-row' data-trial='" + esc(r.trial_id) + "'>" +
+        "<td class='asha-rt-trial'>" + esc(r.trial_id) + "</td>" +
+        "<td class='asha-rt-rung'>" + esc(r.rung) + "</td>" +
+        "<td class='asha-rt-resource'>" + fmt(r.resource, 6) + "</td>" +
+        "<td class='asha-rt-worker'>" + esc(r.worker) + "</td>" +
+        "<td class='asha-rt-for'>" + Number(r.running_for).toFixed(1) + " s</td>" +
+        "<td>" + action + "</td></tr>";
+    }
+    html += "</table>";
+    if (panel.more) {
+      html += "<div class='asha-running-more' style='opacity:0.7'>\u2026 and " +
+        esc(panel.more) + " more</div>";
+    }
+  }
+  table.innerHTML = html.replace(/<t([dh])>/g, "<t$1 style='padding:1px 8px;text-align:right'>")
+    .replace(/<td class='([^']*)'>/g,
+      "<td class='$1' style='padding:1px 8px;text-align:right'>");
+  table.querySelectorAll("button.asha-stop-row").forEach((b) => {
+    b.onclick = () => {
+      b.disabled = true;
+      b.textContent = "stopping\u2026";
+      model.send({ type: "stop_trial", trial_id: parseInt(b.dataset.trial, 10) });
+    };
+  });
+}
 
 function render({ model, el }) {
+  const table = document.createElement("div");
+  table.className = "asha-running";
+  table.style.display = "none";
+  table.style.margin = "4px 0 6px 0";
   const box = document.createElement("div");
   box.className = "asha-vega";
+  box.style.color = "inherit";
+  el.appendChild(table);
   el.appendChild(box);
   let view = null;
   let counts = {};
   let queue = [];
   let generation = 0;
+  let signals = {};
+  let replaced = {};
+  let volatile = {};
 
   function applyParams() {
     if (!view) return;
-    const params = model.get("params") || {};
+    const params = Object.assign({}, signals, model.get("params") || {});
     for (const [name, value] of Object.entries(params)) {
       try { view.signal(name, value); } catch (e) { /* unknown signal */ }
     }
@@ -29,12 +106,32 @@ function render({ model, el }) {
     view.runAsync();
   }
 
+  function replaceData(name, rows) {
+    try {
+      view.change(name, vega.changeset().remove(() => true).insert(rows));
+      return true;
+    } catch (e) { console.warn("asha_nb: cannot replace", name, e); return false; }
+  }
+
+  function replaceVolatile(name, rows) {
+    try {
+      const fresh = rows.map((r) => Object.assign({}, r, { _volatile: true }));
+      view.change(name, vega.changeset().remove((d) => d._volatile === true).insert(fresh));
+      return true;
+    } catch (e) { console.warn("asha_nb: cannot update", name, e); return false; }
+  }
+
   function apply(msg) {
-    if (!msg || msg.type !== "append") return;
+    if (!msg || (msg.type !== "append" && msg.type !== "update")) return;
+    if (msg.running !== undefined) renderRunning(table, msg.running, model);
+    if (msg.signals) Object.assign(signals, msg.signals);
+    if (msg.replace) Object.assign(replaced, msg.replace);
+    if (msg.volatile) Object.assign(volatile, msg.volatile);
     if (!view) { queue.push(msg); return; }
     const starts = msg.start || {};
+    const appended = msg.type === "append" ? msg.rows : msg.append;
     let changed = false;
-    for (const [name, rows] of Object.entries(msg.rows || {})) {
+    for (const [name, rows] of Object.entries(appended || {})) {
       const start = starts[name] || 0;
       const have = counts[name] || 0;
       if (start > have) { model.send({ type: "resync" }); return; }
@@ -47,6 +144,15 @@ function render({ model, el }) {
         } catch (e) { console.warn("asha_nb: cannot insert into", name, e); }
       }
     }
+    for (const [name, rows] of Object.entries(msg.replace || {})) {
+      changed = replaceData(name, rows) || changed;
+    }
+    for (const [name, rows] of Object.entries(msg.volatile || {})) {
+      changed = replaceVolatile(name, rows) || changed;
+    }
+    for (const [name, value] of Object.entries(msg.signals || {})) {
+      try { view.signal(name, value); changed = true; } catch (e) { /* unknown signal */ }
+    }
     if (changed) view.runAsync();
   }
 
@@ -55,9 +161,14 @@ function render({ model, el }) {
     if (view) { view.finalize(); view = null; }
     counts = {};
     box.innerHTML = "";
-    const res = await vegaEmbed(box, model.get("spec"), { actions: false, renderer: "svg" });
+    const dark = document.body && document.body.dataset &&
+      document.body.dataset.jpThemeLight === "false";
+    const res = await vegaEmbed(box, model.get("spec"), {
+      actions: false, renderer: "svg", tooltip: { theme: dark ? "dark" : "light" } });
     if (gen !== generation) { res.view.finalize(); return; }
     view = res.view;
+    for (const [name, rows] of Object.entries(replaced)) replaceData(name, rows);
+    for (const [name, rows] of Object.entries(volatile)) replaceVolatile(name, rows);
     applyParams();
     const pending = queue;
     queue = [];
@@ -70,7 +181,7 @@ function render({ model, el }) {
   model.on("change:params", applyParams);
   model.on("change:frame", applyParams);
   embed().catch((e) => {
-    box.innerHTML = "<pre style='color:#d62728'>asha_nb chart error: " + String(e) + "</pre>";
+    box.innerHTML = "<pre style='color:#d62728'>asha_nb chart error: " + esc(e) + "</pre>";
   });
   return () => {
     generation++;

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,16 @@ class VegaStream(anywidget.AnyWidget):
     Parameters
     ----------
     spec
-        Vega-Lite dict (``chart.to_dict()``); datasets named in it receive :meth:`append`.
+        Vega-Lite dict (``chart.to_dict()``); datasets named in it receive :meth:`append`
+        (growing datasets) and :meth:`update` (growing, replaced, parameters, and the
+        running-trials list shown above the chart).
+
+    Notes
+    -----
+    One :meth:`update` is ONE comm message, whatever it carries. The widget keeps what it sent
+    (appended rows, the latest replaced datasets, parameters and list) so that a view that
+    opens later, or asks for a resync, gets all of it, and so that :meth:`datasets` can render
+    the same picture statically.
     """
 
     spec = traitlets.Dict().tag(sync=True)
@@ -94,30 +103,101 @@ class VegaStream(anywidget.AnyWidget):
         type(self)._esm = javascript_bundle()
         super().__init__(spec=dict(spec or {}), **kwargs)
         self._rows: dict[str, list[dict[str, Any]]] = {}
+        self._replaced: dict[str, list[dict[str, Any]]] = {}
+        self._volatile: dict[str, list[dict[str, Any]]] = {}
+        self._signals: dict[str, Any] = {}
+        self._running: dict[str, Any] | None = None
+        self._handlers: list[Callable[[dict[str, Any]], None]] = []
         self.n_ready = 0
         self.on_msg(self._on_front_end_msg)
 
     # ------------------------------------------------------------------ data
     def rows(self, name: str) -> list[dict[str, Any]]:
-        """A copy of the rows appended to dataset ``name`` so far."""
+        """A copy of the rows of dataset ``name`` (appended so far and the current volatile
+        rows, or the latest replacement)."""
         with _sync.LOCK:
-            return list(self._rows.get(name, ()))
+            if name in self._replaced:
+                return list(self._replaced[name])
+            return list(self._rows.get(name, ())) + list(self._volatile.get(name, ()))
+
+    def datasets(self) -> dict[str, list[dict[str, Any]]]:
+        """Every dataset as it stands (appended and volatile rows, latest replacements)."""
+        with _sync.LOCK:
+            names = set(self._rows) | set(self._volatile) | set(self._replaced)
+        return {name: self.rows(name) for name in names}
+
+    @property
+    def signals(self) -> dict[str, Any]:
+        """The parameters set with :meth:`update` (e.g. ``now``)."""
+        with _sync.LOCK:
+            return dict(self._signals)
+
+    @property
+    def running(self) -> dict[str, Any] | None:
+        """The running-trials list last sent (``None`` if this chart shows none)."""
+        with _sync.LOCK:
+            return None if self._running is None else dict(self._running)
 
     def append(self, rows: Mapping[str, list[dict[str, Any]]]) -> bool:
         """Append rows to named datasets; sends ONE message with only these rows.
 
         Returns whether a message was sent (nothing is sent for no rows).
         """
-        payload = {k: list(v) for k, v in rows.items() if v}
-        if not payload:
-            return False
+        return self.update(append=rows)
+
+    def update(self, *, append: Mapping[str, list[dict[str, Any]]] | None = None,
+               replace: Mapping[str, list[dict[str, Any]]] | None = None,
+               volatile: Mapping[str, list[dict[str, Any]]] | None = None,
+               signals: Mapping[str, Any] | None = None,
+               running: Mapping[str, Any] | None = None) -> bool:
+        """Append rows, replace small datasets, set parameters and the running-trials list, in
+        ONE message. Unchanged replacements, parameters and list are left out; returns whether
+        a message was sent.
+
+        Parameters
+        ----------
+        append
+            New rows of growing datasets (sent once, never again).
+        replace
+            Small datasets replaced as a whole.
+        volatile
+            Rows that stand in a growing dataset until the next ``volatile`` rows of that
+            dataset replace them (running jobs among the finished ones).
+        signals
+            Parameters of the spec (e.g. ``now``).
+        running
+            The running-trials list shown above the chart.
+        """
         with _sync.LOCK:
-            start = {}
-            for name, new in payload.items():
-                buf = self._rows.setdefault(name, [])
-                start[name] = len(buf)
-                buf.extend(new)
-            _sync.send(self, {"type": "append", "start": start, "rows": payload})
+            msg: dict[str, Any] = {"type": "update"}
+            new = {k: list(v) for k, v in (append or {}).items() if v}
+            if new:
+                start = {}
+                for name, rows in new.items():
+                    buf = self._rows.setdefault(name, [])
+                    start[name] = len(buf)
+                    buf.extend(rows)
+                msg["start"], msg["append"] = start, new
+            rep = {k: list(v) for k, v in (replace or {}).items()
+                   if self._replaced.get(k) != list(v)}
+            if rep:
+                self._replaced.update(rep)
+                msg["replace"] = rep
+            vol = {k: list(v) for k, v in (volatile or {}).items()
+                   if self._volatile.get(k, []) != list(v)}
+            if vol:
+                self._volatile.update(vol)
+                msg["volatile"] = vol
+            sig = {k: v for k, v in (signals or {}).items() if self._signals.get(k) != v}
+            if sig:
+                self._signals.update(sig)
+                msg["signals"] = sig
+            if running is not None and dict(running) != self._running:
+                self._running = dict(running)
+                msg["running"] = self._running
+            if len(msg) == 1:
+                return False
+            _sync.send(self, msg)
         return True
 
     def reset(self, spec: Mapping[str, Any], rows: Mapping[str, list[dict[str, Any]]] | None = None
@@ -125,17 +205,41 @@ class VegaStream(anywidget.AnyWidget):
         """Replace the spec and drop all rows (views re-embed and ask for the new rows)."""
         with _sync.LOCK:
             self._rows = {k: list(v) for k, v in (rows or {}).items()}
+            self._replaced = {}
+            self._volatile = {}
             _sync.set_traits(self, spec=dict(spec))
+
+    def on_front_end(self, handler: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``handler(content)`` for messages from the front end other than ready/resync
+        (e.g. ``{"type": "stop_trial", "trial_id": 3}`` from a running-list button)."""
+        self._handlers.append(handler)
 
     def _replay(self) -> None:
         with _sync.LOCK:
+            msg: dict[str, Any] = {"type": "update"}
             payload = {k: list(v) for k, v in self._rows.items() if v}
             if payload:
-                _sync.send(self, {"type": "append", "start": {k: 0 for k in payload},
-                                  "rows": payload})
+                msg["start"] = {k: 0 for k in payload}
+                msg["append"] = payload
+            if self._replaced:
+                msg["replace"] = {k: list(v) for k, v in self._replaced.items()}
+            if self._volatile:
+                msg["volatile"] = {k: list(v) for k, v in self._volatile.items()}
+            if self._signals:
+                msg["signals"] = dict(self._signals)
+            if self._running is not None:
+                msg["running"] = dict(self._running)
+            if len(msg) > 1:
+                _sync.send(self, msg)
 
     def _on_front_end_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        if isinstance(content, dict) and content.get("type") in ("ready", "resync"):
-            if content.get("type") == "ready":
+        if not isinstance(content, dict):
+            return
+        kind = content.get("type")
+        if kind in ("ready", "resync"):
+            if kind == "ready":
                 self.n_ready += 1
             self._replay()
+            return
+        for handler in list(self._handlers):
+            handler(content)

@@ -2,16 +2,29 @@
 
 Data path (why it stays cheap for the search and bounded for the browser):
 
-1. ``search.subscribe(self._on_event)``: on the search's loop thread each event is appended to
-   a deque and the throttle is *notified* (two cheap operations; nothing is rendered there).
-2. A :class:`~asha_nb.widgets._throttle.Throttle` timer thread flushes at most every
-   ``interval`` seconds (default 0.25 s) and only if events arrived: it drains the deque into
-   *new* rows (jobs, results, best-so-far) and sends them as ONE append message to the chart
-   widget (:class:`~asha_nb.widgets._vega.VegaStream`, which calls ``view.insert`` in the
-   browser: old rows are never re-sent), plus ONE status update (status line + rung table +
-   failures live in one HTML widget). That is <= 2 messages per flush, <= 8 per second, whatever
-   the trial rate. Button states change only when the search state changes.
-3. Every write goes through :mod:`asha_nb.widgets._sync` (one lock, ``hold_sync()``).
+1. The dashboard **polls** the search on its own timer thread (a
+   :class:`~asha_nb.widgets._throttle.Throttle`, every ``interval`` seconds, default 0.25 s):
+   ``search.record_changes(cursor)`` gives the job records that changed since the last poll,
+   ``search.snapshot()`` the counts, rungs and running jobs, ``search.best_history()`` the
+   running best. Nothing runs on the search's loop thread for the dashboard: it does not
+   subscribe to events.
+2. Each poll sends at most TWO messages: one to the chart widget
+   (:class:`~asha_nb.widgets._vega.VegaStream`: new rows appended, running jobs replaced, the
+   ``now`` parameter, the running-trials list) and one status update (status line, rung table,
+   failures in one HTML widget). Buttons change only when the search changes state. So the
+   front end gets at most ~8 messages per second, whatever the trial rate.
+3. The timer never takes more than ``max_duty`` (2 %) of wall time: after a poll that took
+   ``d`` seconds it waits ``d / max_duty`` (Python threads share one interpreter lock, so the
+   dashboard's time is time the search's loop cannot run).
+4. When the search ends, a last poll sends the final state; if the dashboard was displayed in
+   a notebook, its output is then replaced (``update_display``) by a static snapshot: the same
+   status, tables and charts as HTML with inline SVG, which renders without a kernel (a saved
+   notebook reopened, nbviewer, GitHub) instead of "model not found".
+
+Every write goes through :mod:`asha_nb.widgets._sync` (one lock, ``hold_sync()``).
+
+The words are the search's own: trial statuses are :class:`~asha_nb.core.TrialStatus` values
+(``search.trials``), job statuses :class:`~asha_nb.core.JobStatus` values (``results()``).
 """
 
 from __future__ import annotations
@@ -19,14 +32,15 @@ from __future__ import annotations
 import html
 import math
 import threading
-from collections import deque
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .. import viz
-from ..core.types import ResultRecorded, TrialFailed
-from ..runtime.events import IntermediateValue, JobFinished, SearchSnapshot, StateChanged
+from ..core.types import JobStatus, TrialStatus
+from ..runtime.events import SearchSnapshot
 from ..space import Choice, LogUniform, RandInt, Uniform
+from ..viz import charts as _charts
+from ..viz._common import with_data
 from . import _sync
 from ._throttle import Throttle
 
@@ -36,7 +50,24 @@ _TERMINAL = ("finished", "stopped", "failed")
 _STATE_COLOURS = {"created": "#777", "running": "#2ca02c", "paused": "#ff7f0e",
                   "finished": "#1f77b4", "stopped": "#555", "failed": "#d62728"}
 _RED = "#d62728"
-_JOB_COLS = ("job_id", "worker", "trial_id", "rung", "resource", "start", "end", "status", "value")
+#: Trial statuses in the order the status line lists them, with what each means there.
+_TRIAL_WORDS = (
+    (TrialStatus.PENDING, "pending"),
+    (TrialStatus.RUNNING, "running"),
+    (TrialStatus.PAUSED, "paused (may be promoted)"),
+    (TrialStatus.COMPLETED, "completed"),
+    (TrialStatus.STOPPED, "stopped"),
+    (TrialStatus.FAILED, "failed"),
+)
+#: Job statuses whose value the charts show: completed jobs (a stopped job's value may be
+#: partial, measured before the rung's resource was reached).
+_VALUED = (JobStatus.OK,)
+#: Job statuses drawn in red in the worker timeline.
+_RED_STATUSES = (JobStatus.FAILED, JobStatus.RETRYING)
+#: At most this many rows in the running-trials list (the rest are counted).
+RUNNING_ROWS = 12
+#: Static snapshots with more marks than this embed the charts as PNG instead of SVG.
+SVG_MARK_LIMIT = 4000
 
 
 def form_widgets(space: Mapping[str, Any]) -> dict[str, Any]:
@@ -85,20 +116,34 @@ def _fmt(v: Any, spec: str = ".4g") -> str:
         return html.escape(str(v))
 
 
+def _num(v: Any) -> Any:
+    """JSON-safe number: non-finite floats become ``None``."""
+    if type(v) is float and not math.isfinite(v):
+        return None
+    return v
+
+
+def _span(cls: str, text: str) -> str:
+    return f"<span class='{cls}'>{text}</span>"
+
+
 class Dashboard:
-    """Live view of a search: status, rung table, charts and controls.
+    """Live view of a search: status, rung table, running trials, charts and controls.
 
     Parameters
     ----------
     search
-        A :class:`~asha_nb.Search` (or any object with its API: ``subscribe``, ``snapshot``,
-        ``results``, ``pause``/``resume``/``stop``/``stop_trial``/``add_trial``, ``space``).
+        A :class:`~asha_nb.Search` (or any object with its reading API: ``snapshot``,
+        ``record_changes``, ``best_history``, ``curves``, ``scheduler``; and its controls:
+        ``pause``/``resume``/``stop``/``stop_trial``/``add_trial``).
     interval
-        Seconds between two front-end flushes (default 0.25; at most 2 messages per flush).
+        Seconds between two polls (default 0.25; at most 2 front-end messages per poll).
     start_timer
-        Start the flushing timer thread (tests pass ``False`` and call :meth:`flush`).
+        Start the polling timer thread (tests pass ``False`` and call :meth:`flush`).
     clock
         Monotonic clock of the throttle (tests inject a fake one).
+    max_duty
+        Largest share of wall time the polls may take (default 0.02).
 
     Examples
     --------
@@ -107,22 +152,42 @@ class Dashboard:
     """
 
     def __init__(self, search: Any, *, interval: float = 0.25, start_timer: bool = True,
-                 clock: Callable[[], float] | None = None):
+                 clock: Callable[[], float] | None = None, max_duty: float | None = 0.02):
         import ipywidgets as w
 
         from ._vega import VegaStream
 
         self.search = search
-        self._events: deque[Any] = deque()
-        self._seen_jobs: set[Any] = set()
-        self._seen_results: set[tuple[int, int]] = set()
-        self._failures: list[tuple[int, int, str]] = []
-        self._last_best: tuple[Any, Any] | None = None
+        sched = search.scheduler
+        self.mode = str(getattr(sched, "mode", None) or getattr(search, "mode", "max"))
+        brackets = [list(b) for b in getattr(sched, "rung_resources", [[1]])]
+        self.resources = sorted({float(r) for b in brackets for r in b})
+        self.n_rungs = max(len(b) for b in brackets) if brackets else 1
+        self.max_resource = float(getattr(sched, "max_resource", None)
+                                  or (self.resources[-1] if self.resources else 1))
+        self.best_max_label = _charts.best_at_max_label(self.max_resource)
+        # state of the poll (timer thread; guarded by the throttle's lock)
+        self._cursor: int | None = None
+        self._sent_jobs: set[tuple[int, int]] = set()
+        self._live: dict[int, dict[str, Any]] = {}
+        self._result_keys: set[tuple[int, int]] = set()
+        self._curve_counts: dict[int, int] = {}
+        self._curve_keys: set[tuple[int, float]] = set()
+        self._failures: dict[tuple[int, int], str] = {}
+        self._n_best_any = 0
+        self._best_max: tuple[float, float, int, float] | None = None  # time, value, trial, res
+        self._max_worker = -1
         self._last_state: str | None = None
+        self._final = False
+        self._display_id: str | None = None
+        self._displayed = False
         self._control_threads: list[threading.Thread] = []
+        self._lock = threading.RLock()  # poll state, shared by the timer and the main thread
+        #: The snapshot the last poll showed (every number on screen comes from it).
+        self.last_snapshot: SearchSnapshot | None = None
         kw = {} if clock is None else {"clock": clock}
         self._throttle = Throttle(self._flush, interval=interval,
-                                  pending=self._events.__len__, **kw)
+                                  pending=self._pending, max_duty=max_duty, **kw)
 
         # ---- widgets
         self.status = w.HTML(layout=w.Layout(width="100%"))
@@ -130,14 +195,14 @@ class Dashboard:
         self.pause_button = w.Button(description="Pause", icon="pause", tooltip="search.pause()")
         self.resume_button = w.Button(description="Resume", icon="play",
                                       tooltip="search.resume()")
-        self.stop_button = w.Button(description="Stop", icon="stop", button_style="danger",
-                                    tooltip="search.stop()")
+        self.stop_button = w.Button(description="Stop search", icon="stop",
+                                    button_style="danger", tooltip="search.stop()")
         self.trial_input = w.BoundedIntText(value=0, min=0, max=10**9, description="trial",
                                             layout=w.Layout(width="150px"),
                                             style={"description_width": "initial"})
         self.stop_trial_button = w.Button(description="Stop trial", icon="times",
                                           tooltip="search.stop_trial(trial)")
-        space = getattr(search, "space", None) or getattr(search.scheduler, "space", {})
+        space = getattr(search, "space", None) or getattr(sched, "space", {})
         self.form = form_widgets(space)
         self.add_button = w.Button(description="Add trial", icon="plus",
                                    button_style="success", tooltip="search.add_trial(config)")
@@ -148,137 +213,185 @@ class Dashboard:
         self.pause_button.on_click(lambda _b: self._control("pause"))
         self.resume_button.on_click(lambda _b: self._control("resume"))
         self.stop_button.on_click(lambda _b: self._control("stop"))
-        self.stop_trial_button.on_click(lambda _b: self._control("stop_trial"))
+        self.stop_trial_button.on_click(
+            lambda _b: self._control("stop_trial", trial_id=int(self.trial_input.value)))
         self.add_button.on_click(lambda _b: self._control("add_trial"))
 
-        mode = getattr(search, "mode", None) or getattr(search.scheduler, "mode", "max")
-        n_workers = int(getattr(search, "n_workers", 0) or 4)
-        self.chart = VegaStream(self._spec(mode, n_workers))
+        n_workers = int(getattr(search.snapshot(), "n_workers", 0) or 1)
+        self.chart = VegaStream(self.chart_spec(n_workers))
+        self.chart.on_front_end(self._on_front_end)
+        self.chart.add_class("asha-charts")
         controls = w.HBox([self.pause_button, self.resume_button, self.stop_button,
                            self.trial_input, self.stop_trial_button])
-        add_form = w.VBox([w.HTML("<b>Add a trial</b>"), w.HBox(list(self.form.values())),
+        add_form = w.VBox([w.HTML("<b>Add a trial</b> (its values enter rung 0 next)"),
+                           w.HBox(list(self.form.values()),
+                                  layout=w.Layout(flex_flow="row wrap")),
                            self.add_button]) if self.form else w.VBox([self.add_button])
-        self.widget = w.VBox([self.status, controls, add_form, self.message, self.chart])
+        self.widget = w.VBox([self.status, controls, self.message, self.chart, add_form])
         self.widget.add_class("asha-dashboard")
 
-        # ---- data: subscribe first, then back-fill what happened before (deduplicated)
-        # The subscriber is the deque's own C-level append: nothing else runs on the loop
-        # thread per event; the throttle sees pending events through len(deque).
-        self._unsubscribe = search.subscribe(self._events.append)
-        self._backfill()
-        self._throttle.notify()
-        self._throttle.flush_now()
-        if start_timer and self._last_state not in _TERMINAL:
+        self._throttle.flush_now()  # the first picture (and the whole past of a late dashboard)
+        if start_timer and not self._final:
             self._throttle.start()
 
-    # ------------------------------------------------------------------ specs
-    @staticmethod
-    def _spec(mode: str, n_workers: int) -> dict[str, Any]:
-        import altair as alt
+    # ------------------------------------------------------------------ spec
+    def chart_spec(self, n_workers: int, *, ink: str | None = None,
+                   background: str | None = None, now: float = 0.0) -> dict[str, Any]:
+        """The Vega-Lite spec of the charts (its datasets empty: :meth:`datasets` fills them)."""
+        return _charts.dashboard_chart(
+            mode=self.mode, n_workers=n_workers, resources=self.resources,
+            n_rungs=self.n_rungs, max_resource=self.max_resource, ink=ink,
+            background=background, now=now)
 
-        curves = viz.learning_curve_chart(mode=mode, width=380, height=200)
-        best = viz.best_so_far_chart(mode=mode, width=300, height=200)
-        timeline = viz.timeline_chart(width=740, height=max(100, 18 * n_workers),
-                                      title="Worker timeline (finished jobs)")
-        chart = alt.vconcat(alt.hconcat(curves, best), timeline).resolve_scale(color="independent")
-        return chart.to_dict()
+    def datasets(self) -> dict[str, list[dict[str, Any]]]:
+        """The rows the charts show now, by dataset name (see ``DASHBOARD_DATASETS``)."""
+        return self.chart.datasets()
 
-    # ------------------------------------------------------------------ events (loop thread)
-    def _on_event(self, event: Any) -> None:
-        self._events.append(event)
-        self._throttle.notify()
+    # ------------------------------------------------------------------ polling
+    def _pending(self) -> bool:
+        return not self._final
 
-    def _backfill(self) -> None:
-        try:
-            df = self.search.results()
-        except Exception:  # noqa: BLE001 - a fresh or fake search may have nothing
-            return
-        if df is None or len(df) == 0:
-            return
-        for r in viz.to_records(df):
-            status = r.get("status")
-            if status == "ok" and r.get("value") is not None:
-                self._events.append(ResultRecorded(int(r["trial_id"]), int(r.get("job_id") or -1),
-                                                   int(r["rung"]), r["resource"], r["value"]))
-            if status in ("ok", "failed", "stopped") and r.get("end") is not None:
-                self._events.append(JobFinished(
-                    int(r.get("job_id") if r.get("job_id") is not None else -1),
-                    int(r["trial_id"]), int(r["rung"]), r["resource"],
-                    int(r.get("worker") or 0), float(r.get("start") or 0.0), float(r["end"]),
-                    status, r.get("value"), r.get("error")))
-                if status == "failed":
-                    self._events.append(TrialFailed(int(r["trial_id"]), -1, int(r["rung"]),
-                                                    str(r.get("error") or "failed")))
-
-    # ------------------------------------------------------------------ flush (timer thread)
     def flush(self) -> bool:
-        """Send what is pending now (normally the timer does it); returns whether it did."""
+        """Poll the search and send what changed now (normally the timer does it); returns
+        whether it polled (``False`` once the final state has been shown)."""
+        if self._final:
+            return False
         self._throttle.notify()
         return self._throttle.flush_now()
 
-    def _drain(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str | None]:
+    def _read_records(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
+                                     list[dict[str, Any]]]:
+        """New finished jobs, new results and new best-at-max rows since the last poll."""
+        cursor, recs = self.search.record_changes(self._cursor)
+        self._cursor = cursor
         jobs: list[dict[str, Any]] = []
         results: list[dict[str, Any]] = []
-        state: str | None = None
-        q = self._events
-        pop = q.popleft
-        seen_jobs, seen_results = self._seen_jobs, self._seen_results
-        clean = viz.clean
-        for _ in range(len(q)):
-            ev = pop()
-            kind = type(ev)
-            if kind is JobFinished:
-                key = ev.job_id if ev.job_id >= 0 else (ev.trial_id, ev.rung, ev.start)
-                if key in seen_jobs:
+        candidates = []
+        live, sent, rkeys = self._live, self._sent_jobs, self._result_keys
+        top = self.max_resource
+        failed, running_s = JobStatus.FAILED, JobStatus.RUNNING
+        for r in recs:
+            (job_id, trial_id, rung, resource, _rf, _b, _cfg, status, worker, start, end,
+             value, error, attempts) = r
+            if status is failed and (trial_id, rung) not in self._failures:
+                self._failures[(trial_id, rung)] = str(error or "failed")
+            if start is None or worker is None:
+                live.pop(job_id, None)
+                continue
+            if worker > self._max_worker:
+                self._max_worker = worker
+            if end is None:
+                stuck = status is not running_s
+                live[job_id] = {"job_id": job_id, "worker": worker, "trial_id": trial_id,
+                                "rung": rung, "resource": resource, "start": start,
+                                "end": None, "status": status.value,
+                                "state": "stuck" if stuck else "running", "stuck": stuck}
+                continue
+            live.pop(job_id, None)
+            key = (job_id, attempts)
+            if key in sent:
+                continue
+            sent.add(key)
+            jobs.append({"job_id": job_id, "worker": worker, "trial_id": trial_id,
+                         "rung": rung, "resource": resource, "start": start, "end": end,
+                         "status": status.value,
+                         "state": "failed" if status in _RED_STATUSES else "done",
+                         "value": _num(value)})
+            if status in _VALUED and value is not None and math.isfinite(value):
+                if (trial_id, rung) not in rkeys:
+                    rkeys.add((trial_id, rung))
+                    results.append({"trial_id": trial_id, "rung": rung, "resource": resource,
+                                    "value": value})
+                if resource == top:
+                    candidates.append((end, job_id, value, trial_id, resource))
+        best_rows = []
+        sign = 1.0 if self.mode == "max" else -1.0
+        for end, _j, value, trial_id, resource in sorted(candidates):
+            cur = self._best_max
+            if cur is None or sign * value > sign * cur[1]:
+                self._best_max = (end, value, trial_id, resource)
+                best_rows.append({"series": self.best_max_label, "time": end, "value": value,
+                                  "trial_id": trial_id, "resource": resource})
+        return jobs, results, best_rows
+
+    def _read_curves(self) -> list[dict[str, Any]]:
+        """Values trials reported while running (``trial.report``), not yet sent."""
+        curves = getattr(self.search, "curves", None)
+        if curves is None:
+            return []
+        rows = []
+        counts, keys = self._curve_counts, self._curve_keys
+        for tid, points in curves().items():
+            n = counts.get(tid, 0)
+            if len(points) <= n:
+                continue
+            for resource, value in points[n:]:
+                if (tid, resource) in keys or value is None or not math.isfinite(value):
                     continue
-                seen_jobs.add(key)
-                v = ev.value
-                jobs.append({"job_id": ev.job_id, "worker": ev.worker, "trial_id": ev.trial_id,
-                             "rung": ev.rung, "resource": ev.resource, "start": ev.start,
-                             "end": ev.time, "status": ev.status,
-                             "value": v if type(v) is float and math.isfinite(v) else clean(v)})
-            elif kind is ResultRecorded:
-                rk = (ev.trial_id, ev.rung)
-                if rk in seen_results:
-                    continue
-                seen_results.add(rk)
-                v = ev.value
-                results.append({"trial_id": ev.trial_id, "rung": ev.rung,
-                                "resource": ev.resource,
-                                "value": v if type(v) is float and math.isfinite(v) else clean(v)})
-            elif kind is IntermediateValue:
-                # Per-epoch values reported with trial.report(...): the curve grows live while
-                # the job runs. rung -1 marks them (the highlight uses the highest rung reached).
-                ik = (ev.trial_id, "i", ev.resource)
-                if ik in seen_results:
-                    continue
-                seen_results.add(ik)
-                v = ev.value
-                results.append({"trial_id": ev.trial_id, "rung": -1, "resource": ev.resource,
-                                "value": v if type(v) is float and math.isfinite(v) else clean(v)})
-            elif kind is TrialFailed:
-                if not any(f[0] == ev.trial_id and f[1] == ev.rung for f in self._failures):
-                    self._failures.append((ev.trial_id, ev.rung, str(ev.error)))
-            elif kind is StateChanged:
-                state = ev.state
-        return jobs, results, state
+                keys.add((tid, resource))
+                rows.append({"trial_id": tid, "rung": -1, "resource": resource,
+                             "value": value})
+            counts[tid] = len(points)
+        return rows
 
     def _flush(self) -> None:
-        jobs, results, _ = self._drain()
-        snap: SearchSnapshot = self.search.snapshot()
-        best_rows = []
-        if snap.best_trial is not None and (snap.best_trial, snap.best_value) != self._last_best:
-            self._last_best = (snap.best_trial, snap.best_value)
-            best_rows.append({"time": snap.elapsed, "value": viz.clean(snap.best_value),
-                              "trial_id": snap.best_trial})
+        with self._lock:
+            if not self._final:
+                self._poll()
+
+    def _poll(self) -> None:
+        s = self.search
+        jobs, results, best_rows = self._read_records()  # records first: now >= their times
+        results += self._read_curves()
+        snap: SearchSnapshot = s.snapshot()
+        self.last_snapshot = snap
+        history = s.best_history()
+        for t, tid, value, resource in history[self._n_best_any:]:
+            best_rows.append({"series": _charts.BEST_ANY, "time": t, "value": value,
+                              "trial_id": tid, "resource": resource})
+        self._n_best_any = len(history)
+        now = float(snap.elapsed)
+        tail = []
+        if history:
+            t, tid, value, resource = history[-1]
+            tail.append({"series": _charts.BEST_ANY, "time": t, "value": value})
+        if self._best_max is not None:
+            tail.append({"series": self.best_max_label, "time": self._best_max[0],
+                         "value": self._best_max[1]})
+        n_rows = max(int(snap.n_workers), self._max_worker + 1, 1)
+        paused = (snap.state == "paused" and snap.paused_since is not None)
+        pauses = [{"start": snap.paused_since, "end": None}] if paused else []
+        terminal = str(snap.state) in _TERMINAL
         with _sync.batch():
-            self.chart.append({"jobs": jobs, "results": results, "best": best_rows})
+            self.chart.update(
+                append={"jobs": jobs, "results": results, "best": best_rows},
+                volatile={"jobs": sorted(self._live.values(), key=lambda r: r["job_id"])},
+                replace={"workers": [{"worker": i} for i in range(n_rows)],
+                         "pauses": pauses, "tail": tail},
+                signals={"now": now},
+                running=self._running_panel(snap),
+            )
             _sync.set_traits(self.status, value=self._status_html(snap))
             if snap.state != self._last_state:
                 self._last_state = snap.state
-                self._set_buttons(snap.state)
-        if snap.state in _TERMINAL:
-            self._throttle._stop.set()  # final flush done: let the timer thread end
+                self._set_buttons(str(snap.state))
+        if terminal:
+            self._final = True  # the final state is on screen: the timer may end
+            self._throttle.stop_soon()
+            if self._displayed:
+                self._show_static()
+
+    def _running_panel(self, snap: SearchSnapshot) -> dict[str, Any]:
+        now = float(snap.elapsed)
+        running = sorted(snap.running, key=lambda r: (r.start, r.job_id))
+        rows = [{"trial_id": r.trial_id, "rung": r.rung, "resource": _num(r.resource),
+                 "worker": r.worker, "running_for": round(max(0.0, now - r.start), 1),
+                 "stuck": bool(r.stuck)} for r in running[:RUNNING_ROWS]]
+        empty = ("the search has ended" if str(snap.state) in _TERMINAL
+                 else "paused: no job is running" if snap.state == "paused"
+                 else "no job is running")
+        return {"title": f"Running trials ({len(running)})", "rows": rows,
+                "more": max(0, len(running) - RUNNING_ROWS), "empty": empty}
 
     def _set_buttons(self, state: str) -> None:
         done = state in _TERMINAL
@@ -290,110 +403,260 @@ class Dashboard:
 
     # ------------------------------------------------------------------ rendering
     def _status_html(self, snap: SearchSnapshot) -> str:
-        colour = _STATE_COLOURS.get(snap.state, "#777")
-        failed = (f"<span style='color:{_RED};font-weight:bold'>{snap.n_failed} failed</span>"
-                  if snap.n_failed else "0 failed")
-        if snap.best_value is not None:
-            cfg = ", ".join(f"{html.escape(str(k))}={_fmt(v, '.4g') if isinstance(v, float) else html.escape(str(v))}"
-                            for k, v in (snap.best_config or {}).items())
-            best = (f"best <b>{_fmt(snap.best_value)}</b> (trial {snap.best_trial}, resource "
-                    f"{_fmt(snap.best_resource, 'g')}) <code>{cfg}</code>")
+        state = str(snap.state)
+        colour = _STATE_COLOURS.get(state, "#777")
+        pill = (f"<span class='asha-state' style='background:{colour};color:white;"
+                f"padding:1px 8px;border-radius:8px'>{html.escape(state)}</span>")
+        parts = [pill, f"{_span('asha-elapsed', f'{snap.elapsed:.1f}')} s"]
+        if snap.paused_since is not None:
+            since = max(0.0, snap.elapsed - snap.paused_since)
+            parts.append(f"<span style='color:#ff7f0e;font-weight:bold'>paused for "
+                         f"{_span('asha-paused-for', f'{since:.1f}')} s</span>")
+        stuck = (f" ({_span('asha-stuck', str(snap.stuck_workers))} stuck past their "
+                 "timeout)" if snap.stuck_workers else "")
+        parts.append(f"workers {_span('asha-busy', str(snap.busy_workers))}/"
+                     f"{_span('asha-workers', str(snap.n_workers))} busy{stuck}")
+        parts.append(f"jobs {_span('asha-jobs', str(snap.n_jobs))}")
+        line = " &middot; ".join(parts)
+        counts = snap.trial_counts or {}
+        trial_bits = []
+        for st, word in _TRIAL_WORDS:
+            n = int(counts.get(st.value, 0))
+            if n or st is not TrialStatus.PENDING:
+                cls = f"asha-trials-{st.value}"
+                text = f"{_span(cls, str(n))} {word}"
+                if st is TrialStatus.FAILED and n:
+                    text = f"<span style='color:{_RED};font-weight:bold'>{text}</span>"
+                trial_bits.append(text)
+        trials = (f"trials: {_span('asha-started', str(snap.n_started))} started &mdash; "
+                  + ", ".join(trial_bits))
+        if snap.best_any_value is not None:
+            best_any = (f"best at any rung {_span('asha-best-any', _fmt(snap.best_any_value))} "
+                        f"(trial {_span('asha-best-any-trial', str(snap.best_any_trial))}, "
+                        f"resource {_span('asha-best-any-resource', _fmt(snap.best_any_resource, 'g'))})")
         else:
-            best = "best &ndash;"
-        line = (
-            f"<div class='asha-status'><span class='asha-state' style='background:{colour};"
-            f"color:white;padding:1px 8px;border-radius:8px'>{html.escape(snap.state)}</span> "
-            f"&middot; {snap.elapsed:.1f} s &middot; workers {snap.busy_workers}/{snap.n_workers}"
-            f" &middot; trials <span class='asha-started'>{snap.n_started}</span> started, "
-            f"{snap.n_finished} finished, {snap.n_stopped} stopped, {failed} &middot; {best}</div>"
-        )
+            best_any = "best at any rung &ndash;"
+        if snap.best_value is not None:
+            cfg = ", ".join(
+                f"{html.escape(str(k))}="
+                f"{_fmt(v, '.4g') if isinstance(v, float) else html.escape(str(v))}"
+                for k, v in (snap.best_config or {}).items())
+            where = ("the max resource" if snap.best_resource == self.max_resource
+                     else "the highest resource reached so far")
+            best = (f"<b>search.best</b> (best at {where}, "
+                    f"{_span('asha-best-resource', _fmt(snap.best_resource, 'g'))}): "
+                    f"<b>{_span('asha-best', _fmt(snap.best_value))}</b> "
+                    f"(trial {_span('asha-best-trial', str(snap.best_trial))}) "
+                    f"<code class='asha-best-config'>{cfg}</code>")
+        else:
+            best = "<b>search.best</b> &ndash;"
+        reason = (f"<div class='asha-reason'>ended: {html.escape(snap.reason)}</div>"
+                  if snap.reason and state in _TERMINAL else "")
+        head = (f"<div class='asha-status'>{line}</div>"
+                f"<div class='asha-trial-line'>{trials}</div>"
+                f"<div class='asha-best-line'>{best_any} &middot; {best}</div>{reason}")
+        brackets = len({r.bracket for r in snap.rungs}) > 1
         rows = "".join(
-            f"<tr><td>{r.bracket}</td><td>{r.rung}</td><td>{_fmt(r.resource, 'g')}</td>"
-            f"<td>{r.n_results}</td><td>{r.n_promoted}</td><td>{_fmt(r.cutoff)}</td></tr>"
+            "<tr>" + (f"<td>{r.bracket}</td>" if brackets else "")
+            + f"<td class='asha-r-rung'>{r.rung}</td>"
+            f"<td class='asha-r-resource'>{_fmt(r.resource, 'g')}</td>"
+            f"<td class='asha-r-results'>{r.n_results}</td>"
+            f"<td class='asha-r-promoted'>{r.n_promoted}</td>"
+            f"<td class='asha-r-cutoff'>{_fmt(r.cutoff)}</td></tr>"
             for r in snap.rungs
         )
         td = "style='padding:1px 8px;text-align:right'"
         table = (
             "<table class='asha-rungs' style='border-collapse:collapse;margin:4px 0'>"
-            "<tr><th>bracket</th><th>rung</th><th>resource</th><th>results</th><th>promoted</th>"
-            f"<th>cutoff</th></tr>{rows}</table>"
-        ).replace("<td>", f"<td {td}>").replace("<th>", "<th style='padding:1px 8px'>")
+            "<tr>" + ("<th>bracket</th>" if brackets else "")
+            + "<th>rung</th><th>resource</th><th>results</th><th>promoted</th>"
+            f"<th title='worst value still inside the top 1/&eta; of the rung'>cutoff</th>"
+            f"</tr>{rows}</table>"
+        ).replace("<td>", f"<td {td}>").replace("<td class=", f"<td {td} class=").replace(
+            "<th>", "<th style='padding:1px 8px'>").replace("<th title", "<th style='padding:1px 8px' title")
         fails = ""
         if self._failures:
-            items = "".join(
+            items = list(self._failures.items())
+            shown = "".join(
                 f"<li title='{html.escape(e, quote=True)}'>trial {t} (rung {r}): "
-                f"{html.escape(_last_line(e))}</li>" for t, r, e in self._failures[-5:]
+                f"{html.escape(_last_line(e))}</li>" for (t, r), e in items[-5:]
             )
-            more = len(self._failures) - 5
+            more = len(items) - 5
             extra = f"<li>&hellip; and {more} earlier</li>" if more > 0 else ""
             fails = (f"<div class='asha-failures' style='color:{_RED};border:1px solid {_RED};"
                      f"padding:2px 8px;margin:4px 0;max-height:9em;overflow:auto;"
-                     f"line-height:1.3'><b>{len(self._failures)} failed trial(s)</b> "
-                     f"(hover for the traceback)<ul style='margin:0'>{extra}{items}</ul></div>")
-        return line + table + fails
+                     f"line-height:1.3'><b>{len(items)} failed job(s)</b> "
+                     f"(hover for the error)<ul style='margin:0'>{extra}{shown}</ul></div>")
+        return head + table + fails
+
+    def _running_html(self) -> str:
+        panel = self.chart.running or {}
+        rows = panel.get("rows") or []
+        if not rows:
+            return ""
+        body = "".join(
+            f"<tr><td>{r['trial_id']}</td><td>{r['rung']}</td><td>{_fmt(r['resource'], 'g')}"
+            f"</td><td>{r['worker']}</td><td>{r['running_for']:.1f} s</td></tr>" for r in rows)
+        return (f"<div class='asha-running'><b>{html.escape(panel.get('title', ''))}</b>"
+                "<table><tr><th>trial</th><th>rung</th><th>resource</th><th>worker</th>"
+                f"<th>running for</th></tr>{body}</table></div>")
 
     def static_html(self, charts: bool = True) -> str:
-        """A static HTML summary: status, rung table, failures and (SVG) charts.
+        """A static HTML snapshot: status, rung table, failures and (inline SVG) charts.
 
-        Needs no JavaScript and no widget front end (nbconvert, terminals, e-mail).
+        Needs no JavaScript, no widget front end and no kernel (nbconvert, nbviewer, GitHub,
+        e-mail). The charts' text takes the colour of the page (light and dark themes).
         """
         self.flush()
-        body = self._status_html(self.search.snapshot())
-        if charts:
-            try:
-                import vl_convert as vlc
+        return self._static_html(charts)
 
-                data = {n: self.chart.rows(n) for n in ("jobs", "results", "best")}
-                spec = viz.with_data(self.chart.spec, data)
-                if len(data["jobs"]) + len(data["results"]) <= 1500:
-                    body += vlc.vegalite_to_svg(spec)
-                else:  # a PNG stays small however many marks there are
-                    import base64
+    def _static_html(self, charts: bool = True) -> str:
+        with self._lock:
+            snap = self.last_snapshot or self.search.snapshot()
+            body = self._status_html(snap) + self._running_html()
+            if charts:
+                try:
+                    body += self._static_charts(snap)
+                except Exception as exc:  # noqa: BLE001 - a summary without charts is useful
+                    body += f"<pre>(charts unavailable: {html.escape(str(exc))})</pre>"
+        return f"<div class='asha-dashboard-static' style='overflow-x:auto'>{body}</div>"
 
-                    png = base64.b64encode(vlc.vegalite_to_png(spec)).decode()
-                    body += f"<img alt='asha_nb charts' src='data:image/png;base64,{png}'>"
-            except Exception as exc:  # noqa: BLE001 - a summary without charts is still useful
-                body += f"<pre>(charts unavailable: {html.escape(str(exc))})</pre>"
-        return f"<div class='asha-dashboard-static'>{body}</div>"
+    def static_spec(self, *, ink: str | None = None,
+                    background: str | None = None) -> dict[str, Any]:
+        """The charts' Vega-Lite spec with every dataset inlined, as they stand now (what
+        :meth:`to_svg`, :meth:`to_png` and the static snapshot render).
+
+        Parameters
+        ----------
+        ink, background
+            Text colour and background (default: the page's colour, transparent).
+        """
+        with self._lock:
+            return self._static_spec(self.last_snapshot or self.search.snapshot(), ink=ink,
+                                     background=background)
+
+    def _static_spec(self, snap: SearchSnapshot, *, ink: str | None = None,
+                     background: str | None = None) -> dict[str, Any]:
+        data = self.datasets()
+        n_rows = len(data.get("workers") or []) or max(1, int(snap.n_workers))
+        spec = self.chart_spec(n_rows, ink=ink, background=background,
+                               now=float(self.chart.signals.get("now", snap.elapsed)))
+        return with_data(spec, {n: data.get(n, []) for n in _charts.DASHBOARD_DATASETS})
+
+    def _static_charts(self, snap: SearchSnapshot) -> str:
+        import vl_convert as vlc
+
+        data = self.datasets()
+        n_marks = len(data.get("jobs") or ()) + len(data.get("results") or ())
+        if n_marks <= SVG_MARK_LIMIT:
+            svg = vlc.vegalite_to_svg(self._static_spec(snap))
+            return f"<div class='asha-static-charts' style='margin-top:6px'>{svg}</div>"
+        import base64  # many marks: a PNG stays small (explicit colours on white)
+
+        png = vlc.vegalite_to_png(self._static_spec(snap, ink="#222222", background="white"))
+        return (f"<div class='asha-static-charts' style='margin-top:6px'><img alt='asha_nb "
+                f"dashboard charts' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+                "</div>")
 
     def to_svg(self) -> str:
-        """The charts as SVG (vl-convert)."""
+        """The charts as SVG (vl-convert; text in ``currentColor``)."""
         import vl_convert as vlc
 
         self.flush()
-        return vlc.vegalite_to_svg(viz.with_data(self.chart.spec, {
-            n: self.chart.rows(n) for n in ("jobs", "results", "best")}))
+        return vlc.vegalite_to_svg(self._static_spec(self.last_snapshot or self.search.snapshot()))
 
     def to_png(self, scale: float = 1.0) -> bytes:
-        """The charts as PNG (vl-convert)."""
+        """The charts as PNG (vl-convert; dark text on white)."""
         import vl_convert as vlc
 
         self.flush()
-        return vlc.vegalite_to_png(viz.with_data(self.chart.spec, {
-            n: self.chart.rows(n) for n in ("jobs", "results", "best")}), scale=scale)
+        spec = self._static_spec(self.last_snapshot or self.search.snapshot(), ink="#222222",
+                                 background="white")
+        return vlc.vegalite_to_png(spec, scale=scale)
+
+    # ------------------------------------------------------------------ display
+    def static_bundle(self) -> dict[str, Any]:
+        """What a notebook keeps once the search has ended: ``text/html`` (with inline SVG
+        charts) and ``text/plain``; no widget, so it renders without a kernel."""
+        self.flush()
+        return self._static_bundle()
+
+    def _static_bundle(self) -> dict[str, Any]:
+        return {"text/html": self._static_html(), "text/plain": repr(self)}
+
+    def live_bundle(self) -> dict[str, Any]:
+        """The live widget, with a static ``text/html`` fallback (status and tables, no
+        charts: rendering charts here would hold up the running search) for front ends
+        without widgets."""
+        bundle = dict(self.widget._repr_mimebundle_() or {})
+        note = ("<p><i>Live asha_nb dashboard: it needs a running kernel. The notebook keeps a "
+                "static snapshot with the charts once the search has ended.</i></p>")
+        bundle["text/html"] = (f"<div class='asha-dashboard-static'>{self.status.value}"
+                               f"{note}</div>")
+        bundle["text/plain"] = repr(self)
+        return bundle
+
+    def _ipython_display_(self) -> None:
+        """Show the dashboard with a display id, so that when the search ends the output is
+        replaced by the static snapshot (which a saved notebook can show without a kernel)."""
+        from IPython.display import display
+
+        self.flush()
+        if self._display_id is None:
+            self._display_id = f"asha-dashboard-{uuid.uuid4().hex}"
+        final = self._final
+        bundle = self._static_bundle() if final else self.live_bundle()
+        display(bundle, raw=True, display_id=self._display_id)
+        with self._lock:  # the timer's last poll either sees this display or ran before it
+            self._displayed = True
+            ended_meanwhile = self._final and not final
+        if ended_meanwhile:
+            self._show_static()
+
+    def _show_static(self) -> None:
+        """Replace every displayed copy of the dashboard by the static snapshot."""
+        if self._display_id is None:
+            return
+        try:
+            from IPython.display import update_display
+
+            update_display(self._static_bundle(), raw=True, display_id=self._display_id)
+        except Exception as exc:  # noqa: BLE001 - the live view stays; say why in it
+            _sync.set_traits(self.message, value=(
+                f"<span class='asha-message' style='color:{_RED}'>the static snapshot could "
+                f"not be shown: {html.escape(f'{type(exc).__name__}: {exc}')}</span>"))
 
     def _repr_html_(self) -> str:
         return self.static_html()
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
-        try:
-            bundle["text/html"] = self.static_html()
-        except Exception:  # noqa: BLE001 - display must not fail because of the fallback
-            pass
-        bundle["text/plain"] = repr(self)
-        return bundle
+        self.flush()
+        if self._final:
+            return self._static_bundle()
+        return self.live_bundle()
 
     def __repr__(self) -> str:
         try:
-            s = self.search.snapshot()
-            return (f"<Dashboard state={s.state!r} trials={s.n_started} "
+            s = self.last_snapshot or self.search.snapshot()
+            return (f"<Dashboard state={str(s.state)!r} trials={s.n_started} "
                     f"best={s.best_value!r}>")
         except Exception:  # noqa: BLE001
             return "<Dashboard>"
 
     # ------------------------------------------------------------------ controls (main thread)
-    def _control(self, name: str) -> None:
+    def _on_front_end(self, content: dict[str, Any]) -> None:
+        if content.get("type") == "stop_trial":
+            try:
+                tid = int(content["trial_id"])
+            except (KeyError, TypeError, ValueError):
+                return
+            self._control("stop_trial", trial_id=tid)
+
+    def stop_running_trial(self, trial_id: int) -> None:
+        """What a running-trials row's Stop button does (also callable from Python)."""
+        self._control("stop_trial", trial_id=int(trial_id))
+
+    def _control(self, name: str, **kw: Any) -> None:
         s = self.search
         try:
             if name == "pause":
@@ -410,7 +673,7 @@ class Dashboard:
                 th.start()
                 text = "stop requested"
             elif name == "stop_trial":
-                tid = int(self.trial_input.value)
+                tid = kw["trial_id"]
                 s.stop_trial(tid)
                 text = f"stop of trial {tid} requested"
             elif name == "add_trial":
@@ -442,12 +705,9 @@ class Dashboard:
             th.join(timeout)
 
     def close(self) -> None:
-        """Unsubscribe, stop the timer and close the widgets."""
-        try:
-            self._unsubscribe()
-        finally:
-            self._throttle.stop(flush=False)
-            for wdg in (self.status, self.message, self.pause_button, self.resume_button,
-                        self.stop_button, self.trial_input, self.stop_trial_button,
-                        self.add_button, self.chart, *self.form.values(), self.widget):
-                wdg.close()
+        """Stop the timer and close the widgets."""
+        self._throttle.stop(flush=False)
+        for wdg in (self.status, self.message, self.pause_button, self.resume_button,
+                    self.stop_button, self.trial_input, self.stop_trial_button,
+                    self.add_button, self.chart, *self.form.values(), self.widget):
+            wdg.close()
