@@ -34,7 +34,11 @@ mpi:
 	@bash .ci/install-mpi
 
 test: mpi $(VENV)/.test-stamp browser
+	$(PY) -m ruff check asha_nb tests benchmarks
+	$(VENV)/bin/lint-imports
+	$(PY) -m mypy
 	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -p no:cacheprovider --doctest-modules asha_nb
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
 		ASHA_NB_QUICK=1 $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
 			--nbval-cell-timeout=300 notebooks/; \

@@ -47,19 +47,19 @@ def check_number(
         raise InvalidParameterError(f"{name} must be a number {rng}, got {value!r}")
     if high is not None and (value > high or (value == high and not high_inclusive)):
         raise InvalidParameterError(f"{name} must be a number {rng}, got {value!r}")
-    return value
+    return value  # type: ignore[no-any-return]  # checked to be a real number above
 
 
 def check_int(name: str, value: Any, *, low: int | None = None, high: int | None = None) -> int:
     """Check that ``value`` is an integer (not a bool) in ``[low, high]`` and return it as ``int``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InvalidTypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-    value = int(value)
-    if (low is not None and value < low) or (high is not None and value > high):
+    out = int(value)
+    if (low is not None and out < low) or (high is not None and out > high):
         raise InvalidParameterError(
-            f"{name} must be an integer {_range_text(low, high, True, True)}, got {value!r}"
+            f"{name} must be an integer {_range_text(low, high, True, True)}, got {out!r}"
         )
-    return value
+    return out
 
 
 def check_optional_int(name: str, value: Any, *, low: int | None = None) -> int | None:

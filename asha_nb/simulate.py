@@ -231,10 +231,11 @@ def simulate(
             "this scheduler has max_trials=None and would run forever: give max_trials to the "
             "scheduler, or max_time / max_jobs to simulate()"
         )
-    if hasattr(objective, "objective") and callable(objective.objective):
-        if cost is None and callable(getattr(objective, "cost", None)):
-            cost = objective.cost
-        objective = objective.objective
+    source: Any = objective
+    if hasattr(source, "objective") and callable(source.objective):
+        if cost is None and callable(getattr(source, "cost", None)):
+            cost = source.cost
+        objective = source.objective
     if not callable(objective):
         raise InvalidTypeError(
             f"objective must be callable (config, resource) -> value, got {objective!r}")

@@ -365,7 +365,7 @@ def choice(options: Sequence[Any]) -> Choice:
     return Choice(options)  # type: ignore[arg-type]
 
 
-_FACTORIES = {uniform: "uniform(lo, hi)", loguniform: "loguniform(lo, hi)",
+_FACTORIES: dict[Any, str] = {uniform: "uniform(lo, hi)", loguniform: "loguniform(lo, hi)",
               randint: "randint(lo, hi)", choice: "choice([...])"}
 _DOMAIN_CLASSES = {Uniform: "uniform(lo, hi)", LogUniform: "loguniform(lo, hi)",
                    RandInt: "randint(lo, hi)", Choice: "choice([...])"}

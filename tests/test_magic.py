@@ -8,9 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("IPython")
-
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 

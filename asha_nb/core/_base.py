@@ -367,7 +367,7 @@ class Scheduler(abc.ABC):
 
     def get_rng_state(self) -> dict[str, Any]:
         """State of the scheduler's random generator (a plain dict; see :meth:`set_rng_state`)."""
-        state: dict[str, Any] = self._rng.bit_generator.state
+        state: dict[str, Any] = dict(self._rng.bit_generator.state)
         return state
 
     def set_rng_state(self, state: Mapping[str, Any]) -> None:

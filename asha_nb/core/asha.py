@@ -92,9 +92,10 @@ class _AsyncScheduler(Scheduler):
                     b.n_running += 1
                     self._promoted(trials[tid], k, b.resources, events)
                     return self._issue(trials[tid], k + 1, b.resources)
-        b = self._bracket_for_new_trial()
-        if b is None:
+        new = self._bracket_for_new_trial()
+        if new is None:
             return None
+        b = new
         trial = self._new_trial(self.space.sample(self._rng), b.index, "sampled", events)
         b.n_running += 1
         return self._issue(trial, 0, b.resources)

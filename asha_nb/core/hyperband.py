@@ -65,7 +65,7 @@ class Hyperband(_SyncScheduler):
         self.n_iterations = check_int("n_iterations", n_iterations, low=1)
         eta = self.reduction_factor
         s_max = _s_max(self.min_resource, self.max_resource, eta)
-        brackets = []
+        brackets: list[_SyncBracket] = []
         for _ in range(self.n_iterations):
             for s in range(s_max, -1, -1):
                 n = math.ceil((s_max + 1) / (s + 1) * eta**s)
@@ -234,7 +234,7 @@ class AsyncHyperband(_AsyncScheduler):
         >>> s = AsyncHyperband.adaptive_asha({"x": space.uniform(0, 1)}, max_length=256,
         ...                                  max_trials=1000, mode="aggressive")
         >>> s.rung_resources, s.mode
-        ([[1.0, 4.0, 16.0, 64.0, 256.0]], 'min')
+        ([[1, 4, 16, 64, 256]], 'min')
         """
         check_number("max_length", max_length, low=0, low_inclusive=False)
         check_int("max_trials", max_trials, low=1)
@@ -243,9 +243,11 @@ class AsyncHyperband(_AsyncScheduler):
         check_int("max_concurrent_trials", max_concurrent_trials, low=0)
         rungs = min(max_rungs, int(math.log(max_length) / math.log(divisor) + 1e-9) + 1)
         rungs = max(rungs, 1)
+        low = divisor ** (rungs - 1)
+        exact = isinstance(max_length, int) and max_length % low == 0
         return cls(
             space,
-            min_resource=max_length / divisor ** (rungs - 1),
+            min_resource=max_length // low if exact else max_length / low,
             max_resource=max_length,
             reduction_factor=divisor,
             mode="min" if smaller_is_better else "max",

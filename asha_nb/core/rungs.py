@@ -116,7 +116,7 @@ class Rung:
     def is_best(self, trial_id: int) -> bool:
         """Whether ``trial_id`` holds the best result of the rung."""
         best = self._top[0] if self._top else self._rest[0]
-        return best == self._keys[trial_id]
+        return bool(best == self._keys[trial_id])
 
     def best_promotable(self) -> int | None:
         """Best not-yet-promoted trial inside the top ``floor(n / eta)``, or ``None``."""

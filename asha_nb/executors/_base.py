@@ -107,7 +107,7 @@ class RunningJob:
     """
 
     spec: JobSpec
-    future: cf.Future
+    future: cf.Future[JobOutcome]
     extra: dict[str, Any] = field(default_factory=dict)
     started_at: float | None = None
 

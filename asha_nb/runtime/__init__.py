@@ -19,7 +19,13 @@ from .events import (
     SearchState,
     StateChanged,
 )
-from .journal import Journal, JournalMismatchError
+from .journal import (
+    CheckpointError,
+    Journal,
+    JournalError,
+    JournalLockedError,
+    JournalMismatchError,
+)
 from .search import ScheduledControls, Search, objective_fingerprint
 
 __all__ = [
@@ -28,6 +34,9 @@ __all__ = [
     "SearchState",
     "Journal",
     "JournalMismatchError",
+    "JournalError",
+    "JournalLockedError",
+    "CheckpointError",
     "JobRecord",
     "JobStarted",
     "JobFinished",

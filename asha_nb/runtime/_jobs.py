@@ -22,7 +22,14 @@ from ..executors import JobOutcome, RunningJob
 from .events import IntermediateValue, JobFinished
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..core import Event
+    import threading
+    from collections import deque
+
+    from ..clock import Clock
+    from ..core import Event, Scheduler
+    from ..executors import BaseExecutor
+    from ._records import RecordStore
+    from .journal import Journal
 
 __all__ = ["Flight", "JobEndings", "describe_exception", "to_value"]
 
@@ -40,7 +47,7 @@ class Flight:
     """A job out on a worker (loop-thread state)."""
 
     __slots__ = ("job", "running", "worker", "start", "attempt", "submitted", "user_stopped",
-                 "timed_out", "streamed")
+                 "timed_out", "streamed", "note")
 
     def __init__(self, job: Job, running: RunningJob, worker: int, start: float, attempt: int,
                  submitted: float):
@@ -53,6 +60,7 @@ class Flight:
         self.user_stopped = False
         self.timed_out: str | None = None  # the error recorded when its timeout passed
         self.streamed = False
+        self.note: str | None = None  # kept on its record (e.g. a checkpoint not loaded)
 
 
 def describe_exception(exc: BaseException, timeout: float | None) -> str:
@@ -95,6 +103,43 @@ def to_value(raw: Any) -> tuple[float | None, str | None]:
 class JobEndings:
     """Mixin of the loop: the end of each job (see the module docstring)."""
 
+    if TYPE_CHECKING:  # the loop's state this mixin works on (set in Loop.__init__)
+        scheduler: Scheduler
+        executor: BaseExecutor
+        clock: Clock
+        journal: Journal | None
+        store: RecordStore
+        inflight: dict[int, Flight]
+        free: list[int]
+        pending: deque[tuple[Job, int]]
+        checkpoints: dict[int, tuple[float, Any]]
+        curves: dict[int, list[tuple[float, float]]]
+        finished_ids: list[int]
+        incumbents: list[tuple[float, int, float, float]]
+        best_any: list[tuple[float, int, float, float]]
+        lock: threading.RLock
+        n_workers: int
+        n_done: int
+        n_retried: int
+        retries: int
+        job_timeout: float | None
+        target: float | None
+        mode: str
+        virtual: bool
+        fast: bool
+        listening: bool
+        _sign: float
+        _inc: tuple[int, float, float] | None
+        _inc_key: tuple[float, float] | None
+        _best_any_signed: float | None
+        _dirty: bool
+        _last_reports: float
+
+        def publish(self, event: Any) -> None: ...
+        def publish_all(self, events: list[Event]) -> None: ...
+        def request_end(self, reason: str, *, stopped: bool = False,
+                        failed: bool = False) -> None: ...
+
     def drain_reports(self) -> None:
         for rep in self.executor.drain_reports():
             fl = self.inflight.get(rep.job_id)
@@ -127,23 +172,23 @@ class JobEndings:
             if outcome_ is not None and outcome_.error is None and not outcome_.intermediate \
                     and outcome_.checkpoint is None and type(outcome_.value) is float:
                 # The common case: a plain value, no journal, no subscriber.
-                value = outcome_.value
+                fast_value: float = outcome_.value
                 del self.inflight[job.job_id]
                 if fl.worker < self.n_workers:
                     heapq.heappush(self.free, fl.worker)
                 now = self.clock.now()
                 self.n_done += 1
                 self._dirty = True
-                self.scheduler.report(job, value)
-                if value == value and value not in (_INF, _NINF):
-                    self.track_best(job.trial_id, job.resource, value, now)
-                    note = None
+                self.scheduler.report(job, fast_value)
+                if fast_value == fast_value and fast_value not in (_INF, _NINF):
+                    self.track_best(job.trial_id, job.resource, fast_value, now)
+                    note = fl.note
                 else:
-                    note = f"objective returned {value!r}"
+                    note = f"objective returned {fast_value!r}"
                 self.finished_ids.append(job.job_id)
-                self.store.finish_ok(job.job_id, now, value, note)
+                self.store.finish_ok(job.job_id, now, fast_value, note)
                 if self.target is not None:
-                    self.check_target(value)
+                    self.check_target(fast_value)
                 return
         outcome: JobOutcome | None = None
         exc: BaseException | None = None
@@ -255,6 +300,8 @@ class JobEndings:
     def finish_job(self, fl: Flight, status: JobStatus, value: float | None, error: str | None,
                    now: float, events: list[Event]) -> None:
         job = fl.job
+        if fl.note is not None:
+            error = fl.note if error is None else f"{error}; {fl.note}"
         self.finished_ids.append(job.job_id)
         self.store.set(job.job_id, job.trial_id, job.rung, job.bracket, status, fl.worker,
                        fl.start, now, value, error, fl.attempt + 1)

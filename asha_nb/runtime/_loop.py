@@ -29,6 +29,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from ..clock import Clock, VirtualClock
@@ -45,6 +46,11 @@ from .journal import Journal
 __all__ = ["Loop"]
 
 logger = logging.getLogger("asha_nb.runtime")
+
+def _call_with(fn: Callable[[Any], Any], arg: Any, _future: Any) -> None:
+    """A future's done callback that calls ``fn(arg)`` (the future itself is not needed)."""
+    fn(arg)
+
 
 _WAKE = object()  # put in the inbox to wake a blocked loop (a control request arrived)
 _SNAPSHOT_EVERY = 0.05  # seconds of wall time between two snapshot refreshes
@@ -91,6 +97,7 @@ class Loop(JobEndings):
         self.free: list[int] = list(range(n_workers))  # heap of free worker slots
         self.pending: deque[tuple[Job, int]] = deque()  # (job, attempt) to (re)run first
         self.checkpoints: dict[int, tuple[float, Any]] = {}
+        self.ckpt_notes: dict[int, str] = {}  # job id -> why its checkpoint was not used
         self.curves: dict[int, list[tuple[float, float]]] = {}
         self.requests: queue.SimpleQueue[Request] = queue.SimpleQueue()
         self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -245,9 +252,10 @@ class Loop(JobEndings):
             if self.max_jobs is not None and self.n_issued >= self.max_jobs:
                 return
             events: list[Event] | None = [] if self.listening else None
-            job = sched.next_job(events)
-            if job is None:
+            new_job = sched.next_job(events)
+            if new_job is None:
                 return
+            job = new_job
             self.n_issued += 1
             if j is not None:
                 j.append("next_job", time=self.clock.now(), job_id=job.job_id,
@@ -265,8 +273,10 @@ class Loop(JobEndings):
             try:
                 loaded = self.journal.load_checkpoint(tid)
             except Exception as exc:  # noqa: BLE001 - only this trial is affected
-                logger.warning("asha_nb: checkpoint of trial %s cannot be loaded (%s: %s); "
-                               "it restarts from scratch", tid, type(exc).__name__, exc)
+                note = (f"checkpoint of trial {tid} could not be loaded ({type(exc).__name__}: "
+                        f"{exc}); it retrained from scratch")
+                logger.warning("asha_nb: %s", note)
+                self.ckpt_notes[job.job_id] = note
                 loaded = None
             if loaded is not None:
                 self.checkpoints[tid] = loaded
@@ -297,15 +307,16 @@ class Loop(JobEndings):
             return
         fl = Flight(job, running, worker, now, attempt,
                     time.monotonic() if self.job_timeout is not None else 0.0)
+        if self.ckpt_notes:
+            fl.note = self.ckpt_notes.pop(job.job_id, None)
         self.inflight[job.job_id] = fl
         self.store.start(job.job_id, job.trial_id, job.rung, job.bracket, worker, now,
                          attempt + 1)
         self._dirty = True
         if self.inline:
-            running.future.add_done_callback(lambda _f, fl=fl: self.on_done_inline(fl))
+            running.future.add_done_callback(partial(_call_with, self.on_done_inline, fl))
         elif not self.virtual:
-            inbox = self.inbox
-            running.future.add_done_callback(lambda _f, fl=fl: inbox.put(fl))
+            running.future.add_done_callback(partial(_call_with, self.inbox.put, fl))
         if self.listening:
             self.publish(JobStarted(job.job_id, job.trial_id, job.rung, job.resource,
                                     job.resume_from, worker, now, job.bracket))
@@ -559,7 +570,7 @@ class Loop(JobEndings):
                 self.publish(StateChanged(state, now, reason))
             for fl in late:  # a job that returns after the end still leaves its value
                 if not self.virtual:
-                    fl.running.future.add_done_callback(lambda _f, fl=fl: self.late_result(fl))
+                    fl.running.future.add_done_callback(partial(_call_with, self.late_result, fl))
 
     # ------------------------------------------------------------------ snapshots
     def refresh_snapshot(self, force: bool = False) -> None:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .search import Search
 
 __all__ = ["ASHA_DEFAULTS", "RUNTIME_OPTIONS", "build_scheduler", "objective_fingerprint",
-           "ScheduledControls"]
+           "same_objective", "ScheduledControls"]
 
 #: ASHA options a ``Search`` accepts as keywords, with the values used when none is given.
 ASHA_DEFAULTS: dict[str, Any] = {"min_resource": 1, "max_resource": 81, "reduction_factor": 3,
@@ -27,11 +27,25 @@ RUNTIME_OPTIONS = ("executor", "n_workers", "time_budget", "target", "job_timeou
 
 
 def objective_fingerprint(objective: Callable[..., Any]) -> dict[str, str]:
-    """Qualified name and (where the source is available) a hash of an objective's source."""
+    """Qualified name and (where the source is available) a hash of an objective's source.
+
+    A ``functools.partial`` is its function plus its bound arguments; a callable instance is its
+    class. ``Search.from_journal`` compares fingerprints: the names must match (a module run as
+    ``__main__`` matches the same module imported by name) and, where both have one, the
+    source hashes.
+    """
+    import functools
     import hashlib
     import inspect
 
-    fn = getattr(objective, "__func__", objective)
+    extra = ""
+    fn: Any = objective
+    while isinstance(fn, functools.partial):
+        extra += repr((fn.args, sorted(fn.keywords.items())))
+        fn = fn.func
+    fn = getattr(fn, "__func__", fn)
+    if not (inspect.isfunction(fn) or inspect.isbuiltin(fn) or inspect.isclass(fn)):
+        fn = type(fn)  # a callable instance: its class's code
     name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
     module = getattr(fn, "__module__", None) or type(fn).__module__
     try:
@@ -39,8 +53,20 @@ def objective_fingerprint(objective: Callable[..., Any]) -> dict[str, str]:
     except (OSError, TypeError):
         digest = ""
     else:
-        digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-    return {"name": f"{module}.{name}", "source_sha256": digest}
+        digest = hashlib.sha256((source + extra).encode()).hexdigest()[:16]
+    return {"name": f"{module}.{name}", "qualname": name, "module": module,
+            "source_sha256": digest}
+
+
+def same_objective(stored: dict[str, str], now: dict[str, str]) -> bool:
+    """Whether two fingerprints name the same objective (see :func:`objective_fingerprint`)."""
+    if stored.get("source_sha256") and now.get("source_sha256"):
+        if stored["source_sha256"] != now["source_sha256"]:
+            return False
+    if "__main__" in (stored.get("module"), now.get("module")) and stored.get("qualname"):
+        # A script run as __main__, resumed from a module importing it (or the reverse).
+        return stored.get("qualname") == now.get("qualname")
+    return stored.get("name") == now.get("name")
 
 
 def build_scheduler(space: Mapping[str, Any] | None,

@@ -375,7 +375,7 @@ def _try_lock(fd: int) -> bool:
 
     os.lseek(fd, 1 << 20, os.SEEK_SET)  # pragma: no cover
     try:  # pragma: no cover
-        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
     except OSError:  # pragma: no cover
         return False
     return True  # pragma: no cover

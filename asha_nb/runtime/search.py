@@ -25,6 +25,7 @@ from ..clock import Clock, VirtualClock, WallClock
 from ..core import JobStatus, Scheduler
 from ..errors import InvalidParameterError, InvalidTypeError, SearchStateError
 from ..executors import BaseExecutor, make_executor
+from ..executors.simulated import SimulatedExecutor
 from ..results import JobRecord
 from ._commands import Command, Request, check_args
 from ._loop import Loop
@@ -33,6 +34,7 @@ from ._options import (
     ScheduledControls,
     build_scheduler,
     objective_fingerprint,
+    same_objective,
 )
 from ._restore import restore_records
 from .events import SearchSnapshot, SearchState
@@ -159,9 +161,10 @@ class Search:
         self._executor_spec = executor
         ex = make_executor(executor)
         ex.check_objective(objective)
-        clock: Clock = ex.clock if getattr(ex, "virtual", False) else WallClock()
+        own_clock = getattr(ex, "clock", None) if getattr(ex, "virtual", False) else None
+        clock: Clock = own_clock if isinstance(own_clock, VirtualClock) else WallClock()
         self._restored = False
-        self._journal_path = None if journal is None else os.fspath(journal)
+        self._journal_path = None
         j: Journal | None = None
         if journal is not None:
             if sched.n_trials or sched.n_running:
@@ -169,18 +172,20 @@ class Search:
                     "scheduler must be fresh (no trial created yet) to be journaled, so that "
                     f"Search.from_journal can replay it; got one with {sched.n_trials} trials"
                 )
-            j = Journal.create(journal)
-        self._loop = Loop(sched, objective, ex, clock, n_workers=n_workers, journal=j,
-                          time_budget=time_budget, target=target, job_timeout=job_timeout,
-                          retries=retries, max_jobs=max_jobs)
-        if j is not None:
-            try:
+            j = Journal.create(journal)  # checks the path, takes the journal's lock
+            self._journal_path = os.fspath(j.path)
+        try:
+            self._loop = Loop(sched, objective, ex, clock, n_workers=n_workers, journal=j,
+                              time_budget=time_budget, target=target, job_timeout=job_timeout,
+                              retries=retries, max_jobs=max_jobs)
+            if j is not None:
                 j.write_meta(sched, self._options(), getattr(clock, "origin", 0.0),
                              virtual=clock.virtual,
                              fingerprint=objective_fingerprint(objective))
-            except BaseException:
-                j.close()
-                raise
+        except BaseException:
+            if j is not None:
+                j.close()  # never leave the journal locked by a search that was not built
+            raise
         self._thread: threading.Thread | None = None
         self._stepping = False  # a virtual search between two run(until=...) calls
         self._done: cf.Future[Search] = cf.Future()
@@ -190,8 +195,12 @@ class Search:
     def _options(self) -> dict[str, Any]:
         loop = self._loop
         spec = self._executor_spec
+        ex = loop.executor
+        if getattr(ex, "virtual", False):
+            # A virtual search is resumed in virtual time, with the same cost model.
+            spec = {"simulated": ex.settings()} if hasattr(ex, "settings") else "simulated"
         return {
-            "executor": spec if isinstance(spec, str) else "thread",
+            "executor": spec if isinstance(spec, (str, dict)) else "thread",
             "n_workers": loop.n_workers,
             "time_budget": loop.time_budget,
             "target": loop.target,
@@ -249,9 +258,7 @@ class Search:
             stored = rr.meta.get("fingerprint")
             if stored and not allow_other_objective:
                 now = objective_fingerprint(objective)
-                if stored.get("name") != now["name"] or (
-                        stored.get("source_sha256") and now["source_sha256"]
-                        and stored["source_sha256"] != now["source_sha256"]):
+                if not same_objective(stored, now):
                     raise InvalidParameterError(
                         f"objective {now['name']} is not the objective this journal was "
                         f"written with ({stored.get('name')}, source hash "
@@ -260,13 +267,29 @@ class Search:
                         "two objectives in one search. Pass the same objective, or "
                         "allow_other_objective=True if you mean it")
             restored = restore_records(rr)
+            opts = dict(rr.meta["options"])
+            stored_ex = opts.get("executor")
+            if isinstance(stored_ex, dict) and "simulated" in stored_ex:
+                opts["executor"] = SimulatedExecutor(**stored_ex["simulated"])
+            opts.update(overrides)
+            was_virtual = bool(rr.meta.get("virtual"))
+            is_virtual = bool(getattr(make_executor(opts["executor"]), "virtual", False))
+            if was_virtual != is_virtual:
+                raise InvalidParameterError(
+                    f"journal {os.fspath(journal)!r} holds a search in "
+                    f"{'virtual' if was_virtual else 'real'} time: resume it "
+                    + ("in virtual time (executor=SimulatedExecutor(...))" if was_virtual
+                       else "on a real executor (thread, process, dask, ...)")
+                    + f", not with executor={overrides.get('executor')!r}")
         except BaseException:
             j.close()
             raise
-        opts = dict(rr.meta["options"])
-        opts.update(overrides)
         self = cls.__new__(cls)
-        self._init_restored(objective, rr.scheduler, j, opts, rr.meta, restored)
+        try:
+            self._init_restored(objective, rr.scheduler, j, opts, rr.meta, restored)
+        except BaseException:
+            j.close()
+            raise
         return self
 
     def _init_restored(self, objective: Callable[..., Any], sched: Scheduler, j: Journal,
@@ -276,13 +299,13 @@ class Search:
         self.scheduler = sched
         self.mode = sched.mode
         self._executor_spec = opts.get("executor", "thread")
-        ex = make_executor(self._executor_spec)
+        ex = make_executor(self._executor_spec)  # the same instance make_executor checked
         ex.check_objective(objective)
         clock: Clock
-        if getattr(ex, "virtual", False):
-            clock = ex.clock
-            assert isinstance(clock, VirtualClock)
-            clock.advance_to(max(clock.t, restored.last_time))
+        virtual_clock = getattr(ex, "clock", None)
+        if getattr(ex, "virtual", False) and isinstance(virtual_clock, VirtualClock):
+            virtual_clock.advance_to(max(virtual_clock.t, restored.last_time))
+            clock = virtual_clock
         else:
             clock = WallClock(origin=meta["t0"])
         self._restored = True
@@ -532,8 +555,8 @@ class Search:
         ...            n_workers=2, seed=0, executor=SimulatedExecutor(cost=1.0), progress=False)
         >>> trial = s.at(3.0).add_trial({"x": 0.99})
         >>> _ = s.at(40.0).stop()
-        >>> s.run().state, trial.result()
-        (<SearchState.STOPPED: 'stopped'>, 3)
+        >>> str(s.run().state), trial.result()
+        ('stopped', 5)
         """
         check_number("time", time, low=0)
         return ScheduledControls(self, float(time))

@@ -28,7 +28,9 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
+import jupyterlab  # noqa: F401 - the server the test starts
 import nbformat
+import playwright.sync_api as sync_api
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,16 +40,8 @@ NOTEBOOK = "lesson.ipynb"
 KEYS = ("busy", "idle", "evaluated", "jobs", "top", "now", "barrier", "promotion")
 TABLE_KEYS = ("busy", "idle", "evaluated", "jobs", "top")
 
-if os.environ.get("CI"):
-    import jupyterlab  # noqa: F401
-    import playwright.sync_api as sync_api
-
-    assert Path(CHROMIUM).exists(), f"chromium not found at {CHROMIUM}: run .ci/install-browser"
-else:
-    pytest.importorskip("jupyterlab")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():  # pragma: no cover - environment
-        pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
+# `make test` installs everything this test needs: a missing piece is a failure, not a skip.
+assert Path(CHROMIUM).exists(), f"chromium not found at {CHROMIUM}: run .ci/install-browser"
 
 pytestmark = pytest.mark.slow
 

@@ -173,7 +173,11 @@ def test_a_corrupt_checkpoint_retrains_that_trial_only(tmp_path, how, caplog):
         assert resource > 1 and from_r is not None and from_r < resource, (t, runs[x_of[t]])
     warned = [m for m in caplog.messages if f"checkpoint of trial {victim}" in m]
     assert warned and "CheckpointError" in warned[0] and str(ckpt) in warned[0]
-    assert "restarts from scratch" in warned[0]
+    assert "retrained from scratch" in warned[0]
+    # The row of the job that could not resume says so in results().
+    victim_job = next(rec for rec in r.records()
+                      if rec.trial_id == victim and rec.job_id not in before and rec.rung > 0)
+    assert victim_job.status == "ok" and "retrained from scratch" in victim_job.error
 
 
 @pytest.mark.parametrize("how", ["garbage", "truncated", "empty", "foreign"])

@@ -118,3 +118,49 @@ def test_resume_of_an_objective_defined_in_a_notebook_cell(tmp_path):
     resumed = _run(tmp_path, "ipython", path, "resume")
     assert resumed["ok"] and resumed["state"] == "finished", resumed
     assert set(fresh["values"]) <= set(resumed["values"]) and min(resumed["values"]) >= 0
+
+
+def test_fingerprints_of_partials_instances_and_scripts():
+    import functools
+
+    from asha_nb.runtime._options import same_objective
+
+    a = objective_fingerprint(functools.partial(score, resource=3))
+    b = objective_fingerprint(functools.partial(score, resource=5))
+    c = objective_fingerprint(functools.partial(broken_score, resource=3))
+    assert a["name"].endswith("score") and a["source_sha256"]
+    assert not same_objective(a, b), "partials with other bound arguments must differ"
+    assert not same_objective(a, c)
+    assert same_objective(a, objective_fingerprint(functools.partial(score, resource=3)))
+
+    class Trainer:
+        def __call__(self, config, resource):
+            return config["x"]
+
+    inst = objective_fingerprint(Trainer())
+    assert inst["name"].endswith("Trainer") and inst["source_sha256"]
+    # A script run as __main__ resumed by importing it as a module: same code, same objective.
+    as_main = dict(a, module="__main__", name="__main__." + a["qualname"])
+    assert same_objective(as_main, a) and same_objective(a, as_main)
+    assert not same_objective(dict(c, module="__main__"), a)
+
+
+def test_a_virtual_journal_is_resumed_in_virtual_time_only(tmp_path):
+    from asha_nb.executors import SimulatedExecutor
+
+    path = tmp_path / "v.sqlite"
+    s = Search(score, SP, journal=path, executor=SimulatedExecutor(cost=2.0, seed=3),
+               **{k: v for k, v in OPTS.items() if k != "n_workers"}, n_workers=2)
+    s.at(7.0).stop()
+    s.run()
+    with pytest.raises(InvalidParameterError, match="virtual time.*SimulatedExecutor"):
+        Search.from_journal(path, score, executor="thread")
+    r = Search.from_journal(path, score)  # the stored cost model comes back
+    assert r.virtual and r.executor.cost == 2.0 and r.executor.seed == 3
+    r.run()
+    assert r.state == "finished"
+    path2 = tmp_path / "real.sqlite"
+    s2 = Search(score, SP, journal=path2, **OPTS)
+    s2.stop()
+    with pytest.raises(InvalidParameterError, match="real time"):
+        Search.from_journal(path2, score, executor=SimulatedExecutor())
