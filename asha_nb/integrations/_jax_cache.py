@@ -14,6 +14,7 @@ uses the same directory.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -28,6 +29,9 @@ __all__ = [
     "default_cache_dir",
     "resolve_cache_dir",
     "enable_compilation_cache",
+    "owned_cache_dir",
+    "read_compile_seconds",
+    "record_compile_seconds",
     "compile_counted",
 ]
 
@@ -36,6 +40,9 @@ __all__ = [
 CACHE_ENV_VAR = "ASHA_NB_JAX_CACHE_DIR"
 
 _OFF = {"", "0", "off", "false", "no", "none"}
+#: File in asha_nb's cache folder with the last compile times of batched programs (seconds).
+TIMES_FILE = "asha_nb-compile-seconds.json"
+_KEEP = 20
 _lock = threading.Lock()
 _applied: str | None = None  # the directory asha_nb configured in this process, if any
 _local = threading.local()
@@ -131,6 +138,38 @@ def enable_compilation_cache(cache_dir: str | os.PathLike[str] | bool | None = N
             jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
         _applied = str(wanted)
         return _applied
+
+
+def owned_cache_dir() -> str | None:
+    """The cache folder asha_nb configured in this process (``None`` if JAX's own or none)."""
+    return _applied
+
+
+def read_compile_seconds(folder: str | os.PathLike[str]) -> list[float]:
+    """Compile times of batched programs recorded in ``folder`` (empty if none or unreadable).
+
+    A process whose programs all come from the persistent cache measures no compilation; these
+    times, measured by earlier processes on this machine, let it judge as they did whether a
+    new batch size pays for its compilation.
+    """
+    try:
+        values = json.loads((Path(folder) / TIMES_FILE).read_text())
+        return [float(v) for v in values if float(v) >= 0][-_KEEP:]
+    except (OSError, ValueError, TypeError):
+        return []
+
+
+def record_compile_seconds(folder: str | os.PathLike[str], seconds: float) -> None:
+    """Append one compile time to ``folder``'s record (the last 20 are kept; best effort)."""
+    path = Path(folder) / TIMES_FILE
+    with _lock:
+        values = read_compile_seconds(folder) + [round(float(seconds), 4)]
+        tmp = path.with_name(f"{TIMES_FILE}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            tmp.write_text(json.dumps(values[-_KEEP:]))
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
 
 
 def _on_event(event: str, **_: Any) -> None:

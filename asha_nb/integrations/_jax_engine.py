@@ -92,14 +92,15 @@ class JaxBatchEngine:
     that needs more slots grows to the smallest compiled bucket that holds its rows, else to the
     largest bucket (the runtime keeps the batch full until the search's tail, so one program
     serves most of it). A group whose rows fit a smaller bucket moves there at once if that
-    program is compiled; otherwise only when the smaller bucket *pays* for its compilation: when
-    the time its empty slots cost, already lost since the last resize plus still to come while
-    its longest row finishes (the last epoch time at this size times the fraction of slots the
-    smaller bucket saves), reaches ``compact_after`` seconds, by default the model's
-    :meth:`~BatchedModel.compile_estimate`. On a CPU a bucket's epoch time grows with its size,
-    so long tails at a small fill move to a smaller bucket and short ones do not; on an
-    accelerator a small bucket saves little, the estimate says so after one try, and compaction
-    then stops.
+    program is compiled; otherwise only when the smaller bucket clearly *pays* for its
+    compilation: when the time the empty slots cost, already lost since the last resize plus
+    still to come while the longest row finishes (the last epoch time at this size times the
+    fraction of slots the smaller bucket saves), reaches ``compact_after`` seconds, by default
+    twice the model's :meth:`~BatchedModel.compile_estimate` (both estimates are noisy, and a
+    compilation that barely pays is not worth its risk; a ski-rental rule). The saving assumes
+    an epoch costs in proportion to the bucket size, as on a CPU, where long tails at a low fill
+    move to a smaller bucket and short ones stay; on an accelerator a smaller bucket saves less
+    than that, so the rule errs towards compiling.
 
     Parameters
     ----------
@@ -113,7 +114,7 @@ class JaxBatchEngine:
         Batch sizes (default ``bucket_sizes(capacity, len(devices))``); each must be a multiple
         of ``len(devices)``.
     compact_after
-        Seconds of empty-slot cost that pay for compiling a smaller bucket; ``None``: the
+        Seconds of empty-slot cost that pay for compiling a smaller bucket; ``None``: twice the
         model's compile estimate; ``0``: compact whenever the rows fit a smaller bucket (every
         bucket may compile); ``float("inf")``: only into buckets already compiled.
     clock
@@ -243,7 +244,7 @@ class JaxBatchEngine:
                 return fit
             epoch = group.epoch_seconds.get(size, 0.0)
             to_come = epoch * (1 - fit / size) * group.remaining()
-            threshold = (self.model.compile_estimate() if self.compact_after is None
+            threshold = (2 * self.model.compile_estimate() if self.compact_after is None
                          else self.compact_after)
             if group.waste + to_come >= threshold:
                 return fit

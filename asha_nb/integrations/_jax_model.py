@@ -12,7 +12,13 @@ import numpy as np
 
 from ..errors import InvalidParameterError, InvalidTypeError, MissingExtraError
 from ..executors.batched import whole_epochs
-from ._jax_cache import compile_counted, enable_compilation_cache
+from ._jax_cache import (
+    compile_counted,
+    enable_compilation_cache,
+    owned_cache_dir,
+    read_compile_seconds,
+    record_compile_seconds,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._jax_engine import JaxBatchEngine
@@ -132,6 +138,8 @@ class BatchedModel:
         self._templates: dict[Hashable, Any] = {}
         self._device_data: dict[Hashable, Any] = {}
         self._cache_ready = False
+        self._cache_dir: str | None = None  # asha_nb's own cache folder, when it is in use
+        self._recorded: list[float] | None = None  # compile times read from it, once
 
     # ------------------------------------------------------------------ configurations
     def split(self, config: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
@@ -177,7 +185,8 @@ class BatchedModel:
             if owner:
                 fut = self._programs[key] = cf.Future()
                 if not self._cache_ready:
-                    enable_compilation_cache(self.compilation_cache)
+                    folder = enable_compilation_cache(self.compilation_cache)
+                    self._cache_dir = folder if folder is not None and folder == owned_cache_dir() else None
                     self._cache_ready = True
         assert fut is not None
         if owner:
@@ -196,16 +205,26 @@ class BatchedModel:
                     self.n_compiles += 1
                     if isinstance(key, tuple) and key[0] == "batch":
                         self._batch_misses.append(seconds)
+                        if self._cache_dir is not None:
+                            record_compile_seconds(self._cache_dir, seconds)
             fut.set_result(compiled)
         return fut.result()
 
     def compile_estimate(self, default: float = 1.0) -> float:
-        """Seconds a new batched program is expected to take to compile: the mean of those
-        compiled in this process, or ``default`` before the first one (when every program so
-        far came from the persistent cache, whose load time says nothing about a compile)."""
+        """Seconds a new batched program is expected to take to compile.
+
+        The mean of those compiled in this process; before the first one (when every program so
+        far came from the persistent cache, whose load time says nothing about a compile), the
+        mean of the last ones recorded in asha_nb's cache folder by earlier processes, so that a
+        re-run decides as the first run did; else ``default``.
+        """
         with self._lock:
-            misses = self._batch_misses
-            return sum(misses) / len(misses) if misses else float(default)
+            misses = list(self._batch_misses)
+            if not misses and self._cache_dir is not None:
+                if self._recorded is None:
+                    self._recorded = read_compile_seconds(self._cache_dir)
+                misses = self._recorded
+        return sum(misses) / len(misses) if misses else float(default)
 
     def is_compiled(self, key: Hashable) -> bool:
         """Whether the program ``key`` (see :meth:`batch_key`) is compiled in this process."""

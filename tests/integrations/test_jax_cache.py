@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from asha_nb.errors import InvalidTypeError
+from asha_nb.integrations._jax_cache import TIMES_FILE, read_compile_seconds
 from asha_nb.integrations.jax import CACHE_ENV_VAR, default_cache_dir, resolve_cache_dir
 
 SCRIPT = r"""
@@ -69,9 +70,12 @@ def test_a_second_process_loads_the_programs_from_the_cache(tmp_path):
     assert first["compiles"] == 2 and first["hits"] == 0  # init + one bucket, compiled
     names = _entries(cache)
     assert len([n for n in names if n.startswith("jit_program")]) == 2
+    # the batched program's compile time is kept for later processes' compaction decisions
+    assert len(read_compile_seconds(cache)) == 1
     second = _run(tmp_path, **{CACHE_ENV_VAR: str(cache)})
     assert second["compiles"] == 0 and second["hits"] == 2  # both loaded, none compiled
     assert second["values"] == first["values"]
+    assert len(read_compile_seconds(cache)) == 1  # nothing compiled, nothing recorded
 
 
 def test_default_folder_is_the_user_cache(tmp_path):
@@ -95,6 +99,7 @@ def test_the_users_own_jax_setting_is_kept(tmp_path):
     assert got["dir"] == str(mine)
     assert got["min_time"] == 1.0  # JAX's threshold: the user's configuration, not changed
     assert not (tmp_path / "xdg").exists()
+    assert not (mine / TIMES_FILE).exists()  # asha_nb writes nothing into the user's folder
 
 
 def test_resolve_cache_dir(monkeypatch, tmp_path):
@@ -111,3 +116,14 @@ def test_resolve_cache_dir(monkeypatch, tmp_path):
         assert resolve_cache_dir() is None
     with pytest.raises(InvalidTypeError, match="compilation_cache"):
         resolve_cache_dir(3)  # type: ignore[arg-type]
+
+
+def test_compile_seconds_record_keeps_the_last_twenty(tmp_path):
+    from asha_nb.integrations._jax_cache import record_compile_seconds
+
+    assert read_compile_seconds(tmp_path) == []
+    for i in range(25):
+        record_compile_seconds(tmp_path, 0.5 + i)
+    assert read_compile_seconds(tmp_path) == [0.5 + i for i in range(5, 25)]
+    (tmp_path / TIMES_FILE).write_text("not json")
+    assert read_compile_seconds(tmp_path) == []  # a damaged record is ignored
