@@ -15,6 +15,10 @@ __all__ = [
     "InvalidTypeError",
     "SearchStateError",
     "ExecutorLostError",
+    "JournalError",
+    "JournalLockedError",
+    "JournalMismatchError",
+    "CheckpointError",
     "TrialError",
     "MissingExtraError",
 ]
@@ -74,3 +78,38 @@ class MissingExtraError(AshaError, ImportError):
         )
         self.extra = extra
         self.package = package
+
+
+class JournalError(InvalidParameterError):
+    """A journal path that cannot be used: not a file path, a folder, a file that is not an
+    asha_nb journal (left unchanged), a damaged journal, a folder that cannot be written.
+
+    The message names the path and the fix. A ``ValueError`` (and
+    :class:`~asha_nb.errors.InvalidParameterError`).
+    """
+
+
+class JournalLockedError(JournalError, SearchStateError):
+    """The journal is being written by another search (another process, or a search of this
+    process that has not ended). The message names the holder: pid, host and since when.
+
+    Attributes
+    ----------
+    holder
+        What the holder wrote in the lock file (``pid``, ``host``, ``since``, ``argv``);
+        empty if it could not be read.
+    """
+
+    def __init__(self, message: str, holder: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.holder = dict(holder or {})
+
+
+class JournalMismatchError(AshaError, RuntimeError):
+    """Replaying a journal did not reproduce the recorded jobs (wrong scheduler version/space)."""
+
+
+class CheckpointError(AshaError, RuntimeError):
+    """A trial's checkpoint could not be written to, or read from, the journal's checkpoint
+    folder. Only that trial is affected: the runtime notes it on the job's record (save), or
+    retrains the trial from scratch (load)."""

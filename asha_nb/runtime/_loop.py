@@ -32,11 +32,12 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from ..clock import Clock, VirtualClock
+from ..clock import Clock
 from ..core import Event, Job, JobStatus, Scheduler
 from ..errors import ExecutorLostError, SearchStateError
 from ..executors import BaseExecutor, JobSpec
 from ._commands import HANDLERS, JOURNALED_CONTROLS, Command, Request
+from ._drivers import WAKE, Drivers
 from ._jobs import Flight, JobEndings
 from ._records import RecordStore
 from ._snapshot import build_snapshot
@@ -52,11 +53,10 @@ def _call_with(fn: Callable[[Any], Any], arg: Any, _future: Any) -> None:
     fn(arg)
 
 
-_WAKE = object()  # put in the inbox to wake a blocked loop (a control request arrived)
 _SNAPSHOT_EVERY = 0.05  # seconds of wall time between two snapshot refreshes
 
 
-class Loop(JobEndings):
+class Loop(JobEndings, Drivers):
     """All mutable state of a search, driven by :meth:`run`.
 
     Once the loop runs, only its thread touches this object (other threads go through
@@ -185,7 +185,7 @@ class Loop(JobEndings):
     def post(self, req: Request) -> None:
         """Queue a request for the loop (any thread) and wake it."""
         self.requests.put(req)
-        self.inbox.put(_WAKE)
+        self.inbox.put(WAKE)
 
     def schedule(self, req: Request) -> None:
         """Keep a request until the search's clock reaches ``req.at``."""
@@ -322,18 +322,6 @@ class Loop(JobEndings):
                                     job.resume_from, worker, now, job.bracket))
 
     # ------------------------------------------------------------------ jobs that ended
-    def budget_deadline(self) -> float | None:
-        if self.time_budget is None or self.started_at is None:
-            return None
-        return self.started_at + self.time_budget
-
-    def check_end(self) -> None:
-        if self.end_reason is not None:
-            return
-        deadline = self.budget_deadline()
-        if deadline is not None and self.clock.now() >= deadline:
-            self.request_end("time budget spent")
-
     def begin(self) -> None:
         """Start the executor and the clock of this session."""
         self.executor.start(self.objective, self.n_workers)
@@ -375,154 +363,6 @@ class Loop(JobEndings):
             logger.exception("asha_nb: cleanup after loop failure failed")
             with self.lock:
                 self.state = SearchState.FAILED
-
-    def idle_end(self) -> bool:
-        """Nothing runs or waits: end if the scheduler finished (True), else keep waiting."""
-        if self.pending and not self.paused:
-            return False
-        if self.scheduler.is_finished and not self.pending:
-            self.request_end("scheduler finished")
-            return True
-        if self.max_jobs is not None and self.n_issued >= self.max_jobs and not self.pending:
-            self.request_end("job limit reached")
-            return True
-        return False
-
-    def pump(self) -> None:
-        """Complete what finished, apply control requests, refill the workers (driver lock
-        held), until nothing is left to do now."""
-        inbox = self.inbox
-        while True:
-            while not inbox.empty():
-                item = inbox.get_nowait()
-                if item is not _WAKE:
-                    self.complete(item)
-            if not self.requests.empty() or self.scheduled:
-                self.apply_requests()
-            if not self.paused and self.end_reason is None:
-                self.fill()
-            if inbox.empty():
-                return
-
-    def on_done_inline(self, fl: Flight) -> None:
-        """A job's future resolved on an executor's own worker thread: when the loop is not
-        busy, complete it and hand out the next job right here, with no thread handoff (the
-        driver lock keeps one thread at a time in the loop's state)."""
-        if not self.driver_lock.acquire(blocking=False):
-            self.inbox.put(fl)  # the loop (or another worker) is driving: it will see it
-            return
-        try:
-            if not self.driving:
-                self.inbox.put(fl)
-                return
-            self.driver = threading.get_ident()
-            self.complete(fl)
-            self.pump()
-            if not self.inflight or self.end_reason is not None:
-                self.inbox.put(_WAKE)  # the loop thread decides what an idle search does
-        finally:
-            self.driver = None
-            self.driver_lock.release()
-
-    def run_real(self) -> None:
-        inbox = self.inbox
-        item: Any = None
-        lock = self.driver_lock
-        while True:
-            with lock:
-                self.driver = threading.get_ident()
-                try:
-                    if item is not None and item is not _WAKE:
-                        self.complete(item)
-                    self.pump()
-                    self.check_end()
-                    if self.end_reason is not None:
-                        self.driving = False
-                        return
-                    self.expire_timeouts()
-                    if not self.inflight and self.idle_end():
-                        item = None
-                        continue
-                    mono = time.monotonic()
-                    if mono - self._last_reports >= 0.05 and self.inflight:
-                        self._last_reports = mono
-                        self.drain_reports()
-                    self.refresh_snapshot()
-                    wait = 0.1 if self.inflight else 0.25
-                    now = self.clock.now()
-                    for t in (self.budget_deadline(),
-                              self.scheduled[0][0] if self.scheduled else None):
-                        if t is not None:
-                            wait = min(wait, max(0.0, t - now))
-                    t_out = self.next_timeout_in()
-                    if t_out is not None:
-                        wait = min(wait, t_out)
-                finally:
-                    self.driver = None
-            try:
-                item = inbox.get(timeout=wait) if wait > 0 else inbox.get_nowait()
-            except queue.Empty:
-                item = None
-
-    def run_virtual(self, until: float | None = None) -> bool:
-        """Jump from event to event in virtual time. At equal times a finishing job comes
-        first, then scheduled control calls, then the end of the time budget. Returns ``True``
-        when the search ended, ``False`` when the clock reached ``until`` first."""
-        ex: Any = self.executor
-        clock = self.clock
-        assert isinstance(clock, VirtualClock)
-        requests = self.requests
-        scheduled = self.scheduled
-        while True:
-            if not requests.empty() or (scheduled and scheduled[0][0] <= clock.t):
-                self.apply_requests()
-            if self.end_reason is not None:
-                return True
-            deadline = self.budget_deadline()
-            if not self.paused and (deadline is None or clock.t < deadline):
-                self.fill()  # no job starts at the very end of the budget
-            t_next = ex.next_time()
-            t_sched = scheduled[0][0] if scheduled else None
-            if until is not None:
-                first = min((t for t in (t_next, t_sched, deadline) if t is not None),
-                            default=None)
-                if first is None or first > until:
-                    if first is None and not self.pending and self.scheduler.is_finished:
-                        self.request_end("scheduler finished")
-                        continue
-                    clock.advance_to(max(clock.t, until))
-                    return False
-            if t_next is not None and (t_sched is None or t_next <= t_sched) and (
-                    deadline is None or t_next <= deadline):
-                self.complete(self.inflight[ex.pop().spec.job_id])
-                if self.background:
-                    self.refresh_snapshot()
-                continue
-            if t_next is None and self.idle_end():
-                continue  # finished: calls scheduled later fail, as in real time
-            if t_sched is not None and (deadline is None or t_sched <= deadline):
-                clock.advance_to(max(clock.t, t_sched))
-                continue
-            if deadline is not None and (t_next is not None or not self.idle_end()):
-                clock.advance_to(max(clock.t, deadline))
-                self.request_end("time budget spent")
-                continue
-            if t_next is not None or self.end_reason is not None:
-                continue
-            if self.idle_end():
-                continue
-            if self.background:  # another thread may still steer it
-                self.refresh_snapshot(force=True)
-                req = requests.get()
-                if req.at is None or req.at <= clock.t:
-                    self.apply(req)
-                else:
-                    self.schedule(req)
-                continue
-            self.stalled = True
-            self.request_end("nothing can run: the scheduler hands out no job and no control "
-                             "call is scheduled", stopped=True)
-        return True  # pragma: no cover - the loop above only returns
 
     def finish(self, state: SearchState, reason: str) -> None:
         now = self.clock.now()

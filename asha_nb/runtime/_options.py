@@ -13,7 +13,7 @@ from ..errors import InvalidParameterError, InvalidTypeError
 from ._commands import Command
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .search import Search
+    from ._search_control import SearchControl
 
 __all__ = ["ASHA_DEFAULTS", "RUNTIME_OPTIONS", "build_scheduler", "objective_fingerprint",
            "same_objective", "ScheduledControls"]
@@ -126,7 +126,7 @@ class ScheduledControls:
     trial id of :meth:`add_trial`) once it has been applied.
     """
 
-    def __init__(self, search: Search, at: float):
+    def __init__(self, search: SearchControl, at: float):
         self._search = search
         self._at = at
 

@@ -48,16 +48,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import math
 import os
 import pickle
-import socket
 import sqlite3
-import sys
-import threading
-import time as _time
-import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,18 +59,23 @@ from typing import Any
 
 import cloudpickle
 
-from ..core import Job, Scheduler
+from ..core import Scheduler
 from ..errors import (
     AshaError,
-    InvalidParameterError,
-    InvalidTypeError,
+    CheckpointError,
+    JournalError,
+    JournalLockedError,
+    JournalMismatchError,
     SearchStateError,
 )
-
-try:  # POSIX
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+from ._journal_files import (
+    WriterLock,
+    check_resumable,
+    inspect_file,
+    journal_path,
+    raise_if_locked,
+    ro_uri,
+)
 
 __all__ = [
     "Journal",
@@ -85,49 +84,10 @@ __all__ = [
     "JournalLockedError",
     "JournalMismatchError",
     "CheckpointError",
-    "replay",
     "load_meta",
 ]
 
 _VERSION = "2"
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-_EVENT_COLUMNS = ("seq", "time", "kind", "job_id", "trial_id", "rung", "value", "text", "data")
-_NEW_JOURNAL_FIX = "pass a new path (e.g. 'runs/search.sqlite') to start a journaled search"
-
-
-class JournalError(InvalidParameterError):
-    """A journal path that cannot be used: not a file path, a folder, a file that is not an
-    asha_nb journal (left unchanged), a damaged journal, a folder that cannot be written.
-
-    The message names the path and the fix. A ``ValueError`` (and
-    :class:`~asha_nb.errors.InvalidParameterError`).
-    """
-
-
-class JournalLockedError(JournalError, SearchStateError):
-    """The journal is being written by another search (another process, or a search of this
-    process that has not ended). The message names the holder: pid, host and since when.
-
-    Attributes
-    ----------
-    holder
-        What the holder wrote in the lock file (``pid``, ``host``, ``since``, ``argv``);
-        empty if it could not be read.
-    """
-
-    def __init__(self, message: str, holder: dict[str, Any] | None = None):
-        super().__init__(message)
-        self.holder = dict(holder or {})
-
-
-class JournalMismatchError(AshaError, RuntimeError):
-    """Replaying a journal did not reproduce the recorded jobs (wrong scheduler version/space)."""
-
-
-class CheckpointError(AshaError, RuntimeError):
-    """A trial's checkpoint could not be written to, or read from, the journal's checkpoint
-    folder. Only that trial is affected: the runtime notes it on the job's record (save), or
-    retrains the trial from scratch (load)."""
 
 
 @dataclass(frozen=True)
@@ -146,263 +106,6 @@ class JournalRow:
 
 
 # ---------------------------------------------------------------------- paths and inspection
-def _journal_path(path: Any) -> Path:
-    """``path`` as a :class:`Path`, or a clear error for what cannot be a journal path."""
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
-    if not isinstance(path, (str, os.PathLike)):
-        raise InvalidTypeError(
-            f"journal must be a file path (str or pathlib.Path) such as 'runs/search.sqlite'; "
-            f"got {type(path).__name__}: {path!r:.80}")
-    raw = os.fspath(path)
-    if isinstance(raw, bytes):
-        raw = os.fsdecode(raw)
-    if not raw.strip():
-        raise JournalError(
-            f"journal must be a file path such as 'runs/search.sqlite'; got {raw!r} (an empty "
-            "path). Pass journal=None (the default) for a search without a journal")
-    if raw.endswith(("/", os.sep)):
-        raise JournalError(
-            f"journal {raw!r} names a folder (it ends with a separator); pass a file path inside "
-            f"it, e.g. {os.path.join(raw, 'search.sqlite')!r}")
-    p = Path(raw).expanduser()
-    if p.is_dir():
-        raise JournalError(
-            f"journal {raw!r} is a folder, not a file; pass a file path inside it, e.g. "
-            f"{str(p / 'search.sqlite')!r}")
-    return p
-
-
-@dataclass(frozen=True)
-class _Contents:
-    """What a read-only look at a journal path found."""
-
-    exists: bool
-    journal: bool  # holds the journal's tables (else: missing, empty file or empty database)
-    has_meta: bool = False
-    n_events: int = 0
-
-
-def _ro_uri(path: Path, immutable: bool = False) -> str:
-    # immutable=1: no locking and no -wal/-shm files created beside someone else's database;
-    # only right when no -wal file holds part of the database.
-    return ("file:" + urllib.parse.quote(str(path.absolute())) + "?mode=ro"
-            + ("&immutable=1" if immutable else ""))
-
-
-def _inspect(path: Path) -> _Contents:
-    """Look at ``path`` without changing it; raise :class:`JournalError` if it exists and is not
-    an asha_nb journal (nor an empty file / empty SQLite database)."""
-    try:
-        size = path.stat().st_size
-    except (FileNotFoundError, NotADirectoryError):
-        return _Contents(False, False)
-    except OSError as exc:
-        raise JournalError(f"journal {str(path)!r} cannot be read ({type(exc).__name__}: {exc})") from exc
-    left = "It was left unchanged; " + _NEW_JOURNAL_FIX + ", or the file your search wrote."
-    wal = path.with_name(path.name + "-wal")
-    if size == 0 and not (wal.exists() and wal.stat().st_size > 0):
-        return _Contents(True, False)
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(len(_SQLITE_MAGIC))
-    except OSError as exc:
-        raise JournalError(
-            f"journal {str(path)!r} cannot be read ({type(exc).__name__}: {exc}); check its "
-            "permissions") from exc
-    if size and head != _SQLITE_MAGIC:
-        raise JournalError(
-            f"{str(path)!r} is not an asha_nb journal: it is not an SQLite file (it starts with "
-            f"{head[:8]!r}; a file of another program, or a journal that was overwritten). {left}")
-    try:
-        conn = sqlite3.connect(_ro_uri(path, immutable=not wal.exists()), uri=True)
-    except sqlite3.Error as exc:
-        raise JournalError(
-            f"journal {str(path)!r} cannot be opened (sqlite3: {exc}). {left}") from exc
-    try:
-        check = conn.execute("PRAGMA quick_check").fetchone()
-        if check is None or check[0] != "ok":
-            raise JournalError(
-                f"journal {str(path)!r} is damaged (SQLite integrity check: "
-                f"{check[0] if check else 'no answer'}); it cannot be resumed. {left}")
-        tables = {r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")}
-        if not tables:
-            return _Contents(True, False)
-        cols = tuple(r[1] for r in conn.execute("PRAGMA table_info(events)"))
-        meta_cols = [r[1] for r in conn.execute("PRAGMA table_info(meta)")]
-        # A journal being created by another process may have only one of its tables yet.
-        if not tables <= {"meta", "events"} or cols not in ((), _EVENT_COLUMNS) or (
-                meta_cols not in ([], ["key", "value"])):
-            raise JournalError(
-                f"{str(path)!r} is an SQLite database but not an asha_nb journal (tables: "
-                f"{', '.join(sorted(tables))}). {left}")
-        has_meta = "meta" in tables and conn.execute(
-            "SELECT 1 FROM meta WHERE key='scheduler_class'").fetchone() is not None
-        n_events = conn.execute("SELECT count(*) FROM events").fetchone()[0] if (
-            "events" in tables) else 0
-    except JournalError:
-        raise
-    except sqlite3.Error as exc:
-        raise JournalError(
-            f"journal {str(path)!r} cannot be read (sqlite3: {exc}): it is damaged (e.g. "
-            f"truncated) or not an asha_nb journal. {left}") from exc
-    finally:
-        conn.close()
-    return _Contents(True, True, has_meta, int(n_events))
-
-
-# ---------------------------------------------------------------------- the writer lock
-_HELD: dict[tuple[int, int], dict[str, Any]] = {}  # lock files this process holds
-_HELD_GUARD = threading.Lock()
-if hasattr(os, "register_at_fork"):  # a forked child holds no POSIX lock of its parent
-    os.register_at_fork(after_in_child=_HELD.clear)
-
-
-def _describe_holder(info: dict[str, Any]) -> str:
-    if not info:
-        return "a process that has not written its details yet"
-    since = info.get("since")
-    when = (_time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(since))
-            if isinstance(since, (int, float)) else "?")
-    cmd = " ".join(str(a) for a in info.get("argv", []))[:120]
-    return (f"process {info.get('pid', '?')} on host {info.get('host', '?')!r}"
-            + (f" ({cmd})" if cmd else "") + f", since {when}")
-
-
-class _WriterLock:
-    """An exclusive lock on ``<journal>.lock`` that the operating system drops with its process.
-
-    POSIX record locks (``fcntl.lockf``): never inherited by a forked worker, released when the
-    holding process dies, however it dies. They do not conflict inside one process, so this
-    process keeps its own table of held lock files (by device and inode) and never opens a lock
-    file it holds (closing any descriptor of it would drop the lock).
-    """
-
-    def __init__(self, journal: Path):
-        self.path = journal.with_name(journal.name + ".lock")
-        self._fd: int | None = None
-        self._key: tuple[int, int] | None = None
-        self.info: dict[str, Any] = {}
-        with _HELD_GUARD:
-            self._acquire(journal)
-
-    def _acquire(self, journal: Path) -> None:
-        for _ in range(50):
-            try:
-                st = os.stat(self.path)
-            except FileNotFoundError:
-                st = None
-            except OSError as exc:
-                raise _folder_error(journal, exc) from exc
-            if st is not None and (st.st_dev, st.st_ino) in _HELD:
-                info = _HELD[(st.st_dev, st.st_ino)]
-                raise JournalLockedError(
-                    f"journal {str(journal)!r} is already open for writing in this process, by "
-                    f"a search that has not ended ({_describe_holder(info)}). A journal has one "
-                    "writer at a time: stop that search first (search.stop()), or give this one "
-                    "another journal path", info)
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0),
-                             0o644)
-            except OSError as exc:
-                raise _folder_error(journal, exc) from exc
-            try:
-                fst = os.fstat(fd)
-                if not _try_lock(fd):
-                    info = _read_holder(fd)
-                    raise JournalLockedError(
-                        f"journal {str(journal)!r} is being written by another search: "
-                        f"{_describe_holder(info)}. A journal has one writer at a time: wait "
-                        "for that search to end (or stop it), or use another journal path. "
-                        "If that process no longer exists, its lock is already gone: retry. "
-                        f"(lock file: {self.path})", info)
-                try:
-                    now = os.stat(self.path)
-                except FileNotFoundError:
-                    now = None
-                if now is None or (now.st_dev, now.st_ino) != (fst.st_dev, fst.st_ino):
-                    # The previous holder removed this lock file as we opened it: try again.
-                    os.close(fd)
-                    continue
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-                raise
-            self.info = {"pid": os.getpid(), "host": socket.gethostname(),
-                         "since": _time.time(), "argv": [os.path.basename(sys.argv[0] or "python"),
-                                                         *sys.argv[1:3]]}
-            data = json.dumps(self.info).encode()
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, data, 0)
-            self._fd, self._key = fd, (fst.st_dev, fst.st_ino)
-            _HELD[self._key] = self.info
-            return
-        raise JournalLockedError(  # pragma: no cover - needs 50 lost races in a row
-            f"journal {str(journal)!r}: its lock file {self.path} keeps being replaced by other "
-            "processes; make sure only one search uses this journal")
-
-    def release(self) -> None:
-        with _HELD_GUARD:
-            fd, key = self._fd, self._key
-            if fd is None:
-                return
-            self._fd = self._key = None
-            try:
-                if key is not None:
-                    _HELD.pop(key, None)
-                    with contextlib.suppress(OSError):
-                        st = os.stat(self.path)
-                        if (st.st_dev, st.st_ino) == key and fcntl is not None:
-                            os.unlink(self.path)  # still ours: remove it before unlocking
-            finally:
-                os.close(fd)  # drops the lock
-
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
-
-def _try_lock(fd: int) -> bool:
-    if fcntl is not None:
-        try:
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return False
-        return True
-    import msvcrt  # pragma: no cover - Windows: lock one byte far past the holder's details
-
-    os.lseek(fd, 1 << 20, os.SEEK_SET)  # pragma: no cover
-    try:  # pragma: no cover
-        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-    except OSError:  # pragma: no cover
-        return False
-    return True  # pragma: no cover
-
-
-def _read_holder(fd: int) -> dict[str, Any]:
-    for _ in range(20):  # the holder writes its details right after it locks
-        try:
-            raw = os.pread(fd, 65536, 0) if hasattr(os, "pread") else b""
-            info = json.loads(raw.decode()) if raw else {}
-        except (OSError, ValueError):
-            info = {}
-        if info:
-            return info if isinstance(info, dict) else {}
-        _time.sleep(0.01)
-    return {}
-
-
-def _folder_error(journal: Path, exc: OSError) -> JournalError:
-    folder = journal.absolute().parent
-    return JournalError(
-        f"cannot write in the folder {str(folder)!r} of journal {str(journal)!r} "
-        f"({type(exc).__name__}: {exc}); the journal, its lock file and its checkpoints live "
-        "there: pick a path in a folder you can write")
-
-
-# ---------------------------------------------------------------------- the journal
 class Journal:
     """A search journal (one SQLite file), open for writing. Used from one thread only (the
     runtime's loop).
@@ -437,10 +140,10 @@ class Journal:
 
     def __init__(self, path: str | os.PathLike[str]):
         self._conn: sqlite3.Connection | None = None
-        self._lock: _WriterLock | None = None
+        self._lock: WriterLock | None = None
         self._writable = False
-        self.path = _journal_path(path)
-        _inspect(self.path)  # refuse what is not a journal before writing anything beside it
+        self.path = journal_path(path)
+        inspect_file(self.path)  # refuse what is not a journal before writing anything beside it
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -448,9 +151,9 @@ class Journal:
                 f"cannot create the folder {str(self.path.parent)!r} of journal "
                 f"{str(self.path)!r} ({type(exc).__name__}: {exc}); pick a path in a folder "
                 "you can write") from exc
-        self._lock = _WriterLock(self.path)
+        self._lock = WriterLock(self.path)
         try:
-            self._contents = _inspect(self.path)  # again: it may have changed before the lock
+            self._contents = inspect_file(self.path)  # again: it may have changed before the lock
             self._open()
         except BaseException:
             self._lock.release()
@@ -467,10 +170,10 @@ class Journal:
         JournalLockedError
             Another search is writing it.
         """
-        p = _journal_path(path)
-        contents = _inspect(p)
+        p = journal_path(path)
+        contents = inspect_file(p)
         if contents.has_meta:
-            _raise_if_locked(p, f"journal {str(path)!r} already holds a search, and ")
+            raise_if_locked(p, f"journal {str(path)!r} already holds a search, and ")
             raise JournalError(
                 f"journal {str(path)!r} already holds a search; use "
                 "Search.from_journal(journal, objective) to continue it, or pass a new path")
@@ -493,11 +196,11 @@ class Journal:
         JournalLockedError
             Another search is writing it.
         """
-        p = _journal_path(path)
-        _check_resumable(p, _inspect(p), str(path))
+        p = journal_path(path)
+        check_resumable(p, inspect_file(p), str(path))
         j = cls(p)
         try:
-            _check_resumable(p, j._contents, str(path))
+            check_resumable(p, j._contents, str(path))
         except BaseException:
             j.close()
             raise
@@ -519,8 +222,8 @@ class Journal:
         ['pause']
         >>> r.close(); w.close()
         """
-        p = _journal_path(path)
-        contents = _inspect(p)
+        p = journal_path(path)
+        contents = inspect_file(p)
         if not contents.exists:
             raise JournalError(f"journal {str(path)!r} does not exist")
         if not contents.journal:
@@ -532,7 +235,7 @@ class Journal:
         self.path = p
         self._contents = contents
         try:
-            self._conn = sqlite3.connect(_ro_uri(p), uri=True, check_same_thread=False)
+            self._conn = sqlite3.connect(ro_uri(p), uri=True, check_same_thread=False)
         except sqlite3.Error as exc:
             raise JournalError(f"journal {str(path)!r} cannot be opened (sqlite3: {exc})") from exc
         return self
@@ -783,36 +486,6 @@ class Journal:
         return f"<Journal {str(self.path)!r} ({mode})>"
 
 
-def _raise_if_locked(path: Path, prefix: str) -> None:
-    """Raise :class:`JournalLockedError` (message starting with ``prefix``) if a writer holds
-    the journal; do nothing otherwise (nor if its folder cannot be written)."""
-    try:
-        lock = _WriterLock(path)
-    except JournalLockedError as exc:
-        raise JournalLockedError(prefix + str(exc)[0].lower() + str(exc)[1:],
-                                 exc.holder) from None
-    except JournalError:
-        return
-    lock.release()
-
-
-def _check_resumable(path: Path, contents: _Contents, given: str) -> None:
-    if not contents.exists:
-        raise JournalError(
-            f"journal must be an existing journal file; {given!r} does not exist (to start a "
-            "search with a journal, pass journal= to Search)")
-    if not contents.journal:
-        raise JournalError(
-            f"{given!r} is not an asha_nb journal: it is an empty file (or an empty SQLite "
-            "database). It was left unchanged; pass the journal your search wrote, or start a "
-            "new search with Search(..., journal=path)")
-    if not contents.has_meta:
-        raise JournalError(
-            f"journal {given!r} holds no search (no meta row: the search that created it did not "
-            "get past its construction), so there is nothing to resume; start a new search on it "
-            "with Search(objective, space, journal=path)")
-
-
 def load_meta(journal: Journal) -> dict[str, Any]:
     """The meta row: scheduler class, params, space, options, ``t0``, ``virtual``, the
     objective's fingerprint and the scheduler's initial RNG state.
@@ -860,81 +533,3 @@ def load_meta(journal: Journal) -> dict[str, Any]:
             "the scheduler class or a distribution of the space it stores must be importable "
             "(same packages as the search that wrote it)") from exc
     return meta
-
-
-@dataclass
-class ReplayResult:
-    """What :func:`replay` rebuilt."""
-
-    scheduler: Scheduler
-    jobs: dict[int, Job]
-    rows: list[JournalRow]
-    meta: dict[str, Any]
-
-
-def replay(journal: Journal) -> ReplayResult:
-    """Rebuild the scheduler by replaying the journaled scheduler calls in order.
-
-    Raises
-    ------
-    JournalMismatchError
-        If a replayed ``next_job``/``add_trial`` does not give the recorded job or trial id.
-    """
-    meta = load_meta(journal)
-    sched: Scheduler = meta["scheduler_class"](meta["space"], **meta["scheduler_params"])
-    if meta["rng_state"] is not None:
-        sched.set_rng_state(meta["rng_state"])
-    jobs: dict[int, Job] = {}
-    rows = list(journal.rows())
-    for row in rows:
-        try:
-            _replay_row(sched, jobs, row, journal.path)
-        except (JournalMismatchError, JournalError):
-            raise
-        except Exception as exc:
-            raise JournalMismatchError(
-                f"journal {str(journal.path)!r} does not replay: row {row.seq} ({row.kind} of "
-                f"job {row.job_id}, trial {row.trial_id}) fails on the rebuilt scheduler "
-                f"({type(exc).__name__}: {exc}); the journal is damaged, or was written by two "
-                "searches at once (before asha_nb locked journals)") from exc
-    return ReplayResult(sched, jobs, rows, meta)
-
-
-def _replay_row(sched: Scheduler, jobs: dict[int, Job], row: JournalRow, path: Path) -> None:
-    """Apply one journaled scheduler call to the rebuilt scheduler."""
-    kind = row.kind
-    if kind == "next_job":
-        job = sched.next_job()
-        if job is None or (job.job_id, job.trial_id, job.rung) != (row.job_id, row.trial_id, row.rung):
-            got = None if job is None else (job.job_id, job.trial_id, job.rung)
-            raise JournalMismatchError(
-                f"journal {str(path)!r} does not replay: row {row.seq} recorded job "
-                f"{(row.job_id, row.trial_id, row.rung)} (job_id, trial_id, rung) but the "
-                f"rebuilt scheduler handed out {got}; the scheduler code or space changed"
-            )
-        if row.data is not None and dict(job.config) != dict(row.data):
-            raise JournalMismatchError(
-                f"journal {str(path)!r} does not replay: job {job.job_id} has config "
-                f"{dict(job.config)!r}, journal says {row.data!r}"
-            )
-        jobs[job.job_id] = job
-    elif kind == "report":
-        sched.report(jobs[row.job_id], row.value)  # type: ignore[index,arg-type]
-    elif kind == "fail":
-        sched.fail(jobs[row.job_id], row.text or "failed")  # type: ignore[index]
-    elif kind == "add_trial":
-        data = row.data if isinstance(row.data, dict) else {}
-        try:
-            tid = sched.add_trial(data.get("config", {}), check=data.get("check", True))
-        except AshaError:  # the live call raised the same way and changed nothing
-            return
-        if tid != row.trial_id:
-            raise JournalMismatchError(
-                f"journal {str(path)!r} does not replay: add_trial gave trial {tid}, "
-                f"journal says {row.trial_id}"
-            )
-    elif kind == "stop_trial":
-        try:
-            sched.stop_trial(row.trial_id)  # type: ignore[arg-type]
-        except AshaError:
-            return

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
-import dataclasses
 import logging
 import os
 import sys
@@ -22,23 +21,21 @@ from typing import Any
 
 from .._validation import check_int, check_number, check_optional_int
 from ..clock import Clock, VirtualClock, WallClock
-from ..core import JobStatus, Scheduler
+from ..core import Scheduler
 from ..errors import InvalidParameterError, InvalidTypeError, SearchStateError
-from ..executors import BaseExecutor, make_executor
-from ..executors.simulated import SimulatedExecutor
-from ..results import JobRecord
-from ._commands import Command, Request, check_args
+from ..executors import make_executor
+from ._commands import Command, Request
 from ._loop import Loop
 from ._options import (
-    RUNTIME_OPTIONS,
     ScheduledControls,
     build_scheduler,
     objective_fingerprint,
-    same_objective,
 )
-from ._restore import restore_records
-from .events import SearchSnapshot, SearchState
-from .journal import Journal, replay
+from ._restore import restore_loop
+from ._search_control import SearchControl
+from ._search_read import SearchReading
+from .events import SearchState
+from .journal import Journal
 
 __all__ = ["Search", "ScheduledControls", "objective_fingerprint"]
 
@@ -54,7 +51,7 @@ def _end_live_searches() -> None:
         s._end_at_exit()
 
 
-class Search:
+class Search(SearchControl, SearchReading):
     """An ASHA (or SHA / Hyperband) search running trials on threads, processes, Dask, any
     ``concurrent.futures`` executor, batches, or in virtual time.
 
@@ -139,7 +136,6 @@ class Search:
                 f"objective must be a callable such as objective(config, resource) -> value, "
                 f"got {type(objective).__name__}: {objective!r:.80}"
             )
-        self.objective = objective
         n_workers = check_int("n_workers", n_workers, low=1)
         if time_budget is not None:
             check_number("time_budget", time_budget, low=0, low_inclusive=False)
@@ -152,19 +148,13 @@ class Search:
         if progress not in (True, False, "auto"):
             raise InvalidParameterError(
                 f"progress must be one of True, False, 'auto'; got {progress!r}")
-        self.progress = progress
         sched = build_scheduler(space, scheduler, max_trials=max_trials, seed=seed,
-                                      min_resource=min_resource, max_resource=max_resource,
-                                      reduction_factor=reduction_factor, mode=mode)
-        self.scheduler = sched
-        self.mode = sched.mode
-        self._executor_spec = executor
+                                min_resource=min_resource, max_resource=max_resource,
+                                reduction_factor=reduction_factor, mode=mode)
         ex = make_executor(executor)
         ex.check_objective(objective)
         own_clock = getattr(ex, "clock", None) if getattr(ex, "virtual", False) else None
         clock: Clock = own_clock if isinstance(own_clock, VirtualClock) else WallClock()
-        self._restored = False
-        self._journal_path = None
         j: Journal | None = None
         if journal is not None:
             if sched.n_trials or sched.n_running:
@@ -173,11 +163,11 @@ class Search:
                     f"Search.from_journal can replay it; got one with {sched.n_trials} trials"
                 )
             j = Journal.create(journal)  # checks the path, takes the journal's lock
-            self._journal_path = os.fspath(j.path)
         try:
-            self._loop = Loop(sched, objective, ex, clock, n_workers=n_workers, journal=j,
-                              time_budget=time_budget, target=target, job_timeout=job_timeout,
-                              retries=retries, max_jobs=max_jobs)
+            loop = Loop(sched, objective, ex, clock, n_workers=n_workers, journal=j,
+                        time_budget=time_budget, target=target, job_timeout=job_timeout,
+                        retries=retries, max_jobs=max_jobs)
+            self._adopt(loop, objective, executor, progress, restored=False)
             if j is not None:
                 j.write_meta(sched, self._options(), getattr(clock, "origin", 0.0),
                              virtual=clock.virtual,
@@ -186,10 +176,6 @@ class Search:
             if j is not None:
                 j.close()  # never leave the journal locked by a search that was not built
             raise
-        self._thread: threading.Thread | None = None
-        self._stepping = False  # a virtual search between two run(until=...) calls
-        self._done: cf.Future[Search] = cf.Future()
-        self._dashboard: Any = None
 
     # ------------------------------------------------------------------ construction helpers
     def _options(self) -> dict[str, Any]:
@@ -246,88 +232,28 @@ class Search:
         Search
             Not started: call :meth:`run` or :meth:`start`.
         """
-        bad = sorted(set(overrides) - set(RUNTIME_OPTIONS))
-        if bad:
-            raise InvalidParameterError(
-                f"Search.from_journal accepts only runtime options {list(RUNTIME_OPTIONS)} as "
-                f"overrides; got {bad} (scheduler options are fixed by the journal)"
-            )
-        j = Journal.open_existing(journal)
-        try:
-            rr = replay(j)
-            stored = rr.meta.get("fingerprint")
-            if stored and not allow_other_objective:
-                now = objective_fingerprint(objective)
-                if not same_objective(stored, now):
-                    raise InvalidParameterError(
-                        f"objective {now['name']} is not the objective this journal was "
-                        f"written with ({stored.get('name')}, source hash "
-                        f"{stored.get('source_sha256') or 'unknown'}; now "
-                        f"{now['source_sha256'] or 'unknown'}): resuming would mix results of "
-                        "two objectives in one search. Pass the same objective, or "
-                        "allow_other_objective=True if you mean it")
-            restored = restore_records(rr)
-            opts = dict(rr.meta["options"])
-            stored_ex = opts.get("executor")
-            if isinstance(stored_ex, dict) and "simulated" in stored_ex:
-                opts["executor"] = SimulatedExecutor(**stored_ex["simulated"])
-            opts.update(overrides)
-            was_virtual = bool(rr.meta.get("virtual"))
-            is_virtual = bool(getattr(make_executor(opts["executor"]), "virtual", False))
-            if was_virtual != is_virtual:
-                raise InvalidParameterError(
-                    f"journal {os.fspath(journal)!r} holds a search in "
-                    f"{'virtual' if was_virtual else 'real'} time: resume it "
-                    + ("in virtual time (executor=SimulatedExecutor(...))" if was_virtual
-                       else "on a real executor (thread, process, dask, ...)")
-                    + f", not with executor={overrides.get('executor')!r}")
-        except BaseException:
-            j.close()
-            raise
+        loop, opts = restore_loop(journal, objective, overrides,
+                                  allow_other_objective=allow_other_objective)
         self = cls.__new__(cls)
-        try:
-            self._init_restored(objective, rr.scheduler, j, opts, rr.meta, restored)
-        except BaseException:
-            j.close()
-            raise
+        self._adopt(loop, objective, opts.get("executor", "thread"), opts.get("progress", "auto"),
+                    restored=True)
         return self
 
-    def _init_restored(self, objective: Callable[..., Any], sched: Scheduler, j: Journal,
-                       opts: dict[str, Any], meta: dict[str, Any], restored: Any) -> None:
+    def _adopt(self, loop: Loop, objective: Callable[..., Any], executor_spec: Any,
+               progress: bool | str, *, restored: bool) -> None:
+        """Become the facade of ``loop`` (a new search, or one rebuilt from its journal)."""
         self.objective = objective
-        self.progress = opts.get("progress", "auto")
-        self.scheduler = sched
-        self.mode = sched.mode
-        self._executor_spec = opts.get("executor", "thread")
-        ex = make_executor(self._executor_spec)  # the same instance make_executor checked
-        ex.check_objective(objective)
-        clock: Clock
-        virtual_clock = getattr(ex, "clock", None)
-        if getattr(ex, "virtual", False) and isinstance(virtual_clock, VirtualClock):
-            virtual_clock.advance_to(max(virtual_clock.t, restored.last_time))
-            clock = virtual_clock
-        else:
-            clock = WallClock(origin=meta["t0"])
-        self._restored = True
-        self._journal_path = os.fspath(j.path)
-        n_workers = check_int("n_workers", opts.get("n_workers", 2), low=1)
-        loop = Loop(sched, objective, ex, clock, n_workers=n_workers, journal=j,
-                    time_budget=opts.get("time_budget"), target=opts.get("target"),
-                    job_timeout=opts.get("job_timeout"), retries=opts.get("retries", 0),
-                    max_jobs=opts.get("max_jobs"))
-        for rec in restored.records:
-            loop.store.put(rec)
-        loop.pending.extend((job, 0) for job in restored.rerun)
-        loop.n_issued = restored.n_issued
-        done = sorted((r for r in restored.records if r.value is not None and r.end is not None
-                       and r.status in (JobStatus.OK, JobStatus.STOPPED)), key=lambda r: r.end)
-        for rec in done:  # the best-so-far histories, from the recorded values
-            loop.track_best(rec.trial_id, rec.resource, rec.value, rec.end)
+        self.progress = progress
+        self.scheduler = loop.scheduler
+        self.mode = loop.scheduler.mode
+        self._executor_spec = executor_spec
+        self._restored = restored
+        self._journal_path = None if loop.journal is None else os.fspath(loop.journal.path)
         self._loop = loop
-        self._thread = None
-        self._stepping = False
-        self._done = cf.Future()
-        self._dashboard = None
+        self._thread: threading.Thread | None = None
+        self._stepping = False  # a virtual search between two run(until=...) calls
+        self._done: cf.Future[Search] = cf.Future()
+        self._dashboard: Any = None
 
     # ------------------------------------------------------------------ running
     @property
@@ -505,83 +431,6 @@ class Search:
         """
         return self._loop.subscribe(callback)
 
-    # ------------------------------------------------------------------ control
-    def _control(self, command: Command, args: Mapping[str, Any]) -> Any:
-        args = check_args(command, args)
-        loop = self._loop
-        with loop.lock:
-            state = loop.state
-            if state.is_terminal:
-                raise SearchStateError(
-                    f"cannot {command}: the search is {state}; control calls need a created, "
-                    "running or paused search")
-            direct = (self._thread is None or threading.current_thread() is self._thread
-                      or loop.is_driving())
-            req = Request(command, args)
-            if direct:
-                loop.apply(req)
-                loop.refresh_snapshot(force=True)
-            else:
-                loop.post(req)
-        return req.future.result(timeout=None if direct else 120)
-
-    def _schedule(self, command: Command, args: Mapping[str, Any], at: float) -> cf.Future[Any]:
-        args = check_args(command, args)
-        loop = self._loop
-        with loop.lock:
-            if loop.state.is_terminal:
-                raise SearchStateError(
-                    f"cannot schedule {command}: the search is {loop.state}")
-            req = Request(command, args, at=at)
-            if (self._thread is None or threading.current_thread() is self._thread
-                    or loop.is_driving()):
-                loop.schedule(req)
-            else:
-                loop.post(req)
-        return req.future
-
-    def at(self, time: float) -> ScheduledControls:
-        """Control calls applied when the search's clock reaches ``time`` (seconds since start).
-
-        Works in real time and in virtual time (there it is how a simulated search is steered,
-        exactly and reproducibly). A call scheduled after the search ended fails with
-        :class:`~asha_nb.errors.SearchStateError` in its future.
-
-        Examples
-        --------
-        >>> from asha_nb import space
-        >>> from asha_nb.executors import SimulatedExecutor
-        >>> s = Search(lambda c, r: c["x"], {"x": space.uniform(0, 1)}, max_resource=9,
-        ...            n_workers=2, seed=0, executor=SimulatedExecutor(cost=1.0), progress=False)
-        >>> trial = s.at(3.0).add_trial({"x": 0.99})
-        >>> _ = s.at(40.0).stop()
-        >>> str(s.run().state), trial.result()
-        ('stopped', 5)
-        """
-        check_number("time", time, low=0)
-        return ScheduledControls(self, float(time))
-
-    def stop_trial(self, trial_id: int) -> None:
-        """Stop a trial: it is never promoted, and its running job is stopped (killed where the
-        executor can, cooperatively via ``trial.should_stop()`` otherwise)."""
-        self._control(Command.STOP_TRIAL, {"trial_id": trial_id})
-
-    def add_trial(self, config: Mapping[str, Any], *, check: bool = True) -> int:
-        """Add a configuration (missing keys are sampled); returns its trial id.
-
-        Values outside their domain are refused unless ``check=False``.
-        """
-        return int(self._control(Command.ADD_TRIAL, {"config": config, "check": check}))
-
-    def pause(self) -> None:
-        """Hand out no new jobs; running ones finish."""
-        self._control(Command.PAUSE, {})
-
-    def resume(self) -> None:
-        """Hand out jobs again after :meth:`pause` (to continue a journaled search after a
-        crash, use :meth:`Search.from_journal`)."""
-        self._control(Command.RESUME, {})
-
     def stop(self) -> None:
         """Stop the search: no new jobs, running jobs are stopped, state ``"stopped"``."""
         loop = self._loop
@@ -598,131 +447,6 @@ class Search:
             return
         self._control(Command.STOP, {})
         self.wait(60)
-
-    def set_n_workers(self, n_workers: int) -> None:
-        """Change the number of jobs kept in flight."""
-        self._control(Command.SET_N_WORKERS, {"n_workers": n_workers})
-
-    # ------------------------------------------------------------------ reading
-    def snapshot(self) -> SearchSnapshot:
-        """An immutable picture of the search (safe from any thread; the loop refreshes it at
-        most every 50 ms while running, and after every control call)."""
-        loop = self._loop
-        if self._thread is None or threading.current_thread() is self._thread or (
-                loop.state.is_terminal) or loop.is_driving():
-            loop.refresh_snapshot(force=True)
-        snap = loop.snapshot()
-        if loop.started_at is not None and not snap.state.is_terminal:
-            # The clock keeps running while nothing changes (e.g. paused): elapsed is now.
-            snap = dataclasses.replace(snap, elapsed=loop.clock.now())
-        return snap
-
-    @property
-    def best(self) -> dict[str, Any] | None:
-        """``dict(trial_id, value, resource, config)`` of the best result at the highest
-        resource reached, or ``None``."""
-        snap = self.snapshot()
-        if snap.best_trial is None:
-            return None
-        return {"trial_id": snap.best_trial, "value": snap.best_value,
-                "resource": snap.best_resource, "config": dict(snap.best_config or {})}
-
-    def best_history(self, *, at_max_resource: bool = False) -> list[tuple[float, int, float, float]]:
-        """``(time, trial_id, value, resource)`` each time the best value so far improved.
-
-        By default the best finite value at any rung (it never gets worse); with
-        ``at_max_resource=True``, the incumbent :attr:`best` (best at the highest resource
-        reached), each time it changed.
-        """
-        loop = self._loop
-        return list(loop.incumbents if at_max_resource else loop.best_any)
-
-    def _trial_snapshots(self) -> Any:
-        loop = self._loop
-        live = (self._thread is not None and not loop.state.is_terminal
-                and threading.current_thread() is not self._thread and not loop.is_driving())
-        if live:
-            req = Request(Command.READ_TRIALS, {})
-            loop.post(req)
-            try:
-                return req.future.result(timeout=120)
-            except SearchStateError:  # the loop ended meanwhile: nothing mutates any more
-                pass
-        with loop.lock:
-            return self.scheduler.snapshot().trials
-
-    @property
-    def trials(self) -> Any:
-        """One row per trial: status (a :class:`~asha_nb.core.TrialStatus` value), rung reached,
-        last value, error, config columns (a DataFrame)."""
-        import pandas as pd
-
-        rows = []
-        for t in self._trial_snapshots():
-            row = {"trial_id": t.trial_id, "status": t.status.value, "rung": t.rung,
-                   "bracket": t.bracket, "value": t.values[-1][1] if t.values else None,
-                   "error": t.error}
-            row.update({f"config_{k}": v for k, v in t.config.items()})
-            rows.append(row)
-        return pd.DataFrame(rows)
-
-    def curves(self) -> dict[int, list[tuple[float, float]]]:
-        """Intermediate ``(resource, value)`` pairs reported by each trial."""
-        return {k: list(v) for k, v in list(self._loop.curves.items())}
-
-    def records(self) -> list[JobRecord]:
-        """One immutable :class:`~asha_nb.results.JobRecord` per job (trial and rung), in job
-        order."""
-        return self._loop.store.all()
-
-    def record_changes(self, cursor: int | None = None) -> tuple[int, list[JobRecord]]:
-        """Records changed since ``cursor`` (``None``: all) and the next cursor: how views
-        poll a running search without slowing it down."""
-        return self._loop.store.changes(cursor)
-
-    def finished_job_ids(self) -> list[int]:
-        """Ids of the jobs that ended (ok, failed or stopped), in the order they ended."""
-        return self._loop.finished_ids[:]
-
-    def results(self, as_frame: bool = True, *, configs: bool = True) -> Any:
-        """Results as a pandas DataFrame: one row per job (trial and rung).
-
-        Columns: ``trial_id, rung, resource, value, status, config_<name>..., worker, start,
-        end, error, bracket, job_id, resume_from, attempts``. ``status`` is a
-        :class:`~asha_nb.core.JobStatus` value: ``ok``, ``failed``, ``stopped``, ``running``,
-        ``retrying`` or ``interrupted``. ``value`` is ``None`` for a job without a value (NaN
-        only when the objective returned NaN); ``start``/``end`` are seconds on the search's
-        clock (NaN before a job started / while it runs).
-
-        Parameters
-        ----------
-        as_frame
-            ``False`` returns the same columns as a dict of equal-length arrays (like
-            scikit-learn's ``cv_results_``), without pandas.
-        configs
-            Include the ``config_<name>`` columns (default).
-        """
-        cols = self._loop.store.columns(configs=configs)
-        if not as_frame:
-            return cols
-        import pandas as pd
-
-        return pd.DataFrame(cols)
-
-    @property
-    def journal_path(self) -> str | None:
-        """The journal file, if the search is journaled."""
-        return self._journal_path
-
-    @property
-    def executor(self) -> BaseExecutor:
-        """The executor running the jobs."""
-        return self._loop.executor
-
-    @property
-    def stalled(self) -> bool:
-        """In virtual time: whether the search ended because nothing could run any more."""
-        return self._loop.stalled
 
     def __repr__(self) -> str:
         snap = self._loop.snapshot()
