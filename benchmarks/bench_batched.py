@@ -183,7 +183,7 @@ def child(args: argparse.Namespace) -> None:
 
         e, t = drive(ThreadExecutor(), model, _sched(args, space), args.threads)
         res["per_trial"] = {"epochs": e, "seconds": t}
-        res["bare"], res["engine"] = bare_overhead(model, args.k, 3 if args.quick else 5)
+        res["bare"], res["engine"] = bare_overhead(model, args.k, 3 if args.quick else 5, repeats=5)
     else:
         search("first")
         if args.child in ("cold", "eager"):
@@ -215,7 +215,7 @@ def main() -> None:
     from asha_nb.executors import BatchedExecutor
     from asha_nb.executors.thread import ThreadExecutor
 
-    t_start = time.perf_counter()
+    t_start, load_start = time.perf_counter(), os.getloadavg()[0]
     tobj, tspace = torch_digits_objective()
     rounds: list[dict[str, Any]] = []
     caches: list[str] = []
@@ -286,7 +286,9 @@ def main() -> None:
     bare, engine = extras["bare"], extras["engine"]
     print(f"engine overhead vs bare jit(vmap) loop at K={args.k}: bare {bare:.1f}, engine "
           f"{engine:.1f} model-epochs/s -> overhead {100 * (bare / engine - 1):+.1f} % (target <= 10 %)")
-    print(f"benchmark total {time.perf_counter() - t_start:.0f} s")
+    print(f"benchmark total {time.perf_counter() - t_start:.0f} s; 1-minute load average "
+          f"{load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (other processes "
+          "on the machine make the rounds differ)")
 
 
 if __name__ == "__main__":
