@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
 import socket
 import sqlite3
 import sys
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidTypeError, JournalError, JournalLockedError
+from ..errors import CheckpointError, InvalidTypeError, JournalError, JournalLockedError
 
 try:  # POSIX
     import fcntl
@@ -25,7 +26,7 @@ except ImportError:  # pragma: no cover - Windows
 
 __all__ = ["SQLITE_MAGIC", "EVENT_COLUMNS", "NEW_JOURNAL_FIX", "journal_path", "Contents", "ro_uri",
            "inspect_file", "describe_holder", "WriterLock", "folder_error", "raise_if_locked",
-           "check_resumable"]
+           "check_resumable", "write_checkpoint", "read_checkpoint"]
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 EVENT_COLUMNS = ("seq", "time", "kind", "job_id", "trial_id", "rung", "value", "text", "data")
@@ -319,3 +320,45 @@ def check_resumable(path: Path, contents: Contents, given: str) -> None:
             "with Search(objective, space, journal=path)")
 
 
+def write_checkpoint(folder: Path, trial_id: int, resource: float, checkpoint: Any) -> None:
+    """Atomically write ``<folder>/<trial_id>.pkl`` (temporary file + ``os.replace``); the
+    previous file is left as it was if anything fails (:class:`CheckpointError`)."""
+    import cloudpickle
+
+    target = folder / f"{trial_id}.pkl"
+    tmp = folder / f".{trial_id}.pkl.tmp"
+    try:
+        blob = cloudpickle.dumps({"resource": resource, "checkpoint": checkpoint})
+    except Exception as exc:
+        raise CheckpointError(
+            f"the checkpoint of trial {trial_id} (a {type(checkpoint).__name__}) cannot be "
+            f"pickled ({type(exc).__name__}: {exc}); return a picklable checkpoint (e.g. a "
+            "state dict)") from exc
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            fh.write(blob)
+        os.replace(tmp, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise CheckpointError(
+            f"cannot write {str(target)!r} ({type(exc).__name__}: {exc}); make the folder "
+            f"{str(folder)!r} writable (and check the free disk space)") from exc
+
+
+def read_checkpoint(folder: Path, trial_id: int) -> tuple[float, Any] | None:
+    """``(resource, checkpoint)`` from ``<folder>/<trial_id>.pkl``, ``None`` if there is none;
+    :class:`CheckpointError` if the file cannot be read or unpickled."""
+    target = folder / f"{trial_id}.pkl"
+    if not target.exists():
+        return None
+    try:
+        with open(target, "rb") as fh:
+            blob = pickle.load(fh)  # noqa: S301 - the user's own journal folder only
+        return float(blob["resource"]), blob["checkpoint"]
+    except Exception as exc:
+        raise CheckpointError(
+            f"the checkpoint of trial {trial_id} in {str(target)!r} cannot be loaded "
+            f"({type(exc).__name__}: {exc}); the file is damaged or was not written by asha_nb "
+            "(delete it: the trial then retrains from scratch without this message)") from exc

@@ -1,4 +1,4 @@
-"""Append-only SQLite journal of a search, and the replay that rebuilds it.
+"""Append-only SQLite journal of a search (replayed by :mod:`asha_nb.runtime._restore`).
 
 The journal records every *scheduler call* the runtime makes (``next_job``, ``report``,
 ``fail``, ``add_trial``, ``stop_trial``) plus job starts, retries, checkpoints and control
@@ -74,7 +74,9 @@ from ._journal_files import (
     inspect_file,
     journal_path,
     raise_if_locked,
+    read_checkpoint,
     ro_uri,
+    write_checkpoint,
 )
 
 __all__ = [
@@ -379,35 +381,14 @@ class Journal:
             it was, and a ``checkpoint_error`` row records why.
         """
         self._writer()
-        folder = self.checkpoint_dir
-        target = folder / f"{trial_id}.pkl"
-        tmp = folder / f".{trial_id}.pkl.tmp"
         try:
-            blob = cloudpickle.dumps({"resource": resource, "checkpoint": checkpoint})
-        except Exception as exc:
-            why = (f"the checkpoint of trial {trial_id} (a {type(checkpoint).__name__}) cannot "
-                   f"be pickled ({type(exc).__name__}: {exc}); return a picklable checkpoint "
-                   "(e.g. a state dict)")
-            self._checkpoint_failed(trial_id, resource, why, time)
-            raise CheckpointError(why) from exc
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as fh:
-                fh.write(blob)
-            os.replace(tmp, target)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            why = (f"cannot write {str(target)!r} ({type(exc).__name__}: {exc}); make the "
-                   f"folder {str(folder)!r} writable (and check the free disk space)")
-            self._checkpoint_failed(trial_id, resource, why, time)
-            raise CheckpointError(why) from exc
+            write_checkpoint(self.checkpoint_dir, trial_id, resource, checkpoint)
+        except CheckpointError as exc:
+            with contextlib.suppress(AshaError):
+                self.append("checkpoint_error", time=time, trial_id=trial_id,
+                            value=float(resource), text=str(exc))
+            raise
         self.append("checkpoint", time=time, trial_id=trial_id, value=float(resource))
-
-    def _checkpoint_failed(self, trial_id: int, resource: float, why: str, time: float) -> None:
-        with contextlib.suppress(AshaError):
-            self.append("checkpoint_error", time=time, trial_id=trial_id,
-                        value=float(resource), text=why)
 
     def load_checkpoint(self, trial_id: int) -> tuple[float, Any] | None:
         """``(resource, checkpoint)`` of a trial from this journal's own folder, or ``None``.
@@ -418,20 +399,7 @@ class Journal:
             The file exists but cannot be read or unpickled (damaged, truncated, written by
             another program): the caller retrains the trial from scratch.
         """
-        target = self.checkpoint_dir / f"{trial_id}.pkl"
-        if not target.exists():
-            return None
-        try:
-            with open(target, "rb") as fh:
-                blob = pickle.load(fh)  # noqa: S301 - the user's own journal folder only
-            resource, checkpoint = float(blob["resource"]), blob["checkpoint"]
-        except Exception as exc:
-            raise CheckpointError(
-                f"the checkpoint of trial {trial_id} in {str(target)!r} cannot be loaded "
-                f"({type(exc).__name__}: {exc}); the file is damaged or was not written by "
-                "asha_nb (delete it: the trial then retrains from scratch without this "
-                "message)") from exc
-        return resource, checkpoint
+        return read_checkpoint(self.checkpoint_dir, trial_id)
 
     # ------------------------------------------------------------------ reading
     def meta(self) -> dict[str, Any]:
