@@ -40,7 +40,8 @@ test: mpi $(VENV)/.test-stamp browser
 	$(PY) -m pytest -q tests
 	$(PY) -m pytest -q -p no:cacheprovider --doctest-modules asha_nb
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
-		ASHA_NB_QUICK=1 $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
+		ASHA_NB_QUICK=1 ASHA_NB_JAX_CACHE_DIR=$$(mktemp -d) \
+			$(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
 			--nbval-cell-timeout=300 notebooks/; \
 	fi
 

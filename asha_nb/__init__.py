@@ -19,7 +19,6 @@ from .errors import (
     InvalidTypeError,
     MissingExtraError,
     SearchStateError,
-    TrialError,
 )
 from .simulate import SimulationResult, simulate
 from .space import choice, loguniform, randint, uniform
@@ -49,7 +48,6 @@ __all__ = [
     "InvalidTypeError",
     "MissingExtraError",
     "SearchStateError",
-    "TrialError",
     "load_ipython_extension",
     "unload_ipython_extension",
     "__version__",

@@ -19,7 +19,6 @@ __all__ = [
     "JournalLockedError",
     "JournalMismatchError",
     "CheckpointError",
-    "TrialError",
     "MissingExtraError",
 ]
 
@@ -47,25 +46,6 @@ class ExecutorLostError(AshaError, RuntimeError):
     """The executor can no longer run jobs (its Dask client or cluster was closed, its pool is
     broken for good). Raised by ``submit`` or set on a job's future; the search then ends as
     ``failed`` with this message as the reason."""
-
-
-class TrialError(AshaError):
-    """A trial failed; carries the trial id and its configuration.
-
-    Parameters
-    ----------
-    message
-        What went wrong.
-    trial_id
-        Id of the failing trial.
-    config
-        The configuration the trial ran with.
-    """
-
-    def __init__(self, message: str, *, trial_id: int, config: dict[str, Any] | None = None):
-        super().__init__(message)
-        self.trial_id = trial_id
-        self.config = dict(config or {})
 
 
 class MissingExtraError(AshaError, ImportError):

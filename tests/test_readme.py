@@ -1,0 +1,52 @@
+"""Every Python block of the README runs, in order, as a reader would run them in one notebook.
+
+The blocks run in one IPython shell (so ``%asha`` lines work), in a temporary folder (files the
+README writes land there), with the README's own budgets. A cell that starts a search in the
+background is followed by a short pause, as a reader takes before the next cell. A block that
+raises fails this test with the block and the error.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+
+
+def blocks() -> list[str]:
+    return BLOCK.findall(README.read_text(encoding="utf-8"))
+
+
+def test_readme_has_python_blocks():
+    assert len(blocks()) >= 10
+
+
+@pytest.mark.slow
+def test_every_python_block_of_the_readme_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shell = InteractiveShell.instance()
+    try:
+        for i, code in enumerate(blocks()):
+            result = shell.run_cell(code, store_history=False)
+            if not result.success:
+                err = result.error_in_exec or result.error_before_exec
+                pytest.fail(f"README block {i} failed with {type(err).__name__}: {err}\n"
+                            f"---\n{code}", pytrace=False)
+            if ".start()" in code or "%asha " in code:
+                time.sleep(1.0)  # a reader looks at the output before the next cell
+    finally:
+        from asha_nb.runtime import Search
+
+        for value in list(shell.user_ns.values()):
+            if isinstance(value, Search) and not value.state.is_terminal:
+                try:
+                    value.stop()
+                except Exception:  # best effort: the search may have ended meanwhile
+                    pass
+        InteractiveShell.clear_instance()
