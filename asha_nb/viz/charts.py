@@ -386,7 +386,8 @@ def worker_busy_chart(
                 {"calculate": "datum.start", "as": "x0"}]
         layers.append({
             "data": {"name": pauses}, "transform": p_tf,
-            "mark": {"type": "rect", "color": "#ff7f0e", "opacity": 0.18, "clip": True},
+            "mark": {"type": "rect", "fill": "#ff7f0e", "fillOpacity": 0.07, "stroke": "#ff7f0e",
+                     "strokeOpacity": 0.9, "strokeWidth": 1, "strokeDash": [4, 3], "clip": True},
             "encoding": {"x": x, "x2": {"field": "x1"},
                          "tooltip": [{"field": "start", "type": "quantitative",
                                       "title": "paused at", "format": ".2f"}]}})

@@ -1,6 +1,5 @@
 // Front end of asha_nb's VegaStream widget (anywidget ESM).
-// Bundled offline with vl-convert's javascript_bundle, which provides `vegaEmbed` and `vega`
-// (no CDN). The kernel ships the Vega-Lite spec once (trait `spec`) and then sends ONE custom
+// Bundled offline with vl-convert's javascript_bundle, which provides `vegaEmbed` (no CDN). The kernel ships the Vega-Lite spec once (trait `spec`) and then sends ONE custom
 // message per update:
 //   {type: "update",
 //    start:   {name: index of the first appended row},
@@ -106,19 +105,28 @@ function render({ model, el }) {
     view.runAsync();
   }
 
-  function replaceData(name, rows) {
-    try {
-      view.change(name, vega.changeset().remove(() => true).insert(rows));
-      return true;
-    } catch (e) { console.warn("asha_nb: cannot replace", name, e); return false; }
+  // One changeset per dataset per message: Vega applies only the last change made to a
+  // dataset before the view runs, so an append and a volatile replacement of the same
+  // dataset must travel together. (The bundle provides vegaEmbed, not the `vega` namespace:
+  // changesets come from view.changeset().)
+  function changeData(changes) {
+    let changed = false;
+    for (const [name, ch] of Object.entries(changes)) {
+      try {
+        const cs = view.changeset();
+        if (ch.all) cs.remove(() => true);
+        else if (ch.volatile) cs.remove((d) => d._volatile === true);
+        if (ch.rows.length) cs.insert(ch.rows);
+        view.change(name, cs);
+        changed = true;
+      } catch (e) { console.warn("asha_nb: cannot update", name, e); }
+    }
+    return changed;
   }
 
-  function replaceVolatile(name, rows) {
-    try {
-      const fresh = rows.map((r) => Object.assign({}, r, { _volatile: true }));
-      view.change(name, vega.changeset().remove((d) => d._volatile === true).insert(fresh));
-      return true;
-    } catch (e) { console.warn("asha_nb: cannot update", name, e); return false; }
+  function pending(changes, name) {
+    if (!changes[name]) changes[name] = { all: false, volatile: false, rows: [] };
+    return changes[name];
   }
 
   function apply(msg) {
@@ -130,26 +138,28 @@ function render({ model, el }) {
     if (!view) { queue.push(msg); return; }
     const starts = msg.start || {};
     const appended = msg.type === "append" ? msg.rows : msg.append;
-    let changed = false;
+    const changes = {};
     for (const [name, rows] of Object.entries(appended || {})) {
       const start = starts[name] || 0;
       const have = counts[name] || 0;
       if (start > have) { model.send({ type: "resync" }); return; }
       const fresh = rows.slice(have - start);
       if (fresh.length) {
-        try {
-          view.insert(name, fresh);
-          counts[name] = have + fresh.length;
-          changed = true;
-        } catch (e) { console.warn("asha_nb: cannot insert into", name, e); }
+        pending(changes, name).rows.push(...fresh);
+        counts[name] = have + fresh.length;
       }
     }
     for (const [name, rows] of Object.entries(msg.replace || {})) {
-      changed = replaceData(name, rows) || changed;
+      const ch = pending(changes, name);
+      ch.all = true;
+      ch.rows = rows.slice();
     }
     for (const [name, rows] of Object.entries(msg.volatile || {})) {
-      changed = replaceVolatile(name, rows) || changed;
+      const ch = pending(changes, name);
+      ch.volatile = true;
+      ch.rows.push(...rows.map((r) => Object.assign({}, r, { _volatile: true })));
     }
+    let changed = changeData(changes);
     for (const [name, value] of Object.entries(msg.signals || {})) {
       try { view.signal(name, value); changed = true; } catch (e) { /* unknown signal */ }
     }
@@ -167,8 +177,18 @@ function render({ model, el }) {
       actions: false, renderer: "svg", tooltip: { theme: dark ? "dark" : "light" } });
     if (gen !== generation) { res.view.finalize(); return; }
     view = res.view;
-    for (const [name, rows] of Object.entries(replaced)) replaceData(name, rows);
-    for (const [name, rows] of Object.entries(volatile)) replaceVolatile(name, rows);
+    const initial = {};
+    for (const [name, rows] of Object.entries(replaced)) {
+      const ch = pending(initial, name);
+      ch.all = true;
+      ch.rows = rows.slice();
+    }
+    for (const [name, rows] of Object.entries(volatile)) {
+      const ch = pending(initial, name);
+      ch.volatile = true;
+      ch.rows.push(...rows.map((r) => Object.assign({}, r, { _volatile: true })));
+    }
+    changeData(initial);
     applyParams();
     const pending = queue;
     queue = [];

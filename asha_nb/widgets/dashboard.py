@@ -32,6 +32,7 @@ from __future__ import annotations
 import html
 import math
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -59,15 +60,22 @@ _TRIAL_WORDS = (
     (TrialStatus.STOPPED, "stopped"),
     (TrialStatus.FAILED, "failed"),
 )
-#: Job statuses whose value the charts show: completed jobs (a stopped job's value may be
-#: partial, measured before the rung's resource was reached).
-_VALUED = (JobStatus.OK,)
+#: Job statuses whose value the charts show: completed jobs, and jobs stopped while running
+#: whose value came anyway (the scheduler records those in the rung, ``search.best`` and the
+#: best-at-any-rung history count them, and ``results.rung_table`` does too).
+_VALUED = (JobStatus.OK, JobStatus.STOPPED)
 #: Job statuses drawn in red in the worker timeline.
 _RED_STATUSES = (JobStatus.FAILED, JobStatus.RETRYING)
 #: At most this many rows in the running-trials list (the rest are counted).
 RUNNING_ROWS = 12
 #: Static snapshots with more marks than this embed the charts as PNG instead of SVG.
 SVG_MARK_LIMIT = 4000
+#: Longest time (seconds) the charts may lag behind the status line when records arrive faster
+#: than the dashboard may draw them.
+MAX_CHART_LAG = 10.0
+#: Text colour of the charts in a static snapshot: a mid grey, legible on light and dark pages.
+STATIC_INK = "#808080"
+_POLL_COST = 5e-4  # seconds a poll costs besides its records (status line, messages)
 
 
 def form_widgets(space: Mapping[str, Any]) -> dict[str, Any]:
@@ -183,11 +191,17 @@ class Dashboard:
         self._displayed = False
         self._control_threads: list[threading.Thread] = []
         self._lock = threading.RLock()  # poll state, shared by the timer and the main thread
+        self.max_duty = max_duty
+        self._clock = clock or time.monotonic
+        self._force = False
+        self._read_at = -float("inf")
+        self._read_jobs = 0
+        self._record_cost = 3e-6  # seconds per record (learned)
+        self._charts_at: float | None = None
         #: The snapshot the last poll showed (every number on screen comes from it).
         self.last_snapshot: SearchSnapshot | None = None
-        kw = {} if clock is None else {"clock": clock}
-        self._throttle = Throttle(self._flush, interval=interval,
-                                  pending=self._pending, max_duty=max_duty, **kw)
+        self._throttle = Throttle(self._flush, interval=interval, pending=self._pending,
+                                  max_duty=max_duty, clock=self._clock)
 
         # ---- widgets
         self.status = w.HTML(layout=w.Layout(width="100%"))
@@ -221,15 +235,21 @@ class Dashboard:
         self.chart = VegaStream(self.chart_spec(n_workers))
         self.chart.on_front_end(self._on_front_end)
         self.chart.add_class("asha-charts")
-        controls = w.HBox([self.pause_button, self.resume_button, self.stop_button,
-                           self.trial_input, self.stop_trial_button])
-        add_form = w.VBox([w.HTML("<b>Add a trial</b> (its values enter rung 0 next)"),
+        row = w.HBox([self.pause_button, self.resume_button, self.stop_button,
+                      self.trial_input, self.stop_trial_button])
+        add_form = w.VBox([w.HTML("Its values enter rung 0 next (the search space's other "
+                                  "keys are sampled)."),
                            w.HBox(list(self.form.values()),
                                   layout=w.Layout(flex_flow="row wrap")),
-                           self.add_button]) if self.form else w.VBox([self.add_button])
-        self.widget = w.VBox([self.status, controls, self.message, self.chart, add_form])
+                           self.add_button])
+        self.add_form = w.Accordion(children=[add_form], titles=("Add a trial",),
+                                    selected_index=None)
+        #: The controls (hidden, in one message, once the search has ended).
+        self.controls = w.VBox([row, self.add_form])
+        self.widget = w.VBox([self.status, self.controls, self.message, self.chart])
         self.widget.add_class("asha-dashboard")
 
+        self._force = True
         self._throttle.flush_now()  # the first picture (and the whole past of a late dashboard)
         if start_timer and not self._final:
             self._throttle.start()
@@ -256,12 +276,14 @@ class Dashboard:
         whether it polled (``False`` once the final state has been shown)."""
         if self._final:
             return False
+        self._force = True
         self._throttle.notify()
         return self._throttle.flush_now()
 
     def _read_records(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
-                                     list[dict[str, Any]]]:
-        """New finished jobs, new results and new best-at-max rows since the last poll."""
+                                     list[dict[str, Any]], int]:
+        """New finished jobs, new results and new best-at-max rows since the last poll, and
+        how many records changed."""
         cursor, recs = self.search.record_changes(self._cursor)
         self._cursor = cursor
         jobs: list[dict[str, Any]] = []
@@ -312,7 +334,7 @@ class Dashboard:
                 self._best_max = (end, value, trial_id, resource)
                 best_rows.append({"series": self.best_max_label, "time": end, "value": value,
                                   "trial_id": trial_id, "resource": resource})
-        return jobs, results, best_rows
+        return jobs, results, best_rows, len(recs)
 
     def _read_curves(self) -> list[dict[str, Any]]:
         """Values trials reported while running (``trial.report``), not yet sent."""
@@ -341,36 +363,49 @@ class Dashboard:
 
     def _poll(self) -> None:
         s = self.search
-        jobs, results, best_rows = self._read_records()  # records first: now >= their times
-        results += self._read_curves()
+        force, self._force = self._force, False
         snap: SearchSnapshot = s.snapshot()
-        self.last_snapshot = snap
-        history = s.best_history()
-        for t, tid, value, resource in history[self._n_best_any:]:
-            best_rows.append({"series": _charts.BEST_ANY, "time": t, "value": value,
-                              "trial_id": tid, "resource": resource})
-        self._n_best_any = len(history)
-        now = float(snap.elapsed)
-        tail = []
-        if history:
-            t, tid, value, resource = history[-1]
-            tail.append({"series": _charts.BEST_ANY, "time": t, "value": value})
-        if self._best_max is not None:
-            tail.append({"series": self.best_max_label, "time": self._best_max[0],
-                         "value": self._best_max[1]})
-        n_rows = max(int(snap.n_workers), self._max_worker + 1, 1)
-        paused = (snap.state == "paused" and snap.paused_since is not None)
-        pauses = [{"start": snap.paused_since, "end": None}] if paused else []
         terminal = str(snap.state) in _TERMINAL
+        chart: dict[str, Any] = {"running": self._running_panel(snap)}
+        if force or terminal or self._may_read(snap):
+            t0 = time.perf_counter()
+            jobs, results, best_rows, n_records = self._read_records()
+            results += self._read_curves()
+            snap = s.snapshot()  # after the records: "now" is at or after every record's time
+            terminal = str(snap.state) in _TERMINAL
+            history = s.best_history()
+            for t, tid, value, resource in history[self._n_best_any:]:
+                best_rows.append({"series": _charts.BEST_ANY, "time": t, "value": value,
+                                  "trial_id": tid, "resource": resource})
+            self._n_best_any = len(history)
+            tail = []
+            if history:
+                t, tid, value, resource = history[-1]
+                tail.append({"series": _charts.BEST_ANY, "time": t, "value": value})
+            if self._best_max is not None:
+                tail.append({"series": self.best_max_label, "time": self._best_max[0],
+                             "value": self._best_max[1]})
+            n_rows = max(int(snap.n_workers), self._max_worker + 1, 1)
+            paused = snap.state == "paused" and snap.paused_since is not None
+            chart = {
+                "append": {"jobs": jobs, "results": results, "best": best_rows},
+                "volatile": {"jobs": sorted(self._live.values(), key=lambda r: r["job_id"])},
+                "replace": {"workers": [{"worker": i} for i in range(n_rows)],
+                            "pauses": [{"start": snap.paused_since, "end": None}] if paused
+                            else [], "tail": tail},
+                "signals": {"now": float(snap.elapsed)},
+                "running": self._running_panel(snap),
+            }
+            self._charts_at = float(snap.elapsed)
+            self._read_at = self._clock()
+            self._read_jobs = snap.n_jobs
+            took = time.perf_counter() - t0
+            if n_records >= 200:  # learn the cost of a record (for the pacing in _may_read)
+                per = max(0.0, took - _POLL_COST) / n_records
+                self._record_cost = 0.7 * self._record_cost + 0.3 * per
+        self.last_snapshot = snap
         with _sync.batch():
-            self.chart.update(
-                append={"jobs": jobs, "results": results, "best": best_rows},
-                volatile={"jobs": sorted(self._live.values(), key=lambda r: r["job_id"])},
-                replace={"workers": [{"worker": i} for i in range(n_rows)],
-                         "pauses": pauses, "tail": tail},
-                signals={"now": now},
-                running=self._running_panel(snap),
-            )
+            self.chart.update(**chart)
             _sync.set_traits(self.status, value=self._status_html(snap))
             if snap.state != self._last_state:
                 self._last_state = snap.state
@@ -380,6 +415,24 @@ class Dashboard:
             self._throttle.stop_soon()
             if self._displayed:
                 self._show_static()
+
+    def _may_read(self, snap: SearchSnapshot) -> bool:
+        """Whether reading the records now keeps the dashboard within its share of the time.
+
+        The status line (from the snapshot) is cheap and always current; reading thousands of
+        new job records is not. A search that produces records faster than the dashboard may
+        draw them (10^4 zero-cost trials per second) gets its charts less often: the charts
+        then end at the time they were read (and the status line says so), never later than
+        ``MAX_CHART_LAG`` seconds.
+        """
+        if self.max_duty is None:
+            return True
+        since = self._clock() - self._read_at
+        if since >= MAX_CHART_LAG:
+            return True
+        new = max(0, snap.n_jobs - self._read_jobs)
+        predicted = _POLL_COST + self._record_cost * (2 * new + len(self._live))
+        return predicted <= self.max_duty * since
 
     def _running_panel(self, snap: SearchSnapshot) -> dict[str, Any]:
         now = float(snap.elapsed)
@@ -394,12 +447,11 @@ class Dashboard:
                 "more": max(0, len(running) - RUNNING_ROWS), "empty": empty}
 
     def _set_buttons(self, state: str) -> None:
-        done = state in _TERMINAL
-        _sync.set_traits(self.pause_button, disabled=done or state == "paused")
-        _sync.set_traits(self.resume_button, disabled=done or state != "paused")
-        _sync.set_traits(self.stop_button, disabled=done)
-        _sync.set_traits(self.stop_trial_button, disabled=done)
-        _sync.set_traits(self.add_button, disabled=done)
+        if state in _TERMINAL:  # nothing to control any more: one message hides it all
+            _sync.set_traits(self.controls.layout, display="none")
+            return
+        _sync.set_traits(self.pause_button, disabled=state == "paused")
+        _sync.set_traits(self.resume_button, disabled=state != "paused")
 
     # ------------------------------------------------------------------ rendering
     def _status_html(self, snap: SearchSnapshot) -> str:
@@ -417,6 +469,11 @@ class Dashboard:
         parts.append(f"workers {_span('asha-busy', str(snap.busy_workers))}/"
                      f"{_span('asha-workers', str(snap.n_workers))} busy{stuck}")
         parts.append(f"jobs {_span('asha-jobs', str(snap.n_jobs))}")
+        lag = None if self._charts_at is None else snap.elapsed - self._charts_at
+        if lag is not None and lag > 1.0 and state not in _TERMINAL:
+            parts.append(f"<span class='asha-charts-lag' style='opacity:0.75'>charts as of "
+                         f"{self._charts_at:.1f} s (results arrive faster than they are "
+                         "drawn)</span>")
         line = " &middot; ".join(parts)
         counts = snap.trial_counts or {}
         trial_bits = []
@@ -544,19 +601,25 @@ class Dashboard:
         return with_data(spec, {n: data.get(n, []) for n in _charts.DASHBOARD_DATASETS})
 
     def _static_charts(self, snap: SearchSnapshot) -> str:
+        """The charts as an ``<img>`` with a ``data:`` URI: JupyterLab's sanitizer (an
+        untrusted notebook), nbconvert/nbviewer and GitHub keep images, while an inline
+        ``<svg>`` is stripped from untrusted HTML. An image cannot take the page's text colour,
+        so its text is a mid grey that reads on light and dark pages, on no background."""
+        import base64
+
         import vl_convert as vlc
 
         data = self.datasets()
         n_marks = len(data.get("jobs") or ()) + len(data.get("results") or ())
+        spec = self._static_spec(snap, ink=STATIC_INK, background="transparent")
         if n_marks <= SVG_MARK_LIMIT:
-            svg = vlc.vegalite_to_svg(self._static_spec(snap))
-            return f"<div class='asha-static-charts' style='margin-top:6px'>{svg}</div>"
-        import base64  # many marks: a PNG stays small (explicit colours on white)
-
-        png = vlc.vegalite_to_png(self._static_spec(snap, ink="#222222", background="white"))
+            src = "data:image/svg+xml;base64," + base64.b64encode(
+                vlc.vegalite_to_svg(spec).encode()).decode()
+        else:  # many marks: a PNG stays small
+            src = "data:image/png;base64," + base64.b64encode(vlc.vegalite_to_png(spec)).decode()
         return (f"<div class='asha-static-charts' style='margin-top:6px'><img alt='asha_nb "
-                f"dashboard charts' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
-                "</div>")
+                f"dashboard charts: learning curves, best value so far, worker timeline' "
+                f"src='{src}'></div>")
 
     def to_svg(self) -> str:
         """The charts as SVG (vl-convert; text in ``currentColor``)."""
@@ -709,5 +772,6 @@ class Dashboard:
         self._throttle.stop(flush=False)
         for wdg in (self.status, self.message, self.pause_button, self.resume_button,
                     self.stop_button, self.trial_input, self.stop_trial_button,
-                    self.add_button, self.chart, *self.form.values(), self.widget):
+                    self.add_button, self.chart, *self.form.values(), self.add_form,
+                    self.controls, self.widget):
             wdg.close()

@@ -8,25 +8,26 @@ import nbformat
 
 CELLS = [
     """import time
+
 from asha_nb import space
 from asha_nb.runtime import Search
-from asha_nb.widgets import Dashboard, PromotionView
+from asha_nb.widgets import Dashboard
+
 
 def objective(config, resource):
-    time.sleep(0.01 * resource)          # slow enough to watch, fast enough to test
-    if config["dropout"] > 0.48:
+    time.sleep(0.02 * resource)           # slow enough to watch, fast enough to test
+    if config["dropout"] > 0.47:
         raise ValueError("dropout too high")  # a few failures: shown in red
     return config["lr"] * resource / (1 + config["dropout"])
 
+
 search = Search(objective, {"lr": space.loguniform(1e-3, 1.0), "dropout": space.uniform(0, 0.5),
                             "width": space.choice([32, 64, 128])},
-                n_workers=4, max_resource=27, reduction_factor=3, seed=0, time_budget=120,
+                n_workers=4, max_resource=27, reduction_factor=3, seed=0, time_budget=90,
                 progress=False)""",
     """dash = Dashboard(search)
 search.start()
 dash""",
-    """view = PromotionView()
-view""",
 ]
 
 

@@ -11,7 +11,7 @@ from asha_nb.widgets import Dashboard
 from asha_nb.widgets._sync import count_messages
 from asha_nb.widgets._throttle import Throttle
 
-from .conftest import job
+from .conftest import job, shown_one
 
 
 class FakeClock:
@@ -117,4 +117,64 @@ def test_a_live_search_updates_the_clock_but_resends_no_rows(fake_search):
     assert len(updates) == 40 and len(log) <= 2 * 40
     assert all("append" not in u for u in updates)
     assert [u["signals"]["now"] for u in updates] == [1.0 + 0.25 * i for i in range(1, 41)]
+    dash.close()
+
+
+def test_no_second_has_more_than_ten_messages(fake_search):
+    """A steady stream of jobs for 10 (fake) seconds, then the end: count the messages sent in
+    every one-second window (the end hides the controls: one more message, not five)."""
+    clock = FakeClock()
+    dash = Dashboard(fake_search, start_timer=False, clock=clock)
+    sent_at: list[float] = []
+    jid = 0
+    with count_messages() as log:
+        for step in range(1, 1101):  # ticks every 10 ms
+            clock.now = step * 0.01
+            for _ in range(3):
+                fake_search.put(job(jid, jid, jid % 4, clock.now - 0.05, clock.now))
+                jid += 1
+            fake_search.elapsed = clock.now
+            if step == 1000:
+                fake_search.state = SearchState.FINISHED
+            before = len(log)
+            dash._throttle.tick()
+            sent_at += [clock.now] * (len(log) - before)
+    assert dash._final and sent_at
+    windows = [sum(1 for t in sent_at if a <= t < a + 1.0) for a in
+               [x * 0.01 for x in range(0, 1100)]]
+    assert max(windows) <= 10, max(windows)
+    assert dash.controls.layout.display == "none"
+    dash.close()
+
+
+def test_charts_are_paced_when_records_arrive_faster_than_they_can_be_drawn(fake_search):
+    """16,000 job records per (fake) second: reading them all on every tick would cost the
+    search more than its 2 % share, so the status line stays current while the charts are
+    read only when the share allows, and at least every MAX_CHART_LAG seconds."""
+    from asha_nb.widgets.dashboard import MAX_CHART_LAG
+
+    clock = FakeClock()
+    dash = Dashboard(fake_search, start_timer=False, clock=clock)
+    jid = 0
+    chart_times = []
+    for tick in range(1, 49):  # 12 s of ticks every 0.25 s
+        clock.now = tick * 0.25
+        for _ in range(2000):
+            fake_search.put(job(jid, jid, jid % 4, clock.now - 1e-4, clock.now))
+            jid += 1
+        fake_search.elapsed = clock.now
+        dash._throttle.tick()
+        page = dash.status.value
+        assert shown_one(page, "asha-elapsed") == f"{clock.now:.1f}"
+        assert int(shown_one(page, "asha-jobs")) == jid  # the status line is always current
+        chart_times.append(dash.chart.signals.get("now", 0.0))
+    lags = [t * 0.25 - c for t, c in zip(range(1, 49), chart_times)]
+    assert max(lags) <= MAX_CHART_LAG + 0.25
+    assert max(lags) > 1.0  # the charts did wait
+    assert len(set(chart_times)) <= 4  # read a few times, not 48
+    assert lags[-1] > 1.0 and "charts as of" in dash.status.value  # and it says so
+    dash.flush()  # an explicit poll reads everything
+    assert sorted(r["job_id"] for r in dash.datasets()["jobs"]) == list(range(jid))
+    assert dash.chart.signals["now"] == clock.now
+    assert "charts as of" not in dash.status.value
     dash.close()
