@@ -134,15 +134,24 @@ def test_every_number_matches_the_search():
     best_any = ok.loc[ok.value.idxmax()]
     assert float(shown_one(page, "asha-best-any")) == pytest.approx(best_any.value, rel=1e-3)
     assert int(shown_one(page, "asha-best-any-trial")) == best_any.trial_id
+    assert float(shown_one(page, "asha-best-any-resource")) == best_any.resource
+    assert (snap.best_any_value, snap.best_any_trial) == (best_any.value, best_any.trial_id)
     top = ok[ok.resource == 27]
     best_top = top.loc[top.value.idxmax()]
     assert float(shown_one(page, "asha-best")) == pytest.approx(best_top.value, rel=1e-3)
     assert int(shown_one(page, "asha-best-trial")) == best_top.trial_id == s.best["trial_id"]
     assert float(shown_one(page, "asha-best-resource")) == 27 == s.best["resource"]
+    x = s.best["config"]["x"]
+    assert shown_one(page, "asha-best-config") == f"x={x:.4g}"
     # the rung table is the scheduler's
     assert [int(v) for v in shown(page, "asha-r-results")] == [r.n_results for r in snap.rungs]
     assert [int(v) for v in shown(page, "asha-r-promoted")] == [r.n_promoted for r in snap.rungs]
     assert [float(v) for v in shown(page, "asha-r-resource")] == [r.resource for r in snap.rungs]
+    assert shown(page, "asha-r-cutoff") == [
+        "\u2013" if r.cutoff is None else f"{r.cutoff:.4g}" for r in snap.rungs]
+    for r in snap.rungs[:-1]:  # the cutoff: worst value inside the rung's top 1/eta
+        vals = sorted(ok[ok.rung == r.rung].value, reverse=True)
+        assert r.cutoff == vals[len(vals) // 3 - 1]
     assert [int(v) for v in shown(page, "asha-r-results")] == list(
         ok.groupby("rung").size().sort_index())
     # the charts' rows are the records
@@ -470,3 +479,20 @@ def test_fake_running_rows_and_cap(dash, fake_search):
     assert panel["title"] == "Running trials (20)" and len(panel["rows"]) == 12
     assert panel["more"] == 8
     assert panel["rows"][0]["running_for"] == 5.0
+
+
+def test_a_search_shown_as_the_last_expression_of_a_cell():
+    """``asha_nb.Search`` displays its dashboard (the lead's subclass delegates to it): live
+    while it runs, the static snapshot once it has ended."""
+    import asha_nb
+
+    s = asha_nb.Search(_objective, {"x": space.uniform(0, 1)}, max_trials=10, max_resource=9,
+                       n_workers=2, seed=0, executor=SimulatedExecutor(cost=1.0),
+                       progress=False)
+    live = s._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in live
+    s.run()
+    final = s._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" not in final
+    assert shown_one(final["text/html"], "asha-state") == "finished"
+    s.dashboard().close()
