@@ -11,15 +11,19 @@ Data path (why it stays cheap for the search and bounded for the browser):
 2. Each poll sends at most TWO messages: one to the chart widget
    (:class:`~asha_nb.widgets._vega.VegaStream`: new rows appended, running jobs replaced, the
    ``now`` parameter, the running-trials list) and one status update (status line, rung table,
-   failures in one HTML widget). Buttons change only when the search changes state. So the
-   front end gets at most ~8 messages per second, whatever the trial rate.
-3. The timer never takes more than ``max_duty`` (2 %) of wall time: after a poll that took
-   ``d`` seconds it waits ``d / max_duty`` (Python threads share one interpreter lock, so the
-   dashboard's time is time the search's loop cannot run).
+   failures in one HTML widget). Pause/Resume change only when the search changes state, and
+   the controls are hidden in one message when it ends: at most 10 messages in any second,
+   whatever the trial rate.
+3. The status line comes from the snapshot and is always current. Reading the records is
+   paced: it happens when its predicted cost fits ``max_duty`` (2 %) of the time since the
+   last read, and at least every ``MAX_CHART_LAG`` seconds (Python threads share one
+   interpreter lock, so the dashboard's time is time the search's loop cannot run). Charts of
+   a search that produces results faster than that are drawn less often, and say so.
 4. When the search ends, a last poll sends the final state; if the dashboard was displayed in
-   a notebook, its output is then replaced (``update_display``) by a static snapshot: the same
-   status, tables and charts as HTML with inline SVG, which renders without a kernel (a saved
-   notebook reopened, nbviewer, GitHub) instead of "model not found".
+   a notebook (:meth:`Dashboard._ipython_display_`, which gives the output a display id), the
+   output is then replaced (``update_display``) by a static snapshot: the same status and
+   tables as HTML, and the charts as an SVG image, which renders without a kernel (a saved
+   notebook reopened, an untrusted one, nbconvert/nbviewer) instead of "model not found".
 
 Every write goes through :mod:`asha_nb.widgets._sync` (one lock, ``hold_sync()``).
 
