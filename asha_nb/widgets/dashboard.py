@@ -204,8 +204,10 @@ class Dashboard:
         self._charts_at: float | None = None
         #: The snapshot the last poll showed (every number on screen comes from it).
         self.last_snapshot: SearchSnapshot | None = None
+        # the timer ticks at a steady interval (the status line stays current); the cost of
+        # reading records is paced by _may_read instead
         self._throttle = Throttle(self._flush, interval=interval, pending=self._pending,
-                                  max_duty=max_duty, clock=self._clock)
+                                  clock=self._clock)
 
         # ---- widgets
         self.status = w.HTML(layout=w.Layout(width="100%"))
