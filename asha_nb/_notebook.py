@@ -37,6 +37,18 @@ class Search(_runtime_search.Search):
             self._dashboard = Dashboard(self, **kwargs)
         return self._dashboard
 
+    def _ipython_display_(self) -> None:
+        """IPython's display hook: the live dashboard, under a display id, so that it is
+        replaced by a static snapshot when the search ends."""
+        try:
+            view = self.dashboard()
+        except ImportError:  # the widgets extra is not installed
+            from IPython.display import display
+
+            display({"text/plain": repr(self)}, raw=True)
+            return
+        view._ipython_display_()
+
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         try:
             view = self.dashboard()

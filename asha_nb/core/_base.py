@@ -208,9 +208,6 @@ class Scheduler(abc.ABC):
             ]
             self._on_job_done(job)
             events.extend(self._record(trial, job, value))
-            if self._closed and trial.status in (TrialStatus.PAUSED, TrialStatus.PENDING):
-                self._set_status(trial, TrialStatus.STOPPED)  # nothing promotes it any more
-                events.append(Stopped(trial.trial_id, trial.rung, StopReason.END, trial.bracket))
             return events
         if job_id in self._orphans:
             del self._orphans[job_id]
@@ -306,19 +303,30 @@ class Scheduler(abc.ABC):
         return events
 
     def close(self) -> list[Event]:
-        """End the search: every trial still waiting for a promotion (``PAUSED``) or for its
-        first or next job (``PENDING``) is stopped with :attr:`StopReason.END`.
+        """End the search: every trial still waiting for a promotion (``PAUSED``), for its
+        first or next job (``PENDING``), or whose job is still out (``RUNNING``: the search ended
+        under it) is stopped with :attr:`StopReason.END`.
 
-        Jobs still running are not touched (their results can still be reported). A closed
-        scheduler hands out no more jobs. Returns the ``Stopped`` events.
+        A job still out may still report: its value is recorded, never promoted (as after
+        :meth:`stop_trial`). A closed scheduler hands out no more jobs. Returns the ``Stopped``
+        events.
         """
         self._closed = True  # nothing is promoted any more: the rungs need no update
         events: list[Event] = []
         waiting = (TrialStatus.PAUSED, TrialStatus.PENDING)
         for t in self._trials:
-            if t.status in waiting:
-                self._set_status(t, TrialStatus.STOPPED)
-                events.append(Stopped(t.trial_id, t.rung, StopReason.END, t.bracket))
+            status = t.status
+            if status is TrialStatus.RUNNING:
+                job = t.job
+                assert job is not None
+                del self._running[job.job_id]
+                self._orphans[job.job_id] = job
+                t.job = None
+                self._on_job_done(job)
+            elif status not in waiting:
+                continue
+            self._set_status(t, TrialStatus.STOPPED)
+            events.append(Stopped(t.trial_id, t.rung, StopReason.END, t.bracket))
         return events
 
     @property

@@ -239,18 +239,23 @@ class JobEndings:
             return
 
         if fl.user_stopped:
+            note = None
             if value is not None and (outcome is None or not outcome.stopped):
+                # It ran to the end anyway: its rung keeps the value (never promoted).
                 if j is not None:
                     j.append("report", time=now, job_id=job.job_id, trial_id=job.trial_id,
                              value=value)
                 events = sched.report(job, value)
                 self.track_best(job.trial_id, job.resource, value, now)
             else:
+                if value is not None:
+                    note = ("stopped before the end of its job: a partial value, not recorded "
+                            "in the rung")
                 if j is not None:
                     j.append("fail", time=now, job_id=job.job_id, trial_id=job.trial_id,
                              text="stopped by user")
                 events = sched.fail(job, "stopped by user")
-            self.finish_job(fl, JobStatus.STOPPED, value, None, now, events)
+            self.finish_job(fl, JobStatus.STOPPED, value, note, now, events)
             return
 
         if error is not None:

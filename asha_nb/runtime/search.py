@@ -312,11 +312,11 @@ class Search(SearchControl, SearchReading):
         schedule calls with :meth:`at`); :meth:`run` runs it on the calling thread instead.
         """
         self._check_startable("start")
+        if "ipykernel" in sys.modules:
+            _preload_view_modules()  # before the clock starts: it takes a second
         self._begin()
         loop = self._loop
         loop.background = True
-        if "ipykernel" in sys.modules:
-            _preload_view_modules()
         self._thread = threading.Thread(target=self._run_loop, name="asha_nb-search",
                                         daemon=True)
         self._thread.start()
