@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from ._common import to_records
+from ._common import rung_palette, to_records
 
 __all__ = [
     "IDLE_COLOUR",
@@ -360,26 +360,9 @@ COUNTER_LABELS = {
 _SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 
 
-# viridis (RUNG_SCHEME) at 0, 0.1, ..., 1: dark purple -> yellow
-_VIRIDIS = ("#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c", "#22a884",
-            "#44bf70", "#7ad151", "#bddf26", "#fde725")
-
-
-def _viridis(p: float) -> str:
-    p = min(1.0, max(0.0, p)) * (len(_VIRIDIS) - 1)
-    i = min(int(p), len(_VIRIDIS) - 2)
-    f = p - i
-    a, b = _VIRIDIS[i], _VIRIDIS[i + 1]
-    rgb = [round(int(a[j:j + 2], 16) * (1 - f) + int(b[j:j + 2], 16) * f) for j in (1, 3, 5)]
-    return "#" + "".join(f"{c:02x}" for c in rgb)
-
-
-def rung_colours(n_rungs: int) -> list[str]:
-    """The colour of each rung, rung 0 first: :data:`RUNG_SCHEME` (viridis) from light (rung 0)
-    to dark (top rung), spread over most of the scheme so neighbouring rungs differ clearly."""
-    if n_rungs <= 1:
-        return [_viridis(0.6)][:max(0, n_rungs)]
-    return [_viridis(0.92 - 0.84 * k / (n_rungs - 1)) for k in range(n_rungs)]
+#: The colour of each rung, rung 0 first: the dashboard's palette (``viz._common.rung_palette``),
+#: light (rung 0) to dark (top rung), so both views colour rungs alike.
+rung_colours = rung_palette
 
 
 def _rung_scale(n_rungs: int) -> dict[str, Any]:

@@ -22,24 +22,25 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
+import anywidget
+import ipywidgets
+import jupyterlab
 import nbformat
 import numpy as np
+import playwright.sync_api as sync_api
 import pytest
+from _lab import CHROMIUM, ROOT, jupyter_lab, launch, write_settings
 
-ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 NOTEBOOK = "e2e_dashboard.ipynb"
 ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = os.environ.get("ASHA_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 #: Paths of each running server (``base`` URL -> its notebook and settings folders).
 LAB_DIRS: dict[str, dict[str, Path]] = {}
@@ -64,72 +65,15 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-ru
                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _write_settings(settings: Path, *, dark: bool = False, autostart: bool = True) -> None:
-    """JupyterLab user settings: no kernel dialog, no news toast, the theme."""
-    for rel, content in {
-        "@jupyterlab/notebook-extension/tracker.jupyterlab-settings":
-            {"autoStartDefaultKernel": autostart},
-        "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
-            {"fetchNews": "false", "checkForUpdates": False},
-        "@jupyterlab/apputils-extension/themes.jupyterlab-settings":
-            {"theme": "JupyterLab Dark" if dark else "JupyterLab Light"},
-    }.items():
-        p = settings / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps(content))
-
-
 @pytest.fixture(scope="module")
 def lab():
-    tmp = Path(tempfile.mkdtemp(prefix="asha-e2e-"))
-    nbdir = tmp / "nb"
-    nbdir.mkdir()
-    shutil.copy(HERE / NOTEBOOK, nbdir / NOTEBOOK)
-    settings = tmp / "settings"
-    _write_settings(settings)
-    port, token = _free_port(), "asha-e2e-token"
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp / "config"),
-               JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
-               JUPYTER_DATA_DIR=str(tmp / "data"),
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
-           f"--port={port}", f"--IdentityProvider.token={token}",
-           f"--ServerApp.root_dir={nbdir}", f"--LabApp.workspaces_dir={tmp / 'ws'}",
-           f"--LabApp.user_settings_dir={settings}", "--LabApp.news_url=None",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-    log = open(tmp / "server.log", "wb")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    LAB_DIRS[base] = {"nb": nbdir, "settings": settings, "tmp": tmp}
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited: {(tmp / 'server.log').read_text()[-2000:]}")
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("jupyter lab did not become ready in 60 s") from None
-                time.sleep(0.3)
-        yield base, token
-    finally:
-        proc.terminate()
+    with jupyter_lab("asha-e2e-", "asha-e2e-token") as (base, tmp):
+        shutil.copy(HERE / NOTEBOOK, tmp / "nb" / NOTEBOOK)
+        LAB_DIRS[base] = {"nb": tmp / "nb", "settings": tmp / "settings", "tmp": tmp}
         try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
-        LAB_DIRS.pop(base, None)
-        shutil.rmtree(tmp, ignore_errors=True)
+            yield base, "asha-e2e-token"
+        finally:
+            LAB_DIRS.pop(base, None)
 
 
 def _started(page) -> int:
@@ -141,10 +85,6 @@ def _frame_text(page) -> str:
     return page.evaluate(
         "() => Array.from(document.querySelectorAll('.asha-promotion .asha-vega svg text'))"
         ".map(e => e.textContent || '').filter(s => s.startsWith('t = ')).join(' | ')")
-
-
-def _launch(p):
-    return p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
 
 
 def _api(base: str, token: str, path: str, method: str = "GET", body: object = None) -> object:
@@ -243,13 +183,13 @@ def _luminance(png: bytes) -> np.ndarray:
 def test_dashboard_live_then_static_and_reopened_without_a_kernel(lab):
     base, token = lab
     dirs = LAB_DIRS[base]
-    _write_settings(dirs["settings"])
+    write_settings(dirs["settings"])
     ARTIFACTS.mkdir(exist_ok=True)
     errors: list[str] = []
     requests: list[str] = []
     console: list[str] = []
     with sync_api.sync_playwright() as p:
-        browser = _launch(p)
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("request", lambda r: requests.append(r.url))
@@ -391,7 +331,7 @@ def test_dashboard_live_then_static_and_reopened_without_a_kernel(lab):
         finally:
             browser.close()
             _set_autostart(base, token, True)
-            _write_settings(dirs["settings"])
+            write_settings(dirs["settings"])
     assert _outside(requests) == [], _outside(requests)[:5]
     assert not [e for e in errors if "asha" in e.lower() or "vega" in e.lower()], errors
 
@@ -421,11 +361,11 @@ def test_dark_theme_gives_dark_charts_with_light_text(lab):
                                  "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell(src) for src in DARK_CELLS]
     nbformat.write(nb, dirs["nb"] / "dark.ipynb")
-    _write_settings(dirs["settings"], dark=True)
+    write_settings(dirs["settings"], dark=True)
     ARTIFACTS.mkdir(exist_ok=True)
     requests: list[str] = []
     with sync_api.sync_playwright() as p:
-        browser = _launch(p)
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1400})
         page.on("request", lambda r: requests.append(r.url))
         try:
@@ -456,6 +396,6 @@ def test_dark_theme_gives_dark_charts_with_light_text(lab):
             raise
         finally:
             browser.close()
-            _write_settings(dirs["settings"])
+            write_settings(dirs["settings"])
             _shutdown_kernels(base, token)
     assert _outside(requests) == [], _outside(requests)[:5]

@@ -15,16 +15,7 @@ Screenshots go to ``artifacts/`` (``promotion_view.png`` is the README's picture
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -32,10 +23,9 @@ import jupyterlab  # noqa: F401 - the server the test starts
 import nbformat
 import playwright.sync_api as sync_api
 import pytest
+from _lab import CHROMIUM, ROOT, jupyter_lab, launch
 
-ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = os.environ.get("ASHA_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 NOTEBOOK = "lesson.ipynb"
 KEYS = ("busy", "idle", "evaluated", "jobs", "top", "now", "barrier", "promotion")
 TABLE_KEYS = ("busy", "idle", "evaluated", "jobs", "top")
@@ -45,72 +35,19 @@ assert Path(CHROMIUM).exists(), f"chromium not found at {CHROMIUM}: run .ci/inst
 
 pytestmark = pytest.mark.slow
 
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def lab():
-    tmp = Path(tempfile.mkdtemp(prefix="asha-lesson-"))
-    nbdir = tmp / "nb"
-    nbdir.mkdir()
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(
-        "from asha_nb.widgets import PromotionView\n"
-        "view = PromotionView(n_configs=64, reduction_factor=4, n_workers=10)\n"
-        "view")]
-    nbformat.write(nb, nbdir / NOTEBOOK)
-    settings = tmp / "settings"
-    for rel, content in {
-        "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"autoStartDefaultKernel": True},
-        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
-            "fetchNews": "false", "checkForUpdates": False},
-    }.items():
-        p = settings / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps(content))
-    port, token = _free_port(), "asha-lesson-token"
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp / "config"),
-               JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
-           f"--port={port}", f"--IdentityProvider.token={token}",
-           f"--ServerApp.root_dir={nbdir}", f"--LabApp.workspaces_dir={tmp / 'ws'}",
-           f"--LabApp.user_settings_dir={settings}", "--LabApp.news_url=None",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-    log = open(tmp / "server.log", "wb")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited: {(tmp / 'server.log').read_text()[-2000:]}")
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("jupyter lab did not become ready in 60 s") from None
-                time.sleep(0.3)
-        yield base, token
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+    with jupyter_lab("asha-lesson-", "asha-lesson-token") as (base, tmp):
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                     "language": "python"}
+        nb.cells = [nbformat.v4.new_code_cell(
+            "from asha_nb.widgets import PromotionView\n"
+            "view = PromotionView(n_configs=64, reduction_factor=4, n_workers=10)\n"
+            "view")]
+        nbformat.write(nb, tmp / "nb" / NOTEBOOK)
+        yield base, "asha-lesson-token"
 
 
 _COUNTERS_JS = """(name) => Array.from(document.querySelectorAll(
@@ -155,17 +92,13 @@ def _assert_frame_matches_table(page) -> str:
     return h
 
 
-def _launch(p):
-    return p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
-
-
 def test_promotion_view_in_jupyterlab(lab):
     base, token = lab
     ARTIFACTS.mkdir(exist_ok=True)
     errors: list[str] = []
     requests: list[str] = []
     with sync_api.sync_playwright() as p:
-        browser = _launch(p)
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1400})
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("request", lambda r: requests.append(r.url))
@@ -264,7 +197,7 @@ def test_standalone_html_plays_offline(tmp_path):
     requests: list[str] = []
     errors: list[str] = []
     with sync_api.sync_playwright() as p:
-        browser = _launch(p)
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1300, "height": 1000})
         page.on("request", lambda r: requests.append(r.url))
         page.on("pageerror", lambda e: errors.append(str(e)))
