@@ -1,12 +1,12 @@
 """Events a running :class:`~asha_nb.Search` publishes to its subscribers, and its snapshots.
 
-Subscribers (the progress bar, the dashboard, user callbacks) register with
-``search.subscribe(callback)``; the callback is called **on the runtime's loop thread** with one
-event at a time, so it must be quick and must not call back into the search's control methods
-synchronously (enqueueing is fine). Core scheduler events (:mod:`asha_nb.core.types`:
-``TrialCreated``, ``ResultRecorded``, ``Promoted``, ``Stopped``, ``TrialCompleted``,
-``TrialFailed``) are forwarded as they are; the runtime adds the ones below. Every event has a
-``time`` in seconds since the search started (wall clock, measured by the runtime) where noted.
+User callbacks register with ``search.subscribe(callback)``; a callback is called **on the
+thread driving the loop** (never on two threads at once) with one event at a time, so it must be
+quick (a control call from it is applied at once). The views (progress bar, dashboard) do not
+subscribe: they poll snapshots and records, which costs the loop nothing per event. Core
+scheduler events (:mod:`asha_nb.core.types`: ``TrialCreated``, ``ResultRecorded``, ``Promoted``,
+``Stopped``, ``TrialCompleted``, ``TrialFailed``) are forwarded as they are; the runtime adds the
+ones below. Times are seconds on the search's clock (wall or virtual) since it started.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 The work is done by the loop (:mod:`asha_nb.runtime._loop`); control calls become commands
 (:mod:`asha_nb.runtime._commands`); records live in :mod:`asha_nb.runtime._records`; a journaled
-search is rebuilt by :mod:`asha_nb.runtime._restore`. Only the loop thread mutates the
-scheduler: other threads post requests and read immutable snapshots and records.
+search is rebuilt by :mod:`asha_nb.runtime._restore`. Only the thread driving the loop
+mutates the scheduler: other threads post requests and read immutable snapshots and records.
 """
 
 from __future__ import annotations
@@ -422,7 +422,10 @@ class Search(SearchControl, SearchReading):
 
     # ------------------------------------------------------------------ events
     def subscribe(self, callback: Callable[[Any], None]) -> Callable[[], None]:
-        """Call ``callback(event)`` on the loop thread for each event; returns an unsubscriber.
+        """Call ``callback(event)`` for each event; returns an unsubscriber.
+
+        The callback runs on the thread driving the loop at that moment (the search's loop
+        thread, or a thread worker completing its own job), never on two threads at once.
 
         Events are the core's (``TrialCreated``, ``Promoted``, ``ResultRecorded``, ``Stopped``,
         ``TrialCompleted``, ``TrialFailed``) and the runtime's (``JobStarted``,
