@@ -44,9 +44,12 @@ def test_every_python_block_of_the_readme_runs(tmp_path, monkeypatch):
         from asha_nb.runtime import Search
 
         for value in list(shell.user_ns.values()):
-            if isinstance(value, Search) and not value.state.is_terminal:
-                try:
-                    value.stop()
-                except Exception:  # best effort: the search may have ended meanwhile
-                    pass
+            if isinstance(value, Search):
+                if not value.state.is_terminal:
+                    try:
+                        value.stop()
+                    except Exception:  # best effort: the search may have ended meanwhile
+                        pass
+                if hasattr(value, "dashboard"):  # its last update goes to this shell
+                    value.dashboard().close()
         InteractiveShell.clear_instance()

@@ -687,11 +687,7 @@ class Dashboard:
         if self._display_id is None:
             return
         try:
-            from IPython import get_ipython
             from IPython.display import update_display
-
-            if get_ipython() is None:  # the shell that showed it is gone: nothing to replace
-                return
 
             update_display(self._static_bundle(), raw=True, display_id=self._display_id)
         except Exception as exc:  # noqa: BLE001 - the live view stays; say why in it
