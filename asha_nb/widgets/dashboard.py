@@ -330,11 +330,11 @@ class Dashboard:
                     rkeys.add((trial_id, rung))
                     results.append({"trial_id": trial_id, "rung": rung, "resource": resource,
                                     "value": value})
-                if resource == top:
-                    candidates.append((end, job_id, value, trial_id, resource))
+                if resource == top:  # jobs ending at the same time: in the loop's order
+                    candidates.append((end, worker, job_id, value, trial_id, resource))
         best_rows = []
         sign = 1.0 if self.mode == "max" else -1.0
-        for end, _j, value, trial_id, resource in sorted(candidates):
+        for end, _w, _j, value, trial_id, resource in sorted(candidates):
             cur = self._best_max
             if cur is None or sign * value > sign * cur[1]:
                 self._best_max = (end, value, trial_id, resource)
