@@ -687,7 +687,11 @@ class Dashboard:
         if self._display_id is None:
             return
         try:
+            from IPython.core.interactiveshell import InteractiveShell
             from IPython.display import update_display
+
+            if not InteractiveShell.initialized():
+                return  # the shell that showed it is gone: IPython would print the bundle
 
             update_display(self._static_bundle(), raw=True, display_id=self._display_id)
         except Exception as exc:  # noqa: BLE001 - the live view stays; say why in it

@@ -13,6 +13,7 @@ import time
 
 import ipywidgets as w
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
 
 from asha_nb import space
 from asha_nb.core.types import JobStatus
@@ -377,6 +378,7 @@ def test_the_output_becomes_a_static_snapshot_when_the_search_ends(monkeypatch):
                         shown_bundles.append((obj, display_id)))
     monkeypatch.setattr(ipd, "update_display", lambda obj, raw=False, display_id=None, **kw:
                         updates.append((obj, display_id)))
+    monkeypatch.setattr(InteractiveShell, "initialized", classmethod(lambda cls: True))
     s = _virtual(max_trials=20)
     d = Dashboard(s, start_timer=False)
     d._ipython_display_()
@@ -404,6 +406,20 @@ def test_the_output_becomes_a_static_snapshot_when_the_search_ends(monkeypatch):
     assert "data:image/svg+xml;base64," in bundle["text/html"]
     d.close()
     late.close()
+
+
+def test_no_update_is_printed_once_the_shell_that_showed_it_is_gone(capsys):
+    shell = InteractiveShell.instance()
+    s = _virtual(max_trials=20)
+    d = Dashboard(s, start_timer=False)
+    shell.display_pub.publish = lambda *a, **kw: None  # a front-end that takes the live view
+    d._ipython_display_()
+    InteractiveShell.clear_instance()  # e.g. the interpreter running the notebook exits
+    capsys.readouterr()
+    s.run()
+    d.flush()  # the last poll would update the display; without a shell IPython prints it
+    assert capsys.readouterr().out == ""
+    d.close()
 
 
 def test_static_snapshot_of_a_large_search_embeds_a_png(monkeypatch):
