@@ -6,7 +6,7 @@ import abc
 import math
 import numbers
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -502,11 +502,24 @@ class Scheduler(abc.ABC):
             events.append(Promoted(trial.trial_id, from_rung, from_rung + 1,
                                    resources[from_rung + 1], trial.bracket))
 
-    def _pop_user_trial(self) -> _Trial | None:
+    def _pop_user_trial(self, blocked: Callable[[_Trial], bool] | None = None) -> _Trial | None:
+        """The oldest user-added trial still waiting for its first job, taken off the queue.
+
+        ``blocked(trial)`` True keeps a trial queued (e.g. its bracket is at its concurrency
+        cap) and looks at the next one.
+        """
         queue = self._user_queue
-        while queue:
-            trial = self._trials[queue.popleft()]
-            if trial.status is TrialStatus.PENDING:
+        trials = self._trials
+        while queue and trials[queue[0]].status is not TrialStatus.PENDING:
+            queue.popleft()  # stopped before it ever ran
+        if not queue:
+            return None
+        if blocked is None:
+            return trials[queue.popleft()]
+        for i, tid in enumerate(queue):
+            trial = trials[tid]
+            if trial.status is TrialStatus.PENDING and not blocked(trial):
+                del queue[i]
                 return trial
         return None
 

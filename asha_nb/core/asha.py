@@ -69,7 +69,7 @@ class _AsyncScheduler(Scheduler):
     def next_job(self, events: list[Event] | None = None) -> Job | None:
         if self._closed:
             return None
-        trial = self._pop_user_trial()
+        trial = self._pop_user_trial(self._user_trial_blocked)
         if trial is not None:
             b = self._brackets[trial.bracket]
             b.n_running += 1
@@ -115,6 +115,10 @@ class _AsyncScheduler(Scheduler):
             if best is None or fill < best_fill:
                 best, best_fill = b, fill
         return best
+
+    def _user_trial_blocked(self, trial: _Trial) -> bool:
+        """A user-added trial waits while its bracket runs its ``max_concurrent`` jobs."""
+        return self._brackets[trial.bracket].full()
 
     def _bracket_for_user_trial(self) -> int:
         best = min(self._brackets, key=lambda b: (b.n_created / b.weight, b.index))

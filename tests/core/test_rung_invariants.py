@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from asha_nb import ASHA, SHA, AsyncHyperband, Hyperband, space
@@ -173,6 +173,10 @@ def test_sha_and_hyperband_invariants(operations, seed, mode):
 @SETTINGS
 @given(operations=ops, seed=st.integers(0, 2**16),
        bracket_mode=st.sampled_from(["aggressive", "standard", "conservative"]))
+# Found by hypothesis: a user-added trial was issued into a bracket already at its cap.
+@example(operations=[("next", 59, -math.inf)] + [("next", 0, math.nan)] * 4
+         + [("next", 6725, math.nan), ("add", 128, math.nan), ("next", 758, math.inf)],
+         seed=31779, bracket_mode="standard")
 def test_async_hyperband_invariants(operations, seed, bracket_mode):
     sched = AsyncHyperband(SPACE, min_resource=1, max_resource=27, reduction_factor=3,
                            bracket_mode=bracket_mode, max_trials=50, max_concurrent=6, seed=seed)
