@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .._validation import check_int
 from ..core import Event, JobStatus
 from ..errors import InvalidParameterError, InvalidTypeError
+from ._encoding import check_config_values, job_pickler
 from .events import SearchState
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -110,6 +111,8 @@ def _do_stop_trial(loop: Loop, trial_id: int) -> None:
 
 def _add_trial(loop: Loop, config: dict[str, Any], check: bool = True) -> int:
     sched = loop.scheduler
+    check_config_values(config, journal=loop.journal is not None,
+                        pickler=job_pickler(loop.executor))
     if loop.journal is not None:
         # The call is journaled before it acts; a refused config raises the same way on replay.
         loop.journal.append("add_trial", time=loop.clock.now(), trial_id=sched.n_trials,

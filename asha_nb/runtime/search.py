@@ -19,16 +19,19 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .._validation import check_int, check_number, check_optional_int
+from .._validation import check_number
 from ..clock import Clock, VirtualClock, WallClock
 from ..core import Scheduler
-from ..errors import InvalidParameterError, InvalidTypeError, SearchStateError
+from ..errors import InvalidParameterError, SearchStateError
 from ..executors import make_executor
 from ._commands import Command, Request
+from ._encoding import check_space_values, job_pickler
 from ._loop import Loop
 from ._options import (
     ScheduledControls,
     build_scheduler,
+    check_objective_callable,
+    check_runtime_options,
     objective_fingerprint,
 )
 from ._restore import restore_loop
@@ -131,28 +134,19 @@ class Search(SearchControl, SearchReading):
         max_jobs: int | None = None,
         progress: bool | str = "auto",
     ):
-        if not callable(objective):
-            raise InvalidTypeError(
-                f"objective must be a callable such as objective(config, resource) -> value, "
-                f"got {type(objective).__name__}: {objective!r:.80}"
-            )
-        n_workers = check_int("n_workers", n_workers, low=1)
-        if time_budget is not None:
-            check_number("time_budget", time_budget, low=0, low_inclusive=False)
-        if target is not None:
-            check_number("target", target)
-        if job_timeout is not None:
-            check_number("job_timeout", job_timeout, low=0, low_inclusive=False)
-        retries = check_int("retries", retries, low=0)
-        max_jobs = check_optional_int("max_jobs", max_jobs, low=1)
-        if progress not in (True, False, "auto"):
-            raise InvalidParameterError(
-                f"progress must be one of True, False, 'auto'; got {progress!r}")
+        check_objective_callable(objective)
+        opts = check_runtime_options(
+            {"n_workers": n_workers, "time_budget": time_budget, "target": target,
+             "job_timeout": job_timeout, "retries": retries, "max_jobs": max_jobs,
+             "progress": progress})
+        n_workers, retries, max_jobs = opts["n_workers"], opts["retries"], opts["max_jobs"]
         sched = build_scheduler(space, scheduler, max_trials=max_trials, seed=seed,
                                 min_resource=min_resource, max_resource=max_resource,
                                 reduction_factor=reduction_factor, mode=mode)
         ex = make_executor(executor)
         ex.check_objective(objective)
+        # Values the journal or the executor's workers could not carry: refused now, by key.
+        check_space_values(sched.space, journal=journal is not None, pickler=job_pickler(ex))
         own_clock = getattr(ex, "clock", None) if getattr(ex, "virtual", False) else None
         clock: Clock = own_clock if isinstance(own_clock, VirtualClock) else WallClock()
         j: Journal | None = None
@@ -225,7 +219,16 @@ class Search(SearchControl, SearchReading):
             ones in one search).
         **overrides
             Runtime options to change: ``executor``, ``n_workers``, ``time_budget``,
-            ``target``, ``job_timeout``, ``retries``, ``max_jobs``, ``progress``.
+            ``target``, ``job_timeout``, ``retries``, ``max_jobs``, ``progress``; checked
+            exactly as :class:`Search` checks them.
+
+        Raises
+        ------
+        InvalidParameterError, InvalidTypeError
+            An override out of its range, an objective that is not callable (or not the one
+            the journal was written with), ``allow_other_objective`` not a bool.
+        JournalError, JournalLockedError, JournalMismatchError
+            The path is not a journal, another search writes it, or it does not replay.
 
         Returns
         -------
