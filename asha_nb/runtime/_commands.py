@@ -133,6 +133,8 @@ def _set_paused(loop: Loop, paused: bool) -> None:
         if loop.state is SearchState.RUNNING:
             loop.set_state(SearchState.PAUSED)
     else:
+        if loop.paused_since is not None and loop.started_at is not None:
+            loop.paused_total += max(0.0, loop.clock.now() - loop.paused_since)
         loop.paused_since = None
         if loop.state is SearchState.PAUSED:
             loop.set_state(SearchState.RUNNING)
