@@ -37,7 +37,7 @@ class Command(str, enum.Enum):
     RESUME = "resume"  #: hand out jobs again
     STOP = "stop"  #: end the search (state "stopped")
     SET_N_WORKERS = "set_n_workers"  #: change the number of jobs kept in flight
-    READ_TRIALS = "read_trials"  #: a read: per-trial snapshots, built on the loop thread
+    READ_TRIALS = "read_trials"  #: a read: the trials as columns, taken on the loop thread
 
     def __str__(self) -> str:
         return self.value
@@ -163,7 +163,7 @@ def _set_n_workers(loop: Loop, n_workers: int) -> None:
 
 
 def _read_trials(loop: Loop) -> Any:
-    return loop.scheduler.snapshot().trials
+    return loop.scheduler.trial_columns()
 
 
 #: Command -> handler(loop, **args). The loop calls ``HANDLERS[req.command](loop, **req.args)``.
