@@ -20,6 +20,7 @@ __all__ = [
     "JournalMismatchError",
     "CheckpointError",
     "MissingExtraError",
+    "SearchStateWarning",
 ]
 
 
@@ -40,6 +41,11 @@ class InvalidTypeError(AshaError, TypeError):
 
 class SearchStateError(AshaError, RuntimeError):
     """An operation does not fit the current state (e.g. a control call on a finished search)."""
+
+
+class SearchStateWarning(UserWarning):
+    """A call that does nothing in the search's state, said so instead of failing (e.g.
+    ``run()`` on a search that already ended returns it unchanged)."""
 
 
 class ExecutorLostError(AshaError, RuntimeError):

@@ -7,6 +7,7 @@ import math
 import numbers
 from collections import deque
 from collections.abc import Callable, Mapping
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -411,6 +412,35 @@ class Scheduler(abc.ABC):
             if best is None or rung.resource > best[0] or (rung.resource == best[0] and key < best[1]):
                 best = (rung.resource, key, tid, value)
         return None if best is None else (best[2], best[3], best[0])
+
+    def trial_columns(self) -> dict[str, Any]:
+        """Every trial as columns, in trial id order: ``trial_id``, ``rung``, ``bracket``
+        (int64 arrays), ``value`` (float64 array: the value at the highest rung with a result,
+        as ``TrialSnapshot.values[-1]``; NaN where there is none), ``has_value`` (bool array),
+        and the lists ``status`` (:class:`TrialStatus`), ``error`` and ``config`` (the
+        scheduler's own mappings: do not modify them).
+
+        The same content as :meth:`snapshot`'s trials, with no object per trial: how a long
+        search's table of trials is read.
+        """
+        trials = self._trials
+        n = len(trials)
+        value = np.full(n, np.nan)
+        has_value = np.zeros(n, dtype=bool)
+        for rung in sorted(self._all_rungs(), key=lambda r: r.index):  # higher rungs win
+            tids, values = rung.value_arrays()
+            value[tids] = values
+            has_value[tids] = True
+        return {
+            "trial_id": np.arange(n, dtype=np.int64),
+            "status": list(map(attrgetter("status"), trials)),
+            "rung": np.fromiter(map(attrgetter("rung"), trials), dtype=np.int64, count=n),
+            "bracket": np.fromiter(map(attrgetter("bracket"), trials), dtype=np.int64, count=n),
+            "value": value,
+            "has_value": has_value,
+            "error": list(map(attrgetter("error"), trials)),
+            "config": list(map(attrgetter("config"), trials)),
+        }
 
     def rung_snapshots(self) -> tuple[RungSnapshot, ...]:
         """One :class:`RungSnapshot` per rung (cheap: no per-trial work)."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .._validation import check_int
 from ..core import Event, JobStatus
 from ..errors import InvalidParameterError, InvalidTypeError
+from ._encoding import check_config_values, job_pickler
 from .events import SearchState
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,7 +37,7 @@ class Command(str, enum.Enum):
     RESUME = "resume"  #: hand out jobs again
     STOP = "stop"  #: end the search (state "stopped")
     SET_N_WORKERS = "set_n_workers"  #: change the number of jobs kept in flight
-    READ_TRIALS = "read_trials"  #: a read: per-trial snapshots, built on the loop thread
+    READ_TRIALS = "read_trials"  #: a read: the trials as columns, taken on the loop thread
 
     def __str__(self) -> str:
         return self.value
@@ -110,6 +111,8 @@ def _do_stop_trial(loop: Loop, trial_id: int) -> None:
 
 def _add_trial(loop: Loop, config: dict[str, Any], check: bool = True) -> int:
     sched = loop.scheduler
+    check_config_values(config, journal=loop.journal is not None,
+                        pickler=job_pickler(loop.executor))
     if loop.journal is not None:
         # The call is journaled before it acts; a refused config raises the same way on replay.
         loop.journal.append("add_trial", time=loop.clock.now(), trial_id=sched.n_trials,
@@ -130,6 +133,8 @@ def _set_paused(loop: Loop, paused: bool) -> None:
         if loop.state is SearchState.RUNNING:
             loop.set_state(SearchState.PAUSED)
     else:
+        if loop.paused_since is not None and loop.started_at is not None:
+            loop.paused_total += max(0.0, loop.clock.now() - loop.paused_since)
         loop.paused_since = None
         if loop.state is SearchState.PAUSED:
             loop.set_state(SearchState.RUNNING)
@@ -158,7 +163,7 @@ def _set_n_workers(loop: Loop, n_workers: int) -> None:
 
 
 def _read_trials(loop: Loop) -> Any:
-    return loop.scheduler.snapshot().trials
+    return loop.scheduler.trial_columns()
 
 
 #: Command -> handler(loop, **args). The loop calls ``HANDLERS[req.command](loop, **req.args)``.

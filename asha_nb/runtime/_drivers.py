@@ -51,6 +51,9 @@ class Drivers:
         driving: bool
         background: bool
         paused: bool
+        paused_since: float | None
+        paused_total: float
+        virtual: bool
         stalled: bool
         end_reason: str | None
         started_at: float | None
@@ -72,9 +75,16 @@ class Drivers:
         def refresh_snapshot(self, force: bool = False) -> None: ...
 
     def budget_deadline(self) -> float | None:
+        """When the time budget runs out, on the search's clock. In virtual time the time
+        spent paused does not count (a paused simulation has no wall clock pushing it on)."""
         if self.time_budget is None or self.started_at is None:
             return None
-        return self.started_at + self.time_budget
+        deadline = self.started_at + self.time_budget
+        if self.virtual:
+            deadline += self.paused_total
+            if self.paused and self.paused_since is not None:
+                deadline += max(0.0, self.clock.now() - self.paused_since)
+        return deadline
 
     def check_end(self) -> None:
         if self.end_reason is not None:
@@ -185,7 +195,9 @@ class Drivers:
                 self.apply_requests()
             if self.end_reason is not None:
                 return True
-            deadline = self.budget_deadline()
+            # Paused time does not run out the budget: while paused, its end moves with the
+            # clock, and a paused search with nothing running waits for a control call.
+            deadline = None if self.paused else self.budget_deadline()
             if not self.paused and (deadline is None or clock.t < deadline):
                 self.fill()  # no job starts at the very end of the budget
             t_next = ex.next_time()
@@ -227,6 +239,8 @@ class Drivers:
                     self.schedule(req)
                 continue
             self.stalled = True
-            self.request_end("nothing can run: the scheduler hands out no job and no control "
+            self.request_end("nothing can run: the search is paused and no control call is "
+                             "scheduled to resume it" if self.paused else
+                             "nothing can run: the scheduler hands out no job and no control "
                              "call is scheduled", stopped=True)
         return True  # pragma: no cover - the loop above only returns

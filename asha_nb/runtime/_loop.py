@@ -117,6 +117,7 @@ class Loop(JobEndings, Drivers):
         self.state = SearchState.CREATED
         self.paused = False
         self.paused_since: float | None = None
+        self.paused_total = 0.0  # search-clock seconds spent paused (this session)
         self.end_reason: str | None = None
         self.end_state = SearchState.FINISHED
         self.reason = ""

@@ -7,7 +7,7 @@ import concurrent.futures as cf
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._validation import check_choice, check_optional_int
+from .._validation import check_choice, check_int, check_number, check_optional_int
 from ..core import ASHA, Scheduler
 from ..errors import InvalidParameterError, InvalidTypeError
 from ._commands import Command
@@ -15,8 +15,9 @@ from ._commands import Command
 if TYPE_CHECKING:  # pragma: no cover
     from ._search_control import SearchControl
 
-__all__ = ["ASHA_DEFAULTS", "RUNTIME_OPTIONS", "build_scheduler", "objective_fingerprint",
-           "same_objective", "ScheduledControls"]
+__all__ = ["ASHA_DEFAULTS", "RUNTIME_OPTIONS", "build_scheduler", "check_objective_callable",
+           "check_runtime_options", "objective_fingerprint", "same_objective",
+           "ScheduledControls"]
 
 #: ASHA options a ``Search`` accepts as keywords, with the values used when none is given.
 ASHA_DEFAULTS: dict[str, Any] = {"min_resource": 1, "max_resource": 81, "reduction_factor": 3,
@@ -24,6 +25,49 @@ ASHA_DEFAULTS: dict[str, Any] = {"min_resource": 1, "max_resource": 81, "reducti
 #: Options a resumed search may change (``Search.from_journal(..., **overrides)``).
 RUNTIME_OPTIONS = ("executor", "n_workers", "time_budget", "target", "job_timeout", "retries",
                    "progress", "max_jobs")
+
+
+def check_objective_callable(objective: Any) -> None:
+    """Refuse an objective that is not callable (``Search()`` and ``Search.from_journal``)."""
+    if not callable(objective):
+        raise InvalidTypeError(
+            f"objective must be a callable such as objective(config, resource) -> value, "
+            f"got {type(objective).__name__}: {objective!r:.80}"
+        )
+
+
+def check_runtime_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Check the runtime options of a search and return them normalised.
+
+    The one validation of ``Search(...)`` and of ``Search.from_journal(..., **overrides)``:
+    ``n_workers`` (integer >= 1), ``time_budget`` and ``job_timeout`` (``None`` or a finite
+    number > 0), ``target`` (``None`` or a finite number), ``retries`` (integer >= 0),
+    ``max_jobs`` (``None`` or an integer >= 1), ``progress`` (``True``, ``False`` or
+    ``"auto"``). Options not given are left out; ``executor`` is checked when it is built.
+
+    Raises
+    ------
+    InvalidParameterError, InvalidTypeError
+        Naming the option, the allowed range and the value.
+    """
+    out = dict(options)
+    if "n_workers" in out:
+        out["n_workers"] = check_int("n_workers", out["n_workers"], low=1)
+    for name in ("time_budget", "job_timeout"):
+        if out.get(name) is not None:
+            check_number(name, out[name], low=0, low_inclusive=False)
+    if out.get("target") is not None:
+        check_number("target", out["target"])
+    if "retries" in out:
+        out["retries"] = check_int("retries", out["retries"], low=0)
+    if "max_jobs" in out:
+        out["max_jobs"] = check_optional_int("max_jobs", out["max_jobs"], low=1)
+    progress = out.get("progress", "auto")
+    if not (progress is True or progress is False
+            or (isinstance(progress, str) and progress == "auto")):
+        raise InvalidParameterError(
+            f"progress must be one of True, False, 'auto'; got {out['progress']!r}")
+    return out
 
 
 def objective_fingerprint(objective: Callable[..., Any]) -> dict[str, str]:

@@ -17,15 +17,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._validation import check_int
 from ..clock import Clock, VirtualClock, WallClock
 from ..core import Job, JobStatus, Scheduler
-from ..errors import AshaError, InvalidParameterError, JournalError, JournalMismatchError
+from ..errors import (
+    AshaError,
+    InvalidParameterError,
+    InvalidTypeError,
+    JournalError,
+    JournalMismatchError,
+)
 from ..executors import make_executor
 from ..executors.simulated import SimulatedExecutor
 from ..results import JobRecord
+from ._encoding import check_space_values, job_pickler, same_config
 from ._loop import Loop
-from ._options import RUNTIME_OPTIONS, objective_fingerprint, same_objective
+from ._options import (
+    RUNTIME_OPTIONS,
+    check_objective_callable,
+    check_runtime_options,
+    objective_fingerprint,
+    same_objective,
+)
 from .journal import Journal, JournalRow, load_meta
 
 __all__ = ["ReplayResult", "replay", "Restored", "restore_records", "restore_loop"]
@@ -160,7 +172,8 @@ def _replay_row(sched: Scheduler, jobs: dict[int, Job], row: JournalRow, path: P
                 f"{(row.job_id, row.trial_id, row.rung)} (job_id, trial_id, rung) but the "
                 f"rebuilt scheduler handed out {got}; the scheduler code or space changed"
             )
-        if row.data is not None and dict(job.config) != dict(row.data):
+        # By canonical encoding, never ``==`` (nan, arrays, objects without value equality).
+        if row.data is not None and not same_config(job.config, row.data):
             raise JournalMismatchError(
                 f"journal {str(path)!r} does not replay: job {job.job_id} has config "
                 f"{dict(job.config)!r}, journal says {row.data!r}"
@@ -192,6 +205,11 @@ def restore_loop(journal: str | os.PathLike[str], objective: Callable[..., Any],
                  overrides: dict[str, Any], *,
                  allow_other_objective: bool = False) -> tuple[Loop, dict[str, Any]]:
     """The loop of a journaled search, rebuilt (``Search.from_journal``), and its options."""
+    check_objective_callable(objective)
+    if not isinstance(allow_other_objective, bool):
+        raise InvalidTypeError(
+            f"allow_other_objective must be True or False, got {allow_other_objective!r} "
+            f"({type(allow_other_objective).__name__})")
     bad = sorted(set(overrides) - set(RUNTIME_OPTIONS))
     if bad:
         raise InvalidParameterError(
@@ -218,6 +236,7 @@ def restore_loop(journal: str | os.PathLike[str], objective: Callable[..., Any],
         if isinstance(stored_ex, dict) and "simulated" in stored_ex:
             opts["executor"] = SimulatedExecutor(**stored_ex["simulated"])
         opts.update(overrides)
+        opts = check_runtime_options(opts)  # an old journal's stored options, checked again
         ex = make_executor(opts["executor"])
         was_virtual = bool(rr.meta.get("virtual"))
         if was_virtual != bool(getattr(ex, "virtual", False)):
@@ -228,6 +247,7 @@ def restore_loop(journal: str | os.PathLike[str], objective: Callable[..., Any],
                    else "on a real executor (thread, process, dask, ...)")
                 + f", not with executor={overrides.get('executor')!r}")
         ex.check_objective(objective)
+        check_space_values(rr.scheduler.space, journal=False, pickler=job_pickler(ex))
         clock: Clock
         virtual_clock = getattr(ex, "clock", None)
         if was_virtual and isinstance(virtual_clock, VirtualClock):
@@ -235,8 +255,8 @@ def restore_loop(journal: str | os.PathLike[str], objective: Callable[..., Any],
             clock = virtual_clock
         else:
             clock = WallClock(origin=rr.meta["t0"])
-        n_workers = check_int("n_workers", opts.get("n_workers", 2), low=1)
-        loop = Loop(rr.scheduler, objective, ex, clock, n_workers=n_workers, journal=j,
+        loop = Loop(rr.scheduler, objective, ex, clock, n_workers=opts.get("n_workers", 2),
+                    journal=j,
                     time_budget=opts.get("time_budget"), target=opts.get("target"),
                     job_timeout=opts.get("job_timeout"), retries=opts.get("retries", 0),
                     max_jobs=opts.get("max_jobs"))

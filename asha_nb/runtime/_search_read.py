@@ -5,9 +5,11 @@ built by the thread that drives the loop."""
 from __future__ import annotations
 
 import dataclasses
+import operator
 import threading
 from typing import TYPE_CHECKING, Any
 
+from ..core import TrialStatus
 from ..errors import SearchStateError
 from ..results import JobRecord
 from ._commands import Command, Request
@@ -63,7 +65,7 @@ class SearchReading:
         loop = self._loop
         return list(loop.incumbents if at_max_resource else loop.best_any)
 
-    def _trial_snapshots(self) -> Any:
+    def _trial_columns(self) -> dict[str, Any]:
         loop = self._loop
         live = (self._thread is not None and not loop.state.is_terminal
                 and threading.current_thread() is not self._thread and not loop.is_driving())
@@ -71,26 +73,41 @@ class SearchReading:
             req = Request(Command.READ_TRIALS, {})
             loop.post(req)
             try:
-                return req.future.result(timeout=120)
+                return req.future.result(timeout=120)  # type: ignore[no-any-return]
             except SearchStateError:  # the loop ended meanwhile: nothing mutates any more
                 pass
         with loop.lock:
-            return self.scheduler.snapshot().trials
+            return self.scheduler.trial_columns()
 
     @property
     def trials(self) -> Any:
         """One row per trial: status (a :class:`~asha_nb.core.TrialStatus` value), rung reached,
         last value, error, config columns (a DataFrame)."""
+        import numpy as np
         import pandas as pd
 
-        rows = []
-        for t in self._trial_snapshots():
-            row = {"trial_id": t.trial_id, "status": t.status.value, "rung": t.rung,
-                   "bracket": t.bracket, "value": t.values[-1][1] if t.values else None,
-                   "error": t.error}
-            row.update({f"config_{k}": v for k, v in t.config.items()})
-            rows.append(row)
-        return pd.DataFrame(rows)
+        cols = self._trial_columns()
+        code = {s: i for i, s in enumerate(TrialStatus)}
+        names = np.array([s.value for s in TrialStatus], dtype=object)
+        status = np.fromiter(map(code.__getitem__, cols["status"]), dtype=np.int64,
+                             count=len(cols["status"]))
+        has_value = cols["has_value"]
+        frame: dict[str, Any] = {
+            "trial_id": cols["trial_id"],
+            "status": names[status],
+            "rung": cols["rung"],
+            "bracket": cols["bracket"],
+            # floats (NaN where a trial has no value yet), or None throughout while none has
+            "value": cols["value"] if has_value.any() else [None] * len(has_value),
+            "error": cols["error"],
+        }
+        configs = cols["config"]
+        for k in self.scheduler.space:  # every configuration has every key of the space
+            try:
+                frame[f"config_{k}"] = list(map(operator.itemgetter(k), configs))
+            except KeyError:
+                frame[f"config_{k}"] = [c.get(k) for c in configs]
+        return pd.DataFrame(frame)
 
     def curves(self) -> dict[int, list[tuple[float, float]]]:
         """Intermediate ``(resource, value)`` pairs reported by each trial."""
@@ -128,12 +145,39 @@ class SearchReading:
         configs
             Include the ``config_<name>`` columns (default).
         """
-        cols = self._loop.store.columns(configs=configs)
+        cols = self._loop.store.columns(configs=False)
+        if configs:
+            cols = self._with_config_columns(cols)
         if not as_frame:
             return cols
         import pandas as pd
 
         return pd.DataFrame(cols)
+
+    def _with_config_columns(self, cols: dict[str, Any]) -> dict[str, Any]:
+        """``cols`` with a ``config_<name>`` column per parameter after ``status``: each
+        trial's value taken once, then spread over its jobs by indexing (a long search has
+        many jobs per trial)."""
+        import numpy as np
+
+        trial = cols["trial_id"]
+        n_trials = int(trial.max()) + 1 if len(trial) else 0
+        config_of = self.scheduler.trial_config
+        configs = [config_of(t) for t in range(n_trials)]
+        names: dict[str, None] = dict.fromkeys(self.scheduler.space)
+        out: dict[str, Any] = {}
+        for key, col in cols.items():
+            out[key] = col
+            if key != "status":
+                continue
+            for name in names:
+                try:
+                    values = list(map(operator.itemgetter(name), configs))
+                except KeyError:
+                    values = [c.get(name) for c in configs]
+                per_trial = np.fromiter(values, dtype=object, count=n_trials)
+                out[f"config_{name}"] = per_trial[trial].tolist()
+        return out
 
     @property
     def journal_path(self) -> str | None:

@@ -15,20 +15,24 @@ import os
 import sys
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .._validation import check_int, check_number, check_optional_int
+from .._validation import check_number
 from ..clock import Clock, VirtualClock, WallClock
 from ..core import Scheduler
-from ..errors import InvalidParameterError, InvalidTypeError, SearchStateError
+from ..errors import InvalidParameterError, SearchStateError, SearchStateWarning
 from ..executors import make_executor
 from ._commands import Command, Request
+from ._encoding import check_space_values, job_pickler
 from ._loop import Loop
 from ._options import (
     ScheduledControls,
     build_scheduler,
+    check_objective_callable,
+    check_runtime_options,
     objective_fingerprint,
 )
 from ._restore import restore_loop
@@ -49,6 +53,17 @@ def _end_live_searches() -> None:
     """At interpreter exit: end running searches quietly (before thread pools refuse work)."""
     for s in list(_LIVE):
         s._end_at_exit()
+
+
+def _forget_live_searches() -> None:
+    """In a forked child (a fork-context ``multiprocessing`` pool inside an objective, a
+    ``ProcessPoolExecutor`` as executor): the parent's searches are not the child's. Their
+    loop threads do not exist there, so the child must not wait for them at its exit."""
+    _LIVE.clear()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows (no fork there)
+    os.register_at_fork(after_in_child=_forget_live_searches)
 
 
 class Search(SearchControl, SearchReading):
@@ -131,28 +146,19 @@ class Search(SearchControl, SearchReading):
         max_jobs: int | None = None,
         progress: bool | str = "auto",
     ):
-        if not callable(objective):
-            raise InvalidTypeError(
-                f"objective must be a callable such as objective(config, resource) -> value, "
-                f"got {type(objective).__name__}: {objective!r:.80}"
-            )
-        n_workers = check_int("n_workers", n_workers, low=1)
-        if time_budget is not None:
-            check_number("time_budget", time_budget, low=0, low_inclusive=False)
-        if target is not None:
-            check_number("target", target)
-        if job_timeout is not None:
-            check_number("job_timeout", job_timeout, low=0, low_inclusive=False)
-        retries = check_int("retries", retries, low=0)
-        max_jobs = check_optional_int("max_jobs", max_jobs, low=1)
-        if progress not in (True, False, "auto"):
-            raise InvalidParameterError(
-                f"progress must be one of True, False, 'auto'; got {progress!r}")
+        check_objective_callable(objective)
+        opts = check_runtime_options(
+            {"n_workers": n_workers, "time_budget": time_budget, "target": target,
+             "job_timeout": job_timeout, "retries": retries, "max_jobs": max_jobs,
+             "progress": progress})
+        n_workers, retries, max_jobs = opts["n_workers"], opts["retries"], opts["max_jobs"]
         sched = build_scheduler(space, scheduler, max_trials=max_trials, seed=seed,
                                 min_resource=min_resource, max_resource=max_resource,
                                 reduction_factor=reduction_factor, mode=mode)
         ex = make_executor(executor)
         ex.check_objective(objective)
+        # Values the journal or the executor's workers could not carry: refused now, by key.
+        check_space_values(sched.space, journal=journal is not None, pickler=job_pickler(ex))
         own_clock = getattr(ex, "clock", None) if getattr(ex, "virtual", False) else None
         clock: Clock = own_clock if isinstance(own_clock, VirtualClock) else WallClock()
         j: Journal | None = None
@@ -225,7 +231,16 @@ class Search(SearchControl, SearchReading):
             ones in one search).
         **overrides
             Runtime options to change: ``executor``, ``n_workers``, ``time_budget``,
-            ``target``, ``job_timeout``, ``retries``, ``max_jobs``, ``progress``.
+            ``target``, ``job_timeout``, ``retries``, ``max_jobs``, ``progress``; checked
+            exactly as :class:`Search` checks them.
+
+        Raises
+        ------
+        InvalidParameterError, InvalidTypeError
+            An override out of its range, an objective that is not callable (or not the one
+            the journal was written with), ``allow_other_objective`` not a bool.
+        JournalError, JournalLockedError, JournalMismatchError
+            The path is not a journal, another search writes it, or it does not replay.
 
         Returns
         -------
@@ -278,19 +293,21 @@ class Search(SearchControl, SearchReading):
             raise SearchStateError(
                 f"cannot {what}: the search is being run step by step with run(until=...); "
                 "call run() to run it to the end")
-        if self._thread is not None or loop.state is not SearchState.CREATED:
-            if loop.state is SearchState.STOPPED and self._thread is None:
-                raise SearchStateError(
-                    f"cannot {what}: the search was stopped before it started; build a new "
-                    "Search (or Search.from_journal to continue a journaled one)")
-            if loop.state.is_terminal:
-                raise SearchStateError(
-                    f"cannot {what}: the search already ran and is {loop.state} "
-                    f"({loop.reason or 'no reason recorded'}); build a new Search, or "
-                    "Search.from_journal(journal, objective) to continue a journaled one")
+        state = loop.state
+        if state is SearchState.STOPPED and self._thread is None:
             raise SearchStateError(
-                f"cannot {what}: the search was already started and is {loop.state}; use "
-                "wait() (or await search) to wait for it")
+                f"cannot {what}: the search was stopped before it started; build a new "
+                "Search (or Search.from_journal to continue a journaled one)")
+        if state.is_terminal:
+            raise SearchStateError(
+                f"cannot {what}: the search already ran and is {state} "
+                f"({loop.reason or 'no reason recorded'}); build a new Search, or "
+                "Search.from_journal(journal, objective) to continue a journaled one")
+        if self._thread is not None:
+            raise SearchStateError(
+                f"cannot {what}: the search is already running (start() was called; it is "
+                f"{'starting' if state is SearchState.CREATED else state}); use wait() (or "
+                "await search) to wait for its end, or run() to wait with a progress bar")
 
     def _begin(self) -> None:
         loop = self._loop
@@ -346,9 +363,22 @@ class Search(SearchControl, SearchReading):
         Returns
         -------
         Search
-            ``self``. Raises the loop's error if the loop itself crashed.
+            ``self``. Raises the loop's error if the loop itself crashed. On a search that
+            already ended (finished, stopped, failed) ``run()`` does nothing: it returns the
+            search unchanged with a :class:`~asha_nb.errors.SearchStateWarning` saying how it
+            ended. After :meth:`start`, ``run()`` waits for the end.
         """
         loop = self._loop
+        if loop.state.is_terminal and not self._stepping:
+            how = ("stopped before it started" if self._thread is None
+                   else f"{loop.state}: {loop.reason or 'no reason recorded'}")
+            warnings.warn(
+                f"run(): the search already ended ({how}); it is returned unchanged. Build a "
+                "new Search, or Search.from_journal(journal, objective) to continue a "
+                "journaled one", SearchStateWarning, stacklevel=2)
+            if loop.error is not None:
+                raise SearchStateError(f"the search loop failed: {loop.error!r}") from loop.error
+            return self
         if until is not None:
             check_number("until", until, low=0)
             if not loop.virtual:
@@ -435,12 +465,16 @@ class Search(SearchControl, SearchReading):
         return self._loop.subscribe(callback)
 
     def stop(self) -> None:
-        """Stop the search: no new jobs, running jobs are stopped, state ``"stopped"``."""
+        """Stop the search: no new jobs, running jobs are stopped, state ``"stopped"``.
+
+        On a search that already ended (or ends while the call is on its way) ``stop()`` does
+        nothing: the search keeps the state and reason it ended with.
+        """
         loop = self._loop
         if self._thread is None:
             with loop.lock:
                 if loop.state.is_terminal:
-                    raise SearchStateError(f"cannot stop: the search is {loop.state}")
+                    return
                 reason = "stop()" if self._stepping else "stop() before start"
                 loop.request_end(reason, stopped=True)
                 loop.finish(SearchState.STOPPED, reason)
@@ -448,7 +482,12 @@ class Search(SearchControl, SearchReading):
             if not self._done.done():
                 self._done.set_result(self)
             return
-        self._control(Command.STOP, {})
+        try:
+            self._control(Command.STOP, {})
+        except SearchStateError:
+            if not loop.state.is_terminal:
+                raise
+            return  # it ended on its own first: nothing to stop
         self.wait(60)
 
     def __repr__(self) -> str:

@@ -8,7 +8,12 @@ from _virtual import InvariantChecker, check_no_double_booking, rows, vsearch
 
 from asha_nb import space
 from asha_nb.core import JobStatus, Stopped, StopReason, TrialStatus
-from asha_nb.errors import InvalidParameterError, InvalidTypeError, SearchStateError
+from asha_nb.errors import (
+    InvalidParameterError,
+    InvalidTypeError,
+    SearchStateError,
+    SearchStateWarning,
+)
 from asha_nb.runtime.events import ControlApplied, JobStarted
 
 
@@ -142,12 +147,13 @@ def test_life_cycle_errors_say_what_happened():
     s = vsearch(max_trials=3, max_resource=3, seed=0)
     s.stop()
     assert s.state == "stopped"
-    with pytest.raises(SearchStateError, match="stopped before it started"):
-        s.run()
+    with pytest.warns(SearchStateWarning, match="stopped before it started"):
+        assert s.run() is s  # returned unchanged, and said so
     with pytest.raises(SearchStateError, match="stopped before it started"):
         s.start()
     s2 = vsearch(max_trials=3, max_resource=3, seed=0).run()
-    assert s2.run() is s2  # waiting for a finished search returns at once
+    with pytest.warns(SearchStateWarning, match="already ended"):
+        assert s2.run() is s2  # a finished search is returned at once
     with pytest.raises(SearchStateError, match="already ran and is finished"):
         s2.start()
     s3 = vsearch(max_trials=3, max_resource=3, seed=0)
