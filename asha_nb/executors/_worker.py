@@ -109,8 +109,39 @@ _FORMS_HELP = (
 )
 
 
+#: Names of a single parameter that say "a configuration", not "a Trial": ``def f(config)``
+#: is refused (it would be called with a :class:`~asha_nb.Trial`).
+_CONFIG_NAMES = frozenset({"config", "cfg", "conf", "configuration", "params", "hparams",
+                           "hyperparams", "hyperparameters", "hp", "hps", "settings"})
+
+
+def _is_trial_annotation(annotation: Any) -> bool:
+    """Whether a parameter annotation names :class:`~asha_nb.Trial` (class or string)."""
+    if annotation is Trial:
+        return True
+    return isinstance(annotation, str) and annotation.strip("'\"").rsplit(".", 1)[-1] == "Trial"
+
+
 def objective_form(objective: Callable[..., Any]) -> ObjectiveForm:
     """Return how ``objective`` is called, from its signature.
+
+    The three forms, and how a signature is matched to one:
+
+    - **checkpoint** ``f(config, resource, checkpoint)``: three required positional
+      parameters, or a third positional one named ``checkpoint``, ``ckpt`` or ``state`` (it may
+      have a default);
+    - **plain** ``f(config, resource)``: two required positional parameters (more positional
+      ones must have defaults), or a second one named ``resource``;
+    - **trial** ``f(trial)``: one positional parameter (``trial``, any other name, or one
+      annotated ``Trial``). A single parameter named like a configuration (``config``,
+      ``cfg``, ``params``, ``hparams``, ``hp``, ...) and not annotated ``Trial`` is refused:
+      it would receive a :class:`~asha_nb.Trial`, not the configuration (use ``f(trial)`` and
+      read ``trial.config``, or ``f(config, resource)``).
+
+    A signature that the search could not call is refused here, before any job runs: more
+    than three required positional parameters, or a required keyword-only parameter (the
+    runtime passes arguments by position only). ``*args`` / ``**kwargs`` and parameters with
+    defaults are fine.
 
     Parameters
     ----------
@@ -142,6 +173,10 @@ def objective_form(objective: Callable[..., Any]) -> ObjectiveForm:
     Traceback (most recent call last):
     ...
     asha_nb.errors.InvalidTypeError: objective must be written as ...; got <lambda>(a, b, c, d)
+    >>> objective_form(lambda config: 0.0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    asha_nb.errors.InvalidTypeError: objective must be written as ...; got <lambda>(config)
     """
     if not callable(objective):
         raise InvalidTypeError(
@@ -174,17 +209,34 @@ def objective_form(objective: Callable[..., Any]) -> ObjectiveForm:
     positional = [p for p in params if p.kind in kinds]
     n_req = sum(p.default is inspect.Parameter.empty for p in positional)
     n_pos = len(positional)
+    name = getattr(objective, "__name__", type(objective).__name__)
+
+    def refuse(why: str) -> InvalidTypeError:
+        return InvalidTypeError(
+            f"objective must be written as {_FORMS_HELP} (or set objective.__asha_form__); "
+            f"the search cannot call it: {why}; got {name}{sig}"
+        )
+
+    kw_only = [p.name for p in params
+               if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is inspect.Parameter.empty]
+    if kw_only:
+        raise refuse(f"it has required keyword-only parameter(s) {', '.join(kw_only)} (the "
+                     "search passes arguments by position; give them defaults)")
+    if n_req > 3:
+        raise refuse(f"it has {n_req} required parameters and the search passes at most 3")
     if n_req == 3 or (n_req >= 2 and n_pos >= 3 and positional[2].name in _CHECKPOINT_NAMES):
         return ObjectiveForm.CHECKPOINT
     if n_req == 2 or (n_req == 1 and n_pos >= 2 and positional[1].name == "resource"):
         return ObjectiveForm.PLAIN
     if n_req == 1 or (n_req == 0 and n_pos >= 1):
+        first = positional[0]
+        if first.name.lower() in _CONFIG_NAMES and not _is_trial_annotation(first.annotation):
+            raise refuse(f"its one parameter {first.name!r} would receive a Trial, not the "
+                         "configuration (a single parameter is the trial form: name it "
+                         "'trial' and read trial.config and trial.resource, or annotate it "
+                         "as Trial)")
         return ObjectiveForm.TRIAL
-    name = getattr(objective, "__name__", type(objective).__name__)
-    raise InvalidTypeError(
-        f"objective must be written as {_FORMS_HELP} (or set objective.__asha_form__); "
-        f"got {name}{sig}"
-    )
+    raise refuse("it takes no positional parameter")
 
 
 # ---------------------------------------------------------------------------- channels
