@@ -7,7 +7,9 @@ worker) but also the GIL: they help when trials spend their time in big GIL-rele
 Intra-op threads: ``torch.set_num_threads`` and BLAS/OpenMP limits are process-global, so
 ``n`` trial threads each running ``cores``-threaded kernels oversubscribe the machine. On
 :meth:`ThreadExecutor.start` the executor caps intra-op threads to ``max(1, cores // n)``
-(threadpoolctl; ``torch.set_num_threads`` only if torch is already imported), updates the cap
+(threadpoolctl; ``torch.set_num_threads`` only if torch is already imported; a cap only lowers:
+a lower limit the user set stays; OpenMP's per-thread limit is applied in each trial thread
+too), updates the cap
 on :meth:`~ThreadExecutor.resize` and releases it on :meth:`~ThreadExecutor.shutdown`. Caps of
 overlapping searches nest (:class:`asha_nb._threads.ThreadCap`): the smallest holds, and the
 original values come back when the last search ends. Pass ``limit_threads=False`` to leave them
@@ -39,7 +41,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .._threads import ThreadCap, intra_op_threads
+from .._threads import ThreadCap, apply_in_thread, intra_op_threads
 from ..errors import SearchStateError
 from ._base import BaseExecutor, IntermediateReport, JobOutcome, JobSpec, RunningJob
 from ._worker import ObjectiveForm, QueueChannel, objective_form, run_job
@@ -232,6 +234,8 @@ class ThreadExecutor(BaseExecutor):
         future resolves, so its done callbacks see the executor without it)."""
         running.started_at = time.monotonic()
         job_id = running.spec.job_id
+        if self._cap is not None:
+            apply_in_thread()  # OpenMP limits are per thread
         try:
             return run_job(self._objective, running.spec, self._channel, form=self._form)
         finally:
