@@ -149,6 +149,15 @@ class BaseExecutor(abc.ABC):
 
         objective_form(objective)
 
+    def check_n_workers(self, n_workers: int) -> int:
+        """Return ``n_workers`` if this executor can run that many jobs at once, else raise
+        :class:`~asha_nb.errors.InvalidParameterError` (or ``InvalidTypeError``) naming the
+        allowed range. Called when the search is built and before ``set_n_workers`` changes
+        anything; the default accepts any int >= 1."""
+        from .generic import check_n_workers
+
+        return check_n_workers(n_workers)
+
     @abc.abstractmethod
     def start(self, objective: Any, n_workers: int) -> None:
         """Prepare to run ``objective`` on ``n_workers`` workers."""

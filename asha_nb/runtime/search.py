@@ -153,6 +153,7 @@ class Search(SearchControl, SearchReading):
                                 reduction_factor=reduction_factor, mode=mode)
         ex = make_executor(executor)
         ex.check_objective(objective)
+        ex.check_n_workers(n_workers)
         own_clock = getattr(ex, "clock", None) if getattr(ex, "virtual", False) else None
         clock: Clock = own_clock if isinstance(own_clock, VirtualClock) else WallClock()
         j: Journal | None = None

@@ -53,7 +53,7 @@ def test_the_forms_that_can_be_called_are_still_accepted():
     def annotated(config: Trial):  # a Trial annotation says what it receives
         return config.config["x"]
 
-    def annotated_str(cfg: "Trial"):
+    def annotated_str(cfg: "Trial"):  # noqa: UP037 - a string annotation, on purpose
         return cfg.config["x"]
 
     def other_name(t):
