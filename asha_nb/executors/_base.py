@@ -67,6 +67,9 @@ class JobOutcome(NamedTuple):
         ``True`` if the objective returned early because a cooperative stop was requested.
     duration
         Seconds the objective ran (measured in the worker).
+    note
+        What the worker had to leave out, kept on the job's record (e.g. a checkpoint that
+        could not be pickled to leave its worker process: the value still comes back).
     """
 
     value: Any = None
@@ -75,6 +78,7 @@ class JobOutcome(NamedTuple):
     intermediate: tuple[tuple[float, float], ...] = ()
     stopped: bool = False
     duration: float = 0.0
+    note: str | None = None
 
 
 class IntermediateReport(NamedTuple):

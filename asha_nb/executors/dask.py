@@ -39,7 +39,7 @@ from typing import Any
 
 from ..errors import ExecutorLostError, InvalidParameterError, InvalidTypeError, SearchStateError
 from ._base import BaseExecutor, IntermediateReport, JobSpec, RunningJob
-from ._worker import dumps_objective, objective_form, run_pickled
+from ._worker import dumps_objective, local_outcome, objective_form, process_origin, run_pickled
 from .generic import check_n_workers, mirror_future, settle
 
 __all__ = ["DaskExecutor", "DaskChannel"]
@@ -190,6 +190,7 @@ class DaskExecutor(BaseExecutor):
         self._own_cluster: Any = None
         self.n_workers = 0
         self._blob: bytes | None = None
+        self._origin: tuple[str, int] | None = None
         self._uid = uuid.uuid4().hex[:10]
         self._queue: Any = None
         self._var: Any = None
@@ -209,6 +210,7 @@ class DaskExecutor(BaseExecutor):
         self.n_workers = check_n_workers(n_workers)
         objective_form(objective)
         self._blob = dumps_objective(objective)
+        self._origin = process_origin()
         if self.client is None:
             self._start_local_cluster(self.n_workers)
         queue_name = f"asha-reports-{self._uid}" if self.stream else None
@@ -268,7 +270,7 @@ class DaskExecutor(BaseExecutor):
     def _read(self, f: Any) -> tuple[str, Any]:
         status = f.status
         if status == "finished":
-            return "result", f.result()
+            return "result", local_outcome(f.result())
         if status == "error":
             return "error", f.exception()
         if status == "cancelled" and self._shutting_down:
@@ -303,6 +305,7 @@ class DaskExecutor(BaseExecutor):
                 self._blob,
                 spec,
                 self._channel,
+                self._origin,
                 pure=False,
                 key=f"asha-job-{job_id}-{self._uid}-{next(self._submits)}",
                 **self.submit_kwargs,

@@ -26,7 +26,7 @@ from typing import Any
 
 from ..errors import InvalidParameterError, InvalidTypeError, SearchStateError
 from ._base import BaseExecutor, JobSpec, RunningJob
-from ._worker import dumps_objective, run_pickled
+from ._worker import _read_local, dumps_objective, process_origin, run_pickled
 
 __all__ = ["GenericExecutor"]
 
@@ -154,21 +154,24 @@ class GenericExecutor(BaseExecutor):
         self.shutdown_executor = shutdown_executor
         self.n_workers = 0
         self._blob: bytes | None = None
+        self._origin: tuple[str, int] | None = None
 
     def start(self, objective: Any, n_workers: int) -> None:
         """Serialize ``objective`` once; nothing else to prepare."""
         self.n_workers = check_n_workers(n_workers)
         self._blob = dumps_objective(objective)
+        self._origin = process_origin()
 
     def submit(self, spec: JobSpec) -> RunningJob:
         """Submit the trampoline; the future resolves to a :class:`JobOutcome`."""
         if self._blob is None:
             raise SearchStateError("GenericExecutor.submit() called before start()")
-        return RunningJob(spec, self.executor.submit(run_pickled, self._blob, spec, None))
+        inner = self.executor.submit(run_pickled, self._blob, spec, None, self._origin)
+        return RunningJob(spec, mirror_future(inner, _read_local), {"inner": inner})
 
     def stop_job(self, running: RunningJob) -> None:
         """Cancel the job if it has not started (no preemption, no stop flag)."""
-        running.future.cancel()
+        running.extra["inner"].cancel()
 
     def resize(self, n_workers: int) -> None:
         """Record the new worker count (the user's executor keeps its own size)."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..core import Job, JobStatus
 from ..errors import ExecutorLostError
 from ..executors import JobOutcome, RunningJob
+from ..executors._worker import PickledCheckpoint, local_outcome
 from .events import IntermediateValue, JobFinished
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -194,7 +195,8 @@ class JobEndings:
                 except BaseException:  # noqa: BLE001 - the general path below says why
                     outcome_ = None
             if outcome_ is not None and outcome_.error is None and not outcome_.intermediate \
-                    and outcome_.checkpoint is None and type(outcome_.value) is float:
+                    and outcome_.checkpoint is None and type(outcome_.value) is float \
+                    and outcome_.note is None:
                 # The common case: a plain value, no journal, no subscriber.
                 fast_value: float = outcome_.value
                 del self.inflight[job.job_id]
@@ -302,16 +304,24 @@ class JobEndings:
             return
 
         assert value is not None and outcome is not None
-        note = None if math.isfinite(value) else f"objective returned {value!r}"
-        if outcome.checkpoint is not None:
-            self.checkpoints[job.trial_id] = (job.resource, outcome.checkpoint)
+        notes = [] if math.isfinite(value) else [f"objective returned {value!r}"]
+        if type(outcome.checkpoint) is PickledCheckpoint:  # an executor left it pickled
+            outcome = local_outcome(outcome)
+        if outcome.note is not None:  # e.g. a checkpoint that could not leave its process
+            notes.append(outcome.note)
+            logger.warning("asha_nb: trial %s: %s", job.trial_id, outcome.note)
+        checkpoint = outcome.checkpoint
+        if checkpoint is not None:
+            self.checkpoints[job.trial_id] = (job.resource, checkpoint)
             if j is not None:
                 try:
-                    j.save_checkpoint(job.trial_id, job.resource, outcome.checkpoint, time=now)
+                    j.save_checkpoint(job.trial_id, job.resource, checkpoint, time=now)
                 except Exception as e:  # noqa: BLE001 - only this trial is affected
-                    note = (f"checkpoint not saved ({type(e).__name__}: {e}); a resumed search "
-                            "retrains this trial from scratch")
-                    logger.warning("asha_nb: trial %s: %s", job.trial_id, note)
+                    saved = (f"checkpoint not saved ({type(e).__name__}: {e}); a resumed "
+                             "search retrains this trial from scratch")
+                    notes.append(saved)
+                    logger.warning("asha_nb: trial %s: %s", job.trial_id, saved)
+        note = "; ".join(notes) if notes else None
         if j is not None:
             j.append("report", time=now, job_id=job.job_id, trial_id=job.trial_id, value=value)
         events = sched.report(job, value)
