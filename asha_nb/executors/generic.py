@@ -8,10 +8,14 @@ functions, lambdas and closures work wherever the executor can import ``asha_nb`
 Limits: there is no streaming channel (intermediate values come back at the end in
 ``JobOutcome.intermediate``), no cooperative stop flag and no preemption: ``stop_job`` only
 cancels a job that has not started; a running job runs to its end. There is no executor-side
-timeout (``handles_timeouts = False``) and the executor cannot see when a job really starts in
-the user's pool (``RunningJob.started_at`` stays ``None``), so the runtime counts
-``JobSpec.timeout`` from the submission; it submits a job only when a worker is free, so give
-the pool at least ``n_workers`` workers. A job past its timeout keeps its worker until it
+timeout (``handles_timeouts = False``): the runtime counts ``JobSpec.timeout`` from the job's
+real start, which the executor learns when the pool sets the job's future running
+(``Future.running()``, checked at each :meth:`GenericExecutor.drain_reports`, at most a
+loop tick late; the standard library pools, loky and mpi4py set it when a worker takes the job,
+``ProcessPoolExecutor`` up to one job early). A job queued behind busy workers of a pool with
+fewer workers than ``n_workers`` is therefore never timed out before it ran. For a pool whose
+futures are never set running (Dask's ``client.get_executor()``) the executor cannot tell, and
+the runtime counts from the submission. A job past its timeout keeps its worker until it
 returns.
 
 This module also holds the small helpers shared by the thread, process and Dask executors
@@ -21,11 +25,12 @@ This module also holds the small helpers shared by the thread, process and Dask 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import time
 from collections.abc import Callable
 from typing import Any
 
 from ..errors import InvalidParameterError, InvalidTypeError, SearchStateError
-from ._base import BaseExecutor, JobSpec, RunningJob
+from ._base import BaseExecutor, IntermediateReport, JobSpec, RunningJob
 from ._worker import _read_local, dumps_objective, process_origin, run_pickled
 
 __all__ = ["GenericExecutor"]
@@ -64,7 +69,8 @@ def mirror_future(
         Any future with ``add_done_callback`` (a ``concurrent.futures.Future``, a Dask future).
     read
         ``read(inner) -> ("result", value) | ("error", exc) | ("cancelled", None)``, called
-        once ``inner`` is done; the default reads a ``concurrent.futures.Future``. An exception
+        once ``inner`` is done; the default reads a ``concurrent.futures.Future``.
+        ``("defer", None)`` leaves ``outer`` pending: the reader settles it later. An exception
         raised by ``read`` becomes the returned future's exception.
     into
         A pending future to resolve (default: a new one). If it is resolved first by someone
@@ -86,6 +92,8 @@ def mirror_future(
             kind, payload = read(f)
         except BaseException as exc:  # noqa: BLE001 - surfaced on the outer future
             kind, payload = "error", exc
+        if kind == "defer":
+            return  # the reader resolves ``outer`` itself later (settle)
         if kind == "cancelled":
             outer.cancel()  # never set running, so this works until it is done
         elif kind == "error":
@@ -122,8 +130,8 @@ class GenericExecutor(BaseExecutor):
     Notes
     -----
     ``stop_job`` cancels a job that has not started; a running job is not preempted and
-    does not see a stop flag. Timeouts are the runtime's (counted from the submission, see
-    the module docstring). ``resize`` only changes how many jobs the runtime keeps out;
+    does not see a stop flag. Timeouts are the runtime's, counted from the job's real start
+    (see the module docstring). ``resize`` only changes how many jobs the runtime keeps out;
     the executor's own worker count is the user's business.
 
     Examples
@@ -155,6 +163,10 @@ class GenericExecutor(BaseExecutor):
         self.n_workers = 0
         self._blob: bytes | None = None
         self._origin: tuple[str, int] | None = None
+        self._out: dict[int, RunningJob] = {}  # jobs not known to have started yet
+        #: Set once a job of this pool was seen running before it ended: its futures show
+        #: starts (see the module docstring); until then timeouts count from the submission.
+        self.reports_starts = False
 
     def start(self, objective: Any, n_workers: int) -> None:
         """Serialize ``objective`` once; nothing else to prepare."""
@@ -167,7 +179,23 @@ class GenericExecutor(BaseExecutor):
         if self._blob is None:
             raise SearchStateError("GenericExecutor.submit() called before start()")
         inner = self.executor.submit(run_pickled, self._blob, spec, None, self._origin)
-        return RunningJob(spec, mirror_future(inner, _read_local), {"inner": inner})
+        running = RunningJob(spec, mirror_future(inner, _read_local), {"inner": inner})
+        self._out[spec.job_id] = running
+        return running
+
+    def drain_reports(self) -> list[IntermediateReport]:
+        """No reports to stream; stamps ``started_at`` of the jobs the pool set running."""
+        if self._out:
+            now = time.monotonic()
+            for job_id, running in list(self._out.items()):
+                inner = running.extra["inner"]
+                if inner.running():
+                    running.started_at = now
+                    self.reports_starts = True
+                elif not inner.done():
+                    continue
+                del self._out[job_id]
+        return []
 
     def stop_job(self, running: RunningJob) -> None:
         """Cancel the job if it has not started (no preemption, no stop flag)."""
@@ -179,6 +207,7 @@ class GenericExecutor(BaseExecutor):
 
     def shutdown(self, wait: bool = False) -> None:
         """Shut the wrapped executor down only if ``shutdown_executor`` was set."""
+        self._out.clear()
         if self.shutdown_executor:
             self.executor.shutdown(wait=wait, cancel_futures=True)
 

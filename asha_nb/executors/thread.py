@@ -217,6 +217,7 @@ class ThreadExecutor(BaseExecutor):
     name = "thread"
     can_kill = False
     handles_timeouts = False
+    reports_starts = True  # the worker thread stamps started_at
     inline_completion = True  # a worker completes its job and picks the next one itself
 
     def __init__(

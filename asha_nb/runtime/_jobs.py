@@ -38,6 +38,7 @@ __all__ = ["Flight", "JobEndings", "describe_exception", "to_value"]
 logger = logging.getLogger("asha_nb.runtime")
 
 _INF = float("inf")
+_NAN = float("nan")
 _NINF = float("-inf")
 _NONE_MSG = (
     "objective returned None; it must return a number, or (value, checkpoint) for the "
@@ -203,6 +204,13 @@ class JobEndings:
                 if fl.worker < self.n_workers:
                     heapq.heappush(self.free, fl.worker)
                 now = self.clock.now()
+                if self.virtual:
+                    started = fl.start
+                else:
+                    d = outcome_.duration
+                    started = now - d if d > 0 else self.started_time(fl, None, now) or _NAN
+                    if started < fl.start:
+                        started = fl.start
                 self.n_done += 1
                 self._dirty = True
                 self.scheduler.report(job, fast_value)
@@ -212,7 +220,7 @@ class JobEndings:
                 else:
                     note = f"objective returned {fast_value!r}"
                 self.finished_ids.append(job.job_id)
-                self.store.finish_ok(job.job_id, now, fast_value, note)
+                self.store.finish_ok(job.job_id, now, fast_value, note, started)
                 if self.target is not None:
                     self.check_target(fast_value)
                 return
@@ -227,6 +235,7 @@ class JobEndings:
         del self.inflight[job.job_id]
         self.release(fl)
         now = self.clock.now()
+        self.store.set_started(job.job_id, self.started_time(fl, outcome, now))
         self.n_done += 1
         self._dirty = True
         if outcome is not None and outcome.intermediate and not fl.streamed:
@@ -330,6 +339,24 @@ class JobEndings:
         if self.target is not None:
             self.check_target(value)
 
+    def started_time(self, fl: Flight, outcome: JobOutcome | None, now: float) -> float | None:
+        """When the job's objective really began, on the search's clock (``None``: unknown).
+
+        From the worker's own measure of the objective's run (``outcome.duration``) where an
+        outcome came back, else from the moment the executor saw it start
+        (``RunningJob.started_at``); never before the job was handed out. In virtual time a
+        job starts when it is handed out.
+        """
+        if self.virtual:
+            return fl.start
+        if outcome is not None and outcome.duration > 0:
+            t = now - outcome.duration
+        elif fl.running.started_at is not None:
+            t = now - (time.monotonic() - fl.running.started_at)
+        else:
+            return None
+        return t if t > fl.start else fl.start
+
     def check_target(self, value: float) -> None:
         target = self.target
         if target is not None and math.isfinite(value):
@@ -373,16 +400,22 @@ class JobEndings:
         if timeout is None or self.executor.handles_timeouts:
             return
         mono = time.monotonic()
+        knows_starts = bool(getattr(self.executor, "reports_starts", False))
         for fl in list(self.inflight.values()):
             if fl.timed_out is not None or fl.user_stopped:
                 continue
-            t0 = fl.running.started_at if fl.running.started_at is not None else fl.submitted
+            t0 = fl.running.started_at
+            if t0 is None:
+                if knows_starts:
+                    continue  # still queued in the executor: its time has not begun
+                t0 = fl.submitted
             if mono - t0 < timeout:
                 continue
             job = fl.job
             now = self.clock.now()
             error = f"timed out after {timeout:g} s"
             fl.timed_out = error
+            self.store.set_started(job.job_id, self.started_time(fl, None, now))
             if self.journal is not None:
                 self.journal.append("fail", time=now, job_id=job.job_id, trial_id=job.trial_id,
                                     text=error)
@@ -402,9 +435,17 @@ class JobEndings:
         if timeout is None or self.executor.handles_timeouts:
             return None
         mono = time.monotonic()
-        waits = [timeout - (mono - (fl.running.started_at if fl.running.started_at is not None
-                                    else fl.submitted))
-                 for fl in self.inflight.values() if fl.timed_out is None and not fl.user_stopped]
+        knows_starts = bool(getattr(self.executor, "reports_starts", False))
+        waits = []
+        for fl in self.inflight.values():
+            if fl.timed_out is not None or fl.user_stopped:
+                continue
+            t0 = fl.running.started_at
+            if t0 is None:
+                if knows_starts:
+                    continue  # not started: the loop's regular wake-ups look again
+                t0 = fl.submitted
+            waits.append(timeout - (mono - t0))
         return max(0.0, min(waits)) if waits else None
 
     # ------------------------------------------------------------------ the loop

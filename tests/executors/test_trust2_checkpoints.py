@@ -33,7 +33,7 @@ def search(objective, executor):
                reduction_factor=3, seed=1, progress=False)
     s.start()
     assert s.wait(timeout=180), "the search did not end"
-    assert str(s.state) == "finished", s.reason
+    assert str(s.state) == "finished", s.snapshot().reason
     return s
 
 

@@ -41,7 +41,7 @@ def run(executor, **kw):
 
 
 def check(search):
-    assert str(search.state) == "finished", search.reason
+    assert str(search.state) == "finished", search.snapshot().reason
     rows = search.records()
     assert len(rows) == 6
     for r in rows:
