@@ -18,6 +18,17 @@ futures are never set running (Dask's ``client.get_executor()``) the executor ca
 the runtime counts from the submission. A job past its timeout keeps its worker until it
 returns.
 
+MPI (``mpi4py.futures.MPIPoolExecutor``): MPI has no crash isolation. When one worker process
+dies (``os._exit``, a segfault, the out-of-memory killer), Open MPI aborts the whole job of
+spawned workers, and the pool's futures never resolve. The executor watches the worker
+processes the pool spawned on this machine (every 0.25 s, from
+:meth:`GenericExecutor.drain_reports`): once one is gone, every outstanding job fails with
+:class:`~asha_nb.errors.ExecutorLostError` (the search ends as failed, its running jobs are
+``interrupted`` and run again on resume) and the dead pool is abandoned (its manager thread is
+no longer waited for at exit, and its ``shutdown()`` returns), so the script can exit. Workers on
+other machines are not watched. Use ``executor="process"`` (each trial in its own killable
+process) or Dask for trials that may crash.
+
 This module also holds the small helpers shared by the thread, process and Dask executors
 (:func:`mirror_future`, :func:`settle`, :func:`check_n_workers`).
 """
@@ -25,11 +36,13 @@ This module also holds the small helpers shared by the thread, process and Dask 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import InvalidParameterError, InvalidTypeError, SearchStateError
+from ..errors import ExecutorLostError, InvalidParameterError, InvalidTypeError, SearchStateError
 from ._base import BaseExecutor, IntermediateReport, JobSpec, RunningJob
 from ._worker import _read_local, dumps_objective, process_origin, run_pickled
 
@@ -114,6 +127,118 @@ def check_n_workers(n_workers: Any) -> int:
     return n_workers
 
 
+# ---------------------------------------------------------------------------- MPI watch
+_MPI_SERVER = b"mpi4py.futures.server"
+_WATCH_EVERY = 0.25  # seconds between two looks at the MPI worker processes
+
+
+def is_mpi_pool(executor: Any) -> bool:
+    """Whether ``executor`` is an ``mpi4py.futures`` pool (checked without importing mpi4py)."""
+    return any(cls.__module__.startswith("mpi4py.futures") for cls in type(executor).__mro__)
+
+
+def _process_table() -> dict[int, tuple[int, str, bytes]] | None:
+    """``pid -> (parent pid, state, command line)`` of every process (``None``: no /proc)."""
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return None
+    table: dict[int, tuple[int, str, bytes]] = {}
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue  # it just ended
+        fields = stat.rsplit(b")", 1)[-1].split()
+        if len(fields) < 2:
+            continue
+        table[int(name)] = (int(fields[1]), fields[0].decode(), cmdline)
+    return table
+
+
+def mpi_worker_pids() -> set[int] | None:
+    """Live ``mpi4py.futures`` worker processes descended from this process (``None`` where
+    processes cannot be listed)."""
+    table = _process_table()
+    if table is None:
+        return None
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found: set[int] = set()
+    todo = list(children.get(os.getpid(), ()))
+    while todo:
+        pid = todo.pop()
+        ppid, state, cmdline = table[pid]
+        if _MPI_SERVER in cmdline and state not in ("Z", "X"):
+            found.add(pid)
+        todo.extend(children.get(pid, ()))
+    return found
+
+
+class _MpiWatch:
+    """Notices an ``mpi4py.futures`` worker process that died (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.known: set[int] = set()
+        self.next_look = 0.0
+
+    def dead(self) -> set[int]:
+        now = time.monotonic()
+        if now < self.next_look:
+            return set()
+        self.next_look = now + _WATCH_EVERY
+        alive = mpi_worker_pids()
+        if alive is None:
+            return set()
+        gone = self.known - alive
+        self.known |= alive
+        return gone
+
+
+def abandon_mpi_pool(pool: Any) -> None:
+    """Stop waiting for a dead ``MPIPoolExecutor`` (best effort): mpi4py's manager thread waits
+    for the results of the dead workers for ever, and would be joined by ``shutdown()`` and at
+    interpreter exit; it is left to itself so that the process can exit."""
+    try:
+        pool.shutdown(wait=False, cancel_futures=True)
+    except Exception:  # noqa: BLE001 - best effort on a broken pool
+        pass
+    inner = getattr(pool, "_pool", None)
+    thread = getattr(inner, "thread", None)
+    try:
+        from mpi4py.futures import _core
+
+        registry: Any = _core.THREADS_QUEUES  # threads mpi4py joins at interpreter exit
+        registry.pop(thread, None)
+    except Exception:  # noqa: BLE001 - another mpi4py version: nothing more to do there
+        pass
+    lock = getattr(thread, "_tstate_lock", None)
+    locks = getattr(threading, "_shutdown_locks", None)
+    guard = getattr(threading, "_shutdown_locks_lock", None)
+    if lock is not None and locks is not None and guard is not None:
+        with guard:
+            locks.discard(lock)  # the interpreter no longer joins the stuck thread at exit
+    if inner is not None:
+        try:
+            pool._pool = None  # its shutdown(wait=True) (a with block's end) returns at once
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+
+
+_MPI_LOST = (
+    "an MPI worker process died (pid {pids}): MPI has no crash isolation, so Open MPI aborted "
+    "the pool's worker job and its jobs can never return. The search ends here; its running "
+    "jobs are interrupted and run again on resume (Search.from_journal) with a new pool. Use "
+    "executor=\"process\" (one killable process per trial) or Dask for trials that may crash"
+)
+
+
 # ---------------------------------------------------------------------------- executor
 class GenericExecutor(BaseExecutor):
     """Run jobs on a user's ``concurrent.futures.Executor``.
@@ -164,6 +289,9 @@ class GenericExecutor(BaseExecutor):
         self._blob: bytes | None = None
         self._origin: tuple[str, int] | None = None
         self._out: dict[int, RunningJob] = {}  # jobs not known to have started yet
+        self._all: dict[int, RunningJob] = {}  # outstanding jobs (watched MPI pools only)
+        self._mpi = _MpiWatch() if is_mpi_pool(executor) else None
+        self._lost: str | None = None
         #: Set once a job of this pool was seen running before it ended: its futures show
         #: starts (see the module docstring); until then timeouts count from the submission.
         self.reports_starts = False
@@ -178,13 +306,36 @@ class GenericExecutor(BaseExecutor):
         """Submit the trampoline; the future resolves to a :class:`JobOutcome`."""
         if self._blob is None:
             raise SearchStateError("GenericExecutor.submit() called before start()")
+        if self._lost is not None:
+            raise ExecutorLostError(self._lost)
         inner = self.executor.submit(run_pickled, self._blob, spec, None, self._origin)
         running = RunningJob(spec, mirror_future(inner, _read_local), {"inner": inner})
         self._out[spec.job_id] = running
+        if self._mpi is not None:
+            self._all[spec.job_id] = running
+            self._watch_mpi()  # learn the worker processes as soon as they exist
         return running
 
+    def _watch_mpi(self) -> None:
+        assert self._mpi is not None
+        for job_id in [j for j, r in self._all.items() if r.future.done()]:
+            del self._all[job_id]
+        dead = self._mpi.dead()
+        if not dead or self._lost is not None:
+            return
+        self._lost = _MPI_LOST.format(pids=", ".join(map(str, sorted(dead))))
+        jobs = list(self._all.values())
+        self._all.clear()
+        self._out.clear()
+        for running in jobs:
+            settle(running.future, exc=ExecutorLostError(self._lost))
+        abandon_mpi_pool(self.executor)
+
     def drain_reports(self) -> list[IntermediateReport]:
-        """No reports to stream; stamps ``started_at`` of the jobs the pool set running."""
+        """No reports to stream; stamps ``started_at`` of the jobs the pool set running (and
+        watches the worker processes of an MPI pool)."""
+        if self._mpi is not None:
+            self._watch_mpi()
         if self._out:
             now = time.monotonic()
             for job_id, running in list(self._out.items()):
