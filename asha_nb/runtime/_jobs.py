@@ -208,9 +208,13 @@ class JobEndings:
                     started = fl.start
                 else:
                     d = outcome_.duration
-                    started = now - d if d > 0 else self.started_time(fl, None, now) or _NAN
-                    if started < fl.start:
-                        started = fl.start
+                    if d > 0:
+                        started = now - d
+                        if started < fl.start:
+                            started = fl.start
+                    else:
+                        known = self.started_time(fl, None, now)
+                        started = _NAN if known is None else known
                 self.n_done += 1
                 self._dirty = True
                 self.scheduler.report(job, fast_value)
