@@ -13,7 +13,9 @@ Only imported when a Dask client is used (``import asha_nb.executors`` does not 
   sets ``RunningJob.started_at`` (the moment the executor learns of the start: at most one
   drain interval late, never early). Without streaming it stays ``None``.
 - Timeouts: Dask has no per-task deadline, so ``handles_timeouts = False``: the runtime
-  enforces ``JobSpec.timeout`` from ``started_at`` (or the submission) and calls ``stop_job``;
+  enforces ``JobSpec.timeout`` from ``started_at`` and calls ``stop_job``; a job whose start
+  message has not come yet is still queued on the cluster (``reports_starts``) and is not timed
+  out (without streaming there are no start messages: it counts from the submission);
   the task keeps its Dask worker until the objective returns, and its late outcome resolves
   the job's future.
 - A worker that dies makes its job's future raise ``distributed.scheduler.KilledWorker``.

@@ -149,8 +149,11 @@ class DaemonThreadPool:
 
     def _worker(self) -> None:
         me = threading.current_thread()
+        busy = False  # a new thread is already counted in _idle
         while True:
-            with self._cv:  # this thread is counted in _idle here
+            with self._cv:
+                if busy:
+                    self._idle += 1
                 while not self._work and not self._closed and len(self._threads) <= self._target:
                     self._cv.wait()
                 self._idle -= 1
@@ -158,22 +161,16 @@ class DaemonThreadPool:
                     self._threads.discard(me)  # surplus after a resize, or shut down
                     return
                 future, fn, args = self._work.popleft()
+            busy = True
             if not future.set_running_or_notify_cancel():
-                with self._cv:
-                    self._idle += 1
                 continue
-            error: BaseException | None = None
             try:
                 result = fn(*args)
             except BaseException as exc:  # noqa: BLE001 - handed to the future
-                error = exc
-            with self._cv:  # free again before the future's callbacks submit the next job
-                self._idle += 1
-            if error is not None:
-                future.set_exception(error)
+                future.set_exception(exc)
             else:
                 future.set_result(result)
-            del future, fn, args, error
+            del future, fn, args
 
 
 class ThreadExecutor(BaseExecutor):

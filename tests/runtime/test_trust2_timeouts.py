@@ -11,7 +11,6 @@ import sys
 import time
 
 import cloudpickle
-import pytest
 
 from asha_nb import Search, space
 
@@ -59,7 +58,8 @@ def test_a_users_pool_with_one_slot_for_three_workers_times_no_job_out_falsely()
 
 
 def test_dask_with_one_thread_for_three_workers_times_no_job_out_falsely():
-    distributed = pytest.importorskip("distributed")
+    import distributed
+
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
