@@ -10,6 +10,8 @@ Caps nest. Every live :class:`ThreadCap` is kept in one process-wide registry; t
 force is the smallest live cap, and the values found before the first cap (per BLAS/OpenMP
 library, and torch's) are put back when the last cap is released, whatever the release order.
 Two thread searches that overlap in one notebook therefore leave the process as they found it.
+A cap only lowers: a library (or torch) the user limited below it keeps the user's limit
+(after ``torch.set_num_threads(1)`` a thread search's trials see 1 thread, not ``cores // n``).
 
 torch is only touched if it is already imported: this module never imports torch.
 """
@@ -28,6 +30,7 @@ __all__ = [
     "ThreadCap",
     "active_cap",
     "set_worker_threads",
+    "apply_in_thread",
 ]
 
 #: Environment variables read by OpenMP, MKL, OpenBLAS, Accelerate, numexpr at start-up.
@@ -66,27 +69,55 @@ _caps: dict[int, int] = {}  # cap id -> threads it asks for
 _ids = itertools.count()
 _blas_before: dict[str, int] = {}  # library path -> its thread count before the first cap
 _torch_before: int | None = None
+#: OpenMP limits are per thread (each thread has its own ICV): the values a trial thread must
+#: set for itself (library path -> threads), changed with ``_generation`` by every cap change.
+_openmp_limits: dict[str, int] = {}
+_generation = 0
+_controller: object | None = None  # the last ThreadpoolController (reused by trial threads)
+_local = threading.local()
 
 
 def _set_libraries(n_threads: int, remember: bool) -> None:
-    """Limit every loaded BLAS/OpenMP library (and torch, if imported) to ``n_threads``.
+    """Limit every loaded BLAS/OpenMP library (and torch, if imported) to ``n_threads``, or
+    to the lower limit it already had: a cap only lowers a limit, never raises one the user
+    set (``torch.set_num_threads(1)``, ``threadpool_limits(1)``).
 
     With ``remember``, the value each library (and torch) had before is kept for
-    :func:`_restore_locked`, the first time that library is seen.
+    :func:`_restore_locked`, the first time that library is seen, and the cap is compared with
+    that value; without it, with the library's current value.
     """
-    global _torch_before
+    global _torch_before, _controller, _generation
     from threadpoolctl import ThreadpoolController
 
     torch = sys.modules.get("torch")
-    if torch is not None and remember and _torch_before is None:
+    torch_now: int | None = None
+    if torch is not None:
         # Read torch's setting first: capping its OpenMP runtime changes what it reports.
-        _torch_before = int(torch.get_num_threads())
-    for lib in ThreadpoolController().lib_controllers:
+        torch_now = int(torch.get_num_threads())
+        if remember and _torch_before is None:
+            _torch_before = torch_now
+    controller = ThreadpoolController()
+    for lib in controller.lib_controllers:
         if remember and lib.filepath not in _blas_before:
             _blas_before[lib.filepath] = int(lib.num_threads)
-        lib.set_num_threads(n_threads)
+        before = _blas_before.get(lib.filepath) if remember else int(lib.num_threads)
+        limit = _lowered(n_threads, before)
+        lib.set_num_threads(limit)
+        if remember and lib.user_api == "openmp":
+            _openmp_limits[lib.filepath] = limit
+    if remember:
+        _controller = controller
+        _generation += 1
     if torch is not None:
-        torch.set_num_threads(n_threads)
+        before_torch = _torch_before if remember else torch_now
+        torch.set_num_threads(_lowered(n_threads, before_torch))
+
+
+def _lowered(n_threads: int, before: int | None) -> int:
+    """``n_threads``, or ``before`` where that limit was already lower (and valid)."""
+    if before is not None and 1 <= before < n_threads:
+        return before
+    return n_threads
 
 
 def _restore_locked() -> None:
@@ -103,6 +134,7 @@ def _restore_locked() -> None:
         torch.set_num_threads(_torch_before)
     _blas_before.clear()
     _torch_before = None
+    _openmp_limits.clear()
 
 
 def _apply_locked() -> None:
@@ -139,7 +171,9 @@ class ThreadCap:
 
     Notes
     -----
-    The limit in force is the smallest live cap (see the module docstring). Creating a cap
+    The limit in force is the smallest live cap (see the module docstring), and a cap only
+    lowers: a library (or torch) already limited below it by the user keeps its own limit.
+    Creating a cap
     registers it at once; :meth:`restore` (or leaving a ``with`` block) releases it, and the
     last release puts back the values found before the first cap. Limits cover the BLAS and
     OpenMP libraries loaded when a cap is set or changed (threadpoolctl), and torch when it is
@@ -197,6 +231,26 @@ class ThreadCap:
 
     def __repr__(self) -> str:
         return f"ThreadCap(n_threads={self.n_threads}, active={self.active})"
+
+
+def apply_in_thread() -> None:
+    """Apply the cap in force to the calling thread's OpenMP runtime (call it in each trial
+    thread before a job: OpenMP keeps one limit per thread, so a cap set from the notebook's
+    thread does not reach trial threads). Cheap when nothing changed since this thread's last
+    call.
+    """
+    if getattr(_local, "generation", None) == _generation:
+        return
+    with _lock:
+        generation = _generation
+        limits = dict(_openmp_limits)
+        controller = _controller
+    if limits and controller is not None:
+        for lib in controller.lib_controllers:  # type: ignore[attr-defined]
+            limit = limits.get(lib.filepath)
+            if limit is not None:
+                lib.set_num_threads(limit)
+    _local.generation = generation
 
 
 def set_worker_threads(n_threads: int = 1) -> None:

@@ -67,6 +67,9 @@ class JobOutcome(NamedTuple):
         ``True`` if the objective returned early because a cooperative stop was requested.
     duration
         Seconds the objective ran (measured in the worker).
+    note
+        What the worker had to leave out, kept on the job's record (e.g. a checkpoint that
+        could not be pickled to leave its worker process: the value still comes back).
     """
 
     value: Any = None
@@ -75,6 +78,7 @@ class JobOutcome(NamedTuple):
     intermediate: tuple[tuple[float, float], ...] = ()
     stopped: bool = False
     duration: float = 0.0
+    note: str | None = None
 
 
 class IntermediateReport(NamedTuple):
@@ -98,10 +102,12 @@ class RunningJob:
         Resolves to a :class:`JobOutcome`, or raises (cancelled, killed worker, timeout,
         :class:`~asha_nb.errors.ExecutorLostError`).
     started_at
-        ``time.monotonic()`` when the objective really began in its worker, set by executors
-        that can know it (the thread executor sets it from the worker thread). ``None`` while
-        the job has not started or where the executor cannot tell; the runtime then counts a
-        job timeout from the submission.
+        ``time.monotonic()`` when the objective really began in its worker (or when the
+        executor learnt it did), set by executors that can know it: the thread executor from
+        the worker thread, Dask from the worker's start message, a user's
+        ``concurrent.futures`` pool when the job's future is set running. ``None`` while the
+        job has not started or where the executor cannot tell; see
+        :attr:`BaseExecutor.reports_starts` for how the runtime counts a job timeout then.
     extra
         Executor-private data.
     """
@@ -135,6 +141,12 @@ class BaseExecutor(abc.ABC):
     #: and calls :meth:`stop_job`; a job that cannot be killed keeps its worker slot until it
     #: returns, and its late value is recorded.
     handles_timeouts: bool = False
+    #: Whether ``RunningJob.started_at`` is set when (soon after) a job really starts, so that
+    #: ``None`` means "still queued": the runtime then counts a job timeout only from the
+    #: job's real start, never from its submission (a job queued behind busy slots of a smaller
+    #: pool is never "timed out" before it ran). If ``False``, it counts from ``started_at``
+    #: where set, else from the submission.
+    reports_starts: bool = False
     #: Whether the runtime may complete a job and hand out the next one on the thread that
     #: resolved the job's future (its own worker thread), instead of waking the loop thread:
     #: one thread handoff less per job. Only for executors whose done callbacks run on their
@@ -148,6 +160,15 @@ class BaseExecutor(abc.ABC):
         from ._worker import objective_form
 
         objective_form(objective)
+
+    def check_n_workers(self, n_workers: int) -> int:
+        """Return ``n_workers`` if this executor can run that many jobs at once, else raise
+        :class:`~asha_nb.errors.InvalidParameterError` (or ``InvalidTypeError``) naming the
+        allowed range. Called when the search is built and before ``set_n_workers`` changes
+        anything; the default accepts any int >= 1."""
+        from .generic import check_n_workers
+
+        return check_n_workers(n_workers)
 
     @abc.abstractmethod
     def start(self, objective: Any, n_workers: int) -> None:

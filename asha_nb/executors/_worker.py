@@ -67,12 +67,15 @@ import asyncio
 import enum
 import hashlib
 import inspect
+import os
+import pickle
+import socket
 import threading
 import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._trial import Channel, NullChannel, Trial
 from ..errors import InvalidTypeError
@@ -89,6 +92,10 @@ __all__ = [
     "init_process_worker",
     "QueueChannel",
     "NullChannel",
+    "PickledCheckpoint",
+    "portable_outcome",
+    "local_outcome",
+    "process_origin",
 ]
 
 _CHECKPOINT_NAMES = ("checkpoint", "ckpt", "state")
@@ -109,8 +116,39 @@ _FORMS_HELP = (
 )
 
 
+#: Names of a single parameter that say "a configuration", not "a Trial": ``def f(config)``
+#: is refused (it would be called with a :class:`~asha_nb.Trial`).
+_CONFIG_NAMES = frozenset({"config", "cfg", "conf", "configuration", "params", "hparams",
+                           "hyperparams", "hyperparameters", "hp", "hps", "settings"})
+
+
+def _is_trial_annotation(annotation: Any) -> bool:
+    """Whether a parameter annotation names :class:`~asha_nb.Trial` (class or string)."""
+    if annotation is Trial:
+        return True
+    return isinstance(annotation, str) and annotation.strip("'\"").rsplit(".", 1)[-1] == "Trial"
+
+
 def objective_form(objective: Callable[..., Any]) -> ObjectiveForm:
     """Return how ``objective`` is called, from its signature.
+
+    The three forms, and how a signature is matched to one:
+
+    - **checkpoint** ``f(config, resource, checkpoint)``: three required positional
+      parameters, or a third positional one named ``checkpoint``, ``ckpt`` or ``state`` (it may
+      have a default);
+    - **plain** ``f(config, resource)``: two required positional parameters (more positional
+      ones must have defaults), or a second one named ``resource``;
+    - **trial** ``f(trial)``: one positional parameter (``trial``, any other name, or one
+      annotated ``Trial``). A single parameter named like a configuration (``config``,
+      ``cfg``, ``params``, ``hparams``, ``hp``, ...) and not annotated ``Trial`` is refused:
+      it would receive a :class:`~asha_nb.Trial`, not the configuration (use ``f(trial)`` and
+      read ``trial.config``, or ``f(config, resource)``).
+
+    A signature that the search could not call is refused here, before any job runs: more
+    than three required positional parameters, or a required keyword-only parameter (the
+    runtime passes arguments by position only). ``*args`` / ``**kwargs`` and parameters with
+    defaults are fine.
 
     Parameters
     ----------
@@ -142,6 +180,10 @@ def objective_form(objective: Callable[..., Any]) -> ObjectiveForm:
     Traceback (most recent call last):
     ...
     asha_nb.errors.InvalidTypeError: objective must be written as ...; got <lambda>(a, b, c, d)
+    >>> objective_form(lambda config: 0.0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    asha_nb.errors.InvalidTypeError: objective must be written as ...; got <lambda>(config)
     """
     if not callable(objective):
         raise InvalidTypeError(
@@ -174,17 +216,34 @@ def objective_form(objective: Callable[..., Any]) -> ObjectiveForm:
     positional = [p for p in params if p.kind in kinds]
     n_req = sum(p.default is inspect.Parameter.empty for p in positional)
     n_pos = len(positional)
+    name = getattr(objective, "__name__", type(objective).__name__)
+
+    def refuse(why: str) -> InvalidTypeError:
+        return InvalidTypeError(
+            f"objective must be written as {_FORMS_HELP} (or set objective.__asha_form__); "
+            f"the search cannot call it: {why}; got {name}{sig}"
+        )
+
+    kw_only = [p.name for p in params
+               if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is inspect.Parameter.empty]
+    if kw_only:
+        raise refuse(f"it has required keyword-only parameter(s) {', '.join(kw_only)} (the "
+                     "search passes arguments by position; give them defaults)")
+    if n_req > 3:
+        raise refuse(f"it has {n_req} required parameters and the search passes at most 3")
     if n_req == 3 or (n_req >= 2 and n_pos >= 3 and positional[2].name in _CHECKPOINT_NAMES):
         return ObjectiveForm.CHECKPOINT
     if n_req == 2 or (n_req == 1 and n_pos >= 2 and positional[1].name == "resource"):
         return ObjectiveForm.PLAIN
     if n_req == 1 or (n_req == 0 and n_pos >= 1):
+        first = positional[0]
+        if first.name.lower() in _CONFIG_NAMES and not _is_trial_annotation(first.annotation):
+            raise refuse(f"its one parameter {first.name!r} would receive a Trial, not the "
+                         "configuration (a single parameter is the trial form: name it "
+                         "'trial' and read trial.config and trial.resource, or annotate it "
+                         "as Trial)")
         return ObjectiveForm.TRIAL
-    name = getattr(objective, "__name__", type(objective).__name__)
-    raise InvalidTypeError(
-        f"objective must be written as {_FORMS_HELP} (or set objective.__asha_form__); "
-        f"got {name}{sig}"
-    )
+    raise refuse("it takes no positional parameter")
 
 
 # ---------------------------------------------------------------------------- channels
@@ -359,6 +418,76 @@ def dumps_objective(objective: Callable[..., Any]) -> bytes:
     return blob
 
 
+class PickledCheckpoint(NamedTuple):
+    """A checkpoint pickled by the worker process that made it (:func:`portable_outcome`);
+    the runtime loads it back (:meth:`load`)."""
+
+    data: bytes
+
+    def load(self) -> Any:
+        """The checkpoint."""
+        return pickle.loads(self.data)  # noqa: S301 - made by this search's own worker
+
+
+def process_origin() -> tuple[str, int]:
+    """``(host name, pid)`` of this process: where a search runs, so that a worker can tell
+    whether its outcome must leave its process (:func:`run_pickled`)."""
+    return socket.gethostname(), os.getpid()
+
+
+def portable_outcome(outcome: JobOutcome) -> JobOutcome:
+    """Pickle the outcome's checkpoint here, in the worker process, so that a checkpoint that
+    cannot be pickled (a lock, an open file, a CUDA stream) is dropped with a note instead of
+    failing the transport of the whole outcome and losing its value.
+
+    Examples
+    --------
+    >>> import threading
+    >>> out = portable_outcome(JobOutcome(value=1.0, checkpoint=threading.Lock()))
+    >>> out.value, out.checkpoint, out.note.split(":")[0]
+    (1.0, None, 'checkpoint not kept')
+    >>> portable_outcome(JobOutcome(value=1.0, checkpoint=[1, 2])).checkpoint.load()
+    [1, 2]
+    """
+    checkpoint = outcome.checkpoint
+    if checkpoint is None or type(checkpoint) is PickledCheckpoint:
+        return outcome
+    import cloudpickle
+
+    try:
+        data = cloudpickle.dumps(checkpoint)
+    except Exception as exc:  # noqa: BLE001 - the value still comes back, with a note
+        note = (f"checkpoint not kept: it cannot be pickled to leave the worker process "
+                f"({type(exc).__name__}: {exc}); the value is kept, and a promotion of this "
+                "trial trains it from scratch")
+        return outcome._replace(checkpoint=None, note=note)
+    return outcome._replace(checkpoint=PickledCheckpoint(data))
+
+
+def local_outcome(outcome: Any) -> Any:
+    """The outcome with its checkpoint loaded back, where :func:`portable_outcome` pickled it
+    (executors call it where the outcome arrives; a checkpoint that cannot be loaded is
+    dropped with a note). Anything that is not a :class:`JobOutcome` is returned as is."""
+    if type(outcome) is not JobOutcome or type(outcome.checkpoint) is not PickledCheckpoint:
+        return outcome
+    try:
+        return outcome._replace(checkpoint=outcome.checkpoint.load())
+    except Exception as exc:  # noqa: BLE001 - only this trial's checkpoint is lost
+        note = (f"checkpoint not kept: it could not be unpickled in the search's process "
+                f"({type(exc).__name__}: {exc}); a promotion of this trial trains it from "
+                "scratch")
+        return outcome._replace(checkpoint=None,
+                                note=note if outcome.note is None else f"{outcome.note}; {note}")
+
+
+def _read_local(f: Any) -> tuple[str, Any]:
+    """:func:`~asha_nb.executors.generic.mirror_future` reader that loads checkpoints back."""
+    if f.cancelled():
+        return "cancelled", None
+    exc = f.exception()
+    return ("error", exc) if exc is not None else ("result", local_outcome(f.result()))
+
+
 _CACHE_SIZE = 8
 _cache: OrderedDict[bytes, tuple[Callable[..., Any], ObjectiveForm | None]] = OrderedDict()
 _cache_lock = threading.Lock()
@@ -396,16 +525,23 @@ def _load_failed() -> JobOutcome:
     )
 
 
-def run_pickled(blob: bytes, spec: JobSpec, channel: Channel | None = None) -> JobOutcome:
+def run_pickled(blob: bytes, spec: JobSpec, channel: Channel | None = None,
+                origin: tuple[str, int] | None = None) -> JobOutcome:
     """Trampoline for any pool: load the cloudpickled objective (cached) and run the job.
 
     ``channel=None`` uses the channel installed by :func:`init_process_worker`, if any.
+    ``origin`` is the search's :func:`process_origin`: where the job runs in another process,
+    its checkpoint is pickled here (:func:`portable_outcome`), so one that cannot be pickled
+    costs only the checkpoint, never the value.
     """
     try:
         fn, form = load_objective(blob)
     except Exception:  # noqa: BLE001 - a failed load becomes the job's error
         return _load_failed()
-    return run_job(fn, spec, channel if channel is not None else _worker_channel, form=form)
+    outcome = run_job(fn, spec, channel if channel is not None else _worker_channel, form=form)
+    if origin is not None and outcome.checkpoint is not None and origin != process_origin():
+        outcome = portable_outcome(outcome)
+    return outcome
 
 
 # Per-process state installed by the process pool's initializer.
@@ -434,4 +570,4 @@ def run_installed(spec: JobSpec) -> JobOutcome:
     """Run ``spec`` with the objective installed by :func:`init_process_worker`."""
     if _worker_blob is None:
         return JobOutcome(error="no objective was installed in this worker process")
-    return run_pickled(_worker_blob, spec, _worker_channel)
+    return portable_outcome(run_pickled(_worker_blob, spec, _worker_channel))

@@ -13,7 +13,9 @@ Only imported when a Dask client is used (``import asha_nb.executors`` does not 
   sets ``RunningJob.started_at`` (the moment the executor learns of the start: at most one
   drain interval late, never early). Without streaming it stays ``None``.
 - Timeouts: Dask has no per-task deadline, so ``handles_timeouts = False``: the runtime
-  enforces ``JobSpec.timeout`` from ``started_at`` (or the submission) and calls ``stop_job``;
+  enforces ``JobSpec.timeout`` from ``started_at`` and calls ``stop_job``; a job whose start
+  message has not come yet is still queued on the cluster (``reports_starts``) and is not timed
+  out (without streaming there are no start messages: it counts from the submission);
   the task keeps its Dask worker until the objective returns, and its late outcome resolves
   the job's future.
 - A worker that dies makes its job's future raise ``distributed.scheduler.KilledWorker``.
@@ -24,7 +26,12 @@ Only imported when a Dask client is used (``import asha_nb.executors`` does not 
   future of the client. The executor turns that into
   :class:`~asha_nb.errors.ExecutorLostError` on every outstanding job's future, at once or at
   the latest at the next :meth:`~DaskExecutor.drain_reports` (the runtime calls it every
-  loop), and ``submit`` raises it: a search on a closed client ends as failed, with the reason.
+  loop), and ``submit`` raises it: a search on a closed client ends as failed, with the reason,
+  and its running jobs are ``interrupted`` (re-run on resume). ``cluster.close()`` stops the
+  workers before the scheduler, so their jobs first fail with ``KilledWorker``: such a job is
+  held for ``lost_grace`` seconds, and is lost with its cluster (``ExecutorLostError``) if the
+  cluster or client shows meanwhile that it was closed; only otherwise is it a crash of its
+  trial.
 - Futures are bridged to ``concurrent.futures.Future`` (the runtime uses ``cf.wait``).
 """
 
@@ -39,7 +46,7 @@ from typing import Any
 
 from ..errors import ExecutorLostError, InvalidParameterError, InvalidTypeError, SearchStateError
 from ._base import BaseExecutor, IntermediateReport, JobSpec, RunningJob
-from ._worker import dumps_objective, objective_form, run_pickled
+from ._worker import dumps_objective, local_outcome, objective_form, process_origin, run_pickled
 from .generic import check_n_workers, mirror_future, settle
 
 __all__ = ["DaskExecutor", "DaskChannel"]
@@ -141,6 +148,12 @@ class DaskExecutor(BaseExecutor):
         Extra keyword arguments for ``client.submit`` (e.g. ``resources={"GPU": 1}``).
     cluster_kwargs
         Extra keyword arguments for the private ``LocalCluster`` (only with ``client=None``).
+    lost_grace
+        Seconds a job whose worker died (``KilledWorker``) waits before it is recorded as
+        a crash of its trial: if the client or the cluster shows meanwhile that it was closed,
+        the job was lost with its cluster (:class:`~asha_nb.errors.ExecutorLostError`: the
+        search ends as failed and the job is ``interrupted``, re-run on resume). A cluster
+        object in this process that is closing is seen at once. Default 3.
 
     Notes
     -----
@@ -164,6 +177,7 @@ class DaskExecutor(BaseExecutor):
         poll_interval: float = 0.25,
         submit_kwargs: dict[str, Any] | None = None,
         cluster_kwargs: dict[str, Any] | None = None,
+        lost_grace: float = 3.0,
     ) -> None:
         if client is not None and (
             not callable(getattr(client, "submit", None)) or not hasattr(client, "run_on_scheduler")
@@ -177,6 +191,12 @@ class DaskExecutor(BaseExecutor):
             raise InvalidParameterError(
                 f"allowed_failures must be an int >= 0 or None; got {allowed_failures!r}"
             )
+        if isinstance(lost_grace, bool) or not isinstance(lost_grace, (int, float)) or not (
+            0 <= lost_grace < float("inf")
+        ):
+            raise InvalidParameterError(
+                f"lost_grace must be a finite number of seconds >= 0; got {lost_grace!r}"
+            )
         if not isinstance(poll_interval, (int, float)) or poll_interval < 0:
             raise InvalidParameterError(
                 f"poll_interval must be a number >= 0; got {poll_interval!r}"
@@ -184,12 +204,16 @@ class DaskExecutor(BaseExecutor):
         self.client = client
         self.allowed_failures = allowed_failures
         self.stream = bool(stream)
+        #: Start messages travel with the streamed reports: without them, no start is known.
+        self.reports_starts = self.stream
         self.poll_interval = float(poll_interval)
+        self.lost_grace = float(lost_grace)
         self.submit_kwargs = dict(submit_kwargs or {})
         self.cluster_kwargs = dict(cluster_kwargs or {})
         self._own_cluster: Any = None
         self.n_workers = 0
         self._blob: bytes | None = None
+        self._origin: tuple[str, int] | None = None
         self._uid = uuid.uuid4().hex[:10]
         self._queue: Any = None
         self._var: Any = None
@@ -198,6 +222,7 @@ class DaskExecutor(BaseExecutor):
         self._lock = threading.Lock()
         self._stopped: set[int] = set()
         self._inflight: dict[int, RunningJob] = {}
+        self._job_of_key: dict[str, int] = {}
         self._submits = itertools.count()
         self._shutting_down = False
 
@@ -209,6 +234,7 @@ class DaskExecutor(BaseExecutor):
         self.n_workers = check_n_workers(n_workers)
         objective_form(objective)
         self._blob = dumps_objective(objective)
+        self._origin = process_origin()
         if self.client is None:
             self._start_local_cluster(self.n_workers)
         queue_name = f"asha-reports-{self._uid}" if self.stream else None
@@ -255,22 +281,60 @@ class DaskExecutor(BaseExecutor):
                 f"the Dask client {what} (client status {status!r}); its cluster can run no "
                 "more jobs of this search"
             )
+        cluster = getattr(self.client, "cluster", None)  # a cluster object in this process
+        cluster_status = getattr(cluster, "status", None)
+        name = getattr(cluster_status, "name", cluster_status)
+        if isinstance(name, str) and name in _LOST_STATUSES:
+            return (
+                f"the Dask cluster was closed (cluster status {name!r}); it can run no more "
+                "jobs of this search"
+            )
         return None
+
+    def _held(self, running: RunningJob, exc: BaseException) -> None:
+        """A job's worker died: a crash of the trial, or its cluster going away (closing a
+        cluster stops its workers before its scheduler, so the client learns it last). Give
+        the cluster ``lost_grace`` seconds to show that it went away (the job is then lost
+        with it: :class:`ExecutorLostError`, re-run on resume); else it is the trial's crash."""
+
+        def decide() -> None:
+            if running.future.done():
+                return
+            reason = self._lost_reason()
+            if reason is not None:
+                self._fail_all(reason)
+            settle(running.future, exc=exc)
+
+        timer = threading.Timer(self.lost_grace, decide)
+        timer.daemon = True
+        timer.start()
 
     def _fail_all(self, reason: str) -> None:
         """Set :class:`ExecutorLostError` on the future of every outstanding job."""
         with self._lock:
             jobs = list(self._inflight.values())
             self._inflight.clear()
+            self._job_of_key.clear()
         for running in jobs:
             settle(running.future, exc=ExecutorLostError(reason))
 
     def _read(self, f: Any) -> tuple[str, Any]:
         status = f.status
         if status == "finished":
-            return "result", f.result()
+            return "result", local_outcome(f.result())
         if status == "error":
-            return "error", f.exception()
+            exc = f.exception()
+            if type(exc).__name__ == "KilledWorker" and not self._shutting_down:
+                reason = self._lost_reason()
+                if reason is not None:
+                    return "error", ExecutorLostError(
+                        f"{reason}; the job's worker was stopped with it ({exc})")
+                with self._lock:
+                    running = self._inflight.get(self._job_of_key.get(f.key, -1))
+                if running is not None and self.lost_grace > 0:
+                    self._held(running, exc)
+                    return "defer", None
+            return "error", exc
         if status == "cancelled" and self._shutting_down:
             return "cancelled", None
         reason = self._lost_reason() or (
@@ -303,6 +367,7 @@ class DaskExecutor(BaseExecutor):
                 self._blob,
                 spec,
                 self._channel,
+                self._origin,
                 pure=False,
                 key=f"asha-job-{job_id}-{self._uid}-{next(self._submits)}",
                 **self.submit_kwargs,
@@ -315,6 +380,7 @@ class DaskExecutor(BaseExecutor):
         running = RunningJob(spec, cf.Future(), {"dask_future": inner})
         with self._lock:
             self._inflight[job_id] = running
+            self._job_of_key[inner.key] = job_id
         mirror_future(inner, self._read, into=running.future)
         return running
 
@@ -363,7 +429,7 @@ class DaskExecutor(BaseExecutor):
         with self._lock:
             done = [j for j, r in self._inflight.items() if r.future.done()]
             for j in done:
-                del self._inflight[j]
+                self._job_of_key.pop(self._inflight.pop(j).extra["dask_future"].key, None)
             if self._stopped & set(done):
                 self._stopped -= set(done)
                 self._var.set(sorted(self._stopped))
@@ -385,6 +451,7 @@ class DaskExecutor(BaseExecutor):
         with self._lock:
             inflight = {j: r.extra["dask_future"] for j, r in self._inflight.items()}
             self._inflight.clear()
+            self._job_of_key.clear()
         if self._var is not None and inflight:
             try:
                 with self._lock:

@@ -52,6 +52,7 @@ from ._worker import (
     QueueChannel,
     dumps_objective,
     init_process_worker,
+    local_outcome,
     objective_form,
     run_installed,
 )
@@ -244,7 +245,7 @@ class ProcessExecutor(BaseExecutor):
                 f"the process pool is broken: worker processes exited while idle or starting "
                 f"({type(exc).__name__}: {exc}){self._guard_help()}"
             )
-        return ("error", exc) if exc is not None else ("result", f.result())
+        return ("error", exc) if exc is not None else ("result", local_outcome(f.result()))
 
     def stop_job(self, running: RunningJob) -> None:
         """Set the stop flag, then cancel the job (kills its worker if it is running)."""

@@ -7,7 +7,9 @@ worker) but also the GIL: they help when trials spend their time in big GIL-rele
 Intra-op threads: ``torch.set_num_threads`` and BLAS/OpenMP limits are process-global, so
 ``n`` trial threads each running ``cores``-threaded kernels oversubscribe the machine. On
 :meth:`ThreadExecutor.start` the executor caps intra-op threads to ``max(1, cores // n)``
-(threadpoolctl; ``torch.set_num_threads`` only if torch is already imported), updates the cap
+(threadpoolctl; ``torch.set_num_threads`` only if torch is already imported; a cap only lowers:
+a lower limit the user set stays; OpenMP's per-thread limit is applied in each trial thread
+too), updates the cap
 on :meth:`~ThreadExecutor.resize` and releases it on :meth:`~ThreadExecutor.shutdown`. Caps of
 overlapping searches nest (:class:`asha_nb._threads.ThreadCap`): the smallest holds, and the
 original values come back when the last search ends. Pass ``limit_threads=False`` to leave them
@@ -39,13 +41,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .._threads import ThreadCap, intra_op_threads
-from ..errors import SearchStateError
+from .._threads import ThreadCap, apply_in_thread, intra_op_threads
+from ..errors import InvalidParameterError, SearchStateError
 from ._base import BaseExecutor, IntermediateReport, JobOutcome, JobSpec, RunningJob
 from ._worker import ObjectiveForm, QueueChannel, objective_form, run_job
 from .generic import check_n_workers
 
-__all__ = ["ThreadExecutor", "DaemonThreadPool"]
+__all__ = ["ThreadExecutor", "DaemonThreadPool", "MAX_THREAD_WORKERS"]
+
+#: Default most workers (trial threads) of a :class:`ThreadExecutor`: trials on threads share
+#: one process and its GIL, so more would only queue on it (pass ``max_workers`` to change it).
+MAX_THREAD_WORKERS = 512
 
 
 class DaemonThreadPool:
@@ -54,7 +60,7 @@ class DaemonThreadPool:
     Parameters
     ----------
     n_threads
-        Number of worker threads.
+        Most threads the pool runs at once.
     name_prefix
         Thread names are ``f"{name_prefix}-{i}"``.
 
@@ -62,9 +68,11 @@ class DaemonThreadPool:
     -----
     Unlike ``ThreadPoolExecutor``, its threads are daemon threads (the interpreter does not
     wait for them at exit) and the pool never refuses work because the interpreter is
-    shutting down. A future is set running when a thread takes its job, so ``cancel()``
-    succeeds exactly while the job is queued. :meth:`resize` lowers the thread count as busy
-    threads finish their current job.
+    shutting down. Threads start lazily: :meth:`submit` starts one only when no idle thread can
+    take the job and fewer than ``n_threads`` run, so a large ``n_threads`` costs nothing until
+    that many jobs are out. A future is set running when a thread takes its job, so
+    ``cancel()`` succeeds exactly while the job is queued. :meth:`resize` lowers the thread
+    count as busy threads finish their current job.
 
     Examples
     --------
@@ -83,6 +91,7 @@ class DaemonThreadPool:
         self._threads: set[threading.Thread] = set()
         self._names = itertools.count()
         self._target = 0
+        self._idle = 0  # threads waiting for work
         self._closed = False
         self.resize(n_threads)
 
@@ -96,21 +105,28 @@ class DaemonThreadPool:
             if self._closed:
                 raise SearchStateError("DaemonThreadPool.submit() called after shutdown()")
             self._work.append((future, fn, args))
+            self._grow_locked()
             self._cv.notify()
         return future
 
+    def _grow_locked(self) -> None:
+        """Start threads for queued jobs that no idle thread will take (up to the target)."""
+        while len(self._work) > self._idle and len(self._threads) < self._target:
+            thread = threading.Thread(
+                target=self._worker,
+                name=f"{self.name_prefix}-{next(self._names)}",
+                daemon=True,
+            )
+            self._threads.add(thread)
+            self._idle += 1  # counted idle until it takes a job, so no second one starts
+            thread.start()
+
     def resize(self, n_threads: int) -> None:
-        """Run ``n_threads`` threads from now on (extra threads exit after their job)."""
+        """Run at most ``n_threads`` threads from now on (extra threads exit after their job;
+        new ones start when jobs need them)."""
         with self._cv:
             self._target = max(1, int(n_threads))
-            while len(self._threads) < self._target:
-                thread = threading.Thread(
-                    target=self._worker,
-                    name=f"{self.name_prefix}-{next(self._names)}",
-                    daemon=True,
-                )
-                self._threads.add(thread)
-                thread.start()
+            self._grow_locked()
             self._cv.notify_all()
 
     def shutdown(self, wait: bool = False, *, cancel_futures: bool = True) -> None:
@@ -133,14 +149,19 @@ class DaemonThreadPool:
 
     def _worker(self) -> None:
         me = threading.current_thread()
+        busy = False  # a new thread is already counted in _idle
         while True:
             with self._cv:
+                if busy:
+                    self._idle += 1
                 while not self._work and not self._closed and len(self._threads) <= self._target:
                     self._cv.wait()
+                self._idle -= 1
                 if len(self._threads) > self._target or not self._work:
                     self._threads.discard(me)  # surplus after a resize, or shut down
                     return
                 future, fn, args = self._work.popleft()
+            busy = True
             if not future.set_running_or_notify_cancel():
                 continue
             try:
@@ -162,6 +183,11 @@ class ThreadExecutor(BaseExecutor):
         executor runs, and release the cap on shutdown (default ``True``).
     thread_name_prefix
         Name prefix of the worker threads.
+    max_workers
+        Most workers allowed (``n_workers`` of the search, ``set_n_workers``); default
+        :data:`MAX_THREAD_WORKERS` (512). More is refused with an
+        :class:`~asha_nb.errors.InvalidParameterError`. Threads start lazily, when jobs need
+        them, so a large ``n_workers`` costs nothing until that many jobs run.
 
     Notes
     -----
@@ -188,11 +214,16 @@ class ThreadExecutor(BaseExecutor):
     name = "thread"
     can_kill = False
     handles_timeouts = False
+    reports_starts = True  # the worker thread stamps started_at
     inline_completion = True  # a worker completes its job and picks the next one itself
 
     def __init__(
-        self, *, limit_threads: bool = True, thread_name_prefix: str = "asha-trial"
+        self, *, limit_threads: bool = True, thread_name_prefix: str = "asha-trial",
+        max_workers: int = MAX_THREAD_WORKERS,
     ) -> None:
+        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+            raise InvalidParameterError(f"max_workers must be an int >= 1; got {max_workers!r}")
+        self.max_workers = max_workers
         self.limit_threads = bool(limit_threads)
         self.thread_name_prefix = thread_name_prefix
         self.n_workers = 0
@@ -206,9 +237,21 @@ class ThreadExecutor(BaseExecutor):
         self._cap: ThreadCap | None = None
 
     # ------------------------------------------------------------------ life cycle
-    def start(self, objective: Any, n_workers: int) -> None:
-        """Start the daemon threads and cap intra-op threads."""
+    def check_n_workers(self, n_workers: int) -> int:
+        """Validate ``n_workers``: an int from 1 to ``max_workers``."""
         n_workers = check_n_workers(n_workers)
+        if n_workers > self.max_workers:
+            raise InvalidParameterError(
+                f"n_workers must be an int from 1 to {self.max_workers} for the thread executor "
+                f"(its max_workers); got {n_workers!r}. Trials on threads share one process: "
+                "use executor='process' or Dask for more parallel trials, or "
+                "ThreadExecutor(max_workers=...) to allow more threads"
+            )
+        return n_workers
+
+    def start(self, objective: Any, n_workers: int) -> None:
+        """Prepare the (lazily started) daemon threads and cap intra-op threads."""
+        n_workers = self.check_n_workers(n_workers)
         self._form = objective_form(objective)
         self._objective = objective
         self.n_workers = n_workers
@@ -232,6 +275,8 @@ class ThreadExecutor(BaseExecutor):
         future resolves, so its done callbacks see the executor without it)."""
         running.started_at = time.monotonic()
         job_id = running.spec.job_id
+        if self._cap is not None:
+            apply_in_thread()  # OpenMP limits are per thread
         try:
             return run_job(self._objective, running.spec, self._channel, form=self._form)
         finally:
@@ -263,7 +308,7 @@ class ThreadExecutor(BaseExecutor):
 
     def resize(self, n_workers: int) -> None:
         """Use ``n_workers`` threads from now on and update the intra-op thread cap."""
-        n_workers = check_n_workers(n_workers)
+        n_workers = self.check_n_workers(n_workers)
         if self._pool is not None:
             self._pool.resize(n_workers)
         self.n_workers = n_workers

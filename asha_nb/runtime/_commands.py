@@ -153,6 +153,7 @@ def _stop(loop: Loop) -> None:
 
 
 def _set_n_workers(loop: Loop, n_workers: int) -> None:
+    loop.executor.check_n_workers(n_workers)  # refused before anything changes
     old = loop.n_workers
     loop.n_workers = n_workers
     busy = {fl.worker for fl in loop.inflight.values()}

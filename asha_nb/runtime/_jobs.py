@@ -13,12 +13,14 @@ import heapq
 import logging
 import math
 import numbers
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
 from ..core import Job, JobStatus
 from ..errors import ExecutorLostError
 from ..executors import JobOutcome, RunningJob
+from ..executors._worker import PickledCheckpoint, local_outcome
 from .events import IntermediateValue, JobFinished
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,6 +38,7 @@ __all__ = ["Flight", "JobEndings", "describe_exception", "to_value"]
 logger = logging.getLogger("asha_nb.runtime")
 
 _INF = float("inf")
+_NAN = float("nan")
 _NINF = float("-inf")
 _NONE_MSG = (
     "objective returned None; it must return a number, or (value, checkpoint) for the "
@@ -78,13 +81,33 @@ def describe_exception(exc: BaseException, timeout: float | None) -> str:
 
 
 def to_value(raw: Any) -> tuple[float | None, str | None]:
-    """The objective's raw return value as a float, or ``(None, error message)``."""
+    """The objective's raw return value as a float, or ``(None, error message)``; never raises
+    (a value that does not fit a float, or whose conversion fails, is an error message)."""
     if type(raw) is float:
         return raw, None
+    try:
+        return _to_value(raw)
+    except Exception as exc:  # noqa: BLE001 - any conversion failure is the job's error
+        return None, (f"objective returned a {type(raw).__name__} that cannot be converted to "
+                      f"a float ({type(exc).__name__}: {exc}); it must return one number")
+
+
+def _too_large(raw: Any) -> str:
+    text = str(raw) if not isinstance(raw, int) or raw.bit_length() < 4000 else "a huge int"
+    if len(text) > 40:
+        text = f"{text[:12]}...{text[-6:]} ({len(text)} characters)"
+    return (f"objective returned {text} ({type(raw).__name__}), which does not fit a float "
+            f"(largest: {sys.float_info.max:.3g}); it must return one number a float can hold")
+
+
+def _to_value(raw: Any) -> tuple[float | None, str | None]:
     if raw is None:
         return None, _NONE_MSG
     if isinstance(raw, numbers.Real) and not isinstance(raw, bool):
-        return float(raw), None
+        try:
+            return float(raw), None
+        except OverflowError:
+            return None, _too_large(raw)
     shape = getattr(raw, "shape", None)
     if shape is not None and callable(getattr(raw, "item", None)):
         if tuple(shape) == ():
@@ -93,7 +116,10 @@ def to_value(raw: Any) -> tuple[float | None, str | None]:
             except Exception as exc:  # noqa: BLE001 - reported as the job's error
                 return None, f"objective returned a 0-d {type(raw).__name__} whose .item() failed: {exc}"
             if isinstance(item, numbers.Real) and not isinstance(item, bool):
-                return float(item), None
+                try:
+                    return float(item), None
+                except OverflowError:
+                    return None, _too_large(item)
         return None, (f"objective returned a {type(raw).__name__} of shape {tuple(shape)}; it "
                       "must return one number (e.g. float(loss) or loss.item())")
     return None, (f"objective returned {raw!r:.100} ({type(raw).__name__}); it must return a "
@@ -170,13 +196,25 @@ class JobEndings:
                 except BaseException:  # noqa: BLE001 - the general path below says why
                     outcome_ = None
             if outcome_ is not None and outcome_.error is None and not outcome_.intermediate \
-                    and outcome_.checkpoint is None and type(outcome_.value) is float:
+                    and outcome_.checkpoint is None and type(outcome_.value) is float \
+                    and outcome_.note is None:
                 # The common case: a plain value, no journal, no subscriber.
                 fast_value: float = outcome_.value
                 del self.inflight[job.job_id]
                 if fl.worker < self.n_workers:
                     heapq.heappush(self.free, fl.worker)
                 now = self.clock.now()
+                if self.virtual:
+                    started = fl.start
+                else:
+                    d = outcome_.duration
+                    if d > 0:
+                        started = now - d
+                        if started < fl.start:
+                            started = fl.start
+                    else:
+                        known = self.started_time(fl, None, now)
+                        started = _NAN if known is None else known
                 self.n_done += 1
                 self._dirty = True
                 self.scheduler.report(job, fast_value)
@@ -186,7 +224,7 @@ class JobEndings:
                 else:
                     note = f"objective returned {fast_value!r}"
                 self.finished_ids.append(job.job_id)
-                self.store.finish_ok(job.job_id, now, fast_value, note)
+                self.store.finish_ok(job.job_id, now, fast_value, note, started)
                 if self.target is not None:
                     self.check_target(fast_value)
                 return
@@ -201,6 +239,7 @@ class JobEndings:
         del self.inflight[job.job_id]
         self.release(fl)
         now = self.clock.now()
+        self.store.set_started(job.job_id, self.started_time(fl, outcome, now))
         self.n_done += 1
         self._dirty = True
         if outcome is not None and outcome.intermediate and not fl.streamed:
@@ -278,16 +317,24 @@ class JobEndings:
             return
 
         assert value is not None and outcome is not None
-        note = None if math.isfinite(value) else f"objective returned {value!r}"
-        if outcome.checkpoint is not None:
-            self.checkpoints[job.trial_id] = (job.resource, outcome.checkpoint)
+        notes = [] if math.isfinite(value) else [f"objective returned {value!r}"]
+        if type(outcome.checkpoint) is PickledCheckpoint:  # an executor left it pickled
+            outcome = local_outcome(outcome)
+        if outcome.note is not None:  # e.g. a checkpoint that could not leave its process
+            notes.append(outcome.note)
+            logger.warning("asha_nb: trial %s: %s", job.trial_id, outcome.note)
+        checkpoint = outcome.checkpoint
+        if checkpoint is not None:
+            self.checkpoints[job.trial_id] = (job.resource, checkpoint)
             if j is not None:
                 try:
-                    j.save_checkpoint(job.trial_id, job.resource, outcome.checkpoint, time=now)
+                    j.save_checkpoint(job.trial_id, job.resource, checkpoint, time=now)
                 except Exception as e:  # noqa: BLE001 - only this trial is affected
-                    note = (f"checkpoint not saved ({type(e).__name__}: {e}); a resumed search "
-                            "retrains this trial from scratch")
-                    logger.warning("asha_nb: trial %s: %s", job.trial_id, note)
+                    saved = (f"checkpoint not saved ({type(e).__name__}: {e}); a resumed "
+                             "search retrains this trial from scratch")
+                    notes.append(saved)
+                    logger.warning("asha_nb: trial %s: %s", job.trial_id, saved)
+        note = "; ".join(notes) if notes else None
         if j is not None:
             j.append("report", time=now, job_id=job.job_id, trial_id=job.trial_id, value=value)
         events = sched.report(job, value)
@@ -295,6 +342,24 @@ class JobEndings:
         self.finish_job(fl, JobStatus.OK, value, note, now, events)
         if self.target is not None:
             self.check_target(value)
+
+    def started_time(self, fl: Flight, outcome: JobOutcome | None, now: float) -> float | None:
+        """When the job's objective really began, on the search's clock (``None``: unknown).
+
+        From the worker's own measure of the objective's run (``outcome.duration``) where an
+        outcome came back, else from the moment the executor saw it start
+        (``RunningJob.started_at``); never before the job was handed out. In virtual time a
+        job starts when it is handed out.
+        """
+        if self.virtual:
+            return fl.start
+        if outcome is not None and outcome.duration > 0:
+            t = now - outcome.duration
+        elif fl.running.started_at is not None:
+            t = now - (time.monotonic() - fl.running.started_at)
+        else:
+            return None
+        return t if t > fl.start else fl.start
 
     def check_target(self, value: float) -> None:
         target = self.target
@@ -339,16 +404,22 @@ class JobEndings:
         if timeout is None or self.executor.handles_timeouts:
             return
         mono = time.monotonic()
+        knows_starts = bool(getattr(self.executor, "reports_starts", False))
         for fl in list(self.inflight.values()):
             if fl.timed_out is not None or fl.user_stopped:
                 continue
-            t0 = fl.running.started_at if fl.running.started_at is not None else fl.submitted
+            t0 = fl.running.started_at
+            if t0 is None:
+                if knows_starts:
+                    continue  # still queued in the executor: its time has not begun
+                t0 = fl.submitted
             if mono - t0 < timeout:
                 continue
             job = fl.job
             now = self.clock.now()
             error = f"timed out after {timeout:g} s"
             fl.timed_out = error
+            self.store.set_started(job.job_id, self.started_time(fl, None, now))
             if self.journal is not None:
                 self.journal.append("fail", time=now, job_id=job.job_id, trial_id=job.trial_id,
                                     text=error)
@@ -368,9 +439,17 @@ class JobEndings:
         if timeout is None or self.executor.handles_timeouts:
             return None
         mono = time.monotonic()
-        waits = [timeout - (mono - (fl.running.started_at if fl.running.started_at is not None
-                                    else fl.submitted))
-                 for fl in self.inflight.values() if fl.timed_out is None and not fl.user_stopped]
+        knows_starts = bool(getattr(self.executor, "reports_starts", False))
+        waits = []
+        for fl in self.inflight.values():
+            if fl.timed_out is not None or fl.user_stopped:
+                continue
+            t0 = fl.running.started_at
+            if t0 is None:
+                if knows_starts:
+                    continue  # not started: the loop's regular wake-ups look again
+                t0 = fl.submitted
+            waits.append(timeout - (mono - t0))
         return max(0.0, min(waits)) if waits else None
 
     # ------------------------------------------------------------------ the loop

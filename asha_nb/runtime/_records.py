@@ -1,6 +1,6 @@
 """The search's job records, stored as columns: one row per job, indexed by job id.
 
-The loop thread is the only writer. Rows live in typed arrays (``array.array``): about 45 bytes
+The loop thread is the only writer. Rows live in typed arrays (``array.array``): about 53 bytes
 per job and no Python object per job, so a search of 10^6 trials keeps its records in a few
 tens of megabytes, the garbage collector never walks them, and ``results()`` builds its
 DataFrame straight from the columns. A row's resource, ``resume_from`` and configuration are
@@ -60,6 +60,7 @@ class RecordStore:
         self._start = array("d")
         self._end = array("d")
         self._value = array("d")
+        self._started = array("d")  # when the objective really began (NaN: unknown)
         self._errors: dict[int, str] = {}
         self._log: list[int] | None = None  # job ids changed, once a reader asked for changes
         self._lock = threading.Lock()
@@ -115,6 +116,7 @@ class RecordStore:
             self._start.append(_NAN if start is None else start)
             self._end.append(_NAN if end is None else end)
             self._value.append(_NAN if value is None else value)
+            self._started.append(_NAN)
         else:
             raise IndexError(f"record of job {job_id} added before job {n}")
         errors = self._errors
@@ -141,6 +143,7 @@ class RecordStore:
         if job_id != len(self._trial):
             self._set(job_id, trial_id, rung, bracket, JobStatus.RUNNING, worker, start, None,
                       None, None, attempts, _HAS_WORKER | _HAS_START)
+            self._started[job_id] = _NAN  # a retry: its new attempt has not begun yet
             return
         self._trial.append(trial_id)
         self._rung.append(rung)
@@ -152,19 +155,34 @@ class RecordStore:
         self._start.append(start)
         self._end.append(_NAN)
         self._value.append(_NAN)
+        self._started.append(_NAN)
         log = self._log
         if log is not None:
             log.append(job_id)
 
-    def finish_ok(self, job_id: int, end: float, value: float, note: str | None) -> None:
-        """A started job returned ``value`` at ``end`` (the loop's hot path)."""
+    def finish_ok(self, job_id: int, end: float, value: float, note: str | None,
+                  started: float = _NAN) -> None:
+        """A started job returned ``value`` at ``end`` (the loop's hot path); its objective
+        began at ``started`` (NaN: unknown)."""
         if self.shared:
             with self._lock:
-                self._finish_ok(job_id, end, value, note)
+                self._finish_ok(job_id, end, value, note, started)
         else:
-            self._finish_ok(job_id, end, value, note)
+            self._finish_ok(job_id, end, value, note, started)
 
-    def _finish_ok(self, job_id: int, end: float, value: float, note: str | None) -> None:
+    def set_started(self, job_id: int, started: float | None) -> None:
+        """When the objective of ``job_id`` really began (search clock), if known."""
+        if started is None:
+            return
+        if self.shared:
+            with self._lock:
+                self._started[job_id] = started
+        else:
+            self._started[job_id] = started
+
+    def _finish_ok(self, job_id: int, end: float, value: float, note: str | None,
+                   started: float) -> None:
+        self._started[job_id] = started
         self._status[job_id] = _OK
         self._flags[job_id] = _HAS_WORKER | _HAS_START | _HAS_END | _HAS_VALUE
         self._end[job_id] = end
@@ -226,8 +244,8 @@ class RecordStore:
         (``configs=False`` leaves out the ``config_<name>`` columns).
 
         ``status`` holds :class:`~asha_nb.core.JobStatus` values (strings); missing values are
-        ``None`` in ``worker``/``error`` and NaN in ``start``/``end``/``value`` unless stated by
-        the flags (a value of NaN returned by an objective stays NaN; no value is ``None``).
+        ``None`` in ``worker``/``error`` and NaN in ``start``/``end``/``value``/``started`` unless
+        stated by the flags (a value of NaN returned by an objective stays NaN; no value is ``None``).
         """
         import numpy as np
 
@@ -244,6 +262,7 @@ class RecordStore:
             start = np.frombuffer(self._start, dtype=np.float64, count=n).copy()
             end = np.frombuffer(self._end, dtype=np.float64, count=n).copy()
             value = np.frombuffer(self._value, dtype=np.float64, count=n).copy()
+            started = np.frombuffer(self._started, dtype=np.float64, count=n).copy()
             errors = dict(self._errors)
         # resource / resume_from: one lookup table per bracket, indexed by rung
         table = [np.array(list(r) + [0], dtype=object) for r in self._resources]
@@ -282,7 +301,7 @@ class RecordStore:
                 error_col[j] = e
         cols.update(worker=worker_col, start=start, end=end, error=error_col, bracket=bracket,
                     job_id=np.arange(n, dtype=np.int64), resume_from=resume_from,
-                    attempts=attempts)
+                    attempts=attempts, started=started)
         assert set(COLUMNS) <= set(cols)
         return cols
 

@@ -131,11 +131,16 @@ class SearchReading:
         """Results as a pandas DataFrame: one row per job (trial and rung).
 
         Columns: ``trial_id, rung, resource, value, status, config_<name>..., worker, start,
-        end, error, bracket, job_id, resume_from, attempts``. ``status`` is a
+        end, error, bracket, job_id, resume_from, attempts, started``. ``status`` is a
         :class:`~asha_nb.core.JobStatus` value: ``ok``, ``failed``, ``stopped``, ``running``,
         ``retrying`` or ``interrupted``. ``value`` is ``None`` for a job without a value (NaN
-        only when the objective returned NaN); ``start``/``end`` are seconds on the search's
-        clock (NaN before a job started / while it runs).
+        only when the objective returned NaN). Times are seconds on the search's clock:
+        ``start`` is when the job was handed to a worker slot (submitted to the executor),
+        ``started`` when its objective really began in the worker (later than ``start`` when
+        the job waited in the executor's own queue, e.g. a pool with fewer slots than
+        ``n_workers``; known once the job ended or timed out, NaN before or where the executor
+        cannot tell), ``end`` when its outcome came back (NaN while it runs). A job timeout
+        counts from ``started``.
 
         Parameters
         ----------

@@ -159,6 +159,7 @@ class Search(SearchControl, SearchReading):
         ex.check_objective(objective)
         # Values the journal or the executor's workers could not carry: refused now, by key.
         check_space_values(sched.space, journal=journal is not None, pickler=job_pickler(ex))
+        ex.check_n_workers(n_workers)
         own_clock = getattr(ex, "clock", None) if getattr(ex, "virtual", False) else None
         clock: Clock = own_clock if isinstance(own_clock, VirtualClock) else WallClock()
         j: Journal | None = None

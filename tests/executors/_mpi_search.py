@@ -4,6 +4,7 @@ Run by ``tests/executors/test_mpi.py`` in a subprocess (MPI is initialised in th
 never in pytest's)::
 
     python tests/executors/_mpi_search.py OUT.json LOGDIR
+    python tests/executors/_mpi_search.py OUT.json JOURNAL crash
 
 Needs Open MPI (``.ci/install-mpi``) and mpi4py (``pip install "asha_nb[mpi]"``); as root or on
 a machine with fewer cores than MPI processes it also needs ``OMPI_ALLOW_RUN_AS_ROOT=1
@@ -81,5 +82,45 @@ def main(out_path: str, logdir: str) -> None:
         json.dump(report, f)
 
 
+def crashing(config, resource):
+    """Kills its MPI worker process for x > 0.9 (unless ASHA_MPI_NO_CRASH is set)."""
+    time.sleep(0.3)
+    if config["x"] > 0.9 and not os.environ.get("ASHA_MPI_NO_CRASH"):
+        os._exit(3)
+    return value_of(config["x"], resource)
+
+
+def crash(out_path: str, journal: str) -> None:
+    """A worker process dies mid-search: the search must end (failed, with the reason), its
+    running jobs interrupted, and this script must exit; then resume the journal on threads."""
+    from mpi4py.futures import MPIPoolExecutor
+
+    import asha_nb
+    from asha_nb import space
+
+    report: dict = {}
+    t0 = time.monotonic()
+    with MPIPoolExecutor(max_workers=2) as pool:
+        search = asha_nb.Search(crashing, {"x": space.uniform(0.0, 0.9)}, executor=pool,
+                                n_workers=2, max_trials=6, max_resource=1, journal=journal,
+                                seed=0, progress=False)
+        search.add_trial({"x": 0.95}, check=False)  # the first job: it kills its worker
+        search.start()
+        ended = search.wait(timeout=90)
+        snap = search.snapshot()
+        report["crash"] = {"ended": ended, "state": str(snap.state), "reason": snap.reason,
+                           "seconds": round(time.monotonic() - t0, 3), "rows": _rows(search)}
+    report["pool_closed_after"] = round(time.monotonic() - t0, 3)
+    os.environ["ASHA_MPI_NO_CRASH"] = "1"
+    resumed = asha_nb.Search.from_journal(journal, crashing, executor="thread", progress=False)
+    resumed.run()
+    report["resumed"] = {"state": str(resumed.state), "rows": _rows(resumed)}
+    with open(out_path, "w") as f:
+        json.dump(report, f)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    if sys.argv[3:] == ["crash"]:
+        crash(sys.argv[1], sys.argv[2])
+    else:
+        main(sys.argv[1], sys.argv[2])

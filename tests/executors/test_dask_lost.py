@@ -5,6 +5,7 @@ raises ExecutorLostError within seconds (the search used to stay "running" forev
 from __future__ import annotations
 
 import concurrent.futures as cf
+import os
 import sys
 import threading
 import time
@@ -12,8 +13,8 @@ import time
 import cloudpickle
 import pytest
 from distributed import Client, LocalCluster
-from distributed.scheduler import KilledWorker
 
+from asha_nb import Search, space
 from asha_nb.errors import ExecutorLostError
 from asha_nb.executors import DaskExecutor, JobSpec
 
@@ -92,18 +93,19 @@ def test_closing_the_cluster_fails_every_outstanding_job_and_submit():
         started(ex, [job])
         closer.start()
         wait_done(ex, [job.future, queued.future])
-        # The closing cluster kills the worker both jobs were assigned to: Dask reports that
-        # (KilledWorker) before the client closes, or the jobs are lost with the client;
-        # either way they end with an error, never a silent cancel.
+        # The closing cluster stops the worker both jobs were assigned to before its
+        # scheduler (Dask reports KilledWorker first): the jobs were lost with the cluster,
+        # not crashed by their trials (issue 15 item 2).
         for future in (job.future, queued.future):
             error = future.exception(timeout=0)
-            assert isinstance(error, (ExecutorLostError, KilledWorker)), repr(error)
+            assert isinstance(error, ExecutorLostError), repr(error)
+            assert "closed" in str(error)
         deadline = time.monotonic() + LOST_WITHIN_S  # the client closes after the cluster
         while ex.drain_reports() == [] and time.monotonic() < deadline:
             try:
                 ex.submit(spec(2)).future.cancel()
             except ExecutorLostError as exc:
-                assert "the Dask client was closed" in str(exc)
+                assert "was closed" in str(exc)
                 break
             time.sleep(0.05)
         else:
@@ -114,3 +116,51 @@ def test_closing_the_cluster_fails_every_outstanding_job_and_submit():
             closer.join(timeout=60)
         client.close()
         cluster.close()
+
+
+BLOCK = "ASHA_TEST_DASK_BLOCK"
+
+
+def blocking(config, resource):
+    """Runs until its worker is stopped while BLOCK is set (in the cluster's worker processes);
+    returns at once without it (the resumed search, on threads)."""
+    deadline = time.monotonic() + 60
+    while os.environ.get(BLOCK) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return config["x"] * resource
+
+
+def test_a_search_whose_cluster_closes_interrupts_its_running_jobs_and_resume_reruns_them(
+        tmp_path, monkeypatch):
+    # Issue 15 item 2: cluster.close() mid-search recorded the running jobs as failed
+    # (KilledWorker), and a resume never ran them again.
+    monkeypatch.setenv(BLOCK, "1")  # inherited by the worker processes started below
+    path = tmp_path / "dask.asha"
+    cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=True, host="127.0.0.1",
+                           dashboard_address=None)
+    client = Client(cluster)
+    closer = threading.Thread(target=cluster.close)
+    try:
+        search = Search(blocking, {"x": space.uniform(0.0, 1.0)}, executor=client, n_workers=2,
+                        max_trials=4, max_resource=1, journal=path, seed=0, progress=False)
+        search.start()
+        deadline = time.monotonic() + LOST_WITHIN_S
+        while search.snapshot().busy_workers < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # both jobs really run in the worker
+        closer.start()
+        assert search.wait(timeout=LOST_WITHIN_S), "the search did not end"
+        assert str(search.state) == "failed" and "closed" in search.snapshot().reason, search.snapshot().reason
+        rows = search.records()
+        assert [r.status.value for r in rows] == ["interrupted", "interrupted"], rows
+    finally:
+        if closer.ident is not None:
+            closer.join(timeout=60)
+        client.close()
+        cluster.close()
+    monkeypatch.delenv(BLOCK)
+    resumed = Search.from_journal(path, blocking, executor="thread", progress=False).run()
+    assert str(resumed.state) == "finished", resumed.snapshot().reason
+    rows = resumed.records()
+    assert len(rows) == 4 and all(r.status.value == "ok" for r in rows), rows
+    assert all(r.value == r.config["x"] for r in rows)

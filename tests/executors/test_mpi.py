@@ -111,3 +111,34 @@ def test_jobs_ran_in_the_spawned_mpi_workers(mpi_run):
     # workers of MPIPoolExecutor(max_workers=2): their own MPI world of 2, with a parent
     assert all(j["spawned"] and j["size"] == 2 and j["rank"] in (0, 1) for j in jobs), jobs
     assert all(j["omp"] == "1" for j in jobs)  # MPIPoolExecutor(env=...) reached the trials
+
+
+def test_a_dead_mpi_worker_ends_the_search_as_failed_and_the_script_exits(tmp_path):
+    # Issue 15 item 9: a worker process that died used to hang the search for ever (and the
+    # script never exited). Now the search fails within seconds with the reason, its running
+    # jobs are interrupted, the script exits, and the journal resumes them.
+    out, journal = tmp_path / "crash.json", tmp_path / "crash.asha"
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), str(out), str(journal), "crash"],
+                            env={**os.environ, **MPI_ENV}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        text, _ = proc.communicate(timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        text, _ = proc.communicate()
+        pytest.fail(f"the script with a dead MPI worker did not exit within {TIMEOUT_S} s:\n"
+                    f"{text[-4000:]}")
+    assert proc.returncode == 0, f"exit {proc.returncode}:\n{text[-4000:]}"
+    report = json.loads(out.read_text())
+    crash = report["crash"]
+    assert crash["ended"] and crash["state"] == "failed", crash
+    assert "MPI has no crash isolation" in crash["reason"], crash["reason"]
+    statuses = [r["status"] for r in crash["rows"]]
+    assert "running" not in statuses and "interrupted" in statuses, crash["rows"]
+    crashed = [r for r in crash["rows"] if r["config_x"] > 0.9]
+    assert [r["status"] for r in crashed] == ["interrupted"], crashed
+    resumed = report["resumed"]
+    assert resumed["state"] == "finished"
+    rows = resumed["rows"]
+    assert all(r["status"] == "ok" for r in rows), rows  # the interrupted jobs ran again
+    assert any(r["config_x"] > 0.9 for r in rows)

@@ -104,7 +104,7 @@ def test_thread_executor_resize_updates_its_cap():
     try:
         ex.resize(1)
         expected = intra_op_threads(1)
-        assert active_cap() == expected and blas_threads() == [expected]
+        assert active_cap() == expected and blas_threads() == [min(expected, BASELINE)]
     finally:
         ex.shutdown(wait=True)
     assert blas_threads() == [BASELINE]
@@ -117,3 +117,30 @@ def test_limit_threads_false_leaves_the_limits_alone():
         assert blas_threads() == [BASELINE] and active_cap() is None
     finally:
         ex.shutdown(wait=True)
+
+
+def test_a_cap_never_raises_a_limit_the_user_set():
+    # Issue 15 item 14: a cap above the user's limit used to raise it (torch=2, OpenMP=2 in the
+    # trials after torch.set_num_threads(1) / threadpool_limits(1) with n_workers=1).
+    with ThreadCap(BASELINE + 2):
+        assert blas_threads() == [BASELINE] and torch.get_num_threads() == BASELINE
+        with ThreadCap(1):  # a lower cap still lowers
+            assert blas_threads() == [1] and torch.get_num_threads() == 1
+        assert blas_threads() == [BASELINE] and torch.get_num_threads() == BASELINE
+    assert blas_threads() == [BASELINE] and torch.get_num_threads() == BASELINE
+
+
+def test_trials_of_a_one_worker_thread_search_see_the_users_limit_of_one():
+    def seen(config, resource):
+        return float(max(blas_threads()) * 100 + torch.get_num_threads())
+
+    with threadpoolctl.threadpool_limits(limits=1):
+        torch.set_num_threads(1)
+        ex = ThreadExecutor()
+        ex.start(seen, n_workers=1)  # its cap would be every core of the machine
+        try:
+            assert ex.submit(spec()).future.result(timeout=10).value == 101.0
+        finally:
+            ex.shutdown(wait=True)
+        assert blas_threads() == [1] and torch.get_num_threads() == 1
+        torch.set_num_threads(BASELINE)
