@@ -247,6 +247,7 @@ def restore_loop(journal: str | os.PathLike[str], objective: Callable[..., Any],
                    else "on a real executor (thread, process, dask, ...)")
                 + f", not with executor={overrides.get('executor')!r}")
         ex.check_objective(objective)
+        ex.check_n_workers(opts.get("n_workers", 2))
         check_space_values(rr.scheduler.space, journal=False, pickler=job_pickler(ex))
         clock: Clock
         virtual_clock = getattr(ex, "clock", None)

@@ -74,3 +74,12 @@ def test_good_overrides_are_applied(journal):
     assert (loop.retries, loop.time_budget, loop.n_workers, loop.target, s.progress) == (
         2, 5.0, 3, 10.0, False)
     assert s.run().state in ("finished", "stopped")
+
+
+def test_from_journal_refuses_more_workers_than_the_executor_allows(tmp_path):
+    path = tmp_path / "t.sqlite"
+    Search(objective, {"x": 0.5}, journal=path, executor="thread", n_workers=1, max_trials=2,
+           max_resource=1, progress=False).run()
+    with pytest.raises(InvalidParameterError, match="n_workers"):
+        Search.from_journal(path, objective, n_workers=10_000)
+    assert Search.from_journal(path, objective, n_workers=2).run().state == "finished"
