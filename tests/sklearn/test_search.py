@@ -258,6 +258,17 @@ def test_same_random_state_gives_the_same_results_with_one_worker():
     assert a["params"] != c["params"]
 
 
+def test_with_two_workers_the_candidates_are_the_same():
+    def run():
+        r = ASHASearchCV(SGDClassifier(random_state=0), {"alpha": stats.loguniform(1e-5, 1e-1)},
+                         n_candidates=9, factor=2, random_state=0, n_jobs=2
+                         ).fit(X_IRIS, Y_IRIS).cv_results_
+        return {int(t): p["alpha"] for t, p in zip(r["trial_id"], r["params"])}
+
+    first, second = run(), run()
+    assert len(first) == 9 and first == second
+
+
 def test_refit_false_and_callable_refit():
     kw = dict(resource="max_iter", min_resources=1, max_resources=9, n_candidates=6,
               random_state=0)
