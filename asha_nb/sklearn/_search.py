@@ -70,7 +70,7 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
         (integer >= 2).
     n_candidates
         Number of candidates to sample (ASHA's ``max_trials``), or ``"exhaust"``
-        (``max_resources // min_resources``, as scikit-learn's halving).
+        (``max_resources // min_resources`` as scikit-learn's halving, at least ``factor``).
     scoring, cv, refit, error_score, return_train_score
         As in :class:`~sklearn.model_selection.RandomizedSearchCV`. With several metrics the
         search promotes on the one ``refit`` names (the first one when ``refit`` is a callable
