@@ -52,7 +52,7 @@ test-fast: mpi $(VENV)/.test-stamp
 bench: $(VENV)/.test-stamp
 	$(PY) benchmarks/bench_core.py
 	$(PY) benchmarks/bench_runtime.py
-	@for b in benchmarks/bench_batched.py benchmarks/bench_dashboard.py; do \
+	@for b in benchmarks/bench_batched.py benchmarks/bench_dashboard.py benchmarks/bench_sklearn.py; do \
 		if [ -f $$b ]; then $(PY) $$b || exit 1; fi; done
 
 lint: $(VENV)/.test-stamp

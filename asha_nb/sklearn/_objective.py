@@ -1,0 +1,286 @@
+"""The objective :class:`~asha_nb.sklearn.ASHASearchCV` hands to its search: one job
+cross-validates one candidate at one resource.
+
+It is written in the trial form (``objective(trial)``) and is a plain picklable object, so it
+runs unchanged on threads, on a process pool and on Dask workers. What a job measured (the
+scores of every split, fit and score times, the traceback of a failed fit) travels back in the
+trial's checkpoint, together with the fitted estimators a promoted job continues from
+(``warm_start`` and ``partial_fit`` resources): the checkpoint is the only thing besides the
+value that comes back from every executor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import numbers
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["CVObjective", "to_params", "slice_params"]
+
+#: Name of the key that says which dict of a list of ``param_distributions`` a trial uses.
+GRID_KEY = "_grid"
+
+
+def to_params(config: Mapping[str, Any], n_grids: int) -> dict[str, Any]:
+    """The estimator parameters of a search configuration.
+
+    With one dict of distributions the configuration is the parameters. With a list of
+    ``n_grids`` dicts, the configuration holds ``_grid`` (which dict) and ``"<i>:<name>"`` keys
+    for every dict; only the chosen dict's keys are parameters.
+    """
+    if n_grids <= 1:
+        return {k: v for k, v in config.items() if k != GRID_KEY}
+    grid = int(config[GRID_KEY])
+    prefix = f"{grid}:"
+    return {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}
+
+
+def slice_params(params: Mapping[str, Any], n_samples: int, idx: np.ndarray) -> dict[str, Any]:
+    """Fit parameters for the rows ``idx``: arrays with one entry per sample are sliced."""
+    from sklearn.utils import _safe_indexing
+
+    out = {}
+    for k, v in params.items():
+        if hasattr(v, "__len__") and not isinstance(v, (str, bytes, Mapping)) and \
+                len(v) == n_samples:
+            out[k] = _safe_indexing(v, idx)
+        else:
+            out[k] = v
+    return out
+
+
+class _Stopped(Exception):
+    """The search asked this job to stop (cooperatively, between fits)."""
+
+
+class CVObjective:
+    """Cross-validate one candidate at one resource (one job of the search).
+
+    Parameters
+    ----------
+    estimator
+        The (unfitted) base estimator.
+    X, y, fit_params
+        The data and the fit parameters (sliced per split).
+    splits
+        The cross-validation's ``(train, test)`` index pairs.
+    scorers
+        ``{name: scorer}``; ``rank_metric`` names the one whose mean is the job's value.
+    resource
+        ``"n_samples"``, ``"partial_fit"`` or the name of an estimator parameter.
+    max_resource
+        The resource of the top rung (a trial there keeps no fitted estimators).
+    warm
+        For a parameter resource: ``None`` (refit from scratch every rung), ``"total"``
+        (``warm_start``; the parameter counts the whole training, as in the ensembles) or
+        ``"extra"`` (``warm_start``; the parameter counts each fit's own iterations, as in
+        ``SGDClassifier``).
+    classes
+        The classes passed to ``partial_fit`` (classifiers), else ``None``.
+    error_score
+        ``"raise"`` or the score a failed fit gets.
+    return_train_score
+        Whether to score the training folds too.
+    subsample_seed
+        Seed of the ``n_samples`` subsamples (the same for every candidate of a rung).
+    stratify
+        Subsample classifiers' folds stratified by class.
+    n_grids
+        Number of dicts in ``param_distributions`` (see :func:`to_params`).
+    """
+
+    __asha_form__ = "trial"
+
+    def __init__(self, estimator: Any, X: Any, y: Any, fit_params: Mapping[str, Any],
+                 splits: Sequence[tuple[np.ndarray, np.ndarray]],
+                 scorers: Mapping[str, Callable[..., Any]], rank_metric: str, resource: str,
+                 max_resource: float, warm: str | None, classes: Any, error_score: Any,
+                 return_train_score: bool, subsample_seed: int, stratify: bool,
+                 n_grids: int) -> None:
+        self.estimator = estimator
+        self.X = X
+        self.y = y
+        self.fit_params = dict(fit_params)
+        self.splits = [(np.asarray(tr), np.asarray(te)) for tr, te in splits]
+        self.scorers = dict(scorers)
+        self.rank_metric = rank_metric
+        self.resource = resource
+        self.max_resource = max_resource
+        self.warm = warm
+        self.classes = classes
+        self.error_score = error_score
+        self.return_train_score = return_train_score
+        self.subsample_seed = subsample_seed
+        self.stratify = stratify
+        self.n_grids = n_grids
+        #: job id -> the exception a fit raised (filled only where jobs run in this process:
+        #: the thread executor), so ``error_score="raise"`` re-raises the original exception.
+        self.failures: dict[int, BaseException] = {}
+
+    @property
+    def n_samples(self) -> int:
+        from sklearn.utils.validation import _num_samples
+
+        return int(_num_samples(self.X))
+
+    # ------------------------------------------------------------------ one job
+    def __call__(self, trial: Any) -> float:
+        ckpt = trial.checkpoint if isinstance(trial.checkpoint, dict) else {}
+        history = list(ckpt.get("history", ()))
+        prev_models = ckpt.get("models") if trial.resume_from > 0 else None
+        params = to_params(trial.config, self.n_grids)
+        n = len(self.splits)
+        entry: dict[str, Any] = {
+            "job_id": trial.job_id, "rung": trial.rung, "resource": trial.resource,
+            "test": {k: [np.nan] * n for k in self.scorers},
+            "train": {k: [np.nan] * n for k in self.scorers} if self.return_train_score
+            else None,
+            "fit_time": [0.0] * n, "score_time": [0.0] * n, "error": None,
+            "continued": prev_models is not None,
+        }
+        models: list[Any] | None = None
+        try:
+            with _openmp_cap():
+                models = self._cross_validate(trial, params, prev_models, entry)
+        except _Stopped:
+            return float("nan")  # a stopped job's partial value is not recorded in its rung
+        except Exception as exc:
+            if self.error_score == "raise":
+                self.failures[trial.job_id] = exc
+                raise
+            entry["error"] = traceback.format_exc()
+            for name in self.scorers:
+                entry["test"][name] = [float(self.error_score)] * n
+                if entry["train"] is not None:
+                    entry["train"][name] = [float(self.error_score)] * n
+            models = None
+        keep = models if (models is not None and self.warm is not None
+                          and trial.resource < self.max_resource) else None
+        trial.save({"history": [*history, entry], "models": keep})
+        return float(np.mean(entry["test"][self.rank_metric]))
+
+    def _cross_validate(self, trial: Any, params: Mapping[str, Any],
+                        prev_models: Sequence[Any] | None, entry: dict[str, Any]) -> list[Any]:
+        from sklearn.base import clone
+        from sklearn.utils import _safe_indexing
+
+        resource = trial.resource
+        models = []
+        for k, (train, test) in enumerate(self.splits):
+            if trial.should_stop():
+                raise _Stopped
+            if self.resource == "n_samples":
+                train, test = self._subsample(train, test, resource)
+            X_train, X_test = _safe_indexing(self.X, train), _safe_indexing(self.X, test)
+            y_train = None if self.y is None else _safe_indexing(self.y, train)
+            y_test = None if self.y is None else _safe_indexing(self.y, test)
+            fit_params = slice_params(self.fit_params, self.n_samples, train)
+            t0 = time.perf_counter()
+            if prev_models is not None:
+                est = copy.deepcopy(prev_models[k])  # the stored checkpoint stays as it was
+            else:
+                est = clone(self.estimator).set_params(**clone(dict(params), safe=False))
+            est = self._train(trial, est, X_train, y_train, fit_params,
+                              continued=prev_models is not None)
+            t1 = time.perf_counter()
+            entry["fit_time"][k] = t1 - t0
+            for name, scorer in self.scorers.items():
+                entry["test"][name][k] = _score(scorer, est, X_test, y_test)
+            t2 = time.perf_counter()
+            entry["score_time"][k] = t2 - t1
+            if entry["train"] is not None:
+                for name, scorer in self.scorers.items():
+                    entry["train"][name][k] = _score(scorer, est, X_train, y_train)
+            models.append(est)
+        return models
+
+    def _train(self, trial: Any, est: Any, X: Any, y: Any, fit_params: Mapping[str, Any], *,
+               continued: bool) -> Any:
+        resource = trial.resource
+        if self.resource == "n_samples":
+            est.fit(X, y, **fit_params)
+        elif self.resource == "partial_fit":
+            start = int(trial.resume_from) if continued else 0
+            extra = {} if self.classes is None else {"classes": self.classes}
+            for _ in range(start, int(resource)):
+                if trial.should_stop():
+                    raise _Stopped
+                est.partial_fit(X, y, **extra, **fit_params)
+        else:
+            value = _as_param_value(resource)
+            if continued and self.warm == "extra":
+                value = _as_param_value(resource - trial.resume_from)
+            settings: dict[str, Any] = {self.resource: value}
+            if self.warm is not None:
+                settings[_warm_start_name(self.resource)] = True
+            est.set_params(**settings)
+            est.fit(X, y, **fit_params)
+        return est
+
+    def _subsample(self, train: np.ndarray, test: np.ndarray,
+                   resource: float) -> tuple[np.ndarray, np.ndarray]:
+        """Stratified (classifiers) subsample of both folds to ``resource / n_samples``, the
+        same for every candidate of a rung (scikit-learn's halving subsamples both too)."""
+        fraction = float(resource) / self.n_samples
+        if fraction >= 1:
+            return train, test
+        return (self._resample(train, fraction), self._resample(test, fraction))
+
+    def _resample(self, idx: np.ndarray, fraction: float) -> np.ndarray:
+        from sklearn.utils import _safe_indexing, resample
+
+        n = max(1, int(fraction * len(idx)))
+        strata = None
+        if self.stratify and self.y is not None:
+            strata = np.asarray(_safe_indexing(self.y, idx))
+            if n < len(np.unique(strata)):
+                strata = None  # too few rows to hold every class
+        out: np.ndarray = resample(idx, replace=False, n_samples=n,
+                                   random_state=self.subsample_seed, stratify=strata)
+        return out
+
+
+@contextlib.contextmanager
+def _openmp_cap() -> Iterator[None]:
+    """On a thread worker, cap this thread's OpenMP threads to the executor's share.
+
+    The thread executor caps BLAS/OpenMP libraries through threadpoolctl on the thread that
+    starts it, but OpenMP's thread count is a per-thread setting: without this, each trial
+    thread's OpenMP code (HistGradientBoosting, KMeans, ...) would use every core, and two
+    trials would oversubscribe two cores (measured: 1.2-6 s against 0.5 s for two
+    HistGradientBoosting fits on two threads).
+    """
+    from .._threads import active_cap
+
+    cap = active_cap()
+    if cap is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=cap, user_api="openmp"):
+        yield
+
+
+def _score(scorer: Callable[..., Any], est: Any, X: Any, y: Any) -> float:
+    value = scorer(est, X) if y is None else scorer(est, X, y)
+    if not isinstance(value, numbers.Number):
+        value = np.asarray(value).item()
+    return float(value)
+
+
+def _as_param_value(resource: float) -> int | float:
+    value = float(resource)
+    return int(round(value)) if value.is_integer() else value
+
+
+def _warm_start_name(resource: str) -> str:
+    """``warm_start`` beside the resource parameter (``"clf__max_iter"`` -> ``"clf__warm_start"``)."""
+    prefix, sep, _ = resource.rpartition("__")
+    return f"{prefix}{sep}warm_start"
