@@ -55,6 +55,22 @@ class SearchReading:
         return {"trial_id": snap.best_trial, "value": snap.best_value,
                 "resource": snap.best_resource, "config": dict(snap.best_config or {})}
 
+    def checkpoints(self) -> dict[int, tuple[float, Any]]:
+        """The latest checkpoint of each trial the search holds in memory.
+
+        Returns
+        -------
+        dict
+            ``{trial_id: (resource, checkpoint)}``: the checkpoint the trial's last job returned
+            (checkpoint or trial form) and the resource it was trained to. Trials whose
+            objective returned none, or whose checkpoint was dropped (see the job's ``note``
+            in :meth:`results`), are missing. A resumed search holds the checkpoints of the
+            trials it promoted since; the others are in ``<journal>.checkpoints/``.
+        """
+        loop = self._loop
+        with loop.lock:
+            return dict(loop.checkpoints)
+
     def best_history(self, *, at_max_resource: bool = False) -> list[tuple[float, int, float, float]]:
         """``(time, trial_id, value, resource)`` each time the best value so far improved.
 

@@ -11,12 +11,11 @@ value that comes back from every executor.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import numbers
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -146,8 +145,8 @@ class CVObjective:
         }
         models: list[Any] | None = None
         try:
-            with _openmp_cap():
-                models = self._cross_validate(trial, params, prev_models, entry)
+            # (the thread executor applies its OpenMP cap in each trial thread itself)
+            models = self._cross_validate(trial, params, prev_models, entry)
         except _Stopped:
             return float("nan")  # a stopped job's partial value is not recorded in its rung
         except Exception as exc:
@@ -244,28 +243,6 @@ class CVObjective:
         out: np.ndarray = resample(idx, replace=False, n_samples=n,
                                    random_state=self.subsample_seed, stratify=strata)
         return out
-
-
-@contextlib.contextmanager
-def _openmp_cap() -> Iterator[None]:
-    """On a thread worker, cap this thread's OpenMP threads to the executor's share.
-
-    The thread executor caps BLAS/OpenMP libraries through threadpoolctl on the thread that
-    starts it, but OpenMP's thread count is a per-thread setting: without this, each trial
-    thread's OpenMP code (HistGradientBoosting, KMeans, ...) would use every core, and two
-    trials would oversubscribe two cores (measured: 1.2-6 s against 0.5 s for two
-    HistGradientBoosting fits on two threads).
-    """
-    from .._threads import active_cap
-
-    cap = active_cap()
-    if cap is None:
-        yield
-        return
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=cap, user_api="openmp"):
-        yield
 
 
 def _score(scorer: Callable[..., Any], est: Any, X: Any, y: Any) -> float:

@@ -589,13 +589,9 @@ def _warm_mode(est: Any, est_params: Mapping[str, Any], resource: str) -> str | 
 
 
 def _checkpoints(search: Any) -> Mapping[int, Any]:
-    """The last checkpoint of every trial: ``{trial_id: (resource, checkpoint)}``.
-
-    The search has no public accessor for its trials' checkpoints (they carry each job's split
-    scores back from every executor), so this reads the loop's own table.
-    """
-    loop = getattr(search, "_loop", None)
-    return dict(getattr(loop, "checkpoints", {}) or {})
+    """The last checkpoint of every trial: ``{trial_id: (resource, checkpoint)}`` (they carry
+    each job's split scores back from every executor)."""
+    return search.checkpoints()  # type: ignore[no-any-return]
 
 
 def _plain_number(v: Any) -> int | float:
