@@ -500,7 +500,7 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
                         f"resource {rec.resource}, params "
                         f"{to_params(rec.config, state['n_grids'])}):\n{rec.error}")
         if search.state == "failed":
-            reason = getattr(getattr(search, "_loop", None), "reason", None)
+            reason = search.snapshot().reason
             raise SearchStateError(f"the search failed: {reason or 'see search_.results()'}")
         results, n_failed = build_cv_results(
             records, _checkpoints(search), state["scorers"], state["n_splits"],
