@@ -62,7 +62,9 @@ __all__ = [
 
 #: Named datasets of :func:`dashboard_chart`: ``jobs`` (one row per job, with ``state``
 #: ``done``/``failed``/``running``/``stuck``; finished jobs appended, running ones replaced on
-#: every update), ``workers`` (one row per worker slot), ``pauses`` (the current pause),
+#: every update), ``workers`` (one row per worker lane: ``worker``, ``from``, ``to``; a lane
+#: added or removed by ``set_n_workers`` starts or ends then), ``pauses`` (every pause:
+#: ``start``, ``end``; no ``end``: paused now),
 #: ``results`` (values per trial and resource, appended), ``best`` (improvements of the
 #: best-so-far series, appended), ``tail`` (the last value of each best-so-far series).
 DASHBOARD_DATASETS = ("jobs", "workers", "pauses", "results", "best", "tail")
@@ -302,18 +304,28 @@ def worker_busy_chart(
                    "values": list(range(n_rungs)) + [-1, _RUN],
                    "labelExpr": f"{label_of!r}[datum.value + '']"},
     }
+    # a worker's lane exists from ``from`` (0, or when set_n_workers added it) to ``to``
+    # (when set_n_workers removed it; none: it still exists)
     track = {
         "data": {"name": "workers"},
-        "transform": [{"calculate": "0", "as": "x0"}, {"calculate": now, "as": "x1"},
+        "transform": [{"calculate": "isValid(datum.from) ? datum.from : 0", "as": "x0"},
+                      {"calculate": f"isValid(datum.to) ? min(datum.to, {now}) : {now}",
+                       "as": "x1"},
+                      {"filter": "datum.x1 > datum.x0"},
                       {"calculate": f"datum.worker - {half}", "as": "y0"},
-                      {"calculate": f"datum.worker + {half}", "as": "y1"}],
+                      {"calculate": f"datum.worker + {half}", "as": "y1"},
+                      {"calculate": "'idle while it has no job; from ' + format(datum.x0, '.1f')"
+                                    " + ' s' + (isValid(datum.to) ? ' to ' + "
+                                    "format(datum.to, '.1f') + ' s (removed by set_n_workers)'"
+                                    " : '')", "as": "lane"}],
         "mark": {"type": "rect", "color": IDLE_GREY, "opacity": 0.35, "strokeWidth": 0,
                  "clip": True},
         "encoding": {"x": x, "x2": {"field": "x1"},
                      "y": {"field": "y0", "type": "quantitative", "scale": y_scale,
                            "axis": y_axis},
                      "y2": {"field": "y1"},
-                     "tooltip": [{"field": "worker", "type": "ordinal", "title": "idle worker"}]},
+                     "tooltip": [{"field": "worker", "type": "ordinal", "title": "worker"},
+                                 {"field": "lane", "type": "nominal", "title": "lane"}]},
     }
     slices = {
         "data": {"name": dataset},
