@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import html
 import io
+import math
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +49,13 @@ _FINAL_ROWS = (("busy", "utilization (busy share of worker-time)"),
                ("evaluated", "configurations evaluated"),
                ("jobs", "jobs finished"),
                ("top", "first configuration at max resource"))
+
+
+def _json_num(v: Any) -> Any:
+    """JSON-safe: a non-finite float becomes ``None``."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
 
 
 def lesson_counters(rows: Sequence[Mapping[str, Any]], n_workers: int, horizon: float,
@@ -249,9 +257,23 @@ class PromotionView:
         self.promotions = {s: _lesson_viz.promotions(rows) for s, rows in self.jobs.items()}
         self.promotion_times = sorted({p["time"] for ps in self.promotions.values() for p in ps
                                        if p["time"] < self.horizon})
+        #: Every promotion of every panel with the value and the cutoff it beat, by time
+        #: (the log under the animation).
+        self.log = sorted(
+            ({"scheduler": s, **p} for s in self.schedulers
+             for p in _lesson_viz.promotion_log(self.jobs[s], reduction_factor=self.panel_eta,
+                                                mode=mode, synchronous=self.synchronous[s])
+             if p["time"] < self.horizon),
+            key=lambda p: (p["time"], self.schedulers.index(p["scheduler"]), p["trial_id"]))
         self.tween = self.horizon / self.frames * 4
         self.counters = self.counters_at(self.horizon)
         self._time = self.horizon
+
+    def next_promotion(self, time: float) -> float | None:
+        """The first promotion time after ``time`` (where "Step to next promotion" stops), or
+        ``None`` after the last one."""
+        t = float(time)
+        return next((p for p in self.promotion_times if p > t + 1e-9), None)
 
     @property
     def rows(self) -> list[dict[str, Any]]:
@@ -362,7 +384,8 @@ class PromotionView:
         return ("<div class='asha-lesson-header' style='max-width:1000px'>"
                 "<h3 style='margin:4px 0'>Synchronous SHA vs asynchronous ASHA: "
                 "who waits, and who gets promoted when</h3>"
-                f"<div style='color:#444'>{html.escape(self._settings_text())}</div></div>")
+                "<div class='asha-lesson-settings' style='color:var(--jp-content-font-color1, "
+                f"#222);opacity:0.85'>{html.escape(self._settings_text())}</div></div>")
 
     def final_table_html(self) -> str:
         """The final values (the last frame) as an HTML table, formatted as on screen."""
@@ -388,6 +411,7 @@ class PromotionView:
             "interval": self.interval,
             "tween": self.tween,
             "promotions": list(self.promotion_times),
+            "log": [{k: _json_num(v) for k, v in p.items()} for p in self.log],
         }
 
     def static_html(self) -> str:

@@ -190,10 +190,26 @@ def test_promotion_view_in_jupyterlab(lab):
     assert requests and not outside, outside
 
 
+def _wait_rest(page) -> None:
+    page.wait_for_function("() => document.querySelector('.asha-lesson button.asha-play')"
+                           ".textContent.includes('Play')", timeout=30_000)
+    page.wait_for_timeout(200)
+
+
+def _log(page) -> list[tuple[str, bool]]:
+    """The promotion log's visible rows: (text, highlighted)."""
+    return page.evaluate("""() => Array.from(document.querySelectorAll(
+        '.asha-promo-log tr.asha-log-row')).filter(r => r.style.display !== 'none')
+        .map(r => [r.innerText.replace(/\\s+/g, ' ').trim(),
+                   r.classList.contains('asha-log-current')])""")
+
+
 def test_standalone_html_plays_offline(tmp_path):
     from asha_nb.widgets import PromotionView
 
-    path = PromotionView(n_configs=16, n_workers=4).save(tmp_path / "lesson.html")
+    ARTIFACTS.mkdir(exist_ok=True)
+    view = PromotionView(n_configs=16, n_workers=4)
+    path = view.save(tmp_path / "lesson.html")
     requests: list[str] = []
     errors: list[str] = []
     with sync_api.sync_playwright() as p:
@@ -209,6 +225,30 @@ def test_standalone_html_plays_offline(tmp_path):
             page.locator("button.asha-play").click()
             page.wait_for_timeout(1000)
             assert _readout(page) > 0
+
+            # Step from t = 0 stops exactly at each promotion in turn (none skipped), and at
+            # rest "last promotion" and the log's highlighted rows name the one stepped to
+            page.locator("button.asha-restart").click()
+            assert _log(page) == []
+            page.select_option("select.asha-speed", "4")
+            for want in view.promotion_times[:4]:
+                page.locator("button.asha-step").click()
+                _wait_rest(page)
+                assert _readout(page) == pytest.approx(want, abs=0.05)
+                texts = [_counters(page, s)["promotion"] for s in ("SHA", "ASHA")]
+                at = [p for p in view.log if p["time"] == want]
+                assert any(x.endswith(f"at t = {want:.1f}") for x in texts), (want, texts)
+                rows = _log(page)
+                assert len(rows) == sum(p["time"] <= want for p in view.log)
+                current = [text for text, on in rows if on]
+                assert len(current) == len(at)
+                assert sorted(re.search(r"#(\d+)", c).group(1) for c in current) == sorted(
+                    str(p["trial_id"]) for p in at)
+            # a click on a log row moves the frame to that promotion
+            page.locator(".asha-promo-log tr.asha-log-row").first.click()
+            assert _readout(page) == pytest.approx(view.promotion_times[0], abs=0.05)
+            page.screenshot(path=str(ARTIFACTS / "promotion_standalone_step.png"),
+                            full_page=True)
         finally:
             browser.close()
     assert not errors, errors
