@@ -428,7 +428,8 @@ def _by_scheduler(scheduler: str | None) -> list[dict[str, Any]]:
 
 def _lanes_layers(*, now: str, scheduler: str | None, n_workers: int, horizon: float,
                   n_rungs: int, synchronous: bool, with_time: bool, jobs_dataset: str,
-                  idle_dataset: str, width: int, name: str) -> list[dict[str, Any]]:
+                  idle_dataset: str, width: int, name: str,
+                  lane_height: int = 16) -> list[dict[str, Any]]:
     x_scale = {"domain": [0, float(horizon)], "nice": False, "zero": True}
     y_enc = {"field": "worker", "type": "ordinal", "title": "worker",
              "scale": {"domain": list(range(n_workers)), "paddingInner": 0.18,
@@ -471,8 +472,11 @@ def _lanes_layers(*, now: str, scheduler: str | None, n_workers: int, horizon: f
                                   {"field": "straggler", "type": "nominal"}]}},
     ]
     idle_text = shown(idle_dataset)
+    # lanes lower than the word's 11 px: label every k-th lane only, so labels never stack
+    every = max(1, math.ceil(11 / max(1, lane_height)))
     idle_text["transform"] = idle_text["transform"] + [
         {"filter": f"datum.shown_end - datum.start >= {min_w!r}"},
+        *([{"filter": f"datum.worker % {every} == 0"}] if every > 1 else []),
         *_calc(mid="(datum.start + datum.shown_end) / 2")]
     layers.append({**idle_text, "name": f"{name}_idletext",
                    "mark": {"type": "text", "fontSize": 9, "color": "#3a3a3a",
@@ -548,7 +552,8 @@ def worker_lanes_chart(
         "layer": _lanes_layers(now=now, scheduler=scheduler, n_workers=n_workers,
                                horizon=horizon, n_rungs=n_rungs, synchronous=synchronous,
                                with_time=time is not None, jobs_dataset=jobs_dataset,
-                               idle_dataset=idle_dataset, width=width, name=name),
+                               idle_dataset=idle_dataset, width=width, name=name,
+                               lane_height=lane_h),
         "width": width,
         "height": lane_h * n_workers,
     }

@@ -109,3 +109,18 @@ def test_tooltip_and_settings_line(view):
         not in text
     head = view.header_html()
     assert "color:#444" not in head and "var(--jp-content-font-color1" in head
+
+
+def test_idle_labels_do_not_stack_at_40_workers(tmp_path):
+    """40 workers give 7 px lanes: the "idle" labels (11 px of text) go on every other lane,
+    so no two overlap (they used to stack into a solid column)."""
+    v = PromotionView(n_configs=64, reduction_factor=4, n_workers=40)
+    svg = v.save(tmp_path / "idle40.svg", time=v.horizon * 0.6).read_text()
+    block = re.search(r'class="(?:[^"]* )?SHA_lanes_idletext_marks"(.*?)</g>', svg, re.S)
+    pos = [(float(x), float(y)) for x, y in re.findall(
+        r'<text[^>]*transform="translate\(([-\d.]+),([-\d.]+)\)"[^>]*>idle</text>',
+        block.group(1))]
+    assert len(pos) >= 10
+    for i, (x1, y1) in enumerate(pos):
+        for x2, y2 in pos[i + 1:]:
+            assert abs(y1 - y2) >= 11 or abs(x1 - x2) >= 26, ((x1, y1), (x2, y2))
