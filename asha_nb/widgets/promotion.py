@@ -51,6 +51,10 @@ _FINAL_ROWS = (("busy", "utilization (busy share of worker-time)"),
                ("top", "first configuration at max resource"))
 
 
+#: The lesson's title (page header, exported pages and GIF frames).
+TITLE = "Synchronous SHA vs asynchronous ASHA: who waits, and who gets promoted when"
+
+
 def _json_num(v: Any) -> Any:
     """JSON-safe: a non-finite float becomes ``None``."""
     if isinstance(v, float) and not math.isfinite(v):
@@ -382,8 +386,7 @@ class PromotionView:
     def header_html(self) -> str:
         """The title and settings line shown above the animation."""
         return ("<div class='asha-lesson-header' style='max-width:1000px'>"
-                "<h3 style='margin:4px 0'>Synchronous SHA vs asynchronous ASHA: "
-                "who waits, and who gets promoted when</h3>"
+                f"<h3 style='margin:4px 0'>{html.escape(TITLE)}</h3>"
                 "<div class='asha-lesson-settings' style='color:var(--jp-content-font-color1, "
                 f"#222);opacity:0.85'>{html.escape(self._settings_text())}</div></div>")
 
@@ -478,6 +481,11 @@ class PromotionView:
 
         check_int("frame_ms", frame_ms, low=20)
         vg = vlc.vegalite_to_vega(self.chart())
+        # a slide needs its title and settings: the page's header, drawn into every frame
+        vg["title"] = {"text": TITLE, "subtitle": self._settings_text(), "anchor": "start",
+                       "fontSize": 15, "subtitleFontSize": 11, "subtitleColor": "#333",
+                       "color": "#111", "offset": 8, "subtitlePadding": 4}
+        vg["background"] = "white"
 
         def render(t: float) -> Any:
             spec = copy.deepcopy(vg)  # each frame sets its own value of t
