@@ -124,3 +124,21 @@ def test_idle_labels_do_not_stack_at_40_workers(tmp_path):
     for i, (x1, y1) in enumerate(pos):
         for x2, y2 in pos[i + 1:]:
             assert abs(y1 - y2) >= 11 or abs(x1 - x2) >= 26, ((x1, y1), (x2, y2))
+
+
+def test_gif_frames_carry_the_title_and_settings(view, monkeypatch):
+    import vl_convert as vlc
+
+    from asha_nb.widgets.promotion import TITLE
+
+    seen = []
+    real = vlc.vega_to_png
+
+    def spy(spec, *a, **kw):
+        seen.append(spec.get("title"))
+        return real(spec, *a, **kw)
+
+    monkeypatch.setattr(vlc, "vega_to_png", spy)
+    view.to_gif(n_frames=2)
+    assert len(seen) == 2
+    assert all(t["text"] == TITLE and t["subtitle"] == view._settings_text() for t in seen)
