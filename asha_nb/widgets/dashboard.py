@@ -218,7 +218,8 @@ class Dashboard:
                                   clock=self._clock)
 
         # ---- widgets
-        self.status = w.HTML(layout=w.Layout(width="100%"))
+        # "auto", not "100%": 100 % plus the widget margin overflows (a horizontal scrollbar)
+        self.status = w.HTML(layout=w.Layout(width="auto"))
         self.message = w.HTML()
         self.pause_button = w.Button(description="Pause", icon="pause", tooltip="search.pause()")
         self.resume_button = w.Button(description="Resume", icon="play",
