@@ -779,6 +779,12 @@ class Dashboard:
             _sync.set_traits(self.message, value=(
                 f"<span class='asha-message' style='color:{_RED}'>the static snapshot could "
                 f"not be shown: {html.escape(f'{type(exc).__name__}: {exc}')}</span>"))
+            return
+        # the snapshot replaced the live view: close its widget models, so that a saved
+        # notebook keeps the one snapshot image, not every model's state (each chart model
+        # carries the 0.9 MB offline Vega bundle and all its rows)
+        with _sync.LOCK:
+            self._close_widgets()
 
     def _repr_html_(self) -> str:
         return self.static_html()
@@ -866,6 +872,9 @@ class Dashboard:
     def close(self) -> None:
         """Stop the timer and close the widgets."""
         self._throttle.stop(flush=False)
+        self._close_widgets()
+
+    def _close_widgets(self) -> None:
         for wdg in (self.status, self.message, self.pause_button, self.resume_button,
                     self.stop_button, self.trial_input, self.stop_trial_button,
                     self.add_button, self.chart, *self.form.values(), self.add_form,
