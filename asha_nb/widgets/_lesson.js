@@ -132,10 +132,10 @@ function render({ model, el }) {
       tr.style.fontWeight = on ? "bold" : "";
       if (on && current === null) current = tr;
     }
-    if (current) {
-      const top = current.offsetTop - logBox.offsetTop;
-      if (top < logBox.scrollTop || top > logBox.scrollTop + logBox.clientHeight - 20) {
-        logBox.scrollTop = Math.max(0, top - 40);
+    if (current) {  // keep the current row in view (inside the log box only)
+      const top = current.getBoundingClientRect().top - logBox.getBoundingClientRect().top;
+      if (top < 24 || top > logBox.clientHeight - 24) {
+        logBox.scrollTop = Math.max(0, logBox.scrollTop + top - logBox.clientHeight / 2);
       }
     }
   }

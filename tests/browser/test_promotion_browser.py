@@ -132,6 +132,13 @@ def test_promotion_view_in_jupyterlab(lab):
             assert _readout(page) == 20.0
             page.locator(".asha-promotion").first.screenshot(
                 path=str(ARTIFACTS / "promotion_view.png"))
+            # the log's highlighted rows (the frame's latest promotion) are scrolled into view
+            seen = page.evaluate("""() => { const box = document.querySelector(
+                '.asha-promo-log').getBoundingClientRect();
+                return Array.from(document.querySelectorAll('.asha-promo-log tr.asha-log-current'))
+                .map(r => r.getBoundingClientRect()).map(r => r.top >= box.top - 1 &&
+                r.bottom <= box.bottom + 1); }""")
+            assert seen and any(seen), seen
             c20 = _counters(page, "SHA")
             assert c20["barrier"] == "waiting for 4 jobs of rung 2" and c20["now"] == "4 of 10"
 
@@ -173,10 +180,17 @@ def test_promotion_view_in_jupyterlab(lab):
             # 5. step to the next promotion: time moves to it, "last promotion" changes
             before = _counters(page, "SHA")["promotion"], _counters(page, "ASHA")["promotion"]
             page.locator(".asha-lesson button.asha-step").click()
-            page.wait_for_timeout(1500)
+            _wait_rest(page)
             after = _counters(page, "SHA")["promotion"], _counters(page, "ASHA")["promotion"]
             assert _readout(page) > paused and after != before
             assert re.search(r"at t = [\d.]+", after[0] + after[1])
+            # it stopped exactly at the next promotion (the view now has 11 workers)
+            from asha_nb.widgets import PromotionView
+
+            nxt = PromotionView(n_configs=64, reduction_factor=4,
+                                n_workers=11).next_promotion(paused)
+            assert _readout(page) == pytest.approx(nxt, abs=0.05)
+            assert any(x.endswith(f"at t = {nxt:.1f}") for x in after), (nxt, after)
 
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "promotion_failure.png"), full_page=True)
