@@ -493,12 +493,15 @@ class PromotionView:
                 if s.get("name") == "t":
                     s["value"] = t
             png = vlc.vega_to_png(spec, scale=scale)
-            img = Image.open(io.BytesIO(png)).convert("RGB")
-            return img.quantize(colors=128, method=Image.Quantize.MEDIANCUT)
+            return Image.open(io.BytesIO(png)).convert("RGB")
 
         # vl-convert renders outside the GIL: two threads use both cores of a small machine
         with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-            frames = list(pool.map(render, self.frame_times(n_frames)))
+            rgb = list(pool.map(render, self.frame_times(n_frames)))
+        # one palette for every frame, from the last (fullest) one: colours do not flicker
+        # between frames, and mapping to a given palette is 4x faster than a median cut each
+        palette = rgb[-1].quantize(colors=128, method=Image.Quantize.MEDIANCUT)
+        frames = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in rgb]
         out = io.BytesIO()
         durations = [frame_ms] * (len(frames) - 1) + [hold_ms]
         frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:],
