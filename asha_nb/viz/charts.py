@@ -62,7 +62,9 @@ __all__ = [
 
 #: Named datasets of :func:`dashboard_chart`: ``jobs`` (one row per job, with ``state``
 #: ``done``/``failed``/``running``/``stuck``; finished jobs appended, running ones replaced on
-#: every update), ``workers`` (one row per worker slot), ``pauses`` (the current pause),
+#: every update), ``workers`` (one row per worker lane: ``worker``, ``from``, ``to``; a lane
+#: added or removed by ``set_n_workers`` starts or ends then), ``pauses`` (every pause:
+#: ``start``, ``end``; no ``end``: paused now),
 #: ``results`` (values per trial and resource, appended), ``best`` (improvements of the
 #: best-so-far series, appended), ``tail`` (the last value of each best-so-far series).
 DASHBOARD_DATASETS = ("jobs", "workers", "pauses", "results", "best", "tail")
@@ -161,7 +163,7 @@ def timeline_chart(
         duration="datum.end - datum.start",
     )
     if now is not None:
-        x_scale = alt.Scale(domainMin=0, domainMax={"expr": now}, nice=False, zero=True)
+        x_scale = alt.Scale(domain=[0, {"expr": now}], nice=False, zero=True)
     elif x_max:
         x_scale = alt.Scale(domain=[0, x_max], nice=False)
     else:
@@ -280,7 +282,9 @@ def worker_busy_chart(
     if max_bins is None:
         max_bins = max(40, min(width // 2, 6000 // rows))
     half = 0.4  # a row fills [worker - 0.4, worker + 0.4] of the y scale
-    x_scale = {"domainMin": 0, "domainMax": {"expr": now}, "nice": False, "zero": True}
+    # an explicit domain (not domainMin/domainMax): no extent is computed from the data, so
+    # empty layers (no pause, no failed job) give no "Infinite extent" warning on each update
+    x_scale = {"domain": [0, {"expr": now}], "nice": False, "zero": True}
     y_scale = {"domain": [-0.5, rows - 0.5], "reverse": True, "nice": False, "zero": False}
     time_title = "time since the search started (s)"
     x = {"field": "x0", "type": "quantitative", "scale": x_scale, "title": time_title}
@@ -302,18 +306,29 @@ def worker_busy_chart(
                    "values": list(range(n_rungs)) + [-1, _RUN],
                    "labelExpr": f"{label_of!r}[datum.value + '']"},
     }
+    # a worker's lane exists from ``from`` (0, or when set_n_workers added it) to ``to``
+    # (when set_n_workers removed it; none: it still exists)
     track = {
+        "name": "timeline_lanes",
         "data": {"name": "workers"},
-        "transform": [{"calculate": "0", "as": "x0"}, {"calculate": now, "as": "x1"},
+        "transform": [{"calculate": "isValid(datum.from) ? datum.from : 0", "as": "x0"},
+                      {"calculate": f"isValid(datum.to) ? min(datum.to, {now}) : {now}",
+                       "as": "x1"},
+                      {"filter": "datum.x1 > datum.x0"},
                       {"calculate": f"datum.worker - {half}", "as": "y0"},
-                      {"calculate": f"datum.worker + {half}", "as": "y1"}],
+                      {"calculate": f"datum.worker + {half}", "as": "y1"},
+                      {"calculate": "'idle while it has no job; from ' + format(datum.x0, '.1f')"
+                                    " + ' s' + (isValid(datum.to) ? ' to ' + "
+                                    "format(datum.to, '.1f') + ' s (removed by set_n_workers)'"
+                                    " : '')", "as": "lane"}],
         "mark": {"type": "rect", "color": IDLE_GREY, "opacity": 0.35, "strokeWidth": 0,
                  "clip": True},
         "encoding": {"x": x, "x2": {"field": "x1"},
                      "y": {"field": "y0", "type": "quantitative", "scale": y_scale,
                            "axis": y_axis},
                      "y2": {"field": "y1"},
-                     "tooltip": [{"field": "worker", "type": "ordinal", "title": "idle worker"}]},
+                     "tooltip": [{"field": "worker", "type": "ordinal", "title": "worker"},
+                                 {"field": "lane", "type": "nominal", "title": "lane"}]},
     }
     slices = {
         "data": {"name": dataset},
@@ -506,7 +521,7 @@ def best_so_far_chart(
     if time is not None:
         base = base.transform_filter(f"datum.time <= {time}")
     better = "higher" if mode == "max" else "lower"
-    x_scale = (alt.Scale(domainMin=0, domainMax={"expr": now}, nice=False, zero=True)
+    x_scale = (alt.Scale(domain=[0, {"expr": now}], nice=False, zero=True)
                if now is not None else alt.Scale(zero=True))
     x = alt.X("time:Q", title="time since the search started (s)", scale=x_scale)
     y = alt.Y("value:Q", title=f"best value ({better} is better)", scale=alt.Scale(zero=False))
@@ -542,7 +557,7 @@ def dashboard_chart(
     resources: Sequence[float] = (),
     n_rungs: int | None = None,
     max_resource: float | None = None,
-    width: int = 760,
+    width: int = 720,
     ink: str | None = None,
     background: str | None = None,
     now: float = 0.0,
@@ -595,4 +610,7 @@ def dashboard_chart(
     spec["params"] = [{"name": "now", "value": float(now)}]
     spec["config"] = theme_config(ink or "currentColor", background)
     spec["padding"] = {"left": 8, "right": 8, "top": 6, "bottom": 6}
+    # lay out again on every update: y labels that grow (negative values arriving after the
+    # first, empty picture) must push the chart right, not be clipped at its left edge
+    spec["autosize"] = {"type": "pad", "resize": True}
     return spec

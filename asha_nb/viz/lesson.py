@@ -43,6 +43,7 @@ __all__ = [
     "lesson_rows",
     "value_ranges",
     "promotions",
+    "promotion_log",
     "placeholder_rows",
     "idle_intervals",
     "frame_counters",
@@ -231,6 +232,48 @@ def promotions(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def promotion_log(rows: Sequence[Mapping[str, Any]], *, reduction_factor: int,
+                  mode: str = "max", synchronous: bool = False) -> list[dict[str, Any]]:
+    """Every promotion with what it beat: ``{time, trial_id, from_rung, to_rung, value,
+    cutoff, n_results}`` sorted by time (then trial).
+
+    ``value`` is the trial's result in ``from_rung``; ``cutoff`` the rung's top-1/eta cutoff
+    the promotion was decided against: the worst value inside the top ``floor(n / eta)`` of
+    the ``n_results`` results of the rung (in the trial's bracket) recorded by then (``None``
+    when ``n_results < eta``). Synchronous SHA decides at the barrier, on every result of the
+    rung; ASHA when a worker asks for a job: on the results that ended before, and those that
+    ended at the same time on workers up to the asking one (the simulator breaks ties in time
+    by worker number).
+    """
+    eta = max(2, int(reduction_factor))
+    sign = 1.0 if mode == "max" else -1.0
+    by_rung: dict[tuple[int, int], list[tuple[float, int, float]]] = {}
+    below: dict[tuple[Any, int], Mapping[str, Any]] = {}
+    for r in rows:
+        if r.get("value") is not None:
+            by_rung.setdefault((int(r.get("bracket") or 0), int(r["rung"])), []).append(
+                (float(r["end"]), int(r.get("worker") or 0), float(r["value"])))
+        below[(r["trial_id"], int(r["rung"]))] = r
+    out = []
+    for r in rows:
+        if not r.get("climb"):
+            continue
+        k = int(r["rung"]) - 1
+        p = float(r["promo"])
+        w = int(r.get("worker") or 0)
+        src = below.get((r["trial_id"], k))
+        bracket = int(r.get("bracket") or 0)
+        done = sorted((v for e, wk, v in by_rung.get((bracket, k), ())
+                       if e < p or (e == p and (synchronous or wk <= w))),
+                      key=lambda v: -sign * v)
+        m = len(done) // eta
+        out.append({"time": p, "trial_id": r["trial_id"], "from_rung": k, "to_rung": k + 1,
+                    "value": None if src is None else src.get("value"),
+                    "cutoff": done[m - 1] if m >= 1 else None, "n_results": len(done)})
+    out.sort(key=lambda q: (q["time"], q["trial_id"]))
+    return out
+
+
 # ------------------------------------------------------------------ counters
 def frame_counters(rows: Sequence[Mapping[str, Any]], n_workers: int, time: float) -> dict[str, Any]:
     """The counters of one scheduler at frame ``time`` (what the chart writes on screen).
@@ -385,7 +428,8 @@ def _by_scheduler(scheduler: str | None) -> list[dict[str, Any]]:
 
 def _lanes_layers(*, now: str, scheduler: str | None, n_workers: int, horizon: float,
                   n_rungs: int, synchronous: bool, with_time: bool, jobs_dataset: str,
-                  idle_dataset: str, width: int, name: str) -> list[dict[str, Any]]:
+                  idle_dataset: str, width: int, name: str,
+                  lane_height: int = 16) -> list[dict[str, Any]]:
     x_scale = {"domain": [0, float(horizon)], "nice": False, "zero": True}
     y_enc = {"field": "worker", "type": "ordinal", "title": "worker",
              "scale": {"domain": list(range(n_workers)), "paddingInner": 0.18,
@@ -428,8 +472,11 @@ def _lanes_layers(*, now: str, scheduler: str | None, n_workers: int, horizon: f
                                   {"field": "straggler", "type": "nominal"}]}},
     ]
     idle_text = shown(idle_dataset)
+    # lanes lower than the word's 11 px: label every k-th lane only, so labels never stack
+    every = max(1, math.ceil(11 / max(1, lane_height)))
     idle_text["transform"] = idle_text["transform"] + [
         {"filter": f"datum.shown_end - datum.start >= {min_w!r}"},
+        *([{"filter": f"datum.worker % {every} == 0"}] if every > 1 else []),
         *_calc(mid="(datum.start + datum.shown_end) / 2")]
     layers.append({**idle_text, "name": f"{name}_idletext",
                    "mark": {"type": "text", "fontSize": 9, "color": "#3a3a3a",
@@ -505,7 +552,8 @@ def worker_lanes_chart(
         "layer": _lanes_layers(now=now, scheduler=scheduler, n_workers=n_workers,
                                horizon=horizon, n_rungs=n_rungs, synchronous=synchronous,
                                with_time=time is not None, jobs_dataset=jobs_dataset,
-                               idle_dataset=idle_dataset, width=width, name=name),
+                               idle_dataset=idle_dataset, width=width, name=name,
+                               lane_height=lane_h),
         "width": width,
         "height": lane_h * n_workers,
     }
@@ -520,6 +568,10 @@ def worker_lanes_chart(
         spec["datasets"] = {jobs_dataset: to_records(jobs) if jobs is not None else [],
                             idle_dataset: to_records(idle) if idle is not None else []}
     return spec
+
+
+#: At most this many marks climbing from a rung together get their own "#id" label.
+LABELLED_CLIMBS = 3
 
 
 def rung_ladder_chart(
@@ -578,8 +630,9 @@ def rung_ladder_chart(
                state=(f"datum.done ? ({t} >= datum.out ? 'promoted' : 'result') : "
                       f"(datum.f1 < 1 ? 'climbing' : ({t} >= datum.start ? 'running' : "
                       "'waiting for a worker'))"),
-               shown_value="datum.done ? datum.value : null",
-               promoted_at="datum.out < 1e11 ? datum.out : null"),
+               shown_value="datum.done ? format(datum.value, '.4f') : 'not yet'",
+               promoted_at=(f"{t} >= datum.out ? format(datum.out, '.2f') + ' s' : "
+                            "'not (yet)'")),
         *_calc(mx="datum.px0 + datum.f2 * ((datum.done ? datum.px : datum.px0) - datum.px0)",
                my="datum.rung - (1 - datum.f1) + datum.jit"),
     ]
@@ -590,12 +643,10 @@ def rung_ladder_chart(
                {"field": "rung", "type": "ordinal"},
                {"field": "resource", "type": "quantitative"},
                {"field": "state", "type": "nominal"},
-               {"field": "shown_value", "type": "quantitative", "title": "value",
-                "format": ".4f"},
+               {"field": "shown_value", "type": "nominal", "title": "value"},
                {"field": "promo", "type": "quantitative", "title": "entered the rung at",
                 "format": ".2f"},
-               {"field": "promoted_at", "type": "quantitative", "title": "promoted at",
-                "format": ".2f"}]
+               {"field": "promoted_at", "type": "nominal", "title": "promoted at"}]
     settled = {
         "data": data, "name": f"{name}_marks",
         "transform": mark_tf + [{"filter": "datum.state != 'climbing'"}],
@@ -618,15 +669,33 @@ def rung_ladder_chart(
              "mark": {"type": "point", "shape": "circle", "filled": True, "size": 80,
                       "fill": "white", "stroke": PROMOTED_COLOUR, "strokeWidth": 2.5},
              "encoding": {"x": x_enc, "y": y_enc, "tooltip": tooltip}}
-    # the climbing mark's trial id, on the side away from the plot's edge
+    # the climbing mark's trial id, on the side away from the plot's edge; when more than
+    # LABELLED_CLIMBS climb from a rung together (SHA's barrier) one label counts them at the
+    # left of the shelf (their ids are in the promotion log) instead of a blob of ids
+    group_tf = climbing_tf + [
+        {"joinaggregate": [{"op": "count", "as": "nclimb"}], "groupby": ["promo", "rung"]},
+        {"window": [{"op": "row_number", "as": "kclimb"}], "groupby": ["promo", "rung"],
+         "sort": [{"field": "px0", "order": "ascending"}]}]
     climb_text = [
         {"data": data, "name": f"{name}_climbtext{i}",
-         "transform": climbing_tf + [{"filter": test}] + _calc(lab="'#' + datum.trial_id"),
+         "transform": group_tf + [{"filter": f"datum.nclimb <= {LABELLED_CLIMBS}"},
+                                  {"filter": test}] + _calc(lab="'#' + datum.trial_id"),
          "mark": {"type": "text", "align": align, "dx": dx, "dy": -6, "fontSize": 10,
                   "fontWeight": "bold", "color": PROMOTED_COLOUR},
          "encoding": {"x": x_enc, "y": y_enc, "text": {"field": "lab", "type": "nominal"}}}
         for i, (test, align, dx) in enumerate((("datum.mx <= 0.8", "left", 7),
                                               ("datum.mx > 0.8", "right", -7)))]
+    climb_text.append({
+        "data": data, "name": f"{name}_climbcount",
+        "transform": group_tf + [{"filter": f"datum.nclimb > {LABELLED_CLIMBS}"},
+                                 {"filter": "datum.kclimb == 1"}]
+        + _calc(lab="datum.nclimb + ' promoted \u2191 (ids in the log)'",
+                ly="datum.rung - 0.5 * (1 - datum.f1) + 0.05"),
+        "mark": {"type": "text", "align": "left", "baseline": "middle", "dx": 2,
+                 "fontSize": 10, "fontWeight": "bold", "color": PROMOTED_COLOUR},
+        "encoding": {"x": {"datum": -0.2, "type": "quantitative", "scale": x_scale},
+                     "y": {"field": "ly", "type": "quantitative", "scale": y_scale},
+                     "text": {"field": "lab", "type": "nominal"}}})
     cutoff_tf = sel + [
         {"filter": f"datum.end <= {t} && isValid(datum.px)"},
         {"window": [{"op": "row_number", "as": "rank"}], "groupby": ["rung"],

@@ -51,6 +51,10 @@ class LessonPlayer(anywidget.AnyWidget):
         Time a promotion's climb takes; "Step" plays from a promotion to its end.
     promotions
         Sorted times at which a promotion happens (any panel).
+    log
+        The promotion log: ``{scheduler, time, trial_id, from_rung, to_rung, value, cutoff,
+        n_results}`` by time; shown under the chart, synced to the frame (click a row to go
+        there).
     """
 
     spec = traitlets.Dict().tag(sync=True)
@@ -60,6 +64,7 @@ class LessonPlayer(anywidget.AnyWidget):
     interval = traitlets.Int(80).tag(sync=True)
     tween = traitlets.Float(0.0).tag(sync=True)
     promotions = traitlets.List(traitlets.Float()).tag(sync=True)
+    log = traitlets.List().tag(sync=True)
 
     def __init__(self, spec: Mapping[str, Any], **kwargs: Any):
         type(self)._esm = javascript_bundle(_source())

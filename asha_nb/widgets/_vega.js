@@ -43,9 +43,15 @@ function renderRunning(table, panel, model) {
       "<th></th></tr>";
     for (const r of rows) {
       const stuck = !!r.stuck;
+      // a trial whose stop was requested: "stopping…" until its job really ends (the row goes
+      // away then), and why it may not be cut short
       const action = stuck
         ? "<span class='asha-stuck' style='color:#d62728'>timed out; its thread cannot be " +
           "killed and keeps the worker busy</span>"
+        : r.stopping
+        ? "<span class='asha-stopping' style='font-style:italic' title='" + esc(r.why || "") +
+          "'>stopping\u2026 " + "<span class='asha-stopping-why' style='opacity:0.8'>" +
+          esc(r.why || "") + "</span></span>"
         : "<button class='asha-stop-row jupyter-button' data-trial='" + esc(r.trial_id) +
           "' title='search.stop_trial(" + esc(r.trial_id) + ")'>Stop</button>";
       html += "<tr class='asha-running-row' data-trial='" + esc(r.trial_id) + "'>" +

@@ -189,6 +189,14 @@ class Dashboard:
         self._n_best_any = 0
         self._best_max: tuple[float, float, int, float] | None = None  # time, value, trial, res
         self._max_worker = -1
+        #: Worker lanes: ``{"worker", "from", "to"}`` (``to`` None: the lane exists now); a
+        #: lane starts or ends at the first poll that sees ``set_n_workers`` change the count.
+        self._lanes: list[dict[str, Any]] = []
+        #: Pauses seen: ``{"start", "end"}`` (``end`` None: paused now). The start is the
+        #: search's own (``paused_since``); the end is the first poll that sees it resumed.
+        self._pauses: list[dict[str, Any]] = []
+        #: Trials whose stop this dashboard requested while their job ran: trial -> time.
+        self._stopping: dict[int, float] = {}
         self._last_state: str | None = None
         self._final = False
         self._display_id: str | None = None
@@ -210,7 +218,8 @@ class Dashboard:
                                   clock=self._clock)
 
         # ---- widgets
-        self.status = w.HTML(layout=w.Layout(width="100%"))
+        # "auto", not "100%": 100 % plus the widget margin overflows (a horizontal scrollbar)
+        self.status = w.HTML(layout=w.Layout(width="auto"))
         self.message = w.HTML()
         self.pause_button = w.Button(description="Pause", icon="pause", tooltip="search.pause()")
         self.resume_button = w.Button(description="Resume", icon="play",
@@ -238,6 +247,8 @@ class Dashboard:
         self.add_button.on_click(lambda _b: self._control("add_trial"))
 
         n_workers = int(getattr(search.snapshot(), "n_workers", 0) or 1)
+        #: Worker rows of the timeline in the chart's spec (a new spec when it changes).
+        self.spec_rows = n_workers
         self.chart = VegaStream(self.chart_spec(n_workers))
         self.chart.on_front_end(self._on_front_end)
         self.chart.add_class("asha-charts")
@@ -372,6 +383,8 @@ class Dashboard:
         force, self._force = self._force, False
         snap: SearchSnapshot = s.snapshot()
         terminal = str(snap.state) in _TERMINAL
+        self._track(snap)
+        new_spec = None
         chart: dict[str, Any] = {"running": self._running_panel(snap)}
         if force or terminal or self._may_read(snap):
             t0 = time.perf_counter()
@@ -391,14 +404,16 @@ class Dashboard:
             if self._best_max is not None:
                 tail.append({"series": self.best_max_label, "time": self._best_max[0],
                              "value": self._best_max[1]})
-            n_rows = max(int(snap.n_workers), self._max_worker + 1, 1)
-            paused = snap.state == "paused" and snap.paused_since is not None
+            self._track(snap)
+            n_rows = self._n_rows()
+            if n_rows != self.spec_rows:  # set_n_workers: the timeline gets its new lanes
+                self.spec_rows = n_rows
+                new_spec = self.chart_spec(n_rows, now=float(snap.elapsed))
             chart = {
                 "append": {"jobs": jobs, "results": results, "best": best_rows},
                 "volatile": {"jobs": sorted(self._live.values(), key=lambda r: r["job_id"])},
-                "replace": {"workers": [{"worker": i} for i in range(n_rows)],
-                            "pauses": [{"start": snap.paused_since, "end": None}] if paused
-                            else [], "tail": tail},
+                "replace": {"workers": [dict(lane) for lane in self._lanes],
+                            "pauses": [dict(p) for p in self._pauses], "tail": tail},
                 "signals": {"now": float(snap.elapsed)},
                 "running": self._running_panel(snap),
             }
@@ -411,6 +426,8 @@ class Dashboard:
                 self._record_cost = 0.7 * self._record_cost + 0.3 * per
         self.last_snapshot = snap
         with _sync.batch():
+            if new_spec is not None:  # the views re-embed and ask for every row again
+                _sync.set_traits(self.chart, spec=new_spec)
             self.chart.update(**chart)
             _sync.set_traits(self.status, value=self._status_html(snap))
             if snap.state != self._last_state:
@@ -421,6 +438,36 @@ class Dashboard:
             self._throttle.stop_soon()
             if self._displayed:
                 self._show_static()
+
+    def _track(self, snap: SearchSnapshot) -> None:
+        """Follow the worker count (lanes added and removed) and the pauses, poll by poll."""
+        now = float(snap.elapsed)
+        n = max(1, int(snap.n_workers))
+        if not self._lanes:  # the first poll (a late dashboard: the lanes it finds)
+            self._lanes = [{"worker": i, "from": 0.0, "to": None} for i in range(n)]
+        if str(snap.state) in _TERMINAL:
+            for p in self._pauses:  # a search that ends while paused: the pause ends with it
+                if p["end"] is None:
+                    p["end"] = max(now, p["start"])
+            return
+        open_ = {lane["worker"] for lane in self._lanes if lane["to"] is None}
+        for lane in self._lanes:
+            if lane["to"] is None and lane["worker"] >= n:
+                lane["to"] = now
+        self._lanes += [{"worker": i, "from": now, "to": None}
+                        for i in range(n) if i not in open_]
+        since = snap.paused_since if snap.state == "paused" else None
+        current = self._pauses[-1] if self._pauses and self._pauses[-1]["end"] is None else None
+        if current is not None and current["start"] != since:
+            # resumed (and maybe paused again) since the last poll
+            current["end"] = max(current["start"], now if since is None else float(since))
+            current = None
+        if since is not None and current is None:
+            self._pauses.append({"start": float(since), "end": None})
+
+    def _n_rows(self) -> int:
+        lanes = max((lane["worker"] for lane in self._lanes), default=-1)
+        return max(lanes + 1, self._max_worker + 1, 1)
 
     def _may_read(self, snap: SearchSnapshot) -> bool:
         """Whether reading the records now keeps the dashboard within its share of the time.
@@ -440,16 +487,48 @@ class Dashboard:
         predicted = _POLL_COST + self._record_cost * (2 * new + len(self._live))
         return predicted <= self.max_duty * since
 
+    def stop_note(self) -> str:
+        """Why a stopped trial's job may go on running, for this search's executor."""
+        ex = getattr(self.search, "executor", None)
+        name = str(getattr(ex, "name", "") or "this")
+        if getattr(ex, "can_kill", False):
+            return f"the {name} executor ends the job (it can interrupt it)"
+        return (f"a {name} worker cannot be interrupted: a plain or checkpoint objective "
+                "runs to its end; objective(trial) ends at its next trial.should_stop()")
+
     def _running_panel(self, snap: SearchSnapshot) -> dict[str, Any]:
         now = float(snap.elapsed)
         running = sorted(snap.running, key=lambda r: (r.start, r.job_id))
-        rows = [{"trial_id": r.trial_id, "rung": r.rung, "resource": _num(r.resource),
-                 "worker": r.worker, "running_for": round(max(0.0, now - r.start), 1),
-                 "stuck": bool(r.stuck)} for r in running[:RUNNING_ROWS]]
+        live_trials = {r.trial_id for r in running}
+        for tid in [t for t in self._stopping if t not in live_trials]:
+            del self._stopping[tid]  # its job really ended
+        note = self.stop_note() if self._stopping else ""
+        rows = []
+        for r in running[:RUNNING_ROWS]:
+            row = {"trial_id": r.trial_id, "rung": r.rung, "resource": _num(r.resource),
+                   "worker": r.worker, "running_for": round(max(0.0, now - r.start), 1),
+                   "stuck": bool(r.stuck)}
+            if r.trial_id in self._stopping and not r.stuck:
+                row["stopping"] = True
+                row["why"] = note
+            rows.append(row)
         empty = ("the search has ended" if str(snap.state) in _TERMINAL
                  else "paused: no job is running" if snap.state == "paused"
                  else "no job is running")
-        return {"title": f"Running trials ({len(running)})", "rows": rows,
+        # the trial line counts trials by status; a stopped (or timed-out) trial's job may
+        # still hold its worker: say so, so that the list and the status line agree
+        n_trials_running = int((snap.trial_counts or {}).get(TrialStatus.RUNNING.value, 0))
+        n_stuck = sum(1 for r in running if r.stuck)
+        n_other = (max(0, len(running) - n_stuck - n_trials_running) if snap.trial_counts
+                   else 0)
+        extra = []
+        if n_other:
+            extra.append(f"{n_other} of {'a stopped trial' if n_other == 1 else 'stopped trials'}"
+                         ", still running")
+        if n_stuck:
+            extra.append(f"{n_stuck} timed out")
+        title = f"Running jobs ({len(running)}" + (": " + "; ".join(extra) if extra else "") + ")"
+        return {"title": title, "rows": rows,
                 "more": max(0, len(running) - RUNNING_ROWS), "empty": empty}
 
     def _set_buttons(self, state: str) -> None:
@@ -559,7 +638,9 @@ class Dashboard:
             return ""
         body = "".join(
             f"<tr><td>{r['trial_id']}</td><td>{r['rung']}</td><td>{_fmt(r['resource'], 'g')}"
-            f"</td><td>{r['worker']}</td><td>{r['running_for']:.1f} s</td></tr>" for r in rows)
+            f"</td><td>{r['worker']}</td><td>{r['running_for']:.1f} s</td>"
+            + (f"<td class='asha-stopping'>stopping&hellip; {html.escape(r.get('why', ''))}</td>"
+               if r.get("stopping") else "") + "</tr>" for r in rows)
         return (f"<div class='asha-running'><b>{html.escape(panel.get('title', ''))}</b>"
                 "<table><tr><th>trial</th><th>rung</th><th>resource</th><th>worker</th>"
                 f"<th>running for</th></tr>{body}</table></div>")
@@ -601,7 +682,7 @@ class Dashboard:
     def _static_spec(self, snap: SearchSnapshot, *, ink: str | None = None,
                      background: str | None = None) -> dict[str, Any]:
         data = self.datasets()
-        n_rows = len(data.get("workers") or []) or max(1, int(snap.n_workers))
+        n_rows = self.spec_rows
         spec = self.chart_spec(n_rows, ink=ink, background=background,
                                now=float(self.chart.signals.get("now", snap.elapsed)))
         return with_data(spec, {n: data.get(n, []) for n in _charts.DASHBOARD_DATASETS})
@@ -698,6 +779,12 @@ class Dashboard:
             _sync.set_traits(self.message, value=(
                 f"<span class='asha-message' style='color:{_RED}'>the static snapshot could "
                 f"not be shown: {html.escape(f'{type(exc).__name__}: {exc}')}</span>"))
+            return
+        # the snapshot replaced the live view: close its widget models, so that a saved
+        # notebook keeps the one snapshot image, not every model's state (each chart model
+        # carries the 0.9 MB offline Vega bundle and all its rows)
+        with _sync.LOCK:
+            self._close_widgets()
 
     def _repr_html_(self) -> str:
         return self.static_html()
@@ -749,6 +836,11 @@ class Dashboard:
                 tid = kw["trial_id"]
                 s.stop_trial(tid)
                 text = f"stop of trial {tid} requested"
+                snap = s.snapshot()
+                if any(r.trial_id == tid and not r.stuck for r in snap.running):
+                    with self._lock:
+                        self._stopping[tid] = float(snap.elapsed)
+                    text += f"; its job runs until it really ends ({self.stop_note()})"
             elif name == "add_trial":
                 config = {k: wdg.value for k, wdg in self.form.items()}
                 tid = s.add_trial(config)
@@ -780,6 +872,9 @@ class Dashboard:
     def close(self) -> None:
         """Stop the timer and close the widgets."""
         self._throttle.stop(flush=False)
+        self._close_widgets()
+
+    def _close_widgets(self) -> None:
         for wdg in (self.status, self.message, self.pause_button, self.resume_button,
                     self.stop_button, self.trial_input, self.stop_trial_button,
                     self.add_button, self.chart, *self.form.values(), self.add_form,

@@ -216,8 +216,9 @@ def test_dashboard_live_then_static_and_reopened_without_a_kernel(lab):
             trial = row.get_attribute("data-trial")
             row.locator("button.asha-stop-row").click()
             page.wait_for_function(
-                f"() => (document.querySelector('.asha-dashboard .asha-message') || {{}})"
-                f".textContent === 'stop of trial {trial} requested'", timeout=30_000)
+                f"() => ((document.querySelector('.asha-dashboard .asha-message') || {{}})"
+                f".textContent || '').startsWith('stop of trial {trial} requested')",
+                timeout=30_000)
 
             # 3. Pause: the state says so, the clock keeps counting, the chart shows the pause
             page.locator(".asha-dashboard button.asha-pause").click()

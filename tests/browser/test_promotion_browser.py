@@ -132,6 +132,13 @@ def test_promotion_view_in_jupyterlab(lab):
             assert _readout(page) == 20.0
             page.locator(".asha-promotion").first.screenshot(
                 path=str(ARTIFACTS / "promotion_view.png"))
+            # the log's highlighted rows (the frame's latest promotion) are scrolled into view
+            seen = page.evaluate("""() => { const box = document.querySelector(
+                '.asha-promo-log').getBoundingClientRect();
+                return Array.from(document.querySelectorAll('.asha-promo-log tr.asha-log-current'))
+                .map(r => r.getBoundingClientRect()).map(r => r.top >= box.top - 1 &&
+                r.bottom <= box.bottom + 1); }""")
+            assert seen and any(seen), seen
             c20 = _counters(page, "SHA")
             assert c20["barrier"] == "waiting for 4 jobs of rung 2" and c20["now"] == "4 of 10"
 
@@ -173,10 +180,17 @@ def test_promotion_view_in_jupyterlab(lab):
             # 5. step to the next promotion: time moves to it, "last promotion" changes
             before = _counters(page, "SHA")["promotion"], _counters(page, "ASHA")["promotion"]
             page.locator(".asha-lesson button.asha-step").click()
-            page.wait_for_timeout(1500)
+            _wait_rest(page)
             after = _counters(page, "SHA")["promotion"], _counters(page, "ASHA")["promotion"]
             assert _readout(page) > paused and after != before
             assert re.search(r"at t = [\d.]+", after[0] + after[1])
+            # it stopped exactly at the next promotion (the view now has 11 workers)
+            from asha_nb.widgets import PromotionView
+
+            nxt = PromotionView(n_configs=64, reduction_factor=4,
+                                n_workers=11).next_promotion(paused)
+            assert _readout(page) == pytest.approx(nxt, abs=0.05)
+            assert any(x.endswith(f"at t = {nxt:.1f}") for x in after), (nxt, after)
 
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "promotion_failure.png"), full_page=True)
@@ -190,10 +204,26 @@ def test_promotion_view_in_jupyterlab(lab):
     assert requests and not outside, outside
 
 
+def _wait_rest(page) -> None:
+    page.wait_for_function("() => document.querySelector('.asha-lesson button.asha-play')"
+                           ".textContent.includes('Play')", timeout=30_000)
+    page.wait_for_timeout(200)
+
+
+def _log(page) -> list[tuple[str, bool]]:
+    """The promotion log's visible rows: (text, highlighted)."""
+    return page.evaluate("""() => Array.from(document.querySelectorAll(
+        '.asha-promo-log tr.asha-log-row')).filter(r => r.style.display !== 'none')
+        .map(r => [r.innerText.replace(/\\s+/g, ' ').trim(),
+                   r.classList.contains('asha-log-current')])""")
+
+
 def test_standalone_html_plays_offline(tmp_path):
     from asha_nb.widgets import PromotionView
 
-    path = PromotionView(n_configs=16, n_workers=4).save(tmp_path / "lesson.html")
+    ARTIFACTS.mkdir(exist_ok=True)
+    view = PromotionView(n_configs=16, n_workers=4)
+    path = view.save(tmp_path / "lesson.html")
     requests: list[str] = []
     errors: list[str] = []
     with sync_api.sync_playwright() as p:
@@ -209,6 +239,30 @@ def test_standalone_html_plays_offline(tmp_path):
             page.locator("button.asha-play").click()
             page.wait_for_timeout(1000)
             assert _readout(page) > 0
+
+            # Step from t = 0 stops exactly at each promotion in turn (none skipped), and at
+            # rest "last promotion" and the log's highlighted rows name the one stepped to
+            page.locator("button.asha-restart").click()
+            assert _log(page) == []
+            page.select_option("select.asha-speed", "4")
+            for want in view.promotion_times[:4]:
+                page.locator("button.asha-step").click()
+                _wait_rest(page)
+                assert _readout(page) == pytest.approx(want, abs=0.05)
+                texts = [_counters(page, s)["promotion"] for s in ("SHA", "ASHA")]
+                at = [p for p in view.log if p["time"] == want]
+                assert any(x.endswith(f"at t = {want:.1f}") for x in texts), (want, texts)
+                rows = _log(page)
+                assert len(rows) == sum(p["time"] <= want for p in view.log)
+                current = [text for text, on in rows if on]
+                assert len(current) == len(at)
+                assert sorted(re.search(r"#(\d+)", c).group(1) for c in current) == sorted(
+                    str(p["trial_id"]) for p in at)
+            # a click on a log row moves the frame to that promotion
+            page.locator(".asha-promo-log tr.asha-log-row").first.click()
+            assert _readout(page) == pytest.approx(view.promotion_times[0], abs=0.05)
+            page.screenshot(path=str(ARTIFACTS / "promotion_standalone_step.png"),
+                            full_page=True)
         finally:
             browser.close()
     assert not errors, errors

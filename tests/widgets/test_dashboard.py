@@ -223,7 +223,8 @@ def test_a_paused_search_keeps_counting_and_shows_the_pause():
     assert now == 16.0  # the charts' time axis ends now
     assert data["pauses"] == [{"start": 10.0, "end": None}]
     snap, page, data, now = seen["resumed"]
-    assert snap.state == SearchState.RUNNING and data["pauses"] == []
+    # the past pause stays drawn: from paused_since to the poll that saw the resume
+    assert snap.state == SearchState.RUNNING and data["pauses"] == [{"start": 10.0, "end": 20.0}]
     assert shown(page, "asha-paused-for") == []
     d.close()
 
@@ -249,7 +250,7 @@ def test_running_jobs_are_drawn_to_now_and_listed_with_a_stop_button():
     assert sorted(r["job_id"] for r in finished) == sorted(
         r.job_id for r in records if r.end is not None)
     # the list: one row per running job, from snapshot().running, with how long it has run
-    assert panel["title"] == "Running trials (4)"
+    assert panel["title"] == "Running jobs (4)"
     assert sorted((r["trial_id"], r["worker"]) for r in panel["rows"]) == sorted(
         (r.trial_id, r.worker) for r in snap.running)
     starts = {r.trial_id: r.start for r in snap.running}
@@ -398,6 +399,10 @@ def test_the_output_becomes_a_static_snapshot_when_the_search_ends(monkeypatch):
     assert int(shown_one(page, "asha-jobs")) == len(s.results())
     d.flush()  # nothing more once the final state is shown
     assert len(updates) == 1
+    # the live view is gone: its widget models are closed, so a saved notebook keeps only the
+    # snapshot (no 0.9 MB bundle and rows per chart model in its widget state)
+    assert d.chart.comm is None and d.widget.comm is None and d.status.comm is None
+    assert "asha-dashboard-static" in d.static_html()  # exports still work
     # a dashboard displayed after the end shows the snapshot at once
     late = Dashboard(s, start_timer=False)
     late._ipython_display_()
@@ -492,7 +497,7 @@ def test_fake_running_rows_and_cap(dash, fake_search):
     fake_search.elapsed = 5.0
     dash.flush()
     panel = dash.chart.running
-    assert panel["title"] == "Running trials (20)" and len(panel["rows"]) == 12
+    assert panel["title"] == "Running jobs (20)" and len(panel["rows"]) == 12
     assert panel["more"] == 8
     assert panel["rows"][0]["running_for"] == 5.0
 

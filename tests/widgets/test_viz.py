@@ -89,7 +89,7 @@ def test_dashboard_chart_axes_follow_the_search_and_the_page():
     # time axes end at "now" (the whole elapsed time), resources run from min to max
     xs = [x for x in _walk(spec, "x") if isinstance(x, dict) and "scale" in x]
     time_x = [x for x in xs if x.get("field") in ("start", "time")]
-    assert time_x and all(x["scale"]["domainMax"] == {"expr": "now"} for x in time_x)
+    assert time_x and all(x["scale"]["domain"] == [0, {"expr": "now"}] for x in time_x)
     res_x = [x for x in xs if x.get("field") == "resource"]
     assert res_x and all(x["scale"]["domain"] == [1.0, 27.0] for x in res_x)
     titles = [t for t in _walk(spec, "title") if isinstance(t, str)]
