@@ -60,7 +60,7 @@ def test_notebook_03_sizes_workers_from_affinity_and_cgroup_quota(monkeypatch, f
 
 
 def test_every_notebook_says_to_shut_its_kernel_down():
-    assert len(NOTEBOOKS) == 8
+    assert len(NOTEBOOKS) >= 9
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         first = next(c for c in nb.cells if c.cell_type == "markdown")
