@@ -287,7 +287,8 @@ class Scheduler(abc.ABC):
             )
         trial = self._trials[trial_id]
         status = trial.status
-        if status in (TrialStatus.COMPLETED, TrialStatus.STOPPED, TrialStatus.FAILED):
+        if status in (TrialStatus.COMPLETED, TrialStatus.STOPPED, TrialStatus.FAILED,
+                      TrialStatus.NOT_PROMOTED):
             return []
         if status is TrialStatus.RUNNING:
             job = trial.job
@@ -304,9 +305,10 @@ class Scheduler(abc.ABC):
         return events
 
     def close(self) -> list[Event]:
-        """End the search: every trial still waiting for a promotion (``PAUSED``), for its
-        first or next job (``PENDING``), or whose job is still out (``RUNNING``: the search ended
-        under it) is stopped with :attr:`StopReason.END`.
+        """End the search: every trial still waiting for a promotion (``PAUSED``) becomes
+        ``NOT_PROMOTED``; one waiting for its first or next job (``PENDING``) or whose job is
+        still out (``RUNNING``: the search ended under it) becomes ``STOPPED``. Both get a
+        ``Stopped`` event with :attr:`StopReason.END`.
 
         A job still out may still report: its value is recorded, never promoted (as after
         :meth:`stop_trial`). A closed scheduler hands out no more jobs. Returns the ``Stopped``
@@ -326,7 +328,10 @@ class Scheduler(abc.ABC):
                 self._on_job_done(job)
             elif status not in waiting:
                 continue
-            self._set_status(t, TrialStatus.STOPPED)
+            # A trial waiting for a promotion was simply not promoted; one waiting for a job
+            # (or whose job was out) was stopped by the end.
+            self._set_status(t, TrialStatus.NOT_PROMOTED if status is TrialStatus.PAUSED
+                             else TrialStatus.STOPPED)
             events.append(Stopped(t.trial_id, t.rung, StopReason.END, t.bracket))
         return events
 

@@ -74,7 +74,10 @@ class TrialStatus(str, enum.Enum):
     PAUSED = "paused"  #: has a result below the top rung and may still be promoted (only
     #: while the search runs: :meth:`~asha_nb.core.Scheduler.close` stops such trials)
     COMPLETED = "completed"  #: has a result in the top rung of its bracket
-    STOPPED = "stopped"  #: stopped by the rung rule, by the user, or left unpromoted at the end
+    NOT_PROMOTED = "not_promoted"  #: has a result below the top rung, and the search ended
+    #: before it was promoted (:meth:`~asha_nb.core.Scheduler.close`: nobody stopped it)
+    STOPPED = "stopped"  #: stopped by the rung rule or by the user, or waiting for a job when
+    #: the search ended (pending, or running: its job is ``interrupted``)
     FAILED = "failed"  #: its job raised, returned garbage, crashed its worker or timed out
 
     def __str__(self) -> str:

@@ -38,7 +38,8 @@ def build_snapshot(loop: Loop) -> SearchSnapshot:
         n_workers=loop.n_workers,
         busy_workers=len(loop.inflight),
         n_started=sched.n_trials - sched.n_queued,
-        n_finished=counts[TrialStatus.PAUSED] + counts[TrialStatus.COMPLETED],
+        n_finished=(counts[TrialStatus.PAUSED] + counts[TrialStatus.COMPLETED]
+                    + counts[TrialStatus.NOT_PROMOTED]),
         n_stopped=counts[TrialStatus.STOPPED],
         n_failed=counts[TrialStatus.FAILED],
         best_value=None if best is None else best[1],

@@ -153,9 +153,9 @@ class SearchSnapshot:
         Worker slots, how many run a job now (stuck ones included), and how many of those run a
         job past its timeout that cannot be killed.
     n_started, n_finished, n_stopped, n_failed
-        Trials created and given a first job; trials that completed the top rung or wait for a
-        promotion; stopped trials (rung rule, user, or not promoted when the search ended);
-        failed trials.
+        Trials created and given a first job; trials that completed the top rung, wait for a
+        promotion or were not promoted when the search ended (``not_promoted``); stopped trials
+        (rung rule, user, or waiting for a job when the search ended); failed trials.
     trial_counts
         Number of trials in each :class:`~asha_nb.core.TrialStatus` (by value).
     n_jobs, n_jobs_done

@@ -61,6 +61,7 @@ _TRIAL_WORDS = (
     (TrialStatus.RUNNING, "running"),
     (TrialStatus.PAUSED, "paused (may be promoted)"),
     (TrialStatus.COMPLETED, "completed"),
+    (TrialStatus.NOT_PROMOTED, "not promoted"),
     (TrialStatus.STOPPED, "stopped"),
     (TrialStatus.FAILED, "failed"),
 )

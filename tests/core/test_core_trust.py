@@ -170,3 +170,25 @@ def test_close_stops_waiting_and_running_trials_with_reason_end_and_hands_out_no
     assert sched.trial(running[3].trial_id).values == ((0, 0.5),)
     assert sched.trial(running[3].trial_id).status is TrialStatus.STOPPED
     assert sched.status_counts()[TrialStatus.PAUSED] == 0
+
+
+def test_close_keeps_not_promoted_apart_from_stopped():
+    """At the end, a trial waiting for a promotion was not promoted; one the user or the rung
+    rule stopped, or one waiting for a job, is stopped (issue 17 item 7)."""
+    from asha_nb.core import ASHA, StopReason, TrialStatus
+
+    s = ASHA({"x": space.uniform(0, 1)}, min_resource=1, max_resource=9, reduction_factor=3,
+             max_trials=6, seed=0)
+    jobs = [s.next_job() for _ in range(5)]
+    for j in jobs[:3]:
+        s.report(j, j.config["x"])  # paused: waiting for a promotion
+    s.stop_trial(jobs[3].trial_id)  # stopped by the user while running
+    s.add_trial({"x": 0.5})  # pending: never ran
+    events = s.close()
+    status = {t.trial_id: t.status for t in s.snapshot().trials}
+    assert [status[j.trial_id] for j in jobs[:3]] == [TrialStatus.NOT_PROMOTED] * 3
+    assert status[jobs[3].trial_id] is TrialStatus.STOPPED  # the user's stop
+    assert status[jobs[4].trial_id] is TrialStatus.STOPPED  # its job was out at the end
+    assert status[5] is TrialStatus.STOPPED  # the user's trial never got a job
+    assert {e.reason for e in events} == {StopReason.END}
+    assert s.status_counts()[TrialStatus.NOT_PROMOTED] == 3

@@ -108,7 +108,7 @@ def test_virtual_search_records_and_views_agree():
     assert hist[-1][2] == df.value.max()
     # A finished search has no trial "paused": the ones left below the top were stopped.
     statuses = set(s.trials.status)
-    assert statuses <= {TrialStatus.COMPLETED.value, TrialStatus.STOPPED.value}
+    assert statuses <= {TrialStatus.COMPLETED.value, TrialStatus.NOT_PROMOTED.value}
     assert snap.n_finished + snap.n_stopped == 60
 
 
