@@ -70,7 +70,9 @@ class Finished:
     value
         The model's value after the row's last epoch (reported to the scheduler).
     checkpoint
-        The row's state as host data: give it back to :meth:`BatchEngine.add` to continue.
+        The row's checkpoint: give it back to :meth:`BatchEngine.add` to continue. A mapping
+        with at least ``"resource"``; engines may return a handle to device memory (e.g.
+        :class:`~asha_nb.integrations.jax.DeviceCheckpoint`) that pickles as host data.
     epochs
         Epochs this job trained (its checkpoint's epochs excluded).
     """
@@ -78,7 +80,7 @@ class Finished:
     key: Hashable
     trial_id: int
     value: float
-    checkpoint: dict[str, Any]
+    checkpoint: Mapping[str, Any]
     epochs: int
 
 

@@ -71,12 +71,13 @@ from ._jax_cache import (
     enable_compilation_cache,
     resolve_cache_dir,
 )
-from ._jax_engine import JaxBatchEngine, bucket_sizes
+from ._jax_engine import DeviceCheckpoint, JaxBatchEngine, bucket_sizes
 from ._jax_model import BatchedModel
 
 __all__ = [
     "BatchedModel",
     "JaxBatchEngine",
+    "DeviceCheckpoint",
     "bucket_sizes",
     "enable_compilation_cache",
     "default_cache_dir",
