@@ -48,7 +48,7 @@ def bucket_sizes(capacity: int, n_devices: int = 1) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-#: Pool rows allocated at first (at least two full batches), in bytes of state.
+#: Bytes of state a pool starts with (at least 4, at most 64 full batches of rows).
 _FIRST_POOL_BYTES = 64 << 20
 #: Cap of a pool on devices that report no memory (CPU), when ``max_pool_bytes`` is not given.
 _DEFAULT_POOL_BYTES = 1 << 30
@@ -190,7 +190,8 @@ class _Pool:
         self.collect()
         nd = len(self.engine.devices)
         if (len(self.free) < n or self.size == 0) and self.size < self.max_rows:
-            first = max(_FIRST_POOL_BYTES // max(self.row_bytes, 1), 2 * max(self.engine.buckets))
+            batch = max(self.engine.buckets)
+            first = max(4 * batch, min(_FIRST_POOL_BYTES // max(self.row_bytes, 1), 64 * batch))
             want = max(2 * self.size, self.size + n - len(self.free), first if self.size == 0 else 0)
             want = -(-want // nd) * nd
             self._resize(min(want, self.max_rows))
@@ -203,7 +204,8 @@ class _Pool:
                 f"{self.row_bytes} bytes do not fit a pool of {self.size} rows")
         if n == 0:
             return []
-        out, self.free = self.free[-n:], self.free[:-n]
+        out = self.free[-n:]
+        del self.free[-n:]
         return out
 
     def spill(self, slots: Sequence[int]) -> None:
@@ -349,6 +351,12 @@ class JaxBatchEngine:
         Row states copied from host memory to the device (checkpoints not made by this engine).
     rows_spilled : int
         Handles spilled to host memory because a pool was full.
+    host_seconds : float
+        Seconds :meth:`step` spent on the host (laying out, launching, turning values into
+        outcomes), i.e. not waiting for the device.
+    wait_seconds : float
+        Seconds :meth:`step` waited for chunks' values (the device's work, where dispatch is
+        asynchronous).
     """
 
     def __init__(
@@ -401,6 +409,8 @@ class JaxBatchEngine:
         self.rows_to_host = 0
         self.rows_from_host = 0
         self.rows_spilled = 0
+        self.host_seconds = 0.0
+        self.wait_seconds = 0.0
 
     def _check_buckets(self, buckets: tuple[int, ...]) -> tuple[int, ...]:
         nd = len(self.devices)
@@ -616,21 +626,24 @@ class JaxBatchEngine:
                 src[slot], load[slot] = row.handle._slot, True
             else:
                 host_rows.append((slot, row))
-        group.dyn_dev = self._put(group.dyn_host)
         group.active_dev = None
         state = group.state
-        if fresh.any() or state is None:
+        need_init = bool(fresh.any()) or state is None
+        need_merge = bool(load.any()) or (state is not None and bool(fresh.any()))
+        # one transfer for the layout's small arrays
+        group.dyn_dev, tids_d, src_d, load_d, fresh_d = self._put(
+            (group.dyn_host, tids, src, load, fresh if state is not None else np.zeros_like(fresh)))
+        if need_init:
             init = self.model.init_batch_program(group.static, new_size, self.mesh)
-            new = init(self._put(tids), group.dyn_dev)
+            new = init(tids_d, group.dyn_dev)
             if state is None:
-                state, fresh = new, np.zeros_like(fresh)
+                state = new
         else:
             new = state
-        if load.any() or fresh.any():
+        if need_merge:
             merge = self.model.merge_program(group.static, new_size, pool.size, self.mesh)
             with pool.lock:
-                state = merge(state, pool.arrays, self._put(src), self._put(load), new,
-                              self._put(fresh))
+                state = merge(state, pool.arrays, src_d, load_d, new, fresh_d)
         if host_rows:  # checkpoints in host memory: copied to the device once
             leaves_t, treedef = jax.tree.flatten(self.model.template(group.static))
             buf = [np.zeros((new_size, *t.shape), t.dtype) for t in leaves_t]
@@ -697,7 +710,9 @@ class JaxBatchEngine:
 
     def _resolve(self, chunk: _Chunk) -> list[Finished]:
         """Read a chunk's values; turn its finished rows into :class:`Finished` outcomes."""
+        t_wait = time.perf_counter()
         values = np.asarray(chunk.values)
+        self.wait_seconds += time.perf_counter() - t_wait
         seconds = self._clock() - chunk.t0
         group = chunk.group
         group.busy = False
@@ -721,6 +736,8 @@ class JaxBatchEngine:
     def step(self, max_epochs: int | None = None) -> list[Finished]:
         """Run one chunk; return the rows that finished.
 
+        Adds its time to :attr:`host_seconds`, less the time spent waiting for the device.
+
         Launches a chunk of every static group with rows and no chunk in flight (groups take
         turns at going first), then waits for the oldest chunk in flight and returns its
         finished rows; with one group, that is the chunk just launched.
@@ -730,14 +747,19 @@ class JaxBatchEngine:
         max_epochs
             Cap on the chunk length (smaller chunks let new rows join sooner).
         """
-        groups = [g for g in self._groups.values() if g.n_live() and not g.busy]
-        if groups:
-            first = next(self._rr) % len(groups)
-            for group in groups[first:] + groups[:first]:
-                self._dispatch(group, max_epochs)
-        if not self._inflight:
-            return []
-        return self._resolve(self._inflight.popleft())
+        t0 = time.perf_counter()
+        wait = self.wait_seconds
+        try:
+            groups = [g for g in self._groups.values() if g.n_live() and not g.busy]
+            if groups:
+                first = next(self._rr) % len(groups)
+                for group in groups[first:] + groups[:first]:
+                    self._dispatch(group, max_epochs)
+            if not self._inflight:
+                return []
+            return self._resolve(self._inflight.popleft())
+        finally:
+            self.host_seconds += time.perf_counter() - t0 - (self.wait_seconds - wait)
 
     def progress(self) -> dict[Hashable, tuple[int, float]]:
         """``key -> (resource, value)`` of the rows still training after the last :meth:`step`."""
@@ -757,6 +779,7 @@ class JaxBatchEngine:
         for p in pools.values():
             p.collect()
         return {"n_chunks": self.n_chunks, "epochs_trained": self.epochs_trained,
+                "host_seconds": self.host_seconds, "wait_seconds": self.wait_seconds,
                 "rows_to_host": self.rows_to_host, "rows_from_host": self.rows_from_host,
                 "rows_spilled": self.rows_spilled,
                 "pool_rows": {sig: p.size for sig, p in pools.items()},
