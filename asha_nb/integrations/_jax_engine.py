@@ -179,9 +179,15 @@ class _Pool:
 
     def _resize(self, new_size: int) -> None:
         eng = self.engine
-        fn = eng.model.grow_program(self.group.static, self.size, new_size, eng.mesh)
+        jax = jax_module()
         with self.lock:
-            self.arrays = fn() if self.size == 0 else fn(self.arrays)
+            if self.size == 0:  # zeros from the host: nothing to compile
+                self.arrays = jax.device_put(
+                    jax.tree.map(lambda t: np.zeros((new_size, *t.shape), t.dtype),
+                                 eng.model.template(self.group.static)), eng._rows_sharding)
+            else:
+                fn = eng.model.grow_program(self.group.static, self.size, new_size, eng.mesh)
+                self.arrays = fn(self.arrays)
         self.free.extend(range(new_size - 1, self.size - 1, -1))
         self.size = new_size
 
@@ -249,9 +255,14 @@ class _Group:
     epoch_seconds: dict[int, float] = field(default_factory=dict)  # bucket -> last epoch time
     dyn_host: dict[str, np.ndarray] = field(default_factory=dict)
     active_host: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
-    dyn_dev: Any = None  # device copies, None when stale
-    active_dev: Any = None
+    dyn_dev: Any = None  # device copy, None when stale
     busy: bool = False  # a chunk is in flight
+    # what the next chunk loads: pool slots (src/load), new states (new/take_new), on the host
+    src: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    load: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
+    take_new: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
+    new: Any = None  # device states of new rows (None: nothing new)
+    temp: list[int] = field(default_factory=list)  # pool slots to free once the chunk is out
 
     def n_live(self) -> int:
         return sum(r is not None for r in self.rows) + len(self.pending)
@@ -512,12 +523,13 @@ class JaxBatchEngine:
             if r is not None and r.key == key:
                 group.rows[i] = None
                 group.active_host[i] = False
-                group.active_dev = None
         return True
 
     # ------------------------------------------------------------------ layout
     def _ready(self, group: _Group, size: int) -> bool:
-        return self.model.is_compiled(self.model.batch_key(group.sig, size, self.mesh))
+        pool = group.pool
+        assert pool is not None
+        return self.model.is_compiled(self.model.batch_key(group.sig, size, self.mesh, pool.size))
 
     def _fit(self, n_live: int) -> int:
         return next((b for b in self.buckets if b >= n_live), self.buckets[-1])
@@ -545,12 +557,14 @@ class JaxBatchEngine:
 
     def _program(self, group: _Group, size: int, init: bool) -> Any:
         """The batched program for ``size`` rows; a missing init program compiles alongside."""
+        pool = group.pool
+        assert pool is not None
         init_key = self.model.init_batch_key(group.sig, size, self.mesh)
         if not init or self.model.is_compiled(init_key):
-            return self.model.batch_program(group.static, size, self.mesh)
-        with cf.ThreadPoolExecutor(1, thread_name_prefix="asha-jax-compile") as pool:
-            other = pool.submit(self.model.init_batch_program, group.static, size, self.mesh)
-            program = self.model.batch_program(group.static, size, self.mesh)
+            return self.model.batch_program(group.static, size, pool.size, self.mesh)
+        with cf.ThreadPoolExecutor(1, thread_name_prefix="asha-jax-compile") as ex:
+            other = ex.submit(self.model.init_batch_program, group.static, size, self.mesh)
+            program = self.model.batch_program(group.static, size, pool.size, self.mesh)
             other.result()
         return program
 
@@ -566,30 +580,29 @@ class JaxBatchEngine:
         with pool.lock:
             pool.arrays = fn(pool.arrays, state, self._put(dst))
 
-    def _layout(self, group: _Group) -> Any:
-        """Place pending rows in free slots and resize if worth it; return the batched program.
+    def _layout(self, group: _Group) -> None:
+        """Place pending rows in free slots and resize if worth it.
 
-        Everything happens on the device: live rows of a resized batch go through the pool
-        (stored, then gathered into the new batch), new rows come from one vmapped ``init``,
-        promoted rows are gathered from the pool; only rows with a host checkpoint (another
-        engine's, a resumed journal's) are copied from the host.
+        Everything stays on the device: live rows of a resized batch go through the pool
+        (stored, then gathered into the new batch by the chunk's program), new rows come from
+        one vmapped ``init``, promoted rows are gathered from the pool by the chunk's program;
+        only rows with a host checkpoint (another engine's, a resumed journal's) are copied
+        from the host (into pool slots).
         """
         jax = jax_module()
         pool = group.pool
         assert pool is not None
+        pool.alloc(0)  # the pool exists before anything is gathered from it
         size = len(group.rows)
         new_size = self._target_size(group)
         first = group.state is None
-        fresh_rows = [r for r in group.pending if r.fresh]
-        program = self._program(group, new_size, bool(fresh_rows) or first or new_size != size)
         if not group.pending and new_size == size:
-            return program
+            return
         if group.n_live() > new_size:
             raise InvalidParameterError(
                 f"capacity must cover the rows: {group.n_live()} rows exceed the largest "
                 f"bucket {new_size}")
         pinned = {r.handle._slot for r in group.pending if r.handle is not None}
-        pool.alloc(0)  # the pool exists before anything is gathered from it
         moved: list[tuple[int, int]] = []  # (new batch slot, pool slot) of rows kept on resize
         if new_size == size and not first:
             rows = list(group.rows)
@@ -607,9 +620,10 @@ class JaxBatchEngine:
             group.dyn_host = {k: np.asarray([r.dyn[k] if r is not None else 0.0 for r in rows],
                                             np.float32) for k in self.model.dynamic}
             group.active_host = np.asarray([r is not None for r in rows], np.bool_)
-        src = np.zeros(new_size, np.int32)
-        load = np.zeros(new_size, np.bool_)
-        fresh = np.zeros(new_size, np.bool_)
+            group.src = np.zeros(new_size, np.int32)
+            group.load = np.zeros(new_size, np.bool_)
+            group.take_new = np.zeros(new_size, np.bool_)
+        src, load, take_new = group.src, group.load, group.take_new
         tids = np.zeros(new_size, np.int32)
         for j, slot in moved:
             src[j], load[j] = slot, True
@@ -621,54 +635,46 @@ class JaxBatchEngine:
                 group.dyn_host[k][slot] = row.dyn[k]
             group.active_host[slot] = True
             if row.fresh:
-                fresh[slot], tids[slot] = True, row.trial_id
+                take_new[slot], tids[slot] = True, row.trial_id
             elif row.handle is not None:
                 src[slot], load[slot] = row.handle._slot, True
             else:
                 host_rows.append((slot, row))
-        group.active_dev = None
-        state = group.state
-        need_init = bool(fresh.any()) or state is None
-        need_merge = bool(load.any()) or (state is not None and bool(fresh.any()))
-        # one transfer for the layout's small arrays
-        group.dyn_dev, tids_d, src_d, load_d, fresh_d = self._put(
-            (group.dyn_host, tids, src, load, fresh if state is not None else np.zeros_like(fresh)))
-        if need_init:
-            init = self.model.init_batch_program(group.static, new_size, self.mesh)
-            new = init(tids_d, group.dyn_dev)
-            if state is None:
-                state = new
-        else:
-            new = state
-        if need_merge:
-            merge = self.model.merge_program(group.static, new_size, pool.size, self.mesh)
-            with pool.lock:
-                state = merge(state, pool.arrays, src_d, load_d, new, fresh_d)
-        if host_rows:  # checkpoints in host memory: copied to the device once
+        if host_rows:  # checkpoints in host memory: copied to pool slots, then gathered
+            pinned |= {slot for _, slot in moved}
+            slots = pool.alloc(len(host_rows), pinned)
             leaves_t, treedef = jax.tree.flatten(self.model.template(group.static))
             buf = [np.zeros((new_size, *t.shape), t.dtype) for t in leaves_t]
-            mask = np.zeros(new_size, np.bool_)
-            for slot, row in host_rows:
+            dst = np.full(new_size, pool.size, np.int32)
+            for (slot, row), pslot in zip(host_rows, slots):
                 for leaf, val in zip(buf, treedef.flatten_up_to(row.host_state)):
                     leaf[slot] = np.asarray(val, dtype=leaf.dtype)
-                mask[slot] = True
-            merge = self.model.merge_program(group.static, new_size, pool.size, self.mesh)
-            with pool.lock:
-                state = merge(state, pool.arrays, self._put(src), self._put(np.zeros_like(mask)),
-                              self._put(jax.tree.unflatten(treedef, buf)), self._put(mask))
+                dst[slot], src[slot], load[slot] = pslot, pslot, True
+            self._store(group, self._put(jax.tree.unflatten(treedef, buf)), dst)
+            group.temp.extend(slots)
             self.rows_from_host += len(host_rows)
-        pool.free.extend(slot for _, slot in moved)  # read by the merge, dispatched before
+        group.temp.extend(slot for _, slot in moved)
+        group.dyn_dev = self._put(group.dyn_host)
+        if take_new.any() or group.state is None:
+            self._program(group, new_size, True)  # compiles init and training side by side
+            init = self.model.init_batch_program(group.static, new_size, self.mesh)
+            new = init(self._put(tids), group.dyn_dev)
+            if group.state is None:  # the new rows are in it already
+                group.state = new
+                take_new[:] = False
+            else:
+                group.new = new
         for row in group.pending:
             row.handle, row.host_state, row.fresh = None, None, False
         group.pending = []
         group.rows = rows
-        group.state = state
-        return program
 
     # ------------------------------------------------------------------ running
     def _dispatch(self, group: _Group, max_epochs: int | None) -> None:
         """Lay out and launch one chunk of ``group`` (asynchronously)."""
-        program = self._layout(group)
+        self._layout(group)
+        pool = group.pool
+        assert pool is not None
         rows = group.rows
         live = [(i, r) for i, r in enumerate(rows) if r is not None]
         if not live:
@@ -676,33 +682,40 @@ class JaxBatchEngine:
         n = min(r.remaining for _, r in live)
         if max_epochs is not None:
             n = min(n, max(1, int(max_epochs)))
-        if group.active_dev is None:
-            group.active_dev = self._put(group.active_host)
+        finishing = [(i, r) for i, r in live if r.remaining <= n]
+        pinned = set(group.src[group.load].tolist()) if group.load.any() else set()
+        slots = pool.alloc(len(finishing), pinned)  # may grow the pool: before the program
+        dst = np.full(len(rows), pool.size, np.int32)
+        for (i, _), slot in zip(finishing, slots):
+            dst[i] = slot
+        program = self._program(group, len(rows), False)
+        src_d, load_d, take_d, active_d, dst_d = self._put(
+            (group.src, group.load, group.take_new, group.active_host, dst))
+        new = group.new if group.new is not None else group.state
         t0 = self._clock()
-        state, values = program(group.state, group.dyn_dev, group.active_dev, np.int32(n),
-                                self._data)
+        with pool.lock:
+            state, pool.arrays, values = program(
+                group.state, pool.arrays, src_d, load_d, new, take_d, group.dyn_dev, active_d,
+                np.int32(n), self._data, dst_d)
         group.state = state
+        group.new = None
+        group.load[:] = False
+        group.take_new[:] = False
+        pool.free.extend(group.temp)  # read by the program just launched
+        group.temp = []
         done: list[tuple[int, _Row, int]] = []
         going: list[tuple[int, _Row]] = []
-        finishing: list[tuple[int, _Row]] = []
         for i, r in live:
             r.remaining -= n
             r.trained += n
             r.resource += n
-            (finishing if r.remaining <= 0 else going).append((i, r))
+            if r.remaining > 0:
+                going.append((i, r))
+        for (i, r), slot in zip(finishing, slots):
+            done.append((i, r, slot))
+            rows[i] = None
+            group.active_host[i] = False
         self.epochs_trained += n * len(live)
-        if finishing:  # their states go to the pool, by index, on the device
-            pool = group.pool
-            assert pool is not None
-            slots = pool.alloc(len(finishing))
-            dst = np.full(len(rows), pool.size, np.int32)
-            for (i, r), slot in zip(finishing, slots):
-                dst[i] = slot
-                done.append((i, r, slot))
-                rows[i] = None
-                group.active_host[i] = False
-            group.active_dev = None
-            self._store(group, state, dst)
         group.busy = True
         self._inflight.append(_Chunk(group, len(rows), n, t0, values, done, going))
         self.n_chunks += 1

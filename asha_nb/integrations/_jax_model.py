@@ -244,8 +244,8 @@ class BatchedModel:
 
     def program_counts(self) -> dict[str, int]:
         """Programs compiled or loaded in this process, by kind (``"batch"``: training;
-        ``"initb"``: a batch's ``init``; ``"merge"``/``"store"``/``"grow"``/``"take"``: the
-        checkpoint pool's; ``"init"``/``"single"``: the unbatched path)."""
+        ``"initb"``: a batch's ``init``; ``"store"``/``"grow"``/``"take"``: the checkpoint
+        pool's; ``"init"``/``"single"``: the unbatched path)."""
         with self._lock:
             keys = [k for k, f in self._programs.items() if f.done() and f.exception() is None]
         out: dict[str, int] = {}
@@ -260,9 +260,10 @@ class BatchedModel:
         return ("init", sig)
 
     @staticmethod
-    def batch_key(sig: Hashable, size: int, mesh: Any) -> Hashable:
-        """Key of the batched program of group ``sig`` for ``size`` rows on ``mesh``."""
-        return ("batch", sig, int(size), _mesh_ids(mesh))
+    def batch_key(sig: Hashable, size: int, mesh: Any, pool_size: int) -> Hashable:
+        """Key of the batched program of group ``sig`` for ``size`` rows on ``mesh`` with a
+        checkpoint pool of ``pool_size`` rows."""
+        return ("batch", sig, int(size), _mesh_ids(mesh), int(pool_size))
 
     @staticmethod
     def init_batch_key(sig: Hashable, size: int, mesh: Any) -> Hashable:
@@ -293,13 +294,17 @@ class BatchedModel:
 
         return self._compiled(self.init_key(freeze(static)), build)
 
-    def batch_program(self, static: Mapping[str, Any], size: int, mesh: Any) -> Any:
-        """Compiled ``(state, dyn, active, n_epochs, data) -> (state, values)``.
+    def batch_program(self, static: Mapping[str, Any], size: int, pool_size: int, mesh: Any) -> Any:
+        """Compiled ``(state, pool, src, load, new, take_new, dyn, active, n_epochs, data, dst)
+        -> (state, pool, values)``: one chunk of ``size`` rows, checkpoints in and out included.
 
-        For ``size`` rows: the leading axis of every leaf, sharded over ``mesh``'s axis ``"k"``.
-        Rows with ``active`` False keep their state. ``n_epochs`` is a traced loop bound: one
-        program for every chunk length. The input state's buffers are donated (updated in
-        place where the backend allows it).
+        Every leaf has a leading axis (``size`` rows, ``pool_size`` for the checkpoint pool),
+        sharded over ``mesh``'s axis ``"k"``. First, row ``i`` becomes ``new[i]`` where
+        ``take_new[i]`` (new rows), else ``pool[src[i]]`` where ``load[i]`` (promoted rows,
+        gathered by index); then ``n_epochs`` epochs train the rows with ``active`` True (the
+        others keep their state; ``n_epochs`` is traced: one program for every chunk length);
+        then row ``i`` is written to ``pool[dst[i]]`` (``dst[i] == pool_size``: not written) and
+        every row is evaluated. The pool's buffers are donated (updated in place).
         """
         jax = jax_module()
         from jax.sharding import NamedSharding, PartitionSpec
@@ -307,24 +312,35 @@ class BatchedModel:
         rows, repl = NamedSharding(mesh, PartitionSpec("k")), NamedSharding(mesh, PartitionSpec())
 
         def build() -> Any:
-            def program(state: Any, dyn: Any, active: Any, n_epochs: Any, data: Any) -> Any:
+            def program(state: Any, pool: Any, src: Any, load: Any, new: Any, take_new: Any,
+                        dyn: Any, active: Any, n_epochs: Any, data: Any, dst: Any) -> Any:
+                state = jax.tree.map(
+                    lambda s, p, n: _where(take_new)(n, _where(load)(p[src], s)), state, pool, new)
+
                 def body(_: Any, s: Any) -> Any:
                     t = jax.vmap(lambda s1, d: self.train_epoch(s1, {**static, **d}, data))(s, dyn)
                     return jax.tree.map(_where(active), t, s)
 
                 state = jax.lax.fori_loop(0, n_epochs, body, state)
-                return state, jax.vmap(lambda s1: self.evaluate(s1, data))(state)
+                pool = jax.tree.map(lambda p, s: p.at[dst].set(s, mode="drop"), pool, state)
+                return state, pool, jax.vmap(lambda s1: self.evaluate(s1, data))(state)
 
+            tmpl = self.template(static)
+            batch = _abstract(tmpl, rows, lead=size)
+            mask = jax.ShapeDtypeStruct((size,), np.bool_, sharding=rows)
+            index = jax.ShapeDtypeStruct((size,), np.int32, sharding=rows)
             args = (
-                _abstract(self.template(static), rows, lead=size),
+                batch, _abstract(tmpl, rows, lead=pool_size), index, mask, batch, mask,
                 {k: jax.ShapeDtypeStruct((size,), np.float32, sharding=rows) for k in self.dynamic},
-                jax.ShapeDtypeStruct((size,), np.bool_, sharding=rows),
+                mask,
                 jax.ShapeDtypeStruct((), np.int32, sharding=repl),
                 _abstract(self.data, repl),
+                index,
             )
-            return jax.jit(program, out_shardings=(rows, rows), donate_argnums=(0,)).lower(*args)
+            return jax.jit(program, out_shardings=(rows, rows, rows),
+                           donate_argnums=(1,)).lower(*args)
 
-        return self._compiled(self.batch_key(freeze(static), size, mesh), build)
+        return self._compiled(self.batch_key(freeze(static), size, mesh, pool_size), build)
 
     def init_batch_program(self, static: Mapping[str, Any], size: int, mesh: Any) -> Any:
         """Compiled ``(trial_ids: int32[size], dyn) -> state``: fresh states of ``size`` rows.
@@ -353,38 +369,10 @@ class BatchedModel:
 
         return self._compiled(self.init_batch_key(freeze(static), size, mesh), build)
 
-    def merge_program(self, static: Mapping[str, Any], size: int, pool_size: int, mesh: Any) -> Any:
-        """Compiled ``(state, pool, src, load, new, take_new) -> state`` for ``size`` rows.
-
-        Row ``i`` becomes ``new[i]`` where ``take_new[i]``, else ``pool[src[i]]`` where
-        ``load[i]``, else stays: promoted rows are gathered from the checkpoint pool (``pool_size``
-        rows) by index on the device.
-        """
-        jax = jax_module()
-        from jax.sharding import NamedSharding, PartitionSpec
-
-        rows = NamedSharding(mesh, PartitionSpec("k"))
-
-        def build() -> Any:
-            def program(state: Any, pool: Any, src: Any, load: Any, new: Any, take_new: Any) -> Any:
-                def leaf(s: Any, p: Any, n: Any) -> Any:
-                    return _where(take_new)(n, _where(load)(p[src], s))
-
-                return jax.tree.map(leaf, state, pool, new)
-
-            tmpl = self.template(static)
-            mask = jax.ShapeDtypeStruct((size,), np.bool_, sharding=rows)
-            args = (_abstract(tmpl, rows, lead=size), _abstract(tmpl, rows, lead=pool_size),
-                    jax.ShapeDtypeStruct((size,), np.int32, sharding=rows), mask,
-                    _abstract(tmpl, rows, lead=size), mask)
-            return jax.jit(program, out_shardings=rows).lower(*args)
-
-        key = ("merge", freeze(static), int(size), int(pool_size), _mesh_ids(mesh))
-        return self._compiled(key, build)
-
     def store_program(self, static: Mapping[str, Any], size: int, pool_size: int, mesh: Any) -> Any:
         """Compiled ``(pool, state, dst) -> pool``: row ``i`` of ``state`` written to
-        ``pool[dst[i]]`` (``dst[i] == pool_size``: not written). The pool is donated."""
+        ``pool[dst[i]]`` (``dst[i] == pool_size``: not written). The pool is donated. Used
+        when a batch is resized (its rows go through the pool) and for host checkpoints."""
         jax = jax_module()
         from jax.sharding import NamedSharding, PartitionSpec
 
@@ -404,7 +392,7 @@ class BatchedModel:
 
     def grow_program(self, static: Mapping[str, Any], pool_size: int, new_size: int, mesh: Any) -> Any:
         """Compiled ``pool -> pool``: the checkpoint pool padded from ``pool_size`` to
-        ``new_size`` rows (``pool_size == 0``: a new pool of zeros; the argument is ignored)."""
+        ``new_size`` rows."""
         jax = jax_module()
         jnp = jax.numpy
         from jax.sharding import NamedSharding, PartitionSpec
@@ -413,12 +401,6 @@ class BatchedModel:
         tmpl = self.template(static)
 
         def build() -> Any:
-            if pool_size == 0:
-                def fresh() -> Any:
-                    return jax.tree.map(lambda t: jnp.zeros((new_size, *t.shape), t.dtype), tmpl)
-
-                return jax.jit(fresh, out_shardings=rows).lower()
-
             def program(pool: Any) -> Any:
                 return jax.tree.map(
                     lambda p: jnp.concatenate(
