@@ -49,7 +49,7 @@ def bucket_sizes(capacity: int, n_devices: int = 1) -> tuple[int, ...]:
 
 
 #: Bytes of state a pool starts with (at least 4, at most 64 full batches of rows).
-_FIRST_POOL_BYTES = 64 << 20
+_FIRST_POOL_BYTES = 16 << 20
 #: Cap of a pool on devices that report no memory (CPU), when ``max_pool_bytes`` is not given.
 _DEFAULT_POOL_BYTES = 1 << 30
 

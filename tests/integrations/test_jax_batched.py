@@ -161,7 +161,7 @@ def test_asha_search_compiles_a_bounded_number_of_programs():
     # bound, even when compacting eagerly: 2 static groups (widths) x 5 buckets 1, 2, 4, 8, 16
     # -- without buckets every live-row count (1..16) could compile; per bucket a training
     # program (checkpoints gathered and stored inside), an init, and the pool's store (used
-    # when a batch is resized); the pools never grew (64 batches of rows fit)
+    # when a batch is resized); the pools never grew
     assert ex.engine.buckets == (1, 2, 4, 8, 16)
     counts = model.program_counts()
     assert 1 <= counts["batch"] <= 2 * 5
