@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import concurrent.futures as cf
 import itertools
 import threading
 import time
@@ -261,7 +260,7 @@ class _Group:
     src: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     load: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
     take_new: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
-    new: Any = None  # device states of new rows (None: nothing new)
+    tids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # of new rows
     temp: list[int] = field(default_factory=list)  # pool slots to free once the chunk is out
 
     def n_live(self) -> int:
@@ -296,11 +295,12 @@ class JaxBatchEngine:
     (continuous batching), so jobs of different lengths (rung 0 vs promotions) share a batch
     without padding epochs.
 
-    Rows and checkpoints stay on the device. New rows are initialised together, by one vmapped
-    ``init`` program per batch; a finished row's state is written (by index, inside a compiled
-    program) into the group's *checkpoint pool* on the device, and its checkpoint is a
-    :class:`DeviceCheckpoint` handle to that pool slot; a promoted row given such a handle is
-    gathered back into the batch by index. Per chunk, only the values come to the host.
+    Rows and checkpoints stay on the device, and each chunk is one compiled program: it
+    initialises the new rows (a vmapped ``init``, run only when some row is new), gathers
+    promoted rows from the group's *checkpoint pool* in device memory by index, trains,
+    writes the rows that finish into the pool by index, and evaluates. A finished row's
+    checkpoint is a :class:`DeviceCheckpoint`, a handle to its pool slot. Per chunk, only the
+    values come to the host.
     States reach host memory only when something needs them there: pickling a handle (the
     journal), reading its ``["state"]``, or *spilling*: the pool grows by doubling up to
     ``max_pool_bytes`` and then copies its oldest handles to host memory.
@@ -555,18 +555,11 @@ class JaxBatchEngine:
                 return ready[0]
         return size
 
-    def _program(self, group: _Group, size: int, init: bool) -> Any:
-        """The batched program for ``size`` rows; a missing init program compiles alongside."""
+    def _program(self, group: _Group, size: int) -> Any:
+        """The batched program of ``group`` for ``size`` rows (and its pool's current size)."""
         pool = group.pool
         assert pool is not None
-        init_key = self.model.init_batch_key(group.sig, size, self.mesh)
-        if not init or self.model.is_compiled(init_key):
-            return self.model.batch_program(group.static, size, pool.size, self.mesh)
-        with cf.ThreadPoolExecutor(1, thread_name_prefix="asha-jax-compile") as ex:
-            other = ex.submit(self.model.init_batch_program, group.static, size, self.mesh)
-            program = self.model.batch_program(group.static, size, pool.size, self.mesh)
-            other.result()
-        return program
+        return self.model.batch_program(group.static, size, pool.size, self.mesh)
 
     def _put(self, tree: Any) -> Any:
         """``tree`` on the devices, row-sharded (copied first: CPU buffers may be aliased)."""
@@ -583,11 +576,10 @@ class JaxBatchEngine:
     def _layout(self, group: _Group) -> None:
         """Place pending rows in free slots and resize if worth it.
 
-        Everything stays on the device: live rows of a resized batch go through the pool
-        (stored, then gathered into the new batch by the chunk's program), new rows come from
-        one vmapped ``init``, promoted rows are gathered from the pool by the chunk's program;
-        only rows with a host checkpoint (another engine's, a resumed journal's) are copied
-        from the host (into pool slots).
+        Only host arrays of indices and masks change here; the chunk's program does the rest
+        on the device. Live rows of a resized batch go through the pool (stored by a chunk of 0
+        epochs at the old size, gathered by the next chunk); only rows with a host checkpoint
+        (another engine's, a resumed journal's) are copied from the host (into pool slots).
         """
         jax = jax_module()
         pool = group.pool
@@ -609,13 +601,25 @@ class JaxBatchEngine:
         else:
             old = [(i, r) for i, r in enumerate(group.rows) if r is not None]
             rows = [r for _, r in old] + [None] * (new_size - len(old))
-            if old:
+            if old:  # a chunk of 0 epochs at the old size stores them into the pool
                 temp = pool.alloc(len(old), pinned)
                 dst = np.full(size, pool.size, np.int32)
                 dst[[i for i, _ in old]] = temp
-                self._store(group, group.state, dst)
+                idle = np.zeros(size, np.bool_)
+                src_d, tids_d, off_d, dst_d = self._put(
+                    (np.zeros(size, np.int32), np.zeros(size, np.int32), idle, dst))
+                program = self._program(group, size)
+                with pool.lock:
+                    _, pool.arrays, _ = program(
+                        group.state, pool.arrays, src_d, off_d, tids_d, off_d, group.dyn_dev,
+                        off_d, np.int32(0), self._data, dst_d)
                 moved = list(enumerate(temp))
-            group.state = None
+            leaves_t = jax.tree.leaves(self.model.template(group.static))
+            group.state = jax.device_put(  # the base of the new batch (every row is replaced)
+                jax.tree.unflatten(
+                    jax.tree.structure(self.model.template(group.static)),
+                    [np.zeros((new_size, *t.shape), t.dtype) for t in leaves_t]),
+                self._rows_sharding)
             group.waste = 0.0
             group.dyn_host = {k: np.asarray([r.dyn[k] if r is not None else 0.0 for r in rows],
                                             np.float32) for k in self.model.dynamic}
@@ -623,8 +627,8 @@ class JaxBatchEngine:
             group.src = np.zeros(new_size, np.int32)
             group.load = np.zeros(new_size, np.bool_)
             group.take_new = np.zeros(new_size, np.bool_)
-        src, load, take_new = group.src, group.load, group.take_new
-        tids = np.zeros(new_size, np.int32)
+            group.tids = np.zeros(new_size, np.int32)
+        src, load, take_new, tids = group.src, group.load, group.take_new, group.tids
         for j, slot in moved:
             src[j], load[j] = slot, True
         free = [i for i, r in enumerate(rows) if r is None]
@@ -655,15 +659,6 @@ class JaxBatchEngine:
             self.rows_from_host += len(host_rows)
         group.temp.extend(slot for _, slot in moved)
         group.dyn_dev = self._put(group.dyn_host)
-        if take_new.any() or group.state is None:
-            self._program(group, new_size, True)  # compiles init and training side by side
-            init = self.model.init_batch_program(group.static, new_size, self.mesh)
-            new = init(self._put(tids), group.dyn_dev)
-            if group.state is None:  # the new rows are in it already
-                group.state = new
-                take_new[:] = False
-            else:
-                group.new = new
         for row in group.pending:
             row.handle, row.host_state, row.fresh = None, None, False
         group.pending = []
@@ -688,17 +683,15 @@ class JaxBatchEngine:
         dst = np.full(len(rows), pool.size, np.int32)
         for (i, _), slot in zip(finishing, slots):
             dst[i] = slot
-        program = self._program(group, len(rows), False)
-        src_d, load_d, take_d, active_d, dst_d = self._put(
-            (group.src, group.load, group.take_new, group.active_host, dst))
-        new = group.new if group.new is not None else group.state
+        program = self._program(group, len(rows))
+        src_d, load_d, tids_d, take_d, active_d, dst_d = self._put(
+            (group.src, group.load, group.tids, group.take_new, group.active_host, dst))
         t0 = self._clock()
         with pool.lock:
             state, pool.arrays, values = program(
-                group.state, pool.arrays, src_d, load_d, new, take_d, group.dyn_dev, active_d,
+                group.state, pool.arrays, src_d, load_d, tids_d, take_d, group.dyn_dev, active_d,
                 np.int32(n), self._data, dst_d)
         group.state = state
-        group.new = None
         group.load[:] = False
         group.take_new[:] = False
         pool.free.extend(group.temp)  # read by the program just launched

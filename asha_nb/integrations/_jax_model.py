@@ -243,9 +243,9 @@ class BatchedModel:
         return fut is not None and fut.done() and fut.exception() is None
 
     def program_counts(self) -> dict[str, int]:
-        """Programs compiled or loaded in this process, by kind (``"batch"``: training;
-        ``"initb"``: a batch's ``init``; ``"store"``/``"grow"``/``"take"``: the checkpoint
-        pool's; ``"init"``/``"single"``: the unbatched path)."""
+        """Programs compiled or loaded in this process, by kind (``"batch"``: a chunk of a
+        batch; ``"store"``/``"grow"``/``"take"``: the checkpoint pool's, for host checkpoints,
+        growth and reads to the host; ``"init"``/``"single"``: the unbatched path)."""
         with self._lock:
             keys = [k for k, f in self._programs.items() if f.done() and f.exception() is None]
         out: dict[str, int] = {}
@@ -265,16 +265,12 @@ class BatchedModel:
         checkpoint pool of ``pool_size`` rows."""
         return ("batch", sig, int(size), _mesh_ids(mesh), int(pool_size))
 
-    @staticmethod
-    def init_batch_key(sig: Hashable, size: int, mesh: Any) -> Hashable:
-        """Key of the vmapped ``init`` program of group ``sig`` for ``size`` rows on ``mesh``."""
-        return ("initb", sig, int(size), _mesh_ids(mesh))
 
     def init_program(self, static: Mapping[str, Any]) -> Any:
         """Compiled ``(trial_id: int32, dyn: {key: float32}) -> packed state`` of one configuration.
 
         The unbatched path's ``init`` (:meth:`init_states`, :meth:`train_single`); the engine
-        initialises a batch's new rows together with :meth:`init_batch_program`. The state
+        initialises a batch's new rows inside its :meth:`batch_program`. The state
         comes back *packed*, one flat array per dtype, so that it reaches the host in a few
         transfers.
         """
@@ -295,25 +291,36 @@ class BatchedModel:
         return self._compiled(self.init_key(freeze(static)), build)
 
     def batch_program(self, static: Mapping[str, Any], size: int, pool_size: int, mesh: Any) -> Any:
-        """Compiled ``(state, pool, src, load, new, take_new, dyn, active, n_epochs, data, dst)
-        -> (state, pool, values)``: one chunk of ``size`` rows, checkpoints in and out included.
+        """Compiled ``(state, pool, src, load, tids, take_new, dyn, active, n_epochs, data, dst)
+        -> (state, pool, values)``: one chunk of ``size`` rows, new rows and checkpoints in and
+        out included.
 
         Every leaf has a leading axis (``size`` rows, ``pool_size`` for the checkpoint pool),
-        sharded over ``mesh``'s axis ``"k"``. First, row ``i`` becomes ``new[i]`` where
-        ``take_new[i]`` (new rows), else ``pool[src[i]]`` where ``load[i]`` (promoted rows,
-        gathered by index); then ``n_epochs`` epochs train the rows with ``active`` True (the
-        others keep their state; ``n_epochs`` is traced: one program for every chunk length);
-        then row ``i`` is written to ``pool[dst[i]]`` (``dst[i] == pool_size``: not written) and
-        every row is evaluated. The pool's buffers are donated (updated in place).
+        sharded over ``mesh``'s axis ``"k"``. First, row ``i`` becomes a fresh state
+        (``init(fold_in(PRNGKey(seed), tids[i]), hparams)``, vmapped over the batch, computed
+        only when some row needs it) where ``take_new[i]``, else ``pool[src[i]]`` where
+        ``load[i]`` (promoted rows, gathered by index); then ``n_epochs`` epochs train the rows
+        with ``active`` True (the others keep their state; ``n_epochs`` is traced: one program
+        for every chunk length); then row ``i`` is written to ``pool[dst[i]]`` (``dst[i] ==
+        pool_size``: not written) and every row is evaluated. The pool's buffers are donated
+        (updated in place).
         """
         jax = jax_module()
+        jnp = jax.numpy
         from jax.sharding import NamedSharding, PartitionSpec
 
         rows, repl = NamedSharding(mesh, PartitionSpec("k")), NamedSharding(mesh, PartitionSpec())
 
         def build() -> Any:
-            def program(state: Any, pool: Any, src: Any, load: Any, new: Any, take_new: Any,
+            def program(state: Any, pool: Any, src: Any, load: Any, tids: Any, take_new: Any,
                         dyn: Any, active: Any, n_epochs: Any, data: Any, dst: Any) -> Any:
+                def fresh() -> Any:
+                    base = jax.random.PRNGKey(self.seed)
+                    new = jax.vmap(lambda t, d: self.init(jax.random.fold_in(base, t),
+                                                          {**static, **d}))(tids, dyn)
+                    return jax.tree.map(lambda n, s: n.astype(s.dtype), new, state)
+
+                new = jax.lax.cond(jnp.any(take_new), fresh, lambda: state)
                 state = jax.tree.map(
                     lambda s, p, n: _where(take_new)(n, _where(load)(p[src], s)), state, pool, new)
 
@@ -326,11 +333,11 @@ class BatchedModel:
                 return state, pool, jax.vmap(lambda s1: self.evaluate(s1, data))(state)
 
             tmpl = self.template(static)
-            batch = _abstract(tmpl, rows, lead=size)
             mask = jax.ShapeDtypeStruct((size,), np.bool_, sharding=rows)
             index = jax.ShapeDtypeStruct((size,), np.int32, sharding=rows)
             args = (
-                batch, _abstract(tmpl, rows, lead=pool_size), index, mask, batch, mask,
+                _abstract(tmpl, rows, lead=size), _abstract(tmpl, rows, lead=pool_size), index,
+                mask, index, mask,
                 {k: jax.ShapeDtypeStruct((size,), np.float32, sharding=rows) for k in self.dynamic},
                 mask,
                 jax.ShapeDtypeStruct((), np.int32, sharding=repl),
@@ -342,37 +349,10 @@ class BatchedModel:
 
         return self._compiled(self.batch_key(freeze(static), size, mesh, pool_size), build)
 
-    def init_batch_program(self, static: Mapping[str, Any], size: int, mesh: Any) -> Any:
-        """Compiled ``(trial_ids: int32[size], dyn) -> state``: fresh states of ``size`` rows.
-
-        The vmapped ``init`` of a whole batch, one call however many rows are new (rows that
-        are not new get a state too, which the engine ignores).
-        """
-        jax = jax_module()
-        from jax.sharding import NamedSharding, PartitionSpec
-
-        rows = NamedSharding(mesh, PartitionSpec("k"))
-
-        def build() -> Any:
-            def program(tids: Any, dyn: Any) -> Any:
-                base = jax.random.PRNGKey(self.seed)
-
-                def one(t: Any, d: Any) -> Any:
-                    return self.init(jax.random.fold_in(base, t), {**static, **d})
-
-                return jax.vmap(one)(tids, dyn)
-
-            args = (jax.ShapeDtypeStruct((size,), np.int32, sharding=rows),
-                    {k: jax.ShapeDtypeStruct((size,), np.float32, sharding=rows)
-                     for k in self.dynamic})
-            return jax.jit(program, out_shardings=rows).lower(*args)
-
-        return self._compiled(self.init_batch_key(freeze(static), size, mesh), build)
-
     def store_program(self, static: Mapping[str, Any], size: int, pool_size: int, mesh: Any) -> Any:
         """Compiled ``(pool, state, dst) -> pool``: row ``i`` of ``state`` written to
         ``pool[dst[i]]`` (``dst[i] == pool_size``: not written). The pool is donated. Used
-        when a batch is resized (its rows go through the pool) and for host checkpoints."""
+        for checkpoints that come from host memory."""
         jax = jax_module()
         from jax.sharding import NamedSharding, PartitionSpec
 

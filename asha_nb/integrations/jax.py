@@ -15,9 +15,9 @@ devices (no ``pmap``).
 (``dynamic=("lr", ...)``, continuous values) are traced float32 scalars, so any value runs in
 the same compiled program; all other keys are *static* (Python values: widths, depths,
 optimizer names). Configurations with equal static values form a *group*; each group has one
-training program and one vmapped ``init`` program per batch size it uses (a *bucket*, see
-:class:`JaxBatchEngine` for when a smaller one is compiled), plus the small gather/store
-programs of its checkpoint pool.
+program per batch size it uses (a *bucket*, see :class:`JaxBatchEngine` for when a smaller one
+is compiled), which initialises new rows, gathers promoted ones from the checkpoint pool,
+trains and stores finished rows back into the pool.
 
 Compiled programs are kept on disk by JAX's persistent compilation cache, which a
 :class:`BatchedModel` turns on before its first compilation (:func:`enable_compilation_cache`;

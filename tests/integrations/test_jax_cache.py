@@ -67,8 +67,8 @@ def test_a_second_process_loads_the_programs_from_the_cache(tmp_path):
     cache = tmp_path / "cache"
     first = _run(tmp_path, **{CACHE_ENV_VAR: str(cache)})
     assert first["dir"] == str(cache) and first["min_time"] == 0.0
-    n = first["compiles"]  # a batch's init, training and checkpoint-pool programs
-    assert n >= 2 and first["hits"] == 0
+    n = first["compiles"]  # one bucket (and perhaps a smaller one for the tail)
+    assert n >= 1 and first["hits"] == 0
     names = _entries(cache)
     assert len([x for x in names if x.startswith("jit_")]) == n
     # the batched program's compile time is kept for later processes' compaction decisions
