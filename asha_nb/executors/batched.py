@@ -208,8 +208,9 @@ class BatchedExecutor(BaseExecutor):
         bundled engines); smaller chunks let new jobs join sooner and stream intermediate
         values more often.
     **engine_options
-        Passed to ``model.engine(n_workers, **engine_options)``, e.g. ``devices=`` or
-        ``buckets=`` for a JAX :class:`~asha_nb.integrations.jax.BatchedModel`.
+        Passed to ``model.engine(n_workers, **engine_options)``, e.g. ``devices=``,
+        ``buckets=`` or ``max_pool_bytes=`` (the device checkpoint pool's cap) for a JAX
+        :class:`~asha_nb.integrations.jax.BatchedModel`.
 
     Attributes
     ----------

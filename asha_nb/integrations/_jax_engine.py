@@ -780,7 +780,9 @@ class JaxBatchEngine:
 
     @property
     def stats(self) -> dict[str, Any]:
-        """Counters: chunks, epochs, rows copied to/from the host, spilled, pool rows in use."""
+        """Counters: chunks, epochs, host/wait seconds, rows copied to/from the host, spilled,
+        pool rows (allocated, in use). Read it between steps (it frees the slots of dead
+        handles, which only the engine's thread may do)."""
         pools = {sig: g.pool for sig, g in self._groups.items() if g.pool is not None}
         for p in pools.values():
             p.collect()

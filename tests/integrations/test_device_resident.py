@@ -161,6 +161,7 @@ def test_static_groups_interleave_and_match_their_own_runs(model):
         eng.add(("a", i), i, a[i], 2)
         eng.add(("b", i), i, b[i], 2)
     first = eng.step()  # both groups were dispatched; the first one's rows come back
+    assert eng.n_chunks == 2  # the second group's chunk runs while the first one's is read
     assert len(first) == 4 and eng.n_active == 4
     got = {f.key: f for f in first + eng.run()}
     assert eng.n_active == 0 and len(got) == 8
