@@ -420,6 +420,9 @@ class BatchedExecutor(BaseExecutor):
                     fut.set_exception(ExecutorLostError(self._lost))
             self._jobs.clear()
         self._drain_on_exit()
+        close = getattr(engine, "close", None)
+        if callable(close):  # optional: an engine may free its batches (device memory)
+            close()
 
     def _loop(self, engine: BatchEngine) -> None:
         freed = self.n_workers

@@ -778,6 +778,18 @@ class JaxBatchEngine:
             out.extend(self.step())
         return out
 
+    def close(self) -> None:
+        """Drop every row and the batches' device states (the executor calls it when it stops).
+
+        The checkpoint pools stay as long as handles to them live (the search keeps its trials'
+        latest checkpoints).
+        """
+        self._inflight.clear()
+        self._where.clear()
+        for group in self._groups.values():
+            group.rows, group.pending, group.state, group.busy = [], [], None, False
+            group.dyn_dev = None
+
     @property
     def stats(self) -> dict[str, Any]:
         """Counters: chunks, epochs, host/wait seconds, rows copied to/from the host, spilled,

@@ -180,6 +180,10 @@ def test_search_runtime_reaches_good_accuracy():
     assert 1 <= model.n_compiles + model.n_cache_hits <= len(ex.engine.buckets)
     counts = [r.n_results for r in sched.snapshot().rungs]
     assert counts[0] == 64 and counts[-1] >= 1
+    # the executor stopped: the engine let go of its batch (device memory), not of the pool
+    ex.shutdown(wait=True)  # the search asked it to stop; wait for its thread to be done
+    (group,) = ex.engine._groups.values()
+    assert group.state is None and group.pool.arrays is not None
 
 
 def test_stop_job_drops_the_row():
