@@ -178,7 +178,7 @@ def _config_seed(config: Mapping[str, Any]) -> int:
 
 
 def torch_digits_objective(
-    *, batch_size: int = 128, seed: int = 0
+    *, batch_size: int = 128, seed: int = 0, device: Any = None
 ) -> tuple[Callable[..., Any], dict[str, Any]]:
     """A per-trial checkpoint objective training the digits MLP with ``torch.optim.SGD``.
 
@@ -188,24 +188,33 @@ def torch_digits_objective(
     actually trained (a promoted trial adds only ``resource - resume_from``). A configuration's
     initial weights and minibatch order come from a stable hash of the configuration.
 
+    Parameters
+    ----------
+    batch_size, seed
+        Minibatch size; seed of initial weights and minibatch orders.
+    device
+        Where each trial trains (``"cpu"``, ``"cuda"``...; ``None``: CUDA when available, see
+        :func:`~asha_nb.integrations.torch.resolve_device`). Checkpoints are CPU tensors.
+
     Returns
     -------
     (objective, space)
         ``space`` is :func:`mlp_space`.
     """
-    from .integrations.torch import minibatch_order, restore, save, seeded_init
+    from .integrations.torch import minibatch_order, resolve_device, restore, save, seeded_init
 
     torch = _torch()
+    dev = resolve_device(device)
 
     d = digits_data()
-    x, y = torch.as_tensor(d["x_train"]), torch.as_tensor(d["y_train"]).long()
-    xv, yv = torch.as_tensor(d["x_val"]), torch.as_tensor(d["y_val"]).long()
+    x, y = torch.as_tensor(d["x_train"]).to(dev), torch.as_tensor(d["y_train"]).long().to(dev)
+    xv, yv = torch.as_tensor(d["x_val"]).to(dev), torch.as_tensor(d["y_val"]).long().to(dev)
     lock = threading.Lock()
 
     def objective(config: Mapping[str, Any], resource: float,
                   checkpoint: Any = None) -> tuple[float, dict[str, Any]]:
         tid = int(checkpoint["extra"]["trial_id"]) if checkpoint else _config_seed(config)
-        model = seeded_init(torch_mlp(config.get("width", 64)), seed * 7919 + tid)
+        model = seeded_init(torch_mlp(config.get("width", 64)), seed * 7919 + tid).to(dev)
         opt = torch.optim.SGD(model.parameters(), lr=float(config["lr"]),
                               momentum=float(config["momentum"]),
                               weight_decay=float(config["weight_decay"]))
@@ -213,7 +222,7 @@ def torch_digits_objective(
         end = int(round(float(resource)))
         n = x.shape[0]
         for epoch in range(start, end):
-            perm = minibatch_order(n, seed, tid, epoch)
+            perm = minibatch_order(n, seed, tid, epoch).to(dev)
             for b in range(n // batch_size):
                 idx = perm[b * batch_size:(b + 1) * batch_size]
                 opt.zero_grad(set_to_none=True)
@@ -229,16 +238,20 @@ def torch_digits_objective(
     return objective, mlp_space()
 
 
-def torch_digits_batched(*, batch_size: int = 128, seed: int = 0) -> BatchedTorchModel:
+def torch_digits_batched(
+    *, batch_size: int = 128, seed: int = 0, device: Any = None
+) -> BatchedTorchModel:
     """The digits MLP as a :class:`~asha_nb.integrations.torch.BatchedTorchModel`.
 
     Static key ``width``; trial ``t`` starts from the same weights as
     ``seeded_init(torch_mlp(width), seed * 7919 + t)``. Use :func:`mlp_space` as its space.
+    ``device``: where the batch trains and its checkpoints stay (``None``: CUDA when
+    available, else the CPU).
     """
     from .integrations.torch import BatchedTorchModel
 
     return BatchedTorchModel(lambda s: torch_mlp(s.get("width", 64)), digits_data(),
-                             batch_size=batch_size, static=("width",), seed=seed)
+                             batch_size=batch_size, static=("width",), seed=seed, device=device)
 
 
 def digits_mlp(

@@ -24,10 +24,26 @@ loading are excluded for every backend (the JAX processes' import + model set-up
 printed as a note). Plus the engine's overhead against a bare hand-written ``jit(vmap(epoch))``
 loop on the same K rows (target <= 10 %).
 
+Then the CPU proxy of host overhead (``--proxy`` alone): a near-zero-compute model
+(``digits_mlp(widths=(8,), batch_size=16, n_batches=1)``), K=256, 1024 trials, R=27, warm:
+host time per job (the search's wall time less the least device time its epochs and final
+evaluations need, measured with a bare ``jit(vmap)`` loop, per job; target <= 60 us) and the
+search's and the engine's model-epochs/s as a share of that loop's (target >= 0.7); with
+``--before PATH`` the same in a process importing asha_nb from PATH (e.g. the main
+checkout), side by side.
+
+``--gpu``: the GPU table (run it on a machine with a GPU; on a CPU it runs with small K):
+device name and count; the whole ASHA search cold (first in the process, empty compilation
+cache) and warm at K = 64/256/1024 (N = 4K trials, R = 27); the engine on one full batch and a
+bare ``jit(vmap)`` loop on the same rows; per-trial torch on the same device (1 and 8 thread
+workers); mixed widths 64/256/1024 at the largest K.
+
 Usage::
 
-    python benchmarks/bench_batched.py            # K=64, 256 trials, R=27
+    python benchmarks/bench_batched.py            # K=64, 256 trials, R=27; then the proxy
     python benchmarks/bench_batched.py --quick    # CI size
+    python benchmarks/bench_batched.py --proxy --before /path/to/other/checkout
+    python benchmarks/bench_batched.py --gpu      # on a GPU machine (small K on a CPU)
 """
 
 from __future__ import annotations
@@ -54,7 +70,12 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="per-trial thread-pool workers")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--rounds", type=int, default=None, help="cold/re-run/warm rounds (default 5; quick 1)")
-    p.add_argument("--child", choices=["cold", "rerun", "eager", "extras"], help=argparse.SUPPRESS)
+    p.add_argument("--proxy", action="store_true", help="only the CPU proxy of host overhead")
+    p.add_argument("--before", help="asha_nb checkout to compare the proxy with (its PYTHONPATH)")
+    p.add_argument("--gpu", action="store_true", help="the GPU table (small K on a CPU)")
+    p.add_argument("--ks", help="comma-separated batch capacities K for --gpu")
+    p.add_argument("--child", choices=["cold", "rerun", "eager", "extras", "proxy"],
+                   help=argparse.SUPPRESS)
     p.add_argument("--cache", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.k = args.workers or (16 if args.quick else 64)
@@ -105,15 +126,16 @@ def _sched(args: argparse.Namespace, space: Any) -> Any:
                 max_trials=args.n_trials, seed=args.seed)
 
 
-def bare_overhead(model: Any, k: int, epochs: int, repeats: int = 3) -> tuple[float, float]:
+def bare_overhead(model: Any, k: int, epochs: int, repeats: int = 3,
+                  width: int = 64) -> tuple[float, float]:
     """Model-epochs/s of a hand-written jit(vmap) loop and of the engine on the same K rows."""
     import jax
     import numpy as np
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-    cfgs = [{"lr": 0.05 + 0.001 * i, "weight_decay": 1e-4, "momentum": 0.9, "width": 64}
+    cfgs = [{"lr": 0.05 + 0.001 * i, "weight_decay": 1e-4, "momentum": 0.9, "width": width}
             for i in range(k)]
-    static = {"width": 64}
+    static = {"width": width}
     dyn = {n: np.asarray([c[n] for c in cfgs], np.float32) for n in model.dynamic}
     base = jax.random.PRNGKey(model.seed)
     keys = jax.vmap(lambda t: jax.random.fold_in(base, t))(np.arange(k, dtype=np.int32))
@@ -132,8 +154,8 @@ def bare_overhead(model: Any, k: int, epochs: int, repeats: int = 3) -> tuple[fl
 
     def bare() -> None:
         s, v = train_eval(keys, dyn, data)
-        jax.tree.map(np.asarray, s)  # the engine also brings finished rows to the host
-        np.asarray(v)
+        np.asarray(v)  # the values reach the host; the states stay on the device, as the engine's
+        jax.block_until_ready(s)
 
     def engine() -> None:
         eng = model.engine(k)
@@ -149,6 +171,139 @@ def bare_overhead(model: Any, k: int, epochs: int, repeats: int = 3) -> tuple[fl
     return out[0], out[1]
 
 
+def device_floor(model: Any, k: int, epochs: int, width: int, repeats: int = 5
+                 ) -> tuple[float, float]:
+    """Seconds per model-epoch and per row evaluation of K rows in a bare jit(vmap) program."""
+    import jax
+    import numpy as np
+
+    static = {"width": width}
+    dyn = {n: np.full(k, 0.05, np.float32) for n in model.dynamic}
+    base = jax.random.PRNGKey(model.seed)
+    keys = jax.vmap(lambda t: jax.random.fold_in(base, t))(np.arange(k, dtype=np.int32))
+    s0 = jax.block_until_ready(
+        jax.jit(jax.vmap(lambda key, d: model.init(key, {**static, **d})))(keys, dyn))
+    data = jax.device_put(model.data)
+    step = jax.vmap(lambda s1, d, x: model.train_epoch(s1, {**static, **d}, x), (0, 0, None))
+    train = jax.jit(lambda s, x: jax.lax.fori_loop(0, epochs, lambda _, s1: step(s1, dyn, x), s))
+    evaluate = jax.jit(jax.vmap(model.evaluate, (0, None)))
+    jax.block_until_ready(train(s0, data))
+    np.asarray(evaluate(s0, data))
+    t_train = min(_timed(lambda: jax.block_until_ready(train(s0, data))) for _ in range(repeats))
+    t_eval = min(_timed(lambda: np.asarray(evaluate(s0, data))) for _ in range(repeats))
+    return t_train / (k * epochs), t_eval / k
+
+
+PROXY = {"k": 256, "n": 1024, "r": 27, "width": 8}
+
+
+def zero_model() -> tuple[Any, dict[str, Any]]:
+    """A model with (almost) nothing to compute: 3 weights fitted to 16 points."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from asha_nb.integrations.jax import BatchedModel
+    from asha_nb.space import LogUniform
+
+    data = {"x": np.linspace(-1, 1, 16, dtype=np.float32),
+            "y": np.linspace(0, 2, 16, dtype=np.float32)}
+
+    def feats(x: Any) -> Any:
+        return jnp.stack([x ** i for i in range(3)], 1)
+
+    def init(key: Any, hp: Any) -> Any:
+        return {"w": jax.random.normal(key, (3,))}
+
+    def train_epoch(state: Any, hp: Any, d: Any) -> Any:
+        g = jax.grad(lambda w: jnp.mean((feats(d["x"]) @ w - d["y"]) ** 2))(state["w"])
+        return {"w": state["w"] - hp["lr"] * g}
+
+    def evaluate(state: Any, d: Any) -> Any:
+        return -jnp.mean((feats(d["x"]) @ state["w"] - d["y"]) ** 2)
+
+    model = BatchedModel(init, train_epoch, evaluate, data, dynamic=("lr",),
+                         compilation_cache=False)
+    return model, {"lr": LogUniform(1e-3, 0.5)}
+
+
+def proxy_child(rounds: int = 3) -> dict[str, Any]:
+    """The CPU proxy in this process: near-zero-compute digits MLP, K=256, N=1024, warm."""
+    import asha_nb
+    from asha_nb.examples import digits_mlp
+    from asha_nb.executors import BatchedExecutor
+
+    k, n, r, width = PROXY["k"], PROXY["n"], PROXY["r"], PROXY["width"]
+    args = argparse.Namespace(rmax=r, n_trials=n, seed=0)
+
+    def searches(model: Any, space: Any) -> list[dict[str, Any]]:
+        runs = []
+        for _ in range(rounds + 1):  # the first is cold (compiles)
+            sched = _sched(args, space)
+            ex = BatchedExecutor()
+            e, t = drive(ex, model, sched, k)
+            runs.append({"epochs": e, "seconds": t,
+                         "jobs": sum(x.n_results for x in sched.snapshot().rungs),
+                         "engine_host_s": getattr(ex.engine, "host_seconds", None)})
+        return runs
+
+    model, space = digits_mlp(widths=(width,), batch_size=16, n_batches=1, compilation_cache=False)
+    runs = searches(model, space)
+    per_epoch, per_eval = device_floor(model, k, r, width)
+    bare, engine = bare_overhead(model, k, r, width=width)
+    return {"path": os.path.dirname(os.path.dirname(os.path.abspath(asha_nb.__file__))),
+            "runs": runs, "per_epoch": per_epoch, "per_eval": per_eval, "bare": bare,
+            "engine": engine, "zero": searches(*zero_model())}
+
+
+def proxy_summary(res: dict[str, Any]) -> dict[str, float]:
+    """Median over the warm runs: us per job (wall and host), search and engine vs bare."""
+    def median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+        warm = sorted(runs[1:], key=lambda x: x["seconds"])
+        return warm[len(warm) // 2]
+
+    mid, zero = median(res["runs"]), median(res["zero"])
+    floor = mid["epochs"] * res["per_epoch"] + mid["jobs"] * res["per_eval"]
+    eng = mid["engine_host_s"]
+    return {"jobs": mid["jobs"], "epochs": mid["epochs"], "seconds": mid["seconds"],
+            "wall_us": 1e6 * mid["seconds"] / mid["jobs"],
+            "host_us": 1e6 * max(mid["seconds"] - floor, 0.0) / mid["jobs"],
+            "engine_us": None if eng is None else 1e6 * eng / mid["jobs"],
+            "zero_us": 1e6 * zero["seconds"] / zero["jobs"],
+            "search_vs_bare": mid["epochs"] / mid["seconds"] / res["bare"],
+            "engine_vs_bare": res["engine"] / res["bare"], "cold_s": res["runs"][0]["seconds"]}
+
+
+def run_proxy(before: str | None) -> None:
+    """Print the proxy for this checkout (and ``before``), children run alternately."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    trees = [("this checkout", here)] + ([("before", os.path.abspath(before))] if before else [])
+    results = {}
+    for label, path in trees:
+        env = {**os.environ, "PYTHONPATH": path, "JAX_PLATFORMS": "cpu"}
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", "proxy"],
+                             capture_output=True, text=True, env=env)
+        if out.returncode != 0:
+            raise RuntimeError(f"proxy child for {path} failed:\n{out.stderr}")
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        results[label] = proxy_summary(res) | {"path": res["path"]}
+    k, n, r, w = PROXY["k"], PROXY["n"], PROXY["r"], PROXY["width"]
+    print(f"\nCPU proxy of host overhead: digits_mlp(widths=({w},), batch_size=16, n_batches=1), "
+          f"ASHA r=1 R={r} eta=3, K={k}, N={n}, warm (median of 3), 1 CPU device")
+    print(f"{'':14s} {'jobs':>5s} {'search s':>8s} {'wall':>7s} {'host':>7s} {'engine':>7s} "
+          f"{'zero':>7s} {'search/bare':>11s} {'engine/bare':>11s} {'cold s':>6s}  asha_nb from")
+    for label, x in results.items():
+        eng = "n/a" if x["engine_us"] is None else f"{x['engine_us']:.1f}"
+        print(f"{label:14s} {x['jobs']:5d} {x['seconds']:8.3f} {x['wall_us']:7.1f} "
+              f"{x['host_us']:7.1f} {eng:>7s} {x['zero_us']:7.1f} {x['search_vs_bare']:11.2f} "
+              f"{x['engine_vs_bare']:11.2f} {x['cold_s']:6.2f}  {x['path']}")
+    print("us per job: wall = search wall time / jobs; host = (wall time - device floor) / jobs, "
+          "the floor being the\nmodel-epochs and one evaluation per job timed in a bare jit(vmap) "
+          "program; engine = the engine's own host\ntime (step() not waiting for the device); "
+          "zero = wall / jobs of the same search with a model that computes\nnearly nothing (3 "
+          "weights, 16 points). Targets: host <= 60 us/job, engine/bare >= 0.7.")
+
+
 def _timed(fn: Any) -> float:
     t = time.perf_counter()
     fn()
@@ -157,6 +312,9 @@ def _timed(fn: Any) -> float:
 
 def child(args: argparse.Namespace) -> None:
     """One JAX process: print a JSON line of results."""
+    if args.child == "proxy":
+        print(json.dumps(proxy_child()))
+        return
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                                + f" --xla_force_host_platform_device_count={args.devices}").strip()
     os.environ["ASHA_NB_JAX_CACHE_DIR"] = args.cache
@@ -210,6 +368,15 @@ def main() -> None:
     args = _parse()
     if args.child:
         child(args)
+        return
+    if args.proxy:
+        run_proxy(args.before)
+        return
+    if args.gpu:
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+        from bench_gpu import gpu_table
+
+        gpu_table(args.ks)
         return
     from asha_nb.examples import mlp_space, torch_digits_batched, torch_digits_objective
     from asha_nb.executors import BatchedExecutor
@@ -289,6 +456,7 @@ def main() -> None:
     print(f"benchmark total {time.perf_counter() - t_start:.0f} s; 1-minute load average "
           f"{load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (other processes "
           "on the machine make the rounds differ)")
+    run_proxy(args.before)
 
 
 if __name__ == "__main__":

@@ -70,7 +70,9 @@ class Finished:
     value
         The model's value after the row's last epoch (reported to the scheduler).
     checkpoint
-        The row's state as host data: give it back to :meth:`BatchEngine.add` to continue.
+        The row's checkpoint: give it back to :meth:`BatchEngine.add` to continue. A mapping
+        with at least ``"resource"``; engines may return a handle to device memory (e.g.
+        :class:`~asha_nb.integrations.jax.DeviceCheckpoint`) that pickles as host data.
     epochs
         Epochs this job trained (its checkpoint's epochs excluded).
     """
@@ -78,7 +80,7 @@ class Finished:
     key: Hashable
     trial_id: int
     value: float
-    checkpoint: dict[str, Any]
+    checkpoint: Mapping[str, Any]
     epochs: int
 
 
@@ -206,8 +208,9 @@ class BatchedExecutor(BaseExecutor):
         bundled engines); smaller chunks let new jobs join sooner and stream intermediate
         values more often.
     **engine_options
-        Passed to ``model.engine(n_workers, **engine_options)``, e.g. ``devices=`` or
-        ``buckets=`` for a JAX :class:`~asha_nb.integrations.jax.BatchedModel`.
+        Passed to ``model.engine(n_workers, **engine_options)``, e.g. ``devices=``,
+        ``buckets=`` or ``max_pool_bytes=`` (the device checkpoint pool's cap) for a JAX
+        :class:`~asha_nb.integrations.jax.BatchedModel`.
 
     Attributes
     ----------
@@ -417,6 +420,9 @@ class BatchedExecutor(BaseExecutor):
                     fut.set_exception(ExecutorLostError(self._lost))
             self._jobs.clear()
         self._drain_on_exit()
+        close = getattr(engine, "close", None)
+        if callable(close):  # optional: an engine may free its batches (device memory)
+            close()
 
     def _loop(self, engine: BatchEngine) -> None:
         freed = self.n_workers

@@ -48,6 +48,16 @@ def freeze(value: Any) -> Hashable:
     return value
 
 
+def _where(mask: Any) -> Callable[[Any, Any], Any]:
+    """``(a, b) -> where(mask, a, b)`` with ``mask`` broadcast over the leaves' trailing axes."""
+    jnp = jax_module().numpy
+    return lambda a, b: jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b)
+
+
+def _mesh_ids(mesh: Any) -> tuple[int, ...]:
+    return tuple(d.id for d in mesh.devices.flat)
+
+
 def _abstract(tree: Any, sharding: Any, lead: int | None = None) -> Any:
     """``jax.ShapeDtypeStruct`` leaves of ``tree`` (with a leading axis ``lead``) on ``sharding``."""
     jax = jax_module()
@@ -232,22 +242,35 @@ class BatchedModel:
             fut = self._programs.get(key)
         return fut is not None and fut.done() and fut.exception() is None
 
+    def program_counts(self) -> dict[str, int]:
+        """Programs compiled or loaded in this process, by kind (``"batch"``: a chunk of a
+        batch; ``"store"``/``"grow"``/``"take"``: the checkpoint pool's, for host checkpoints,
+        growth and reads to the host; ``"init"``/``"single"``: the unbatched path)."""
+        with self._lock:
+            keys = [k for k, f in self._programs.items() if f.done() and f.exception() is None]
+        out: dict[str, int] = {}
+        for k in keys:
+            kind = str(k[0]) if isinstance(k, tuple) else "other"
+            out[kind] = out.get(kind, 0) + 1
+        return out
+
     @staticmethod
     def init_key(sig: Hashable) -> Hashable:
         """Key of the ``init`` program of group ``sig``."""
         return ("init", sig)
 
     @staticmethod
-    def batch_key(sig: Hashable, size: int, mesh: Any) -> Hashable:
-        """Key of the batched program of group ``sig`` for ``size`` rows on ``mesh``."""
-        return ("batch", sig, int(size), tuple(d.id for d in mesh.devices.flat))
+    def batch_key(sig: Hashable, size: int, mesh: Any, pool_size: int) -> Hashable:
+        """Key of the batched program of group ``sig`` for ``size`` rows on ``mesh`` with a
+        checkpoint pool of ``pool_size`` rows."""
+        return ("batch", sig, int(size), _mesh_ids(mesh), int(pool_size))
+
 
     def init_program(self, static: Mapping[str, Any]) -> Any:
         """Compiled ``(trial_id: int32, dyn: {key: float32}) -> packed state`` of one configuration.
 
-        One per static group, independent of batch sizes: new rows are initialised one by one
-        with it (:meth:`init_states`), so the batched programs stay free of ``init`` (a vmapped
-        ``init`` with its PRNG calls costs more to compile than one training epoch). The state
+        The unbatched path's ``init`` (:meth:`init_states`, :meth:`train_single`); the engine
+        initialises a batch's new rows inside its :meth:`batch_program`. The state
         comes back *packed*, one flat array per dtype, so that it reaches the host in a few
         transfers.
         """
@@ -267,48 +290,135 @@ class BatchedModel:
 
         return self._compiled(self.init_key(freeze(static)), build)
 
-    def batch_program(self, static: Mapping[str, Any], size: int, mesh: Any) -> Any:
-        """Compiled ``(state, new, load, dyn, active, n_epochs, data) -> (state, values)``.
+    def batch_program(self, static: Mapping[str, Any], size: int, pool_size: int, mesh: Any) -> Any:
+        """Compiled ``(state, pool, src, load, tids, take_new, dyn, active, n_epochs, data, dst)
+        -> (state, pool, values)``: one chunk of ``size`` rows, new rows and checkpoints in and
+        out included.
 
-        For ``size`` rows: the leading axis of every leaf, sharded over ``mesh``'s axis ``"k"``.
-        Rows with ``load`` True first take their state from ``new`` (rows joining the batch);
-        rows with ``active`` False keep their state. ``n_epochs`` is a traced loop bound: one
-        program for every chunk length.
+        Every leaf has a leading axis (``size`` rows, ``pool_size`` for the checkpoint pool),
+        sharded over ``mesh``'s axis ``"k"``. First, row ``i`` becomes a fresh state
+        (``init(fold_in(PRNGKey(seed), tids[i]), hparams)``, vmapped over the batch, computed
+        only when some row needs it) where ``take_new[i]``, else ``pool[src[i]]`` where
+        ``load[i]`` (promoted rows, gathered by index); then ``n_epochs`` epochs train the rows
+        with ``active`` True (the others keep their state; ``n_epochs`` is traced: one program
+        for every chunk length); then row ``i`` is written to ``pool[dst[i]]`` (``dst[i] ==
+        pool_size``: not written) and every row is evaluated. The pool's buffers are donated
+        (updated in place).
         """
+        jax = jax_module()
+        jnp = jax.numpy
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        rows, repl = NamedSharding(mesh, PartitionSpec("k")), NamedSharding(mesh, PartitionSpec())
+
+        def build() -> Any:
+            def program(state: Any, pool: Any, src: Any, load: Any, tids: Any, take_new: Any,
+                        dyn: Any, active: Any, n_epochs: Any, data: Any, dst: Any) -> Any:
+                def fresh() -> Any:
+                    base = jax.random.PRNGKey(self.seed)
+                    new = jax.vmap(lambda t, d: self.init(jax.random.fold_in(base, t),
+                                                          {**static, **d}))(tids, dyn)
+                    return jax.tree.map(lambda n, s: n.astype(s.dtype), new, state)
+
+                new = jax.lax.cond(jnp.any(take_new), fresh, lambda: state)
+                state = jax.tree.map(
+                    lambda s, p, n: _where(take_new)(n, _where(load)(p[src], s)), state, pool, new)
+
+                def body(_: Any, s: Any) -> Any:
+                    t = jax.vmap(lambda s1, d: self.train_epoch(s1, {**static, **d}, data))(s, dyn)
+                    return jax.tree.map(_where(active), t, s)
+
+                state = jax.lax.fori_loop(0, n_epochs, body, state)
+                pool = jax.tree.map(lambda p, s: p.at[dst].set(s, mode="drop"), pool, state)
+                return state, pool, jax.vmap(lambda s1: self.evaluate(s1, data))(state)
+
+            tmpl = self.template(static)
+            mask = jax.ShapeDtypeStruct((size,), np.bool_, sharding=rows)
+            index = jax.ShapeDtypeStruct((size,), np.int32, sharding=rows)
+            args = (
+                _abstract(tmpl, rows, lead=size), _abstract(tmpl, rows, lead=pool_size), index,
+                mask, index, mask,
+                {k: jax.ShapeDtypeStruct((size,), np.float32, sharding=rows) for k in self.dynamic},
+                mask,
+                jax.ShapeDtypeStruct((), np.int32, sharding=repl),
+                _abstract(self.data, repl),
+                index,
+            )
+            return jax.jit(program, out_shardings=(rows, rows, rows),
+                           donate_argnums=(1,)).lower(*args)
+
+        return self._compiled(self.batch_key(freeze(static), size, mesh, pool_size), build)
+
+    def store_program(self, static: Mapping[str, Any], size: int, pool_size: int, mesh: Any) -> Any:
+        """Compiled ``(pool, state, dst) -> pool``: row ``i`` of ``state`` written to
+        ``pool[dst[i]]`` (``dst[i] == pool_size``: not written). The pool is donated. Used
+        for checkpoints that come from host memory."""
+        jax = jax_module()
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        rows = NamedSharding(mesh, PartitionSpec("k"))
+
+        def build() -> Any:
+            def program(pool: Any, state: Any, dst: Any) -> Any:
+                return jax.tree.map(lambda p, s: p.at[dst].set(s, mode="drop"), pool, state)
+
+            tmpl = self.template(static)
+            args = (_abstract(tmpl, rows, lead=pool_size), _abstract(tmpl, rows, lead=size),
+                    jax.ShapeDtypeStruct((size,), np.int32, sharding=rows))
+            return jax.jit(program, out_shardings=rows, donate_argnums=(0,)).lower(*args)
+
+        key = ("store", freeze(static), int(size), int(pool_size), _mesh_ids(mesh))
+        return self._compiled(key, build)
+
+    def grow_program(self, static: Mapping[str, Any], pool_size: int, new_size: int, mesh: Any) -> Any:
+        """Compiled ``pool -> pool``: the checkpoint pool padded from ``pool_size`` to
+        ``new_size`` rows."""
+        jax = jax_module()
+        jnp = jax.numpy
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        rows = NamedSharding(mesh, PartitionSpec("k"))
+        tmpl = self.template(static)
+
+        def build() -> Any:
+            def program(pool: Any) -> Any:
+                return jax.tree.map(
+                    lambda p: jnp.concatenate(
+                        [p, jnp.zeros((new_size - pool_size, *p.shape[1:]), p.dtype)]), pool)
+
+            return jax.jit(program, out_shardings=rows).lower(_abstract(tmpl, rows, lead=pool_size))
+
+        key = ("grow", freeze(static), int(pool_size), int(new_size), _mesh_ids(mesh))
+        return self._compiled(key, build)
+
+    def take_program(self, static: Mapping[str, Any], pool_size: int, mesh: Any) -> Any:
+        """Compiled ``(pool, slots: int32[m]) -> rows``: ``m`` rows of the pool (to bring to
+        the host), ``m`` a power of two."""
         jax = jax_module()
         from jax.sharding import NamedSharding, PartitionSpec
 
         rows, repl = NamedSharding(mesh, PartitionSpec("k")), NamedSharding(mesh, PartitionSpec())
-        jnp = jax.numpy
+        tmpl = self.template(static)
 
-        def build() -> Any:
-            def where(mask: Any) -> Callable[[Any, Any], Any]:
-                return lambda a, b: jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b)
+        def build(m: int) -> Any:
+            def program(pool: Any, slots: Any) -> Any:
+                return jax.tree.map(lambda p: p[slots], pool)
 
-            def program(state: Any, new: Any, load: Any, dyn: Any, active: Any, n_epochs: Any,
-                        data: Any) -> Any:
-                state = jax.tree.map(where(load), new, state)
+            args = (_abstract(tmpl, rows, lead=pool_size),
+                    jax.ShapeDtypeStruct((m,), np.int32, sharding=repl))
+            return jax.jit(program, out_shardings=repl).lower(*args)
 
-                def body(_: Any, s: Any) -> Any:
-                    t = jax.vmap(lambda s1, d: self.train_epoch(s1, {**static, **d}, data))(s, dyn)
-                    return jax.tree.map(where(active), t, s)
+        ids = _mesh_ids(mesh)
+        sig = freeze(static)
 
-                state = jax.lax.fori_loop(0, n_epochs, body, state)
-                return state, jax.vmap(lambda s1: self.evaluate(s1, data))(state)
+        def take(pool: Any, slots: Sequence[int]) -> Any:
+            m = 1 << max(0, (len(slots) - 1).bit_length())
+            idx = np.zeros(m, np.int32)
+            idx[: len(slots)] = slots
+            fn = self._compiled(("take", sig, int(pool_size), m, ids), lambda: build(m))
+            return fn(pool, idx)
 
-            state = _abstract(self.template(static), rows, lead=size)
-            args = (
-                state,
-                state,
-                jax.ShapeDtypeStruct((size,), np.bool_, sharding=rows),
-                {k: jax.ShapeDtypeStruct((size,), np.float32, sharding=rows) for k in self.dynamic},
-                jax.ShapeDtypeStruct((size,), np.bool_, sharding=rows),
-                jax.ShapeDtypeStruct((), np.int32, sharding=repl),
-                _abstract(self.data, repl),
-            )
-            return jax.jit(program, out_shardings=(rows, rows)).lower(*args)
-
-        return self._compiled(self.batch_key(freeze(static), size, mesh), build)
+        return take
 
     def single_program(self, static: Mapping[str, Any]) -> Any:
         """Compiled ``(state, dyn, n_epochs, data) -> (state, value)`` of one configuration."""
@@ -417,12 +527,15 @@ class BatchedModel:
         devices: Sequence[Any] | None = None,
         buckets: Sequence[int] | None = None,
         compact_after: float | None = None,
+        pool_fraction: float = 0.5,
+        max_pool_bytes: int | None = None,
     ) -> JaxBatchEngine:
         """A :class:`~asha_nb.integrations.jax.JaxBatchEngine` over this model (see there)."""
         from ._jax_engine import JaxBatchEngine
 
         return JaxBatchEngine(self, capacity, devices=devices, buckets=buckets,
-                              compact_after=compact_after)
+                              compact_after=compact_after, pool_fraction=pool_fraction,
+                              max_pool_bytes=max_pool_bytes)
 
     def __repr__(self) -> str:
         return (f"BatchedModel(dynamic={self.dynamic!r}, static={self.static!r}, "

@@ -15,8 +15,9 @@ devices (no ``pmap``).
 (``dynamic=("lr", ...)``, continuous values) are traced float32 scalars, so any value runs in
 the same compiled program; all other keys are *static* (Python values: widths, depths,
 optimizer names). Configurations with equal static values form a *group*; each group has one
-``init`` program (new rows are initialised one at a time) and one training program per batch
-size it uses (a *bucket*, see :class:`JaxBatchEngine` for when a smaller one is compiled).
+program per batch size it uses (a *bucket*, see :class:`JaxBatchEngine` for when a smaller one
+is compiled), which initialises new rows, gathers promoted ones from the checkpoint pool,
+trains and stores finished rows back into the pool.
 
 Compiled programs are kept on disk by JAX's persistent compilation cache, which a
 :class:`BatchedModel` turns on before its first compilation (:func:`enable_compilation_cache`;
@@ -25,9 +26,12 @@ default folder ``$XDG_CACHE_HOME/asha_nb/jax`` or ``~/.cache/asha_nb/jax``, chan
 run of the same search, in a new process, loads its programs instead of compiling them.
 
 Training is exact per configuration: every row has its own PRNG key (``fold_in(seed,
-trial_id)``), rows never interact, and a row's state sliced to host memory (its checkpoint, a
-dict of numpy arrays) and loaded into another batch continues bit-for-bit (on CPU) as it
-would have in the original batch.
+trial_id)``), rows never interact, and a row's state stays on the device: its checkpoint is a
+:class:`DeviceCheckpoint`, a handle to the group's checkpoint pool in device memory, which the
+engine gathers back into a later batch by index; it continues bit-for-bit (on CPU) as it would
+have in the original batch. The handle reads and pickles as a dict of numpy arrays
+(``{"state", "resource", "trial_id"}``) where host memory needs it (the journal, another
+executor), and the pool spills its oldest rows to host memory when it reaches its byte cap.
 
 Examples
 --------
@@ -71,12 +75,13 @@ from ._jax_cache import (
     enable_compilation_cache,
     resolve_cache_dir,
 )
-from ._jax_engine import JaxBatchEngine, bucket_sizes
+from ._jax_engine import DeviceCheckpoint, JaxBatchEngine, bucket_sizes
 from ._jax_model import BatchedModel
 
 __all__ = [
     "BatchedModel",
     "JaxBatchEngine",
+    "DeviceCheckpoint",
     "bucket_sizes",
     "enable_compilation_cache",
     "default_cache_dir",

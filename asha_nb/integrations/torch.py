@@ -52,6 +52,8 @@ __all__ = [
     "minibatch_order",
     "BatchedTorchModel",
     "TorchBatchEngine",
+    "DeviceRow",
+    "resolve_device",
     "train_batched",
 ]
 
@@ -73,6 +75,62 @@ def _to_cpu(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return type(obj)(_to_cpu(v) for v in obj)
     return copy.deepcopy(obj)
+
+
+def resolve_device(device: Any = None) -> Any:
+    """``device`` as a ``torch.device``: ``None`` is CUDA when available, else the CPU.
+
+    Raises
+    ------
+    InvalidParameterError
+        For a string torch does not know as a device, or a CUDA device that is not there.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    >>> resolve_device("gpu")
+    Traceback (most recent call last):
+    ...
+    asha_nb.errors.InvalidParameterError: device must be None or a torch device such as 'cpu', 'cuda' or 'cuda:1', got 'gpu'
+    """
+    torch = _torch()
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise InvalidParameterError(
+            "device must be None or a torch device such as 'cpu', 'cuda' or 'cuda:1', "
+            f"got {device!r}") from exc
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if dev.index is not None and dev.index >= count or count == 0:
+            raise InvalidParameterError(
+                f"device must be an available device; {device!r} is not "
+                f"({count} CUDA device(s) visible to torch)")
+    return dev
+
+
+class DeviceRow(dict):  # type: ignore[type-arg]
+    """A :class:`TorchBatchEngine` checkpoint: its tensors stay on the engine's device.
+
+    A plain dict ``{"params", "mom", "epoch", "trial_id", "resource"}`` while in memory, so a
+    promoted row goes back into a batch without leaving the device; pickled (the journal, a
+    process pool), it becomes a dict of CPU tensors.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (dict, (_to_cpu(dict(self)),))
+
+
+def _to_device(obj: Any, device: Any) -> Any:
+    torch = _torch()
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, Mapping):
+        return {k: _to_device(v, device) for k, v in obj.items()}
+    return obj
 
 
 # ---------------------------------------------------------------------- checkpoints
@@ -211,6 +269,10 @@ class BatchedTorchModel:
         Configuration keys passed to ``make_module`` (each distinct value is a group).
     seed
         Seed of initial weights and minibatch orders.
+    device
+        Where the rows train and stay (data, parameters, momenta, checkpoints): a torch
+        device or its name (``"cpu"``, ``"cuda"``, ``"cuda:1"``); ``None`` (default): CUDA when
+        available, else the CPU (see :func:`resolve_device`).
     """
 
     def __init__(
@@ -222,8 +284,10 @@ class BatchedTorchModel:
         batch_size: int = 128,
         static: Sequence[str] = (),
         seed: int = 0,
+        device: Any = None,
     ):
         torch = _torch()
+        self.device = resolve_device(device)
         if not callable(make_module):
             raise InvalidTypeError(f"make_module must be callable, got {type(make_module).__name__}")
         missing = [k for k in ("x_train", "y_train", "x_val", "y_val") if k not in data]
@@ -238,6 +302,7 @@ class BatchedTorchModel:
         self.data = {k: torch.as_tensor(np.asarray(v)) for k, v in data.items()}
         self.data["y_train"] = self.data["y_train"].long()
         self.data["y_val"] = self.data["y_val"].long()
+        self.data = {k: v.to(self.device) for k, v in self.data.items()}
         self.loss = loss or torch.nn.functional.cross_entropy
         self.batch_size = int(batch_size)
         self.static = tuple(static)
@@ -261,10 +326,10 @@ class BatchedTorchModel:
             return self._meta_modules[key]
 
     def init_row(self, config: Mapping[str, Any], trial_id: int) -> dict[str, Any]:
-        """A fresh row state: ``{"params", "mom", "epoch", "trial_id"}`` (CPU tensors)."""
+        """A fresh row state: ``{"params", "mom", "epoch", "trial_id"}`` (tensors on the device)."""
         torch = _torch()
         module = seeded_init(self.make_module(self.static_part(config)), self.seed * 7919 + trial_id)
-        params = {k: v.detach().clone() for k, v in module.named_parameters()}
+        params = {k: v.detach().to(self.device, copy=True) for k, v in module.named_parameters()}
         return {"params": params, "mom": {k: torch.zeros_like(v) for k, v in params.items()},
                 "epoch": 0, "trial_id": int(trial_id)}
 
@@ -280,9 +345,12 @@ class BatchedTorchModel:
         names = list(rows[0]["params"])
         params = {n: torch.stack([r["params"][n] for r in rows]) for n in names}
         mom = {n: torch.stack([r["mom"][n] for r in rows]) for n in names}
-        lr = torch.tensor([float(c["lr"]) for c in configs], dtype=torch.float32)
-        wd = torch.tensor([float(c.get("weight_decay", 0.0)) for c in configs], dtype=torch.float32)
-        mu = torch.tensor([float(c.get("momentum", 0.0)) for c in configs], dtype=torch.float32)
+        dev = self.device
+        lr = torch.tensor([float(c["lr"]) for c in configs], dtype=torch.float32, device=dev)
+        wd = torch.tensor([float(c.get("weight_decay", 0.0)) for c in configs], dtype=torch.float32,
+                          device=dev)
+        mu = torch.tensor([float(c.get("momentum", 0.0)) for c in configs], dtype=torch.float32,
+                          device=dev)
         loss = self.loss
 
         def loss_fn(p: Any, x: Any, y: Any) -> Any:
@@ -297,7 +365,7 @@ class BatchedTorchModel:
 
         for e in range(n_epochs):
             perms = torch.stack([minibatch_order(n, self.seed, r["trial_id"], r["epoch"] + e)
-                                 for r in rows])
+                                 for r in rows]).to(dev)
             for b in range(n // bs):
                 idx = perms[:, b * bs:(b + 1) * bs]
                 g = grad_fn(params, x[idx], y[idx])
@@ -308,7 +376,7 @@ class BatchedTorchModel:
                         params[name] = p - per_model(lr, p) * mom[name]
         with torch.no_grad():
             logits = vmap(lambda p: functional_call(base, p, (self.data["x_val"],)))(params)
-            acc = (logits.argmax(-1) == self.data["y_val"]).float().mean(-1).numpy()
+            acc = (logits.argmax(-1) == self.data["y_val"]).float().mean(-1).cpu().numpy()
         out = [{"params": {nm: params[nm][i].clone() for nm in names},
                 "mom": {nm: mom[nm][i].clone() for nm in names},
                 "epoch": rows[i]["epoch"] + n_epochs, "trial_id": rows[i]["trial_id"]}
@@ -318,13 +386,20 @@ class BatchedTorchModel:
     def __call__(self, config: Mapping[str, Any], resource: float,
                  checkpoint: Any = None) -> tuple[float, dict[str, Any]]:
         """Checkpoint-form objective training one configuration (K = 1) up to ``resource``."""
-        row = self.init_row(config, 0) if checkpoint is None else dict(checkpoint)
+        row = self.init_row(config, 0) if checkpoint is None else self.load_row(checkpoint)
         target = whole_epochs(resource, "resource")
         if target < row["epoch"]:
             raise InvalidParameterError(
                 f"resource must be >= the checkpoint's {row['epoch']} epochs, got {resource!r}")
         rows, acc = self.train_rows([row], [config], target - row["epoch"])
-        return float(acc[0]), {**rows[0], "resource": rows[0]["epoch"]}
+        return float(acc[0]), DeviceRow(rows[0], resource=rows[0]["epoch"])
+
+    def load_row(self, checkpoint: Mapping[str, Any]) -> dict[str, Any]:
+        """A checkpoint (a :class:`DeviceRow` or its pickled CPU dict) as a row on the device."""
+        row = dict(checkpoint)
+        for part in ("params", "mom"):
+            row[part] = _to_device(row[part], self.device)
+        return row
 
     def engine(self, capacity: int) -> TorchBatchEngine:
         """A :class:`TorchBatchEngine` (the :class:`~asha_nb.executors.batched.BatchEngine`
@@ -337,7 +412,10 @@ class TorchBatchEngine:
     :class:`~asha_nb.executors.batched.BatchEngine` protocol).
 
     Eager torch compiles nothing, so there are no buckets: each :meth:`step` trains every row
-    of one static group (groups take turns) for ``min(remaining)`` epochs.
+    of one static group (groups take turns) for ``min(remaining)`` epochs. Rows stay on the
+    model's ``device``: a finished row's checkpoint is a :class:`DeviceRow` (tensors on the
+    device) that a promoted job brings back without a host round trip; only the accuracies of
+    each chunk (and the minibatch orders, drawn on the CPU) cross between host and device.
 
     Attributes
     ----------
@@ -375,7 +453,8 @@ class TorchBatchEngine:
         if key in self._rows:
             raise InvalidParameterError(f"key must be new to the engine, got {key!r} twice")
         n = whole_epochs(epochs, "epochs")
-        state = self.model.init_row(config, trial_id) if checkpoint is None else dict(checkpoint)
+        state = (self.model.init_row(config, trial_id) if checkpoint is None
+                 else self.model.load_row(checkpoint))
         self._rows[key] = {"state": state, "config": dict(config), "remaining": n, "trained": 0,
                            "group": self.model.group_key(config)}
 
@@ -405,8 +484,8 @@ class TorchBatchEngine:
             self.epochs_trained += n
             if r["remaining"] <= 0:
                 del self._rows[key]
-                out.append(Finished(key, s["trial_id"], float(a), {**s, "resource": s["epoch"]},
-                                    r["trained"]))
+                out.append(Finished(key, s["trial_id"], float(a),
+                                    DeviceRow(s, resource=s["epoch"]), r["trained"]))
             else:
                 self._last[key] = (s["epoch"], float(a))
         return out

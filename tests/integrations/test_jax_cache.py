@@ -67,13 +67,14 @@ def test_a_second_process_loads_the_programs_from_the_cache(tmp_path):
     cache = tmp_path / "cache"
     first = _run(tmp_path, **{CACHE_ENV_VAR: str(cache)})
     assert first["dir"] == str(cache) and first["min_time"] == 0.0
-    assert first["compiles"] == 2 and first["hits"] == 0  # init + one bucket, compiled
+    n = first["compiles"]  # one bucket (and perhaps a smaller one for the tail)
+    assert n >= 1 and first["hits"] == 0
     names = _entries(cache)
-    assert len([n for n in names if n.startswith("jit_program")]) == 2
+    assert len([x for x in names if x.startswith("jit_")]) == n
     # the batched program's compile time is kept for later processes' compaction decisions
     assert len(read_compile_seconds(cache)) == 1
     second = _run(tmp_path, **{CACHE_ENV_VAR: str(cache)})
-    assert second["compiles"] == 0 and second["hits"] == 2  # both loaded, none compiled
+    assert second["compiles"] == 0 and second["hits"] == n  # all loaded, none compiled
     assert second["values"] == first["values"]
     assert len(read_compile_seconds(cache)) == 1  # nothing compiled, nothing recorded
 

@@ -16,9 +16,11 @@ from asha_nb.executors import JobSpec
 from asha_nb.executors.batched import BatchedExecutor, missing_engine_members
 from asha_nb.integrations.torch import (
     BatchedTorchModel,
+    DeviceRow,
     TorchBatchEngine,
     limit_threads,
     minibatch_order,
+    resolve_device,
     restore,
     save,
     seeded_init,
@@ -176,3 +178,42 @@ def test_torch_engine_rejects_bad_rows():
     with pytest.raises(InvalidParameterError, match="twice"):
         eng.add("a", 1, cfg, 1)
     assert eng.remove("a") and not eng.remove("a") and eng.n_active == 0
+
+
+def test_torch_device_is_chosen_and_checked():
+    m = torch_digits_batched(device="cpu")
+    assert m.device == torch.device("cpu") and m.data["x_train"].device.type == "cpu"
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert torch_digits_batched().device.type == expected  # default: CUDA when available
+    for bad in ("gpu", "cuda:99", 3.5):
+        with pytest.raises(InvalidParameterError, match="device"):
+            torch_digits_batched(device=bad)
+        with pytest.raises(InvalidParameterError, match="device"):
+            torch_digits_objective(device=bad)
+    if not torch.cuda.is_available():
+        with pytest.raises(InvalidParameterError, match="not"):
+            resolve_device("cuda")
+    obj, _ = torch_digits_objective(device="cpu")
+    cfg = {"lr": 0.1, "weight_decay": 1e-4, "momentum": 0.9, "width": 16}
+    v3, ck = obj(cfg, 3)
+    assert ck["model"]["0.weight"].device.type == "cpu" and 0 <= v3 <= 1
+
+
+def test_torch_engine_checkpoints_stay_on_its_device_and_pickle_to_cpu():
+    m = torch_digits_batched(device="cpu")
+    cfg = {"lr": 0.1, "weight_decay": 1e-4, "momentum": 0.9, "width": 16}
+    eng = m.engine(2)
+    eng.add("a", 0, cfg, 1)
+    (first,) = eng.run()
+    ck = first.checkpoint
+    assert isinstance(ck, DeviceRow) and ck["resource"] == 1
+    assert all(t.device == m.device for t in ck["params"].values())
+    plain = pickle.loads(pickle.dumps(ck))
+    assert type(plain) is dict and plain["resource"] == 1
+    assert all(t.device.type == "cpu" for t in plain["params"].values())
+    for start in (ck, plain):  # the handle and its pickled form continue alike
+        eng.add(("b", id(start)), 0, cfg, 2, start)
+    a, b = eng.run()
+    assert a.value == b.value
+    for name in a.checkpoint["params"]:
+        assert torch.equal(a.checkpoint["params"][name], b.checkpoint["params"][name])
