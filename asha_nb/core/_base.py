@@ -392,6 +392,10 @@ class Scheduler(abc.ABC):
         """
         self._rng.bit_generator.state = dict(state)
 
+    def trial_status(self, trial_id: int) -> TrialStatus:
+        """The status of one trial (cheap: no snapshot is built)."""
+        return self._trials[trial_id].status
+
     def trial(self, trial_id: int) -> TrialSnapshot:
         """Snapshot of one trial."""
         return self._trial_snapshot(self._trials[trial_id])

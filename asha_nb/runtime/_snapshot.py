@@ -29,7 +29,8 @@ def build_snapshot(loop: Loop) -> SearchSnapshot:
         elapsed = loop.clock.now()
     running = tuple(
         RunningJobInfo(fl.job.job_id, fl.job.trial_id, fl.job.rung, fl.job.resource,
-                       fl.worker, fl.start, fl.timed_out is not None)
+                       fl.worker, fl.start, fl.timed_out is not None,
+                       sched.trial_status(fl.job.trial_id) is TrialStatus.STOPPED)
         for fl in loop.inflight.values()
     )
     return SearchSnapshot(

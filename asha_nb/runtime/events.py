@@ -125,6 +125,9 @@ class RunningJobInfo:
 
     ``stuck`` is ``True`` for a job past its timeout whose worker cannot be killed (a thread):
     it was recorded as failed, but its worker stays busy until the objective returns.
+    ``stopping`` is ``True`` for a job whose trial was stopped (``stop_trial``, from any cell
+    or the dashboard) while it runs: the job goes on until it really ends (an executor that can
+    kill it ends it at once; a thread runs a plain or checkpoint objective to its end).
     """
 
     job_id: int
@@ -134,6 +137,7 @@ class RunningJobInfo:
     worker: int
     start: float
     stuck: bool = False
+    stopping: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -503,13 +503,14 @@ class Dashboard:
         live_trials = {r.trial_id for r in running}
         for tid in [t for t in self._stopping if t not in live_trials]:
             del self._stopping[tid]  # its job really ended
-        note = self.stop_note() if self._stopping else ""
+        stopping = set(self._stopping) | {r.trial_id for r in running if r.stopping}
+        note = self.stop_note() if stopping else ""
         rows = []
         for r in running[:RUNNING_ROWS]:
             row = {"trial_id": r.trial_id, "rung": r.rung, "resource": _num(r.resource),
                    "worker": r.worker, "running_for": round(max(0.0, now - r.start), 1),
                    "stuck": bool(r.stuck)}
-            if r.trial_id in self._stopping and not r.stuck:
+            if r.trial_id in stopping and not r.stuck:
                 row["stopping"] = True
                 row["why"] = note
             rows.append(row)

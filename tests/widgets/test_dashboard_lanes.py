@@ -195,3 +195,38 @@ def test_stop_on_a_running_row_says_stopping_until_the_job_ends():
             s.stop()
         s.wait(30)
         d.close()
+
+
+def test_stop_trial_from_another_cell_marks_the_row_stopping_too():
+    """``search.stop_trial()`` called from Python (not the row's button): the row says
+    "stopping…" as well, from the snapshot's ``stopping`` flag, until the job ends."""
+    gate = threading.Event()
+
+    def slow(config, resource):
+        gate.wait(20)
+        return config["x"]
+
+    s = Search(slow, {"x": space.uniform(0, 1)}, max_trials=6, max_resource=9, n_workers=2,
+               seed=0, progress=False)
+    d = Dashboard(s, start_timer=False)
+    s.start()
+    try:
+        assert _until(lambda: s.snapshot().busy_workers == 2)
+        target = s.snapshot().running[0].trial_id
+        s.stop_trial(target)
+        assert _until(lambda: any(r.stopping for r in s.snapshot().running))
+        d.flush()
+        rows = {r["trial_id"]: r for r in d.chart.running["rows"]}
+        assert rows[target]["stopping"] is True
+        assert "cannot be interrupted" in rows[target]["why"]
+        assert not any(r.get("stopping") for t, r in rows.items() if t != target)
+        assert d._stopping == {}  # nothing clicked: the flag came from the search
+        gate.set()
+        s.wait(30)
+        d.flush()
+        assert d.chart.running["rows"] == []
+    finally:
+        gate.set()
+        if not s.snapshot().state.is_terminal:
+            s.stop()
+        s.wait(30)
