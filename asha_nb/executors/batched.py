@@ -209,8 +209,10 @@ class BatchedExecutor(BaseExecutor):
         values more often.
     **engine_options
         Passed to ``model.engine(n_workers, **engine_options)``, e.g. ``devices=``,
-        ``buckets=`` or ``max_pool_bytes=`` (the device checkpoint pool's cap) for a JAX
-        :class:`~asha_nb.integrations.jax.BatchedModel`.
+        ``buckets=``, ``max_pool_bytes=`` (the device checkpoint pool's cap) or
+        ``progress_interval=`` (seconds between evaluations of every row, whose values of the
+        rows still training are the intermediate reports; ``0``: every chunk, ``None``: never;
+        default 1 s) for a JAX :class:`~asha_nb.integrations.jax.BatchedModel`.
 
     Attributes
     ----------

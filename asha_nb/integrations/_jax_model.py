@@ -244,7 +244,8 @@ class BatchedModel:
 
     def program_counts(self) -> dict[str, int]:
         """Programs compiled or loaded in this process, by kind (``"batch"``: a chunk of a
-        batch; ``"store"``/``"grow"``/``"take"``: the checkpoint pool's, for host checkpoints,
+        batch; ``"eval"``: the evaluation of the rows that finish in a chunk;
+        ``"store"``/``"grow"``/``"take"``: the checkpoint pool's, for host checkpoints,
         growth and reads to the host; ``"init"``/``"single"``: the unbatched path)."""
         with self._lock:
             keys = [k for k, f in self._programs.items() if f.done() and f.exception() is None]
@@ -291,9 +292,9 @@ class BatchedModel:
         return self._compiled(self.init_key(freeze(static)), build)
 
     def batch_program(self, static: Mapping[str, Any], size: int, pool_size: int, mesh: Any) -> Any:
-        """Compiled ``(state, pool, src, load, tids, take_new, dyn, active, n_epochs, data, dst)
-        -> (state, pool, values)``: one chunk of ``size`` rows, new rows and checkpoints in and
-        out included.
+        """Compiled ``(state, pool, src, load, tids, take_new, dyn, active, n_epochs, data, dst,
+        full) -> (state, pool, values)``: one chunk of ``size`` rows, new rows and checkpoints
+        in and out included.
 
         Every leaf has a leading axis (``size`` rows, ``pool_size`` for the checkpoint pool),
         sharded over ``mesh``'s axis ``"k"``. First, row ``i`` becomes a fresh state
@@ -302,8 +303,10 @@ class BatchedModel:
         ``load[i]`` (promoted rows, gathered by index); then ``n_epochs`` epochs train the rows
         with ``active`` True (the others keep their state; ``n_epochs`` is traced: one program
         for every chunk length); then row ``i`` is written to ``pool[dst[i]]`` (``dst[i] ==
-        pool_size``: not written) and every row is evaluated. The pool's buffers are donated
-        (updated in place).
+        pool_size``: not written) and, when the traced flag ``full`` is True, every row is
+        evaluated (else ``values`` are zeros and no row is evaluated: the engine evaluates the
+        finished rows with :meth:`eval_program`). The pool's buffers are donated (updated in
+        place).
         """
         jax = jax_module()
         jnp = jax.numpy
@@ -313,7 +316,8 @@ class BatchedModel:
 
         def build() -> Any:
             def program(state: Any, pool: Any, src: Any, load: Any, tids: Any, take_new: Any,
-                        dyn: Any, active: Any, n_epochs: Any, data: Any, dst: Any) -> Any:
+                        dyn: Any, active: Any, n_epochs: Any, data: Any, dst: Any,
+                        full: Any) -> Any:
                 def fresh() -> Any:
                     base = jax.random.PRNGKey(self.seed)
                     new = jax.vmap(lambda t, d: self.init(jax.random.fold_in(base, t),
@@ -330,7 +334,13 @@ class BatchedModel:
 
                 state = jax.lax.fori_loop(0, n_epochs, body, state)
                 pool = jax.tree.map(lambda p, s: p.at[dst].set(s, mode="drop"), pool, state)
-                return state, pool, jax.vmap(lambda s1: self.evaluate(s1, data))(state)
+                def evaluate_all(s: Any) -> Any:
+                    return jax.vmap(lambda s1: self.evaluate(s1, data))(s)
+
+                out = jax.eval_shape(evaluate_all, state)
+                values = jax.lax.cond(full, evaluate_all,
+                                      lambda _: jnp.zeros(out.shape, out.dtype), state)
+                return state, pool, values
 
             tmpl = self.template(static)
             mask = jax.ShapeDtypeStruct((size,), np.bool_, sharding=rows)
@@ -343,11 +353,35 @@ class BatchedModel:
                 jax.ShapeDtypeStruct((), np.int32, sharding=repl),
                 _abstract(self.data, repl),
                 index,
+                jax.ShapeDtypeStruct((), np.bool_, sharding=repl),
             )
             return jax.jit(program, out_shardings=(rows, rows, rows),
                            donate_argnums=(1,)).lower(*args)
 
         return self._compiled(self.batch_key(freeze(static), size, mesh, pool_size), build)
+
+    def eval_program(self, static: Mapping[str, Any], size: int, m: int, mesh: Any) -> Any:
+        """Compiled ``(state, idx: int32[m], data) -> values: [m]``: rows ``idx`` of a batch of
+        ``size`` rows, gathered on the device and evaluated (vmapped). The engine evaluates the
+        rows that finish in a chunk with it, ``m`` a power of two (padding indices repeat a
+        row; their values are ignored)."""
+        jax = jax_module()
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        rows, repl = NamedSharding(mesh, PartitionSpec("k")), NamedSharding(mesh, PartitionSpec())
+
+        def build() -> Any:
+            def program(state: Any, idx: Any, data: Any) -> Any:
+                sub = jax.tree.map(lambda s: s[idx], state)
+                return jax.vmap(lambda s1: self.evaluate(s1, data))(sub)
+
+            args = (_abstract(self.template(static), rows, lead=size),
+                    jax.ShapeDtypeStruct((m,), np.int32, sharding=repl),
+                    _abstract(self.data, repl))
+            return jax.jit(program, out_shardings=repl).lower(*args)
+
+        key = ("eval", freeze(static), int(size), int(m), _mesh_ids(mesh))
+        return self._compiled(key, build)
 
     def store_program(self, static: Mapping[str, Any], size: int, pool_size: int, mesh: Any) -> Any:
         """Compiled ``(pool, state, dst) -> pool``: row ``i`` of ``state`` written to
@@ -529,13 +563,15 @@ class BatchedModel:
         compact_after: float | None = None,
         pool_fraction: float = 0.5,
         max_pool_bytes: int | None = None,
+        progress_interval: float | None = 1.0,
     ) -> JaxBatchEngine:
         """A :class:`~asha_nb.integrations.jax.JaxBatchEngine` over this model (see there)."""
         from ._jax_engine import JaxBatchEngine
 
         return JaxBatchEngine(self, capacity, devices=devices, buckets=buckets,
                               compact_after=compact_after, pool_fraction=pool_fraction,
-                              max_pool_bytes=max_pool_bytes)
+                              max_pool_bytes=max_pool_bytes,
+                              progress_interval=progress_interval)
 
     def __repr__(self) -> str:
         return (f"BatchedModel(dynamic={self.dynamic!r}, static={self.static!r}, "
