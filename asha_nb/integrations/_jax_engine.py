@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import InvalidParameterError
 from ..executors.batched import Finished, whole_epochs
-from ._jax_model import BatchedModel, freeze, jax_module
+from ._jax_model import BatchedModel, eval_sizes, freeze, jax_module
 
 __all__ = ["JaxBatchEngine", "DeviceCheckpoint", "bucket_sizes"]
 
@@ -282,11 +282,10 @@ class _Chunk:
     size: int
     n: int
     t0: float
-    values: Any  # device array: every row's value (full) or zeros
+    values: Any  # device array: the evaluated rows' values (zeros elsewhere)
     done: list[tuple[int, _Row, int]]  # (batch slot, row, pool slot)
     going: list[tuple[int, _Row]]  # rows that keep training
     full: bool  # every row was evaluated (values of the rows going on are reported)
-    finished_values: Any = None  # device array: values of ``done``'s rows, in order (not full)
 
 
 class JaxBatchEngine:
@@ -306,9 +305,11 @@ class JaxBatchEngine:
     checkpoint is a :class:`DeviceCheckpoint`, a handle to its pool slot. Per chunk, only the
     values come to the host.
 
-    Only the rows that finish in a chunk are evaluated (their value is the job's result): a
-    small compiled program gathers them by index into a power-of-two bucket and evaluates
-    them. Every row, the ones still training included, is evaluated (in the chunk's program)
+    Only the rows that finish in a chunk are evaluated (their value is the job's result): the
+    chunk's program gathers them by index, padded to the next of a few sizes
+    (:func:`~asha_nb.integrations._jax_model.eval_sizes`: powers of two, then eighths of the
+    batch), and evaluates them; one branch of the program per size, so no more programs.
+    Every row, the ones still training included, is evaluated (in the chunk's program)
     only when ``progress_interval`` seconds have passed since the group's last such
     evaluation; those values of the rows still training are the intermediate values that
     :meth:`progress` returns (learning curves). In an ASHA search chunks are short (rung-0
@@ -384,7 +385,8 @@ class JaxBatchEngine:
         Rows the evaluation ran over (padding of the batch or of the finished rows' bucket
         included).
     full_evaluations : int
-        Chunks that evaluated every row (see ``progress_interval``).
+        Chunks that evaluated every row (see ``progress_interval``; also those where more
+        rows finished than the largest of ``eval_sizes``: nearly the whole batch).
     host_seconds : float
         Seconds :meth:`step` spent on the host (laying out, launching, turning values into
         outcomes), i.e. not waiting for the device.
@@ -644,7 +646,8 @@ class JaxBatchEngine:
                 with pool.lock:
                     _, pool.arrays, _ = program(
                         group.state, pool.arrays, src_d, off_d, tids_d, off_d, group.dyn_dev,
-                        off_d, np.int32(0), self._data, dst_d, np.False_)
+                        off_d, np.int32(0), self._data, dst_d, np.int32(0),
+                        np.zeros(max(eval_sizes(size), default=1), np.int32))
                 moved = list(enumerate(temp))
             leaves_t = jax.tree.leaves(self.model.template(group.static))
             group.state = jax.device_put(  # the base of the new batch (every row is replaced)
@@ -721,24 +724,26 @@ class JaxBatchEngine:
         t0 = self._clock()
         full = (self.progress_interval is not None and len(finishing) < len(live)
                 and t0 - group.last_full >= self.progress_interval)
+        sizes = eval_sizes(len(rows))
+        eidx = np.zeros(max(sizes, default=1), np.int32)
         if full:
             group.last_full = t0
+        if not finishing and not full:
+            which = 0
+        elif full or len(finishing) > max(sizes, default=0):
+            which = len(sizes) + 1
+            self.rows_evaluated += len(rows)
+            self.full_evaluations += 1
+        else:  # only the finished rows, gathered and padded to the next evaluation size
+            which = next(j for j, m in enumerate(sizes, 1) if m >= len(finishing))
+            eidx[:] = finishing[0][0]
+            eidx[: len(finishing)] = [i for i, _ in finishing]
+            self.rows_evaluated += sizes[which - 1]
         with pool.lock:
             state, pool.arrays, values = program(
                 group.state, pool.arrays, src_d, load_d, tids_d, take_d, group.dyn_dev, active_d,
-                np.int32(n), self._data, dst_d, np.bool_(full))
+                np.int32(n), self._data, dst_d, np.int32(which), eidx)
         group.state = state
-        finished_values = None
-        if full:
-            self.rows_evaluated += len(rows)
-            self.full_evaluations += 1
-        elif finishing:  # only the finished rows, gathered into a power-of-two bucket
-            m = 1 << (len(finishing) - 1).bit_length()
-            idx = np.full(m, finishing[0][0], np.int32)
-            idx[: len(finishing)] = [i for i, _ in finishing]
-            evaluate = self.model.eval_program(group.static, len(rows), m, self.mesh)
-            finished_values = evaluate(state, idx, self._data)
-            self.rows_evaluated += m
         group.load[:] = False
         group.take_new[:] = False
         pool.free.extend(group.temp)  # read by the program just launched
@@ -757,19 +762,14 @@ class JaxBatchEngine:
             group.active_host[i] = False
         self.epochs_trained += n * len(live)
         group.busy = True
-        self._inflight.append(
-            _Chunk(group, len(rows), n, t0, values, done, going, full, finished_values))
+        self._inflight.append(_Chunk(group, len(rows), n, t0, values, done, going, full))
         self.n_chunks += 1
         self._used.add(len(rows))
 
     def _resolve(self, chunk: _Chunk) -> list[Finished]:
         """Read a chunk's values; turn its finished rows into :class:`Finished` outcomes."""
         t_wait = time.perf_counter()
-        values = np.array(chunk.values)  # (a copy: written below) waits for the chunk
-        if chunk.finished_values is not None:
-            finished = np.asarray(chunk.finished_values)
-            for j, (i, _, _) in enumerate(chunk.done):
-                values[i] = finished[j]
+        values = np.asarray(chunk.values)  # waits for the chunk
         self.wait_seconds += time.perf_counter() - t_wait
         seconds = self._clock() - chunk.t0
         group = chunk.group

@@ -54,6 +54,24 @@ def _where(mask: Any) -> Callable[[Any, Any], Any]:
     return lambda a, b: jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b)
 
 
+def eval_sizes(size: int) -> tuple[int, ...]:
+    """Sizes of the finished-row evaluations in a batch of ``size`` rows (the rows that finish
+    are padded to the next one; more rows than the largest: every row is evaluated): powers of
+    two, and above a quarter of the batch, multiples of an eighth of it (at most an eighth of
+    the batch evaluated in vain).
+
+    >>> eval_sizes(256)
+    (1, 2, 4, 8, 16, 32, 64, 96, 128, 160, 192, 224)
+    >>> eval_sizes(8), eval_sizes(1)
+    ((1, 2, 4), ())
+    """
+    size, step = int(size), int(size) // 8
+    small = [1 << j for j in range(max(size - 1, 0).bit_length())
+             if step < 2 or 1 << j < 2 * step]
+    large = [step * i for i in range(2, 8)] if step >= 2 else []
+    return tuple(sorted(set(small + large)))
+
+
 def _mesh_ids(mesh: Any) -> tuple[int, ...]:
     return tuple(d.id for d in mesh.devices.flat)
 
@@ -244,8 +262,7 @@ class BatchedModel:
 
     def program_counts(self) -> dict[str, int]:
         """Programs compiled or loaded in this process, by kind (``"batch"``: a chunk of a
-        batch; ``"eval"``: the evaluation of the rows that finish in a chunk;
-        ``"store"``/``"grow"``/``"take"``: the checkpoint pool's, for host checkpoints,
+        batch; ``"store"``/``"grow"``/``"take"``: the checkpoint pool's, for host checkpoints,
         growth and reads to the host; ``"init"``/``"single"``: the unbatched path)."""
         with self._lock:
             keys = [k for k, f in self._programs.items() if f.done() and f.exception() is None]
@@ -293,8 +310,8 @@ class BatchedModel:
 
     def batch_program(self, static: Mapping[str, Any], size: int, pool_size: int, mesh: Any) -> Any:
         """Compiled ``(state, pool, src, load, tids, take_new, dyn, active, n_epochs, data, dst,
-        full) -> (state, pool, values)``: one chunk of ``size`` rows, new rows and checkpoints
-        in and out included.
+        which, eidx) -> (state, pool, values)``: one chunk of ``size`` rows, new rows and
+        checkpoints in and out included.
 
         Every leaf has a leading axis (``size`` rows, ``pool_size`` for the checkpoint pool),
         sharded over ``mesh``'s axis ``"k"``. First, row ``i`` becomes a fresh state
@@ -303,10 +320,12 @@ class BatchedModel:
         ``load[i]`` (promoted rows, gathered by index); then ``n_epochs`` epochs train the rows
         with ``active`` True (the others keep their state; ``n_epochs`` is traced: one program
         for every chunk length); then row ``i`` is written to ``pool[dst[i]]`` (``dst[i] ==
-        pool_size``: not written) and, when the traced flag ``full`` is True, every row is
-        evaluated (else ``values`` are zeros and no row is evaluated: the engine evaluates the
-        finished rows with :meth:`eval_program`). The pool's buffers are donated (updated in
-        place).
+        pool_size``: not written) and rows are evaluated as the traced ``which`` says (one
+        branch runs): ``0``: none; ``j`` in ``1..len(eval_sizes(size))``: the ``m =
+        eval_sizes(size)[j - 1]`` rows ``eidx[:m]`` (gathered by index: the rows that finish,
+        padded by repeating one; see :func:`eval_sizes`); ``len(eval_sizes(size)) + 1``: every row. ``values`` holds
+        the evaluated rows' values (zeros elsewhere). The pool's buffers are donated (updated
+        in place).
         """
         jax = jax_module()
         jnp = jax.numpy
@@ -317,7 +336,7 @@ class BatchedModel:
         def build() -> Any:
             def program(state: Any, pool: Any, src: Any, load: Any, tids: Any, take_new: Any,
                         dyn: Any, active: Any, n_epochs: Any, data: Any, dst: Any,
-                        full: Any) -> Any:
+                        which: Any, eidx: Any) -> Any:
                 def fresh() -> Any:
                     base = jax.random.PRNGKey(self.seed)
                     new = jax.vmap(lambda t, d: self.init(jax.random.fold_in(base, t),
@@ -338,9 +357,17 @@ class BatchedModel:
                     return jax.vmap(lambda s1: self.evaluate(s1, data))(s)
 
                 out = jax.eval_shape(evaluate_all, state)
-                values = jax.lax.cond(full, evaluate_all,
-                                      lambda _: jnp.zeros(out.shape, out.dtype), state)
-                return state, pool, values
+
+                def evaluate_some(m: int) -> Callable[[Any], Any]:
+                    def branch(s: Any) -> Any:
+                        idx = eidx[:m]
+                        v = evaluate_all(jax.tree.map(lambda a: a[idx], s))
+                        return jnp.zeros(out.shape, out.dtype).at[idx].set(v)
+                    return branch
+
+                branches = [lambda _: jnp.zeros(out.shape, out.dtype),
+                            *[evaluate_some(m) for m in eval_sizes(size)], evaluate_all]
+                return state, pool, jax.lax.switch(which, branches, state)
 
             tmpl = self.template(static)
             mask = jax.ShapeDtypeStruct((size,), np.bool_, sharding=rows)
@@ -353,35 +380,13 @@ class BatchedModel:
                 jax.ShapeDtypeStruct((), np.int32, sharding=repl),
                 _abstract(self.data, repl),
                 index,
-                jax.ShapeDtypeStruct((), np.bool_, sharding=repl),
+                jax.ShapeDtypeStruct((), np.int32, sharding=repl),
+                jax.ShapeDtypeStruct((max(eval_sizes(size), default=1),), np.int32, sharding=repl),
             )
             return jax.jit(program, out_shardings=(rows, rows, rows),
                            donate_argnums=(1,)).lower(*args)
 
         return self._compiled(self.batch_key(freeze(static), size, mesh, pool_size), build)
-
-    def eval_program(self, static: Mapping[str, Any], size: int, m: int, mesh: Any) -> Any:
-        """Compiled ``(state, idx: int32[m], data) -> values: [m]``: rows ``idx`` of a batch of
-        ``size`` rows, gathered on the device and evaluated (vmapped). The engine evaluates the
-        rows that finish in a chunk with it, ``m`` a power of two (padding indices repeat a
-        row; their values are ignored)."""
-        jax = jax_module()
-        from jax.sharding import NamedSharding, PartitionSpec
-
-        rows, repl = NamedSharding(mesh, PartitionSpec("k")), NamedSharding(mesh, PartitionSpec())
-
-        def build() -> Any:
-            def program(state: Any, idx: Any, data: Any) -> Any:
-                sub = jax.tree.map(lambda s: s[idx], state)
-                return jax.vmap(lambda s1: self.evaluate(s1, data))(sub)
-
-            args = (_abstract(self.template(static), rows, lead=size),
-                    jax.ShapeDtypeStruct((m,), np.int32, sharding=repl),
-                    _abstract(self.data, repl))
-            return jax.jit(program, out_shardings=repl).lower(*args)
-
-        key = ("eval", freeze(static), int(size), int(m), _mesh_ids(mesh))
-        return self._compiled(key, build)
 
     def store_program(self, static: Mapping[str, Any], size: int, pool_size: int, mesh: Any) -> Any:
         """Compiled ``(pool, state, dst) -> pool``: row ``i`` of ``state`` written to

@@ -18,7 +18,8 @@ optimizer names). Configurations with equal static values form a *group*; each g
 program per batch size it uses (a *bucket*, see :class:`JaxBatchEngine` for when a smaller one
 is compiled), which initialises new rows, gathers promoted ones from the checkpoint pool,
 trains and stores finished rows back into the pool. Only the rows that finish in a chunk are
-evaluated (a small program per bucket and power-of-two count); every row, once per
+evaluated (gathered by index inside the same program, padded to a power of two or an eighth of
+the batch); every row, once per
 ``progress_interval`` seconds (the intermediate values of :meth:`JaxBatchEngine.progress`).
 
 Compiled programs are kept on disk by JAX's persistent compilation cache, which a

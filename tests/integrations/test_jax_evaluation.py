@@ -10,6 +10,7 @@ from asha_nb.errors import InvalidParameterError
 from asha_nb.examples import digits_mlp
 from asha_nb.executors import JobSpec
 from asha_nb.executors.batched import BatchedExecutor
+from asha_nb.integrations._jax_model import eval_sizes
 from asha_nb.integrations.jax import JaxBatchEngine
 
 
@@ -98,8 +99,9 @@ def test_every_row_is_evaluated_once_per_progress_interval(model):
     full = list(range(1, 8))
     # t=0: the first chunk; t=12: 10 s later; t=30: every row finishes, none goes on
     assert seen == [full, [], full, [], []]
-    assert eng.stats["full_evaluations"] == 2
-    # t=0: every row (row 0, finished, among them); t=12: every row; t=30: rows 1-7 (padded to 8)
+    assert eng.stats["full_evaluations"] == 3  # t=30 too, but not reported: no row goes on
+    # t=0: every row (row 0, finished, among them); t=12: every row; t=30: rows 1-7 (more
+    # than eval_sizes(8)[-1] == 4: every row)
     assert eng.stats["rows_evaluated"] == 8 + 8 + 8
 
 
@@ -125,3 +127,14 @@ def test_intermediate_reports_through_the_executor(model, interval):
         assert reports == []
     else:  # after epochs 1 and 2 of both jobs, each reported once
         assert sorted((r.job_id, r.resource) for r in reports) == [(0, 1), (0, 2), (1, 1), (1, 2)]
+
+
+def test_eval_sizes_pad_little():
+    for size in (1, 2, 8, 16, 64, 256, 1024):
+        sizes = eval_sizes(size)
+        assert list(sizes) == sorted(set(sizes)) and all(0 < m < size for m in sizes)
+        for n in range(1, (max(sizes) if sizes else 0) + 1):
+            m = next(m for m in sizes if m >= n)  # the rows evaluated for n finished rows
+            assert m < 2 * n  # under twice the rows needed
+            if size >= 16 and n > size // 4:
+                assert m - n < size // 8  # and under an eighth of the batch more for many
