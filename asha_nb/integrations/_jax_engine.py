@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import InvalidParameterError
 from ..executors.batched import Finished, whole_epochs
-from ._jax_model import BatchedModel, eval_sizes, freeze, jax_module
+from ._jax_model import BatchedModel, block_counts, eval_blocks, freeze, jax_module
 
 __all__ = ["JaxBatchEngine", "DeviceCheckpoint", "bucket_sizes"]
 
@@ -282,10 +282,11 @@ class _Chunk:
     size: int
     n: int
     t0: float
-    values: Any  # device array: the evaluated rows' values (zeros elsewhere)
+    values: Any  # device array: by batch slot (full), else ``done``'s rows in order
     done: list[tuple[int, _Row, int]]  # (batch slot, row, pool slot)
     going: list[tuple[int, _Row]]  # rows that keep training
-    full: bool  # every row was evaluated (values of the rows going on are reported)
+    full: bool  # every row was evaluated
+    report: bool  # ... for the progress: the values of ``going`` are reported
 
 
 class JaxBatchEngine:
@@ -306,10 +307,9 @@ class JaxBatchEngine:
     values come to the host.
 
     Only the rows that finish in a chunk are evaluated (their value is the job's result): the
-    chunk's program gathers them by index, padded to the next of a few sizes
-    (:func:`~asha_nb.integrations._jax_model.eval_sizes`: powers of two, then eighths of the
-    batch), and evaluates them; one branch of the program per size, so no more programs.
-    Every row, the ones still training included, is evaluated (in the chunk's program)
+    chunk's program gathers them by index and evaluates them in a few blocks
+    (:func:`~asha_nb.integrations._jax_model.eval_blocks`: an eighth of the batch, an eighth
+    of that, ..., 1), no more rows than those and no more programs. Every row, the ones still training included, is evaluated (in the chunk's program)
     only when ``progress_interval`` seconds have passed since the group's last such
     evaluation; those values of the rows still training are the intermediate values that
     :meth:`progress` returns (learning curves). In an ASHA search chunks are short (rung-0
@@ -385,8 +385,8 @@ class JaxBatchEngine:
         Rows the evaluation ran over (padding of the batch or of the finished rows' bucket
         included).
     full_evaluations : int
-        Chunks that evaluated every row (see ``progress_interval``; also those where more
-        rows finished than the largest of ``eval_sizes``: nearly the whole batch).
+        Chunks that evaluated every row (see ``progress_interval``; also those where every row
+        finished).
     host_seconds : float
         Seconds :meth:`step` spent on the host (laying out, launching, turning values into
         outcomes), i.e. not waiting for the device.
@@ -646,8 +646,8 @@ class JaxBatchEngine:
                 with pool.lock:
                     _, pool.arrays, _ = program(
                         group.state, pool.arrays, src_d, off_d, tids_d, off_d, group.dyn_dev,
-                        off_d, np.int32(0), self._data, dst_d, np.int32(0),
-                        np.zeros(max(eval_sizes(size), default=1), np.int32))
+                        off_d, np.int32(0), self._data, dst_d, np.False_,
+                        np.zeros(size, np.int32), np.zeros(len(eval_blocks(size)), np.int32))
                 moved = list(enumerate(temp))
             leaves_t = jax.tree.leaves(self.model.template(group.static))
             group.state = jax.device_put(  # the base of the new batch (every row is replaced)
@@ -722,27 +722,23 @@ class JaxBatchEngine:
         src_d, load_d, tids_d, take_d, active_d, dst_d = self._put(
             (group.src, group.load, group.tids, group.take_new, group.active_host, dst))
         t0 = self._clock()
-        full = (self.progress_interval is not None and len(finishing) < len(live)
-                and t0 - group.last_full >= self.progress_interval)
-        sizes = eval_sizes(len(rows))
-        eidx = np.zeros(max(sizes, default=1), np.int32)
-        if full:
+        report = (self.progress_interval is not None and len(finishing) < len(live)
+                  and t0 - group.last_full >= self.progress_interval)
+        order = np.zeros(len(rows), np.int32)
+        if report:
             group.last_full = t0
-        if not finishing and not full:
-            which = 0
-        elif full or len(finishing) > max(sizes, default=0):
-            which = len(sizes) + 1
+        full = report or len(finishing) == len(rows)
+        if full:
             self.rows_evaluated += len(rows)
             self.full_evaluations += 1
-        else:  # only the finished rows, gathered and padded to the next evaluation size
-            which = next(j for j, m in enumerate(sizes, 1) if m >= len(finishing))
-            eidx[:] = finishing[0][0]
-            eidx[: len(finishing)] = [i for i, _ in finishing]
-            self.rows_evaluated += sizes[which - 1]
+        elif finishing:  # only the finished rows, gathered in front
+            order[: len(finishing)] = [i for i, _ in finishing]
+            self.rows_evaluated += len(finishing)
+        counts = block_counts(0 if full else len(finishing), eval_blocks(len(rows)))
         with pool.lock:
             state, pool.arrays, values = program(
                 group.state, pool.arrays, src_d, load_d, tids_d, take_d, group.dyn_dev, active_d,
-                np.int32(n), self._data, dst_d, np.int32(which), eidx)
+                np.int32(n), self._data, dst_d, np.bool_(full), order, counts)
         group.state = state
         group.load[:] = False
         group.take_new[:] = False
@@ -762,7 +758,7 @@ class JaxBatchEngine:
             group.active_host[i] = False
         self.epochs_trained += n * len(live)
         group.busy = True
-        self._inflight.append(_Chunk(group, len(rows), n, t0, values, done, going, full))
+        self._inflight.append(_Chunk(group, len(rows), n, t0, values, done, going, full, report))
         self.n_chunks += 1
         self._used.add(len(rows))
 
@@ -778,18 +774,19 @@ class JaxBatchEngine:
         pool = group.pool
         assert pool is not None
         out: list[Finished] = []
-        for i, r, slot in chunk.done:
+        for k, (i, r, slot) in enumerate(chunk.done):
             if self._where.pop(r.key, None) is None:  # removed while in flight
                 pool.free.append(slot)
                 continue
             handle = DeviceCheckpoint(pool, slot, r.resource, r.trial_id)
             pool.handles[slot] = weakref.ref(handle)
-            out.append(Finished(r.key, r.trial_id, float(values[i]), handle, r.trained))
+            value = values[i] if chunk.full else values[k]
+            out.append(Finished(r.key, r.trial_id, float(value), handle, r.trained))
         n_left = group.n_live()
         if n_left and self._fit(n_left) < chunk.size:
             group.waste += seconds * (1 - self._fit(n_left) / chunk.size)
         self._last_values = ({r.key: (r.resource, float(values[i])) for i, r in chunk.going}
-                             if chunk.full else {})
+                             if chunk.report else {})
         return out
 
     def step(self, max_epochs: int | None = None) -> list[Finished]:

@@ -54,22 +54,32 @@ def _where(mask: Any) -> Callable[[Any, Any], Any]:
     return lambda a, b: jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b)
 
 
-def eval_sizes(size: int) -> tuple[int, ...]:
-    """Sizes of the finished-row evaluations in a batch of ``size`` rows (the rows that finish
-    are padded to the next one; more rows than the largest: every row is evaluated): powers of
-    two, and above a quarter of the batch, multiples of an eighth of it (at most an eighth of
-    the batch evaluated in vain).
+def eval_blocks(size: int) -> tuple[int, ...]:
+    """Block sizes in which a batch of ``size`` rows evaluates its finished rows: an eighth of
+    the batch, then an eighth of that, and so on, and 1. ``n`` finished rows take
+    ``n // blocks[0]`` blocks of the first size, then what is left in blocks of the next, so
+    exactly ``n`` rows are evaluated, in at most 7 blocks per size (more than 1 in the last).
 
-    >>> eval_sizes(256)
-    (1, 2, 4, 8, 16, 32, 64, 96, 128, 160, 192, 224)
-    >>> eval_sizes(8), eval_sizes(1)
-    ((1, 2, 4), ())
+    >>> eval_blocks(256), eval_blocks(1024), eval_blocks(8)
+    ((32, 4, 1), (128, 16, 2, 1), (1,))
     """
-    size, step = int(size), int(size) // 8
-    small = [1 << j for j in range(max(size - 1, 0).bit_length())
-             if step < 2 or 1 << j < 2 * step]
-    large = [step * i for i in range(2, 8)] if step >= 2 else []
-    return tuple(sorted(set(small + large)))
+    out, b = [], int(size) // 8
+    while b > 1:
+        out.append(b)
+        b //= 8
+    return (*out, 1)
+
+
+def block_counts(n: int, blocks: Sequence[int]) -> np.ndarray:
+    """How many blocks of each of ``blocks`` (:func:`eval_blocks`) evaluate ``n`` rows.
+
+    >>> block_counts(37, (32, 4, 1)).tolist()
+    [1, 1, 1]
+    """
+    out = np.zeros(len(blocks), np.int32)
+    for j, b in enumerate(blocks):
+        out[j], n = divmod(n, b)
+    return out
 
 
 def _mesh_ids(mesh: Any) -> tuple[int, ...]:
@@ -310,8 +320,8 @@ class BatchedModel:
 
     def batch_program(self, static: Mapping[str, Any], size: int, pool_size: int, mesh: Any) -> Any:
         """Compiled ``(state, pool, src, load, tids, take_new, dyn, active, n_epochs, data, dst,
-        which, eidx) -> (state, pool, values)``: one chunk of ``size`` rows, new rows and
-        checkpoints in and out included.
+        full, order, counts) -> (state, pool, values)``: one chunk of ``size`` rows, new rows
+        and checkpoints in and out included.
 
         Every leaf has a leading axis (``size`` rows, ``pool_size`` for the checkpoint pool),
         sharded over ``mesh``'s axis ``"k"``. First, row ``i`` becomes a fresh state
@@ -320,11 +330,12 @@ class BatchedModel:
         ``load[i]`` (promoted rows, gathered by index); then ``n_epochs`` epochs train the rows
         with ``active`` True (the others keep their state; ``n_epochs`` is traced: one program
         for every chunk length); then row ``i`` is written to ``pool[dst[i]]`` (``dst[i] ==
-        pool_size``: not written) and rows are evaluated as the traced ``which`` says (one
-        branch runs): ``0``: none; ``j`` in ``1..len(eval_sizes(size))``: the ``m =
-        eval_sizes(size)[j - 1]`` rows ``eidx[:m]`` (gathered by index: the rows that finish,
-        padded by repeating one; see :func:`eval_sizes`); ``len(eval_sizes(size)) + 1``: every row. ``values`` holds
-        the evaluated rows' values (zeros elsewhere). The pool's buffers are donated (updated
+        pool_size``: not written). Then, where the traced flag ``full`` is True, every row is
+        evaluated (``values[i]``: row ``i``'s); else the rows ``order[:n]`` (``n`` the rows
+        that finish; ``order``, of length ``size``, gathered by index) are, in
+        ``counts[j]`` blocks of ``eval_blocks(size)[j]`` rows for each ``j`` in turn
+        (``values[k]``: row ``order[k]``'s, for ``k < n``; zeros after): no more rows than
+        those evaluated, and one program whatever ``n``. The pool's buffers are donated (updated
         in place).
         """
         jax = jax_module()
@@ -336,7 +347,7 @@ class BatchedModel:
         def build() -> Any:
             def program(state: Any, pool: Any, src: Any, load: Any, tids: Any, take_new: Any,
                         dyn: Any, active: Any, n_epochs: Any, data: Any, dst: Any,
-                        which: Any, eidx: Any) -> Any:
+                        full: Any, order: Any, counts: Any) -> Any:
                 def fresh() -> Any:
                     base = jax.random.PRNGKey(self.seed)
                     new = jax.vmap(lambda t, d: self.init(jax.random.fold_in(base, t),
@@ -358,16 +369,21 @@ class BatchedModel:
 
                 out = jax.eval_shape(evaluate_all, state)
 
-                def evaluate_some(m: int) -> Callable[[Any], Any]:
-                    def branch(s: Any) -> Any:
-                        idx = eidx[:m]
-                        v = evaluate_all(jax.tree.map(lambda a: a[idx], s))
-                        return jnp.zeros(out.shape, out.dtype).at[idx].set(v)
-                    return branch
+                def evaluate_some(s: Any) -> Any:
+                    sub = jax.tree.map(lambda a: a[order], s)
+                    values, off = jnp.zeros(out.shape, out.dtype), jnp.int32(0)
+                    for j, b in enumerate(eval_blocks(size)):
+                        def block(_: Any, carry: Any, b: int = b) -> Any:
+                            vals, at = carry
+                            rows = jax.tree.map(
+                                lambda a: jax.lax.dynamic_slice_in_dim(a, at, b), sub)
+                            vals = jax.lax.dynamic_update_slice_in_dim(
+                                vals, evaluate_all(rows), at, 0)
+                            return vals, at + b
+                        values, off = jax.lax.fori_loop(0, counts[j], block, (values, off))
+                    return values
 
-                branches = [lambda _: jnp.zeros(out.shape, out.dtype),
-                            *[evaluate_some(m) for m in eval_sizes(size)], evaluate_all]
-                return state, pool, jax.lax.switch(which, branches, state)
+                return state, pool, jax.lax.cond(full, evaluate_all, evaluate_some, state)
 
             tmpl = self.template(static)
             mask = jax.ShapeDtypeStruct((size,), np.bool_, sharding=rows)
@@ -380,8 +396,9 @@ class BatchedModel:
                 jax.ShapeDtypeStruct((), np.int32, sharding=repl),
                 _abstract(self.data, repl),
                 index,
-                jax.ShapeDtypeStruct((), np.int32, sharding=repl),
-                jax.ShapeDtypeStruct((max(eval_sizes(size), default=1),), np.int32, sharding=repl),
+                jax.ShapeDtypeStruct((), np.bool_, sharding=repl),
+                jax.ShapeDtypeStruct((size,), np.int32, sharding=repl),
+                jax.ShapeDtypeStruct((len(eval_blocks(size)),), np.int32, sharding=repl),
             )
             return jax.jit(program, out_shardings=(rows, rows, rows),
                            donate_argnums=(1,)).lower(*args)

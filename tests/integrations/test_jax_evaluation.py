@@ -10,7 +10,7 @@ from asha_nb.errors import InvalidParameterError
 from asha_nb.examples import digits_mlp
 from asha_nb.executors import JobSpec
 from asha_nb.executors.batched import BatchedExecutor
-from asha_nb.integrations._jax_model import eval_sizes
+from asha_nb.integrations._jax_model import block_counts, eval_blocks
 from asha_nb.integrations.jax import JaxBatchEngine
 
 
@@ -99,10 +99,9 @@ def test_every_row_is_evaluated_once_per_progress_interval(model):
     full = list(range(1, 8))
     # t=0: the first chunk; t=12: 10 s later; t=30: every row finishes, none goes on
     assert seen == [full, [], full, [], []]
-    assert eng.stats["full_evaluations"] == 3  # t=30 too, but not reported: no row goes on
-    # t=0: every row (row 0, finished, among them); t=12: every row; t=30: rows 1-7 (more
-    # than eval_sizes(8)[-1] == 4: every row)
-    assert eng.stats["rows_evaluated"] == 8 + 8 + 8
+    assert eng.stats["full_evaluations"] == 2
+    # t=0: every row (row 0, finished, among them); t=12: every row; t=30: rows 1-7
+    assert eng.stats["rows_evaluated"] == 8 + 8 + 7
 
 
 @pytest.mark.parametrize("bad", [-1, "1", True, float("nan")])
@@ -129,12 +128,27 @@ def test_intermediate_reports_through_the_executor(model, interval):
         assert sorted((r.job_id, r.resource) for r in reports) == [(0, 1), (0, 2), (1, 1), (1, 2)]
 
 
-def test_eval_sizes_pad_little():
+def test_finished_rows_are_evaluated_in_few_blocks():
     for size in (1, 2, 8, 16, 64, 256, 1024):
-        sizes = eval_sizes(size)
-        assert list(sizes) == sorted(set(sizes)) and all(0 < m < size for m in sizes)
-        for n in range(1, (max(sizes) if sizes else 0) + 1):
-            m = next(m for m in sizes if m >= n)  # the rows evaluated for n finished rows
-            assert m < 2 * n  # under twice the rows needed
-            if size >= 16 and n > size // 4:
-                assert m - n < size // 8  # and under an eighth of the batch more for many
+        blocks = eval_blocks(size)
+        assert blocks[-1] == 1 and all(a > b for a, b in zip(blocks, blocks[1:]))
+        for n in range(size):
+            counts = block_counts(n, blocks)
+            assert int(np.dot(counts, blocks)) == n  # exactly the finished rows
+            assert all(c <= 7 for c in counts[:-1])  # a few blocks of each size
+            assert counts[-1] < (blocks[-2] if len(blocks) > 1 else 8)
+
+
+def test_the_finished_rows_of_a_sharded_batch_are_evaluated_alone(model):
+    assert len(jax.local_devices()) == 4  # tests/integrations/conftest.py: 4 fake CPU devices
+    cfgs = _cfgs(8)
+    ref = model.engine(8, devices=jax.local_devices()[:1], progress_interval=0)
+    _fill(ref, cfgs)
+    want = {f.key: f.value for f in ref.run()}
+    eng = model.engine(8, devices=jax.local_devices(), progress_interval=None)
+    _fill(eng, cfgs)
+    first = eng.step()
+    assert sorted(f.key for f in first) == [0, 1, 2, 3] and eng.stats["rows_evaluated"] == 4
+    got = {f.key: f.value for f in first + eng.run()}
+    assert eng.stats["rows_evaluated"] == 8 and eng.stats["full_evaluations"] == 0
+    assert all(abs(got[i] - want[i]) < 1e-5 for i in range(8))  # sharded: as in test_jax_batched
