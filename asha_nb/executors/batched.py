@@ -117,7 +117,11 @@ class BatchEngine(Protocol):
         ...
 
     def progress(self) -> Mapping[Hashable, tuple[int, float]]:
-        """``key -> (resource, value)`` of the rows still training after the last step."""
+        """``key -> (resource, value)`` of the rows still training after the last step.
+
+        The executor reports each entry as an intermediate value after every step, so an
+        engine returns a value once (a new evaluation), or nothing when the step evaluated
+        none of the rows still training (the JAX engine: ``progress_interval``)."""
         ...
 
     def set_capacity(self, capacity: int) -> None:
