@@ -117,7 +117,11 @@ class BatchEngine(Protocol):
         ...
 
     def progress(self) -> Mapping[Hashable, tuple[int, float]]:
-        """``key -> (resource, value)`` of the rows still training after the last step."""
+        """``key -> (resource, value)`` of the rows still training after the last step.
+
+        The executor reports each entry as an intermediate value after every step, so an
+        engine returns a value once (a new evaluation), or nothing when the step evaluated
+        none of the rows still training (the JAX engine: ``progress_interval``)."""
         ...
 
     def set_capacity(self, capacity: int) -> None:
@@ -209,8 +213,10 @@ class BatchedExecutor(BaseExecutor):
         values more often.
     **engine_options
         Passed to ``model.engine(n_workers, **engine_options)``, e.g. ``devices=``,
-        ``buckets=`` or ``max_pool_bytes=`` (the device checkpoint pool's cap) for a JAX
-        :class:`~asha_nb.integrations.jax.BatchedModel`.
+        ``buckets=``, ``max_pool_bytes=`` (the device checkpoint pool's cap) or
+        ``progress_interval=`` (seconds between evaluations of every row, whose values of the
+        rows still training are the intermediate reports; ``0``: every chunk, ``None``: never;
+        default 1 s) for a JAX :class:`~asha_nb.integrations.jax.BatchedModel`.
 
     Attributes
     ----------

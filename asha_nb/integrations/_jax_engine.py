@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import math
 import threading
 import time
 import weakref
@@ -15,7 +16,7 @@ import numpy as np
 
 from ..errors import InvalidParameterError
 from ..executors.batched import Finished, whole_epochs
-from ._jax_model import BatchedModel, freeze, jax_module
+from ._jax_model import BatchedModel, block_counts, eval_blocks, freeze, jax_module
 
 __all__ = ["JaxBatchEngine", "DeviceCheckpoint", "bucket_sizes"]
 
@@ -262,6 +263,7 @@ class _Group:
     take_new: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
     tids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # of new rows
     temp: list[int] = field(default_factory=list)  # pool slots to free once the chunk is out
+    last_full: float = -math.inf  # clock time of the last chunk that evaluated every row
 
     def n_live(self) -> int:
         return sum(r is not None for r in self.rows) + len(self.pending)
@@ -280,9 +282,11 @@ class _Chunk:
     size: int
     n: int
     t0: float
-    values: Any  # device array
+    values: Any  # device array: by batch slot (full), else ``done``'s rows in order
     done: list[tuple[int, _Row, int]]  # (batch slot, row, pool slot)
     going: list[tuple[int, _Row]]  # rows that keep training
+    full: bool  # every row was evaluated
+    report: bool  # ... for the progress: the values of ``going`` are reported
 
 
 class JaxBatchEngine:
@@ -298,9 +302,19 @@ class JaxBatchEngine:
     Rows and checkpoints stay on the device, and each chunk is one compiled program: it
     initialises the new rows (a vmapped ``init``, run only when some row is new), gathers
     promoted rows from the group's *checkpoint pool* in device memory by index, trains,
-    writes the rows that finish into the pool by index, and evaluates. A finished row's
+    writes the rows that finish into the pool by index. A finished row's
     checkpoint is a :class:`DeviceCheckpoint`, a handle to its pool slot. Per chunk, only the
     values come to the host.
+
+    Only the rows that finish in a chunk are evaluated (their value is the job's result): the
+    chunk's program gathers them by index and evaluates them in a few blocks
+    (:func:`~asha_nb.integrations._jax_model.eval_blocks`: an eighth of the batch, an eighth
+    of that, ..., 1), no more rows than those and no more programs. Every row, the ones still training included, is evaluated (in the chunk's program)
+    only when ``progress_interval`` seconds have passed since the group's last such
+    evaluation; those values of the rows still training are the intermediate values that
+    :meth:`progress` returns (learning curves). In an ASHA search chunks are short (rung-0
+    jobs train one epoch), and with small models evaluating every row after every chunk
+    costs more than the training.
     States reach host memory only when something needs them there: pickling a handle (the
     journal), reading its ``["state"]``, or *spilling*: the pool grows by doubling up to
     ``max_pool_bytes`` and then copies its oldest handles to host memory.
@@ -346,6 +360,11 @@ class JaxBatchEngine:
         Cap in bytes of each static group's checkpoint pool (all devices together); ``None``:
         ``pool_fraction`` of the devices' memory, or 1 GiB on devices that report no memory
         (CPU). It must hold at least two full batches of rows.
+    progress_interval
+        Seconds between evaluations of every row of a static group, whose values of the rows
+        still training :meth:`progress` returns (intermediate values); ``0``: every chunk
+        (every row evaluated after every chunk, as before this option); ``None``: never (only
+        the rows that finish are evaluated; no intermediate values). Default 1 s.
     clock
         Monotonic clock in seconds (``time.perf_counter``); tests inject a fake one.
 
@@ -362,6 +381,12 @@ class JaxBatchEngine:
         Row states copied from host memory to the device (checkpoints not made by this engine).
     rows_spilled : int
         Handles spilled to host memory because a pool was full.
+    rows_evaluated : int
+        Rows the evaluation ran over (padding of the batch or of the finished rows' bucket
+        included).
+    full_evaluations : int
+        Chunks that evaluated every row (see ``progress_interval``; also those where every row
+        finished).
     host_seconds : float
         Seconds :meth:`step` spent on the host (laying out, launching, turning values into
         outcomes), i.e. not waiting for the device.
@@ -380,6 +405,7 @@ class JaxBatchEngine:
         compact_after: float | None = None,
         pool_fraction: float = 0.5,
         max_pool_bytes: int | None = None,
+        progress_interval: float | None = 1.0,
         clock: Callable[[], float] = time.perf_counter,
     ):
         jax = jax_module()
@@ -396,6 +422,12 @@ class JaxBatchEngine:
                 not isinstance(max_pool_bytes, (int, np.integer)) or max_pool_bytes < 1):
             raise InvalidParameterError(
                 f"max_pool_bytes must be None or an int >= 1, got {max_pool_bytes!r}")
+        if progress_interval is not None and not (
+                isinstance(progress_interval, (int, float, np.integer, np.floating))
+                and not isinstance(progress_interval, bool) and progress_interval >= 0):
+            raise InvalidParameterError(
+                f"progress_interval must be None or >= 0 seconds, got {progress_interval!r}")
+        self.progress_interval = None if progress_interval is None else float(progress_interval)
         self.model = model
         self.devices = list(devices) if devices is not None else list(jax.local_devices())
         self.mesh = Mesh(np.array(self.devices), ("k",))
@@ -420,6 +452,8 @@ class JaxBatchEngine:
         self.rows_to_host = 0
         self.rows_from_host = 0
         self.rows_spilled = 0
+        self.rows_evaluated = 0
+        self.full_evaluations = 0
         self.host_seconds = 0.0
         self.wait_seconds = 0.0
 
@@ -612,7 +646,8 @@ class JaxBatchEngine:
                 with pool.lock:
                     _, pool.arrays, _ = program(
                         group.state, pool.arrays, src_d, off_d, tids_d, off_d, group.dyn_dev,
-                        off_d, np.int32(0), self._data, dst_d)
+                        off_d, np.int32(0), self._data, dst_d, np.False_,
+                        np.zeros(size, np.int32), np.zeros(len(eval_blocks(size)), np.int32))
                 moved = list(enumerate(temp))
             leaves_t = jax.tree.leaves(self.model.template(group.static))
             group.state = jax.device_put(  # the base of the new batch (every row is replaced)
@@ -687,10 +722,23 @@ class JaxBatchEngine:
         src_d, load_d, tids_d, take_d, active_d, dst_d = self._put(
             (group.src, group.load, group.tids, group.take_new, group.active_host, dst))
         t0 = self._clock()
+        report = (self.progress_interval is not None and len(finishing) < len(live)
+                  and t0 - group.last_full >= self.progress_interval)
+        order = np.zeros(len(rows), np.int32)
+        if report:
+            group.last_full = t0
+        full = report or len(finishing) == len(rows)
+        if full:
+            self.rows_evaluated += len(rows)
+            self.full_evaluations += 1
+        elif finishing:  # only the finished rows, gathered in front
+            order[: len(finishing)] = [i for i, _ in finishing]
+            self.rows_evaluated += len(finishing)
+        counts = block_counts(0 if full else len(finishing), eval_blocks(len(rows)))
         with pool.lock:
             state, pool.arrays, values = program(
                 group.state, pool.arrays, src_d, load_d, tids_d, take_d, group.dyn_dev, active_d,
-                np.int32(n), self._data, dst_d)
+                np.int32(n), self._data, dst_d, np.bool_(full), order, counts)
         group.state = state
         group.load[:] = False
         group.take_new[:] = False
@@ -710,14 +758,14 @@ class JaxBatchEngine:
             group.active_host[i] = False
         self.epochs_trained += n * len(live)
         group.busy = True
-        self._inflight.append(_Chunk(group, len(rows), n, t0, values, done, going))
+        self._inflight.append(_Chunk(group, len(rows), n, t0, values, done, going, full, report))
         self.n_chunks += 1
         self._used.add(len(rows))
 
     def _resolve(self, chunk: _Chunk) -> list[Finished]:
         """Read a chunk's values; turn its finished rows into :class:`Finished` outcomes."""
         t_wait = time.perf_counter()
-        values = np.asarray(chunk.values)
+        values = np.asarray(chunk.values)  # waits for the chunk
         self.wait_seconds += time.perf_counter() - t_wait
         seconds = self._clock() - chunk.t0
         group = chunk.group
@@ -726,17 +774,19 @@ class JaxBatchEngine:
         pool = group.pool
         assert pool is not None
         out: list[Finished] = []
-        for i, r, slot in chunk.done:
+        for k, (i, r, slot) in enumerate(chunk.done):
             if self._where.pop(r.key, None) is None:  # removed while in flight
                 pool.free.append(slot)
                 continue
             handle = DeviceCheckpoint(pool, slot, r.resource, r.trial_id)
             pool.handles[slot] = weakref.ref(handle)
-            out.append(Finished(r.key, r.trial_id, float(values[i]), handle, r.trained))
+            value = values[i] if chunk.full else values[k]
+            out.append(Finished(r.key, r.trial_id, float(value), handle, r.trained))
         n_left = group.n_live()
         if n_left and self._fit(n_left) < chunk.size:
             group.waste += seconds * (1 - self._fit(n_left) / chunk.size)
-        self._last_values = {r.key: (r.resource, float(values[i])) for i, r in chunk.going}
+        self._last_values = ({r.key: (r.resource, float(values[i])) for i, r in chunk.going}
+                             if chunk.report else {})
         return out
 
     def step(self, max_epochs: int | None = None) -> list[Finished]:
@@ -768,7 +818,10 @@ class JaxBatchEngine:
             self.host_seconds += time.perf_counter() - t0 - (self.wait_seconds - wait)
 
     def progress(self) -> dict[Hashable, tuple[int, float]]:
-        """``key -> (resource, value)`` of the rows still training after the last :meth:`step`."""
+        """``key -> (resource, value)`` of the rows still training, evaluated by the chunk the
+        last :meth:`step` read; empty when that chunk did not evaluate every row (at most one
+        chunk per ``progress_interval`` seconds and static group does, so each value is
+        reported once, as of the last full evaluation)."""
         return {k: v for k, v in self._last_values.items() if k in self._where}
 
     def run(self) -> list[Finished]:
@@ -793,7 +846,7 @@ class JaxBatchEngine:
     @property
     def stats(self) -> dict[str, Any]:
         """Counters: chunks, epochs, host/wait seconds, rows copied to/from the host, spilled,
-        pool rows (allocated, in use). Read it between steps (it frees the slots of dead
+        rows evaluated, full evaluations, pool rows (allocated, in use). Read it between steps (it frees the slots of dead
         handles, which only the engine's thread may do)."""
         pools = {sig: g.pool for sig, g in self._groups.items() if g.pool is not None}
         for p in pools.values():
@@ -801,7 +854,8 @@ class JaxBatchEngine:
         return {"n_chunks": self.n_chunks, "epochs_trained": self.epochs_trained,
                 "host_seconds": self.host_seconds, "wait_seconds": self.wait_seconds,
                 "rows_to_host": self.rows_to_host, "rows_from_host": self.rows_from_host,
-                "rows_spilled": self.rows_spilled,
+                "rows_spilled": self.rows_spilled, "rows_evaluated": self.rows_evaluated,
+                "full_evaluations": self.full_evaluations,
                 "pool_rows": {sig: p.size for sig, p in pools.items()},
                 "pool_used": {sig: p.n_used for sig, p in pools.items()}}
 

@@ -54,6 +54,34 @@ def _where(mask: Any) -> Callable[[Any, Any], Any]:
     return lambda a, b: jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b)
 
 
+def eval_blocks(size: int) -> tuple[int, ...]:
+    """Block sizes in which a batch of ``size`` rows evaluates its finished rows: an eighth of
+    the batch, then an eighth of that, and so on, and 1. ``n`` finished rows take
+    ``n // blocks[0]`` blocks of the first size, then what is left in blocks of the next, so
+    exactly ``n`` rows are evaluated, in at most 7 blocks per size (more than 1 in the last).
+
+    >>> eval_blocks(256), eval_blocks(1024), eval_blocks(8)
+    ((32, 4, 1), (128, 16, 2, 1), (1,))
+    """
+    out, b = [], int(size) // 8
+    while b > 1:
+        out.append(b)
+        b //= 8
+    return (*out, 1)
+
+
+def block_counts(n: int, blocks: Sequence[int]) -> np.ndarray:
+    """How many blocks of each of ``blocks`` (:func:`eval_blocks`) evaluate ``n`` rows.
+
+    >>> block_counts(37, (32, 4, 1)).tolist()
+    [1, 1, 1]
+    """
+    out = np.zeros(len(blocks), np.int32)
+    for j, b in enumerate(blocks):
+        out[j], n = divmod(n, b)
+    return out
+
+
 def _mesh_ids(mesh: Any) -> tuple[int, ...]:
     return tuple(d.id for d in mesh.devices.flat)
 
@@ -291,9 +319,9 @@ class BatchedModel:
         return self._compiled(self.init_key(freeze(static)), build)
 
     def batch_program(self, static: Mapping[str, Any], size: int, pool_size: int, mesh: Any) -> Any:
-        """Compiled ``(state, pool, src, load, tids, take_new, dyn, active, n_epochs, data, dst)
-        -> (state, pool, values)``: one chunk of ``size`` rows, new rows and checkpoints in and
-        out included.
+        """Compiled ``(state, pool, src, load, tids, take_new, dyn, active, n_epochs, data, dst,
+        full, order, counts) -> (state, pool, values)``: one chunk of ``size`` rows, new rows
+        and checkpoints in and out included.
 
         Every leaf has a leading axis (``size`` rows, ``pool_size`` for the checkpoint pool),
         sharded over ``mesh``'s axis ``"k"``. First, row ``i`` becomes a fresh state
@@ -302,8 +330,13 @@ class BatchedModel:
         ``load[i]`` (promoted rows, gathered by index); then ``n_epochs`` epochs train the rows
         with ``active`` True (the others keep their state; ``n_epochs`` is traced: one program
         for every chunk length); then row ``i`` is written to ``pool[dst[i]]`` (``dst[i] ==
-        pool_size``: not written) and every row is evaluated. The pool's buffers are donated
-        (updated in place).
+        pool_size``: not written). Then, where the traced flag ``full`` is True, every row is
+        evaluated (``values[i]``: row ``i``'s); else the rows ``order[:n]`` (``n`` the rows
+        that finish; ``order``, of length ``size``, gathered by index) are, in
+        ``counts[j]`` blocks of ``eval_blocks(size)[j]`` rows for each ``j`` in turn
+        (``values[k]``: row ``order[k]``'s, for ``k < n``; zeros after): no more rows than
+        those evaluated, and one program whatever ``n``. The pool's buffers are donated (updated
+        in place).
         """
         jax = jax_module()
         jnp = jax.numpy
@@ -313,7 +346,8 @@ class BatchedModel:
 
         def build() -> Any:
             def program(state: Any, pool: Any, src: Any, load: Any, tids: Any, take_new: Any,
-                        dyn: Any, active: Any, n_epochs: Any, data: Any, dst: Any) -> Any:
+                        dyn: Any, active: Any, n_epochs: Any, data: Any, dst: Any,
+                        full: Any, order: Any, counts: Any) -> Any:
                 def fresh() -> Any:
                     base = jax.random.PRNGKey(self.seed)
                     new = jax.vmap(lambda t, d: self.init(jax.random.fold_in(base, t),
@@ -330,7 +364,26 @@ class BatchedModel:
 
                 state = jax.lax.fori_loop(0, n_epochs, body, state)
                 pool = jax.tree.map(lambda p, s: p.at[dst].set(s, mode="drop"), pool, state)
-                return state, pool, jax.vmap(lambda s1: self.evaluate(s1, data))(state)
+                def evaluate_all(s: Any) -> Any:
+                    return jax.vmap(lambda s1: self.evaluate(s1, data))(s)
+
+                out = jax.eval_shape(evaluate_all, state)
+
+                def evaluate_some(s: Any) -> Any:
+                    sub = jax.tree.map(lambda a: a[order], s)
+                    values, off = jnp.zeros(out.shape, out.dtype), jnp.int32(0)
+                    for j, b in enumerate(eval_blocks(size)):
+                        def block(_: Any, carry: Any, b: int = b) -> Any:
+                            vals, at = carry
+                            rows = jax.tree.map(
+                                lambda a: jax.lax.dynamic_slice_in_dim(a, at, b), sub)
+                            vals = jax.lax.dynamic_update_slice_in_dim(
+                                vals, evaluate_all(rows), at, 0)
+                            return vals, at + b
+                        values, off = jax.lax.fori_loop(0, counts[j], block, (values, off))
+                    return values
+
+                return state, pool, jax.lax.cond(full, evaluate_all, evaluate_some, state)
 
             tmpl = self.template(static)
             mask = jax.ShapeDtypeStruct((size,), np.bool_, sharding=rows)
@@ -343,6 +396,9 @@ class BatchedModel:
                 jax.ShapeDtypeStruct((), np.int32, sharding=repl),
                 _abstract(self.data, repl),
                 index,
+                jax.ShapeDtypeStruct((), np.bool_, sharding=repl),
+                jax.ShapeDtypeStruct((size,), np.int32, sharding=repl),
+                jax.ShapeDtypeStruct((len(eval_blocks(size)),), np.int32, sharding=repl),
             )
             return jax.jit(program, out_shardings=(rows, rows, rows),
                            donate_argnums=(1,)).lower(*args)
@@ -529,13 +585,15 @@ class BatchedModel:
         compact_after: float | None = None,
         pool_fraction: float = 0.5,
         max_pool_bytes: int | None = None,
+        progress_interval: float | None = 1.0,
     ) -> JaxBatchEngine:
         """A :class:`~asha_nb.integrations.jax.JaxBatchEngine` over this model (see there)."""
         from ._jax_engine import JaxBatchEngine
 
         return JaxBatchEngine(self, capacity, devices=devices, buckets=buckets,
                               compact_after=compact_after, pool_fraction=pool_fraction,
-                              max_pool_bytes=max_pool_bytes)
+                              max_pool_bytes=max_pool_bytes,
+                              progress_interval=progress_interval)
 
     def __repr__(self) -> str:
         return (f"BatchedModel(dynamic={self.dynamic!r}, static={self.static!r}, "

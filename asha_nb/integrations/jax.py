@@ -17,7 +17,10 @@ the same compiled program; all other keys are *static* (Python values: widths, d
 optimizer names). Configurations with equal static values form a *group*; each group has one
 program per batch size it uses (a *bucket*, see :class:`JaxBatchEngine` for when a smaller one
 is compiled), which initialises new rows, gathers promoted ones from the checkpoint pool,
-trains and stores finished rows back into the pool.
+trains and stores finished rows back into the pool. Only the rows that finish in a chunk are
+evaluated (gathered by index inside the same program, padded to a power of two or an eighth of
+the batch); every row, once per
+``progress_interval`` seconds (the intermediate values of :meth:`JaxBatchEngine.progress`).
 
 Compiled programs are kept on disk by JAX's persistent compilation cache, which a
 :class:`BatchedModel` turns on before its first compilation (:func:`enable_compilation_cache`;
