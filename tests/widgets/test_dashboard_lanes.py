@@ -153,10 +153,9 @@ def _until(cond, timeout=30.0):
     return True
 
 
-def test_stop_on_a_running_row_says_stopping_until_the_job_ends():
-    """A plain objective on threads cannot be interrupted: after Stop its row says
-    "stopping…" and why, on every poll, until its job really ends; the list's title and the
-    status line's trial counts agree (one job of a stopped trial still runs)."""
+def _gated_search():
+    """A thread search of a plain objective whose jobs run until ``gate`` is set, its
+    (timer-less) dashboard, and the gate; the search is started and both workers are busy."""
     gate = threading.Event()
 
     def slow(config, resource):
@@ -167,8 +166,23 @@ def test_stop_on_a_running_row_says_stopping_until_the_job_ends():
                seed=0, progress=False)
     d = Dashboard(s, start_timer=False)
     s.start()
+    assert _until(lambda: s.snapshot().busy_workers == 2)
+    return s, d, gate
+
+
+def _end(s, gate):
+    gate.set()
+    if not s.snapshot().state.is_terminal:
+        s.stop()
+    s.wait(30)
+
+
+def test_stop_on_a_running_row_says_stopping_until_the_job_ends():
+    """A plain objective on threads cannot be interrupted: after Stop its row says
+    "stopping…" and why, on every poll, until its job really ends; the list's title and the
+    status line's trial counts agree (one job of a stopped trial still runs)."""
+    s, d, gate = _gated_search()
     try:
-        assert _until(lambda: s.snapshot().busy_workers == 2)
         d.flush()
         target = d.chart.running["rows"][0]["trial_id"]
         d.chart._handle_custom_msg({"type": "stop_trial", "trial_id": target}, [])
@@ -190,28 +204,15 @@ def test_stop_on_a_running_row_says_stopping_until_the_job_ends():
         d.flush()
         assert d.chart.running["rows"] == [] and d._stopping == {}
     finally:
-        gate.set()
-        if not s.snapshot().state.is_terminal:
-            s.stop()
-        s.wait(30)
+        _end(s, gate)
         d.close()
 
 
 def test_stop_trial_from_another_cell_marks_the_row_stopping_too():
     """``search.stop_trial()`` called from Python (not the row's button): the row says
     "stopping…" as well, from the snapshot's ``stopping`` flag, until the job ends."""
-    gate = threading.Event()
-
-    def slow(config, resource):
-        gate.wait(20)
-        return config["x"]
-
-    s = Search(slow, {"x": space.uniform(0, 1)}, max_trials=6, max_resource=9, n_workers=2,
-               seed=0, progress=False)
-    d = Dashboard(s, start_timer=False)
-    s.start()
+    s, d, gate = _gated_search()
     try:
-        assert _until(lambda: s.snapshot().busy_workers == 2)
         target = s.snapshot().running[0].trial_id
         s.stop_trial(target)
         assert _until(lambda: any(r.stopping for r in s.snapshot().running))
@@ -226,7 +227,4 @@ def test_stop_trial_from_another_cell_marks_the_row_stopping_too():
         d.flush()
         assert d.chart.running["rows"] == []
     finally:
-        gate.set()
-        if not s.snapshot().state.is_terminal:
-            s.stop()
-        s.wait(30)
+        _end(s, gate)
