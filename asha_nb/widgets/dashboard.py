@@ -78,6 +78,8 @@ SVG_MARK_LIMIT = 4000
 #: Longest time (seconds) the charts may lag behind the status line when records arrive faster
 #: than the dashboard may draw them.
 MAX_CHART_LAG = 10.0
+#: The chart's front-end module once the dashboard is closed (its views are gone).
+_CLOSED_ESM = "export default { render() {} };"
 #: Text colour of the charts in a static snapshot: a mid grey, legible on light and dark pages.
 STATIC_INK = "#808080"
 _POLL_COST = 5e-4  # seconds a poll costs besides its records (status line, messages)
@@ -877,6 +879,10 @@ class Dashboard:
         self._close_widgets()
 
     def _close_widgets(self) -> None:
+        # A front end that keeps a closed model's last state in a saved notebook (nbclient /
+        # nbconvert --execute do; JupyterLab drops it) would store the chart's 0.9 MB offline
+        # Vega bundle with it: its views are gone, so the module is replaced by an empty one.
+        _sync.set_traits(self.chart, _esm=_CLOSED_ESM)
         for wdg in (self.status, self.message, self.pause_button, self.resume_button,
                     self.stop_button, self.trial_input, self.stop_trial_button,
                     self.add_button, self.chart, *self.form.values(), self.add_form,
