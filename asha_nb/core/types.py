@@ -60,11 +60,6 @@ class Job:
     resume_from: float = 0
     bracket: int = 0
 
-    @property
-    def is_promotion(self) -> bool:
-        """Whether this job continues a trial that already has a result in a lower rung."""
-        return self.resume_from > 0
-
 
 class TrialStatus(str, enum.Enum):
     """Life cycle of a trial (the ``status`` of ``search.trials``)."""

@@ -41,7 +41,6 @@ __all__ = [
     "SimulatedExecutor",
     "SimulatedCrash",
     "BatchedExecutor",
-    "JaxBatchExecutor",
     "make_executor",
     "is_dask_client",
 ]
@@ -54,7 +53,6 @@ _LAZY = {
     "SimulatedExecutor": "asha_nb.executors.simulated",
     "SimulatedCrash": "asha_nb.executors.simulated",
     "BatchedExecutor": "asha_nb.executors.batched",
-    "JaxBatchExecutor": "asha_nb.executors.batched",
 }
 
 _ALIASES = {
@@ -170,7 +168,7 @@ def make_executor(spec: Any, **options: Any) -> BaseExecutor:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .batched import BatchedExecutor, JaxBatchExecutor
+    from .batched import BatchedExecutor
     from .dask import DaskExecutor
     from .generic import GenericExecutor
     from .process import ProcessExecutor

@@ -49,7 +49,6 @@ __all__ = [
     "BatchEngine",
     "BatchedObjective",
     "BatchedExecutor",
-    "JaxBatchExecutor",
     "Finished",
     "ENGINE_MEMBERS",
     "missing_engine_members",
@@ -477,7 +476,3 @@ class BatchedExecutor(BaseExecutor):
     def __repr__(self) -> str:
         engine = "none" if self.engine is None else type(self.engine).__name__
         return f"BatchedExecutor(n_workers={self.n_workers}, engine={engine})"
-
-
-#: The executor's former name (it accepts any :class:`BatchedObjective`, not only JAX models).
-JaxBatchExecutor = BatchedExecutor

@@ -299,10 +299,6 @@ class SimulatedExecutor(BaseExecutor):
                 fut.outcome = outcome
         return running
 
-    def running_starts(self) -> list[float]:
-        """Start times of the jobs still scheduled (for busy time cut at a horizon)."""
-        return [e[3].started_at or 0.0 for e in self._heap if not e[3].future.done()]
-
     def is_straggler(self, job_id: int) -> bool:
         """Whether job ``job_id`` was drawn as a straggler."""
         return job_id < len(self._strag) and bool(self._strag[job_id])

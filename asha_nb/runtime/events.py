@@ -25,7 +25,6 @@ __all__ = [
     "IntermediateValue",
     "StateChanged",
     "ControlApplied",
-    "RungRow",
     "RunningJobInfo",
     "SearchSnapshot",
 ]
@@ -115,10 +114,6 @@ class ControlApplied:
     result: Any = None
 
 
-#: One row of the rung table shown by views: the core's rung snapshot, as it is.
-RungRow = RungSnapshot
-
-
 @dataclass(frozen=True, slots=True)
 class RunningJobInfo:
     """A job out on a worker, as the dashboard's running-trials list shows it.
@@ -191,7 +186,7 @@ class SearchSnapshot:
     best_trial: int | None
     best_config: Mapping[str, Any] | None
     best_resource: float | None
-    rungs: tuple[RungRow, ...] = field(default_factory=tuple)
+    rungs: tuple[RungSnapshot, ...] = field(default_factory=tuple)
     mode: str = "max"
     paused_since: float | None = None
     stuck_workers: int = 0

@@ -275,11 +275,6 @@ class Journal:
         return self.path.with_name(self.path.name + ".checkpoints")
 
     @property
-    def lock_path(self) -> Path:
-        """The writer-lock file (``<journal>.lock``; it exists while a writer holds it)."""
-        return self.path.with_name(self.path.name + ".lock")
-
-    @property
     def holder(self) -> dict[str, Any]:
         """What this journal wrote in its lock file (``pid``, ``host``, ``since``, ``argv``);
         empty when it holds no lock (read-only or closed)."""

@@ -65,10 +65,6 @@ class MessageLog:
     def __len__(self) -> int:
         return len(self.messages)
 
-    def by_method(self, method: str) -> int:
-        """Number of messages whose ``method`` is ``"update"`` (state) or ``"custom"``."""
-        return sum(1 for m in self.messages if m[1] == method)
-
 
 @contextlib.contextmanager
 def count_messages(keep_contents: bool = False) -> Iterator[MessageLog]:

@@ -104,10 +104,6 @@ function render({ model, el }) {
     for (const [name, value] of Object.entries(params)) {
       try { view.signal(name, value); } catch (e) { /* unknown signal */ }
     }
-    const fp = model.get("frame_param");
-    if (fp) {
-      try { view.signal(fp, model.get("frame") * model.get("frame_step")); } catch (e) { }
-    }
     view.runAsync();
   }
 
@@ -205,7 +201,6 @@ function render({ model, el }) {
   model.on("msg:custom", apply);
   model.on("change:spec", embed);
   model.on("change:params", applyParams);
-  model.on("change:frame", applyParams);
   embed().catch((e) => {
     box.innerHTML = "<pre style='color:#d62728'>asha_nb chart error: " + esc(e) + "</pre>";
   });

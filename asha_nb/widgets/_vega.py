@@ -8,9 +8,7 @@ front-end code (``_vega.js``) is bundled together with vega, vega-lite and vega-
 vl-convert (``javascript_bundle``): nothing is fetched from a CDN. The bundle (~0.9 MB) is
 built once per machine and cached in ``~/.cache/asha_nb``.
 
-Parameters of the chart (e.g. the teaching view's time ``t``) are set with the ``params`` trait
-or, for animations, with the integer ``frame`` trait (``t = frame * frame_step``), which an
-``ipywidgets.Play`` can drive through ``jslink`` entirely in the browser.
+Parameters of the chart (e.g. the teaching view's time ``t``) are set with the ``params`` trait.
 """
 
 from __future__ import annotations
@@ -95,9 +93,6 @@ class VegaStream(anywidget.AnyWidget):
 
     spec = traitlets.Dict().tag(sync=True)
     params = traitlets.Dict().tag(sync=True)
-    frame = traitlets.Int(0).tag(sync=True)
-    frame_param = traitlets.Unicode("").tag(sync=True)
-    frame_step = traitlets.Float(1.0).tag(sync=True)
 
     def __init__(self, spec: Mapping[str, Any] | None = None, **kwargs: Any):
         type(self)._esm = javascript_bundle()

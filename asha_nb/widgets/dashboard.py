@@ -729,13 +729,9 @@ class Dashboard:
         return vlc.vegalite_to_png(spec, scale=scale)
 
     # ------------------------------------------------------------------ display
-    def static_bundle(self) -> dict[str, Any]:
+    def _static_bundle(self) -> dict[str, Any]:
         """What a notebook keeps once the search has ended: ``text/html`` (with inline SVG
         charts) and ``text/plain``; no widget, so it renders without a kernel."""
-        self.flush()
-        return self._static_bundle()
-
-    def _static_bundle(self) -> dict[str, Any]:
         return {"text/html": self._static_html(), "text/plain": repr(self)}
 
     def live_bundle(self) -> dict[str, Any]:

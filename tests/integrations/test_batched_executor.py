@@ -13,7 +13,6 @@ from asha_nb.executors.batched import (
     BatchedExecutor,
     BatchEngine,
     Finished,
-    JaxBatchExecutor,
     missing_engine_members,
 )
 
@@ -105,8 +104,7 @@ def test_engine_options_the_model_does_not_take():
         ex.start(None, 2)
 
 
-def test_alias_and_factory_names():
-    assert JaxBatchExecutor is BatchedExecutor
+def test_factory_names():
     for name in ("batched", "jax-batched", "jax"):
         ex = make_executor(name, gather_window=0.0)
         assert type(ex) is BatchedExecutor and ex.gather_window == 0.0

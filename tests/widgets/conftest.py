@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from asha_nb import space
+from asha_nb.core import RungSnapshot
 from asha_nb.core.types import JobStatus
 from asha_nb.results import JobRecord
-from asha_nb.runtime.events import RungRow, RunningJobInfo, SearchSnapshot, SearchState
+from asha_nb.runtime.events import RunningJobInfo, SearchSnapshot, SearchState
 
 
 class FakeScheduler:
@@ -80,7 +81,7 @@ class FakeSearch:
             best_value=None if self.best is None else self.best[1],
             best_trial=None if self.best is None else self.best[0],
             best_config={"lr": 0.1} if self.best else None, best_resource=27,
-            rungs=(RungRow(0, 0, 1, 3, 1, 0.5), RungRow(0, 1, 3, 1, 0, None)),
+            rungs=(RungSnapshot(0, 0, 1, 3, 1, 0.5), RungSnapshot(0, 1, 3, 1, 0, None)),
             paused_since=self.paused_since, running=self.running,
             stuck_workers=sum(r.stuck for r in self.running), trial_counts=dict(self.counts),
             n_jobs=len(self._records),
