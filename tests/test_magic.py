@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ast
 import re
-import time
 from pathlib import Path
 
 import pytest
+from _polling import until as _until
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
@@ -40,15 +40,6 @@ def ip():
     for name in ("search", "s", "s2", "train", "space", "SLEEP", "OFFSET", "other", "sp",
                  "sp_a", "sp_b", "alias", "objective", "asha_nb"):
         shell.user_ns.pop(name, None)
-
-
-def _until(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_load_ext_registers_line_and_cell_magic(ip):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from _journal_worker import COMMAND, slow
+from _polling import until as _until
 
 from asha_nb import space
 from asha_nb.runtime import Search
@@ -30,15 +31,6 @@ SP = {"x": space.uniform(0.0, 1.0)}
 def _env() -> dict[str, str]:
     return {**os.environ,
             "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
-
-
-def _until(pred, timeout: float = 60.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.01)
-    return pred()
 
 
 def _n_reports(path: Path) -> int:
@@ -57,9 +49,9 @@ def _start_holder(tmp_path: Path, journal: Path, *extra: str) -> tuple[subproces
     ready = tmp_path / "ready.json"
     proc = subprocess.Popen([*COMMAND, "hold", str(journal), str(ready), *extra],
                             env=_env())
-    assert _until(lambda: ready.exists() or proc.poll() is not None), "holder did not start"
+    assert _until(lambda: ready.exists() or proc.poll() is not None, 60), "holder did not start"
     assert proc.poll() is None, "holder exited"
-    assert _until(lambda: _n_reports(journal) >= 2)
+    assert _until(lambda: _n_reports(journal) >= 2, 60)
     return proc, json.loads(ready.read_text())
 
 

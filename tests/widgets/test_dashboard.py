@@ -9,10 +9,10 @@ import base64
 import math
 import re
 import threading
-import time
 
 import ipywidgets as w
 import pytest
+from _polling import until as _until
 from IPython.core.interactiveshell import InteractiveShell
 
 from asha_nb import space
@@ -31,16 +31,6 @@ def dash(fake_search):
     d = Dashboard(fake_search, start_timer=False)
     yield d
     d.close()
-
-
-def _until(cond, timeout=30.0):
-    """Bounded wait for a condition of a search running on other threads (no timed asserts)."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def _objective(config, resource):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 
 import numpy as np
 import pytest
 import vl_convert as vlc
+from _polling import until as _until
 from PIL import Image
 
 from asha_nb import space
@@ -142,15 +142,6 @@ def test_every_pause_stays_drawn():
     assert d.datasets()["pauses"] == [{"start": 4.0, "end": 6.0}, {"start": 9.0, "end": 12.0},
                                       {"start": 14.0, "end": 20.0}]
     d.close()
-
-
-def _until(cond, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def _gated_search():
