@@ -9,6 +9,10 @@
 ``create JOURNAL GO OUT``
     Wait until the file GO exists (so two processes start together), then build and run a small
     journaled search on JOURNAL; write ``{"ok": true}`` or the error's class and message to OUT.
+``first JOURNAL CREATED RELEASE OUT`` / ``second JOURNAL CREATED OUT``
+    The lock without a race: ``first`` builds a journaled search, writes CREATED, waits for
+    RELEASE, then runs it; ``second`` waits for CREATED, then tries to build a search on the same
+    journal (while ``first`` holds it). Each writes its outcome to OUT.
 ``fresh JOURNAL OUT`` / ``resume JOURNAL OUT`` / ``other JOURNAL OUT``
     A journaled search that stops after 6 jobs; its resume with the same objective (a new
     process, as after a kernel restart); a resume with another objective. OUT gets the result.
@@ -83,6 +87,27 @@ def create(journal: str, go: str, out: str) -> None:
     _write(out, _outcome(lambda: Search(slow, SPACE, journal=journal, **SMALL).run()))
 
 
+def _wait_for(path: str, seconds: float = 60) -> None:
+    end = time.monotonic() + seconds
+    while not os.path.exists(path) and time.monotonic() < end:
+        time.sleep(0.001)
+
+
+def first(journal: str, created: str, release: str, out: str) -> None:
+    def build_wait_run() -> Search:
+        s = Search(slow, SPACE, journal=journal, **SMALL)  # takes the journal's lock
+        _write(created, {"pid": os.getpid()})
+        _wait_for(release)
+        return s.run()
+
+    _write(out, _outcome(build_wait_run))
+
+
+def second(journal: str, created: str, out: str) -> None:
+    _wait_for(created)
+    _write(out, _outcome(lambda: Search(slow, SPACE, journal=journal, **SMALL).run()))
+
+
 IPY_CELL = '''
 def objective(config, resource):
     return round(config["x"] * resource, 9)
@@ -117,6 +142,10 @@ def main(argv: list[str]) -> None:
         hold(args[0], args[1], len(args) > 2 and args[2] == "fork")
     elif cmd == "create":
         create(*args)
+    elif cmd == "first":
+        first(*args)
+    elif cmd == "second":
+        second(*args)
     elif cmd == "fresh":
         _write(args[1], _outcome(lambda: Search(objective, SPACE, journal=args[0], max_jobs=6,
                                                 **SMALL).run()))

@@ -144,6 +144,33 @@ def test_the_lock_of_a_killed_process_never_blocks_a_resume_even_with_a_forked_c
             pass
 
 
+def test_a_second_process_is_refused_while_the_first_holds_the_new_journal(tmp_path):
+    """The lock without a race: the first process has built its journaled search (and holds
+    the lock) when the second tries; the second must be refused, whatever the timing. Without
+    the lock both would write the journal."""
+    path = tmp_path / "held.sqlite"
+    created, release = tmp_path / "created", tmp_path / "release"
+    out1, out2 = tmp_path / "first.json", tmp_path / "second.json"
+    p1 = subprocess.Popen([*COMMAND, "first", str(path), str(created), str(release), str(out1)],
+                          env=_env())
+    p2 = subprocess.Popen([*COMMAND, "second", str(path), str(created), str(out2)], env=_env())
+    try:
+        assert p2.wait(120) == 0  # it ran its attempt while the first waited
+        second = json.loads(out2.read_text())
+        assert p1.poll() is None and not out1.exists()  # the first still holds the journal
+        assert second["ok"] is False and second["error"] == "JournalLockedError", second
+        assert "being written by another search" in second["message"]
+        assert f"process {json.loads(created.read_text())['pid']}" in second["message"]
+    finally:
+        release.write_text("go")
+        assert p1.wait(120) == 0
+    first = json.loads(out1.read_text())
+    assert first["ok"] and first["state"] == "finished", first
+    s = Search.from_journal(path, slow)
+    assert len(s.records()) == first["n_jobs"]
+    s.stop()
+
+
 def test_two_processes_creating_one_journal_at_once_one_wins(tmp_path):
     path = tmp_path / "race.sqlite"
     go = tmp_path / "go"
