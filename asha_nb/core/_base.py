@@ -6,9 +6,9 @@ import abc
 import math
 import numbers
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from operator import attrgetter
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -82,6 +82,14 @@ def rung_resources(
     return out
 
 
+class _Bracket(Protocol):
+    """What every scheduler's bracket has (the rest is its own)."""
+
+    index: int
+    resources: list[float]
+    rungs: list[Rung]
+
+
 class _Trial:
     """Mutable internal record of a trial; the outside world sees :class:`TrialSnapshot`."""
 
@@ -124,6 +132,8 @@ class Scheduler(abc.ABC):
     ``Promoted`` for a promotion of the asynchronous schedulers). A driver never has to derive an
     event from the scheduler's state.
     """
+
+    _brackets: Sequence[_Bracket]  #: set by each scheduler: its brackets, index order
 
     def __init__(
         self,
@@ -352,9 +362,9 @@ class Scheduler(abc.ABC):
         return len(self._running)
 
     @property
-    @abc.abstractmethod
     def rung_resources(self) -> list[list[float]]:
         """Resources of each bracket's rungs (``rung_resources[bracket][rung]``)."""
+        return [list(b.resources) for b in self._brackets]
 
     def expected_jobs(self) -> int | None:
         """The number of jobs this scheduler plans to hand out (``None``: no limit).
@@ -589,13 +599,32 @@ class Scheduler(abc.ABC):
     def _bracket_for_user_trial(self) -> int:
         return 0
 
-    @abc.abstractmethod
     def _bracket_rungs(self, bracket: int) -> list[Rung]:
         """The rungs of one bracket, rung 0 first."""
+        return self._brackets[bracket].rungs
 
-    @abc.abstractmethod
     def _rungs_with_brackets(self) -> list[tuple[int, Rung]]:
         """Every rung with its bracket index."""
+        return [(b.index, r) for b in self._brackets for r in b.rungs]
 
     def _all_rungs(self) -> list[Rung]:
         return [r for _, r in self._rungs_with_brackets()]
+
+
+class _HasBrackets(Protocol):
+    @property
+    def _brackets(self) -> Sequence[_Bracket]: ...
+
+
+class _SingleBracket:
+    """The one-bracket views of :class:`~asha_nb.core.ASHA` and :class:`~asha_nb.core.SHA`."""
+
+    @property
+    def resources(self: _HasBrackets) -> list[float]:
+        """Resource of each rung (rung 0 first)."""
+        return list(self._brackets[0].resources)
+
+    @property
+    def rungs(self: _HasBrackets) -> Sequence[Rung]:
+        """The live rung containers (read-only use; prefer :meth:`snapshot`)."""
+        return tuple(self._brackets[0].rungs)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from .._validation import check_choice, check_int, check_optional_int
 from ..space import Space
-from ._base import Scheduler, _Trial, rung_resources
+from ._base import Scheduler, _SingleBracket, _Trial, rung_resources
 from .rungs import Rung
 from .types import Event, Job, Promoted, Stopped, StopReason, TrialCompleted, TrialStatus
 
@@ -185,9 +185,6 @@ class _AsyncScheduler(Scheduler):
                 return False
         return True
 
-    def _rungs_with_brackets(self) -> list[tuple[int, Rung]]:
-        return [(b.index, r) for b in self._brackets for r in b.rungs]
-
     def expected_jobs(self) -> int | None:
         if self.max_trials is None:
             return None
@@ -197,16 +194,9 @@ class _AsyncScheduler(Scheduler):
             total += sum(n // self.reduction_factor ** k for k in range(b.top + 1))
         return total + max(0, self.n_trials - self.max_trials)  # user-added trials
 
-    def _bracket_rungs(self, bracket: int) -> list[Rung]:
-        return self._brackets[bracket].rungs
-
-    @property
-    def rung_resources(self) -> list[list[float]]:
-        """Resources of each bracket's rungs."""
-        return [list(b.resources) for b in self._brackets]
 
 
-class ASHA(_AsyncScheduler):
+class ASHA(_AsyncScheduler, _SingleBracket):
     """Asynchronous successive halving.
 
     With ``type="promotion"`` (default) this is Algorithm 2 of Li et al. (MLSys 2020) exactly:
@@ -291,16 +281,6 @@ class ASHA(_AsyncScheduler):
         resources = rung_resources(self.min_resource, self.max_resource, self.reduction_factor,
                                    self.early_stopping_rate)
         self._brackets = [_AsyncBracket(0, resources, self._sign, self.reduction_factor)]
-
-    @property
-    def resources(self) -> list[float]:
-        """Resource of each rung (rung 0 first)."""
-        return list(self._brackets[0].resources)
-
-    @property
-    def rungs(self) -> Sequence[Rung]:
-        """The live rung containers (read-only use; prefer :meth:`snapshot`)."""
-        return tuple(self._brackets[0].rungs)
 
     def __repr__(self) -> str:
         return (f"ASHA(min_resource={self.min_resource!r}, max_resource={self.max_resource!r}, "

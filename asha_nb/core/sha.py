@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from .._validation import check_int
 from ..errors import SearchStateError
 from ..space import Space
-from ._base import Scheduler, _Trial, rung_resources
+from ._base import Scheduler, _SingleBracket, _Trial, rung_resources
 from .rungs import Rung
 from .types import Event, Job, Promoted, Stopped, StopReason, TrialCompleted, TrialStatus
 
@@ -152,16 +152,6 @@ class _SyncScheduler(Scheduler):
     def is_finished(self) -> bool:
         return not self._running and (self._closed or all(b.finished for b in self._brackets))
 
-    def _rungs_with_brackets(self) -> list[tuple[int, Rung]]:
-        return [(b.index, r) for b in self._brackets for r in b.rungs]
-
-    def _bracket_rungs(self, bracket: int) -> list[Rung]:
-        return self._brackets[bracket].rungs
-
-    @property
-    def rung_resources(self) -> list[list[float]]:
-        """Resources of each bracket's rungs."""
-        return [list(b.resources) for b in self._brackets]
 
     def expected_jobs(self) -> int | None:
         total = 0
@@ -177,7 +167,7 @@ class _SyncScheduler(Scheduler):
         return [[len(m) for m in b.members] for b in self._brackets]
 
 
-class SHA(_SyncScheduler):
+class SHA(_SyncScheduler, _SingleBracket):
     """Synchronous successive halving.
 
     ``n_configs`` configurations are trained to ``min_resource``; when *all* of them have
@@ -231,16 +221,6 @@ class SHA(_SyncScheduler):
                                    self.early_stopping_rate)
         self._brackets = [_SyncBracket(0, resources, self._sign, self.reduction_factor,
                                       self.n_configs)]
-
-    @property
-    def resources(self) -> list[float]:
-        """Resource of each rung (rung 0 first)."""
-        return list(self._brackets[0].resources)
-
-    @property
-    def rungs(self) -> Sequence[Rung]:
-        """The live rung containers (read-only use; prefer :meth:`snapshot`)."""
-        return tuple(self._brackets[0].rungs)
 
     def __repr__(self) -> str:
         return (f"SHA(n_configs={self.n_configs}, min_resource={self.min_resource!r}, "
