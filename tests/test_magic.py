@@ -118,7 +118,8 @@ def test_cell_magic_value_assignment(ip):
     s = ip.user_ns["s"]
     assert s.wait(30) and s.state == "finished"
     df = s.results()
-    assert len(df) == 13 and (df.status == "ok").all()
+    assert len(df) >= 13 and (df.status == "ok").all()  # 9 + 3 + 1, or a few more promotions
+    # (ASHA on two workers promotes as results arrive: their order may add a promotion)
     row = df.iloc[0]
     assert row.value == pytest.approx(10.0 - (row.config_lr - 0.1) ** 2 - 1.0 / row.resource)
 
