@@ -1,16 +1,16 @@
 """A tqdm progress bar that follows a running :class:`~asha_nb.runtime.Search`.
 
-It is a thin view: it reads the search's snapshot when it refreshes (``Search.run`` calls
-:meth:`ProgressBar.update` about five times a second) and costs the loop nothing per job. The
-bar counts jobs that ended; its total is the scheduler's own estimate of the jobs it will hand
-out (:meth:`~asha_nb.core.Scheduler.expected_jobs`), raised when the search hands out more
-(an asynchronous scheduler may promote a few more trials than planned) and set to the final count
-when the search ends, so it never shows more than 100 %.
+It is a thin view of a :class:`~asha_nb._view.SearchView`: it reads the search's snapshot when it
+refreshes (``Search.run`` calls :meth:`ProgressBar.update` about five times a second) and costs
+the loop nothing per job. The bar counts jobs that ended; its total is the scheduler's own
+estimate of the jobs it will hand out (:meth:`~asha_nb.core.Scheduler.expected_jobs`), raised
+when the search hands out more (an asynchronous scheduler may promote a few more trials than
+planned) and set to the final count when the search ends, so it never shows more than 100 %.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from .._view import SearchView
 
 __all__ = ["ProgressBar"]
 
@@ -42,7 +42,7 @@ class ProgressBar:
     >>> bar.close()
     """
 
-    def __init__(self, search: Any, *, notebook: bool | None = None, disable: bool = False):
+    def __init__(self, search: SearchView, *, notebook: bool | None = None, disable: bool = False):
         notebook = _in_notebook() if notebook is None else notebook
         if notebook:
             from tqdm.auto import tqdm

@@ -1,5 +1,6 @@
-"""Shared fixtures of the widget tests: a fake search with the reading API the dashboard polls,
-and helpers to read the numbers a dashboard shows."""
+"""Shared fixtures of the widget tests: a fake search with the reading API the dashboard polls
+(a :class:`~asha_nb._view.SearchView`, as the real search is), and helpers to read the numbers a
+dashboard shows."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from asha_nb import space
+from asha_nb._view import SearchView
 from asha_nb.core import RungSnapshot
 from asha_nb.core.types import JobStatus
 from asha_nb.results import JobRecord
@@ -21,10 +23,21 @@ class FakeScheduler:
     mode = "max"
     min_resource = 1
     max_resource = 27
+    reduction_factor = 3
     rung_resources = [[1, 3, 9, 27]]
 
     def __init__(self, sp: Any):
         self.space = sp
+
+    def expected_jobs(self) -> int | None:
+        return None
+
+
+class FakeExecutor:
+    """A thread executor's words: it cannot kill a running job."""
+
+    name = "thread"
+    can_kill = False
 
 
 class FakeSearch:
@@ -36,6 +49,7 @@ class FakeSearch:
                                   "n": space.randint(1, 5), "act": space.choice(["relu", "tanh"]),
                                   "fixed": 3})
         self.scheduler = FakeScheduler(self.space)
+        self.executor = FakeExecutor()
         self.mode = "max"
         self.n_workers = 4
         self.calls: list[tuple[str, Any]] = []
@@ -72,6 +86,9 @@ class FakeSearch:
 
     def curves(self) -> dict[int, list[tuple[float, float]]]:
         return {k: list(v) for k, v in self.reported.items()}
+
+    def results(self) -> list[JobRecord]:
+        return list(self._records)
 
     def snapshot(self) -> SearchSnapshot:
         return SearchSnapshot(
@@ -118,7 +135,9 @@ def job(job_id: int, trial_id: int, worker: int, start: float, end: float | None
 
 @pytest.fixture
 def fake_search() -> FakeSearch:
-    return FakeSearch()
+    search = FakeSearch()
+    assert isinstance(search, SearchView)  # the fake is what the views read, no more, no less
+    return search
 
 
 # ------------------------------------------------------------ reading what the dashboard shows

@@ -420,7 +420,7 @@ def test_no_update_is_printed_once_the_shell_that_showed_it_is_gone(capsys):
 
 
 def test_static_snapshot_of_a_large_search_embeds_a_png(monkeypatch):
-    import asha_nb.widgets.dashboard as mod
+    import asha_nb.widgets._export as mod
 
     monkeypatch.setattr(mod, "SVG_MARK_LIMIT", 10)
     s = _virtual(max_trials=20).run()

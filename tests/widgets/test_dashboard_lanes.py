@@ -193,7 +193,7 @@ def test_stop_on_a_running_row_says_stopping_until_the_job_ends():
         gate.set()
         s.wait(30)
         d.flush()
-        assert d.chart.running["rows"] == [] and d._stopping == {}
+        assert d.chart.running["rows"] == [] and d.feed.stopping == {}
     finally:
         _end(s, gate)
         d.close()
@@ -212,7 +212,7 @@ def test_stop_trial_from_another_cell_marks_the_row_stopping_too():
         assert rows[target]["stopping"] is True
         assert "cannot be interrupted" in rows[target]["why"]
         assert not any(r.get("stopping") for t, r in rows.items() if t != target)
-        assert d._stopping == {}  # nothing clicked: the flag came from the search
+        assert d.feed.stopping == {}  # nothing clicked: the flag came from the search
         gate.set()
         s.wait(30)
         d.flush()
