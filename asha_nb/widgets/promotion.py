@@ -16,6 +16,10 @@ labelled "idle", the jobs a barrier waits for marked), and the counters of the f
 Pause / Step to next promotion / a time slider move the time in the browser; the sliders
 re-simulate. ``view.save("lesson.html")`` writes a standalone offline page,
 ``view.save("lesson.gif")`` an animated GIF for slides.
+
+The simulation, the rows and the counters are the model's
+(:class:`~asha_nb.widgets._promotion_model.PromotionLesson`, plain data); this module renders
+them: the chart spec, the HTML copies, the exports (HTML page, GIF, SVG, PNG) and the widget.
 """
 
 from __future__ import annotations
@@ -25,25 +29,17 @@ import html
 import io
 import math
 import os
-from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from .._validation import check_int, check_number
-from ..core import ASHA, SHA, Hyperband
-from ..errors import InvalidParameterError, InvalidTypeError
-from ..simulate import simulate
-from ..synthetic import SyntheticBenchmark
+from ..errors import InvalidParameterError
 from ..viz import lesson as _lesson_viz
-from ..viz._common import to_records
+from ._promotion_model import PromotionLesson, lesson_counters
 
 __all__ = ["PromotionView", "lesson_counters"]
 
-_FRAMES = 150
-_INTERVAL = 80
-_TITLES = {"SHA": "SHA \u2014 synchronous: every rung is a barrier",
-           "ASHA": "ASHA \u2014 asynchronous: promote whenever possible"}
 _FINAL_ROWS = (("busy", "utilization (busy share of worker-time)"),
                ("idle", "idle worker-time"),
                ("evaluated", "configurations evaluated"),
@@ -62,38 +58,12 @@ def _json_num(v: Any) -> Any:
     return v
 
 
-def lesson_counters(rows: Sequence[Mapping[str, Any]], n_workers: int, horizon: float,
-                    top_rung: int | None = None) -> dict[str, Any]:
-    """Counters of one scheduler over ``[0, horizon]`` from plain job rows.
-
-    Parameters
-    ----------
-    rows
-        Job rows (``trial_id, rung, resource, start, end``); jobs still running at
-        ``horizon`` count as busy up to it.
-    top_rung
-        The rung of the maximum resource (default: the highest rung in ``rows``).
-
-    Returns
-    -------
-    dict
-        The keys of :func:`asha_nb.viz.lesson.frame_counters` at ``time = horizon``, plus
-        ``horizon`` and ``idle_share``.
-    """
-    recs = to_records(rows)
-    if top_rung is None:
-        top_rung = max((int(r["rung"]) for r in recs), default=0)
-    top = max((float(r["resource"]) for r in recs if int(r["rung"]) == top_rung), default=0.0)
-    lr = _lesson_viz.lesson_rows(recs, horizon=float(horizon) + 1e-12, n_workers=n_workers,
-                                 synchronous=False, top_resource=top or None)
-    c = _lesson_viz.frame_counters(lr, n_workers, float(horizon))
-    c["horizon"] = float(horizon)
-    c["idle_share"] = None if c["utilization"] is None else 1.0 - c["utilization"]
-    return c
-
-
-class PromotionView:
+class PromotionView(PromotionLesson):
     """Side-by-side animation of synchronous SHA and asynchronous ASHA, one clock for both.
+
+    The parameters and the data attributes are the model's (:class:`PromotionLesson`: the
+    simulation, the rows, the counters); the view adds the chart, the HTML copies, the exports
+    and the widget, and the time on screen (:attr:`time`).
 
     Parameters
     ----------
@@ -149,215 +119,8 @@ class PromotionView:
     10
     """
 
-    def __init__(
-        self,
-        n_configs: int = 64,
-        reduction_factor: int = 4,
-        n_workers: int = 10,
-        straggler_probability: float = 0.0,
-        seed: int = 0,
-        *,
-        min_resource: float = 1,
-        max_resource: float = 64,
-        straggler_slowdown: float = 3.0,
-        cost: float | str = 1.0,
-        checkpointing: bool = True,
-        frames: int = _FRAMES,
-        interval: int = _INTERVAL,
-    ):
-        self.n_configs = check_int("n_configs", n_configs, low=1)
-        self.reduction_factor = check_int("reduction_factor", reduction_factor, low=2)
-        self.n_workers = check_int("n_workers", n_workers, low=1)
-        self.straggler_probability = float(
-            check_number("straggler_probability", straggler_probability, low=0, high=1))
-        self.seed = check_int("seed", seed, low=0)
-        self.min_resource = check_number("min_resource", min_resource, low=0,
-                                         low_inclusive=False)
-        self.max_resource = check_number("max_resource", max_resource, low=min_resource)
-        self.straggler_slowdown = float(
-            check_number("straggler_slowdown", straggler_slowdown, low=1))
-        if isinstance(cost, str):
-            if cost != "benchmark":
-                raise InvalidParameterError(
-                    f"cost must be a number > 0 (seconds per resource unit) or 'benchmark', "
-                    f"got {cost!r}")
-        else:
-            check_number("cost", cost, low=0, low_inclusive=False)
-        self.cost = cost
-        if not isinstance(checkpointing, bool):
-            raise InvalidTypeError(f"checkpointing must be True or False, got {checkpointing!r}")
-        self.checkpointing = checkpointing
-        self.frames = check_int("frames", frames, low=2)
-        self.interval = check_int("interval", interval, low=10)
-        self.results: dict[str, Any] = {}
-        self._player: Any = None
-        self._widget: Any = None
-        self._time: float | None = None
-        self._simulate()
-
-    # ------------------------------------------------------------------ data
-    def _simulate(self) -> None:
-        bench = SyntheticBenchmark()
-        kw = dict(min_resource=self.min_resource, max_resource=self.max_resource,
-                  reduction_factor=self.reduction_factor, seed=self.seed)
-        sim: dict[str, Any] = dict(
-            n_workers=self.n_workers, straggler_probability=self.straggler_probability,
-            straggler_slowdown=self.straggler_slowdown, checkpointing=self.checkpointing,
-            seed=self.seed)
-        objective: Any = bench
-        if self.cost != "benchmark":
-            sim["cost"] = float(self.cost)
-            objective = bench.objective
-        sha = simulate(SHA(bench.space, n_configs=self.n_configs, **kw), objective, **sim)
-        horizon = float(sha.makespan)
-        # Run ASHA past the horizon so that the jobs running at the horizon have their true
-        # end (they are drawn running); only jobs that start before the horizon are shown.
-        if self.cost == "benchmark":
-            longest = bench.cost({"width": 256}, self.max_resource)
-        else:
-            longest = float(self.cost) * float(self.max_resource)
-        bound = horizon + longest * self.straggler_slowdown + 1.0
-        asha = simulate(ASHA(bench.space, max_trials=None, **kw), objective, max_time=bound,
-                        **sim)
-        self.results = {"SHA": sha, "ASHA": asha}
-        resources = list(sha.scheduler.resources)
-        self._set_panels(
-            {"SHA": sha.timeline, "ASHA": asha.timeline},
-            n_workers={"SHA": self.n_workers, "ASHA": self.n_workers},
-            synchronous={"SHA": True, "ASHA": False}, horizon=horizon, resources=resources,
-            reduction_factor=self.reduction_factor, mode=bench.mode, titles=_TITLES,
-        )
-
-    def _set_panels(self, timelines: Mapping[str, Any], *, n_workers: Mapping[str, int],
-                    synchronous: Mapping[str, bool], horizon: float, resources: Sequence[float],
-                    reduction_factor: int, mode: str, titles: Mapping[str, str]) -> None:
-        self.horizon = float(horizon) if horizon > 0 else 1.0
-        self.schedulers = tuple(timelines)
-        self.panel_workers = dict(n_workers)
-        self.synchronous = dict(synchronous)
-        self.resources = [float(r) for r in resources]
-        self.n_rungs = len(self.resources)
-        self.panel_eta = int(reduction_factor)
-        self.mode = mode
-        self.titles = dict(titles)
-        raw = {s: [r for r in to_records(tl) if r.get("start") is not None
-                   and r.get("end") is not None] for s, tl in timelines.items()}
-        ranges = _lesson_viz.value_ranges(list(raw.values()))
-        top = max(self.resources) if self.resources else None
-        self.jobs: dict[str, list[dict[str, Any]]] = {}
-        self.idle: dict[str, list[dict[str, Any]]] = {}
-        for s, rows in raw.items():
-            lr = _lesson_viz.lesson_rows(
-                rows, horizon=self.horizon, n_workers=self.panel_workers[s],
-                synchronous=self.synchronous[s], mode=mode, top_resource=top,
-                value_range=ranges)
-            for r in lr:
-                r["scheduler"] = s
-            self.jobs[s] = lr
-            idle = _lesson_viz.idle_intervals(lr, self.panel_workers[s], self.horizon)
-            for r in idle:
-                r["scheduler"] = s
-            self.idle[s] = idle
-        self.promotions = {s: _lesson_viz.promotions(rows) for s, rows in self.jobs.items()}
-        self.promotion_times = sorted({p["time"] for ps in self.promotions.values() for p in ps
-                                       if p["time"] < self.horizon})
-        #: Every promotion of every panel with the value and the cutoff it beat, by time
-        #: (the log under the animation).
-        self.log = sorted(
-            ({"scheduler": s, **p} for s in self.schedulers
-             for p in _lesson_viz.promotion_log(self.jobs[s], reduction_factor=self.panel_eta,
-                                                mode=mode, synchronous=self.synchronous[s])
-             if p["time"] < self.horizon),
-            key=lambda p: (p["time"], self.schedulers.index(p["scheduler"]), p["trial_id"]))
-        self.tween = self.horizon / self.frames * 4
-        self.counters = self.counters_at(self.horizon)
-        self._time = self.horizon
-
-    def next_promotion(self, time: float) -> float | None:
-        """The first promotion time after ``time`` (where "Step to next promotion" stops), or
-        ``None`` after the last one."""
-        t = float(time)
-        return next((p for p in self.promotion_times if p > t + 1e-9), None)
-
-    @property
-    def rows(self) -> list[dict[str, Any]]:
-        """All lesson rows (every scheduler), as the chart receives them."""
-        return [r for s in self.schedulers for r in self.jobs[s]]
-
-    def counters_at(self, time: float) -> dict[str, dict[str, Any]]:
-        """``{scheduler: counters}`` of the frame at ``time`` (what the chart shows then)."""
-        return {s: _lesson_viz.frame_counters(self.jobs[s], self.panel_workers[s], time)
-                for s in self.schedulers}
-
-    def counter_texts(self, time: float) -> dict[str, dict[str, str]]:
-        """``{scheduler: {counter: text}}`` exactly as written on screen at ``time``."""
-        return {s: _lesson_viz.format_counters(c, synchronous=self.synchronous[s])
-                for s, c in self.counters_at(time).items()}
-
-    # ------------------------------------------------------------ replaying runs
-    @classmethod
-    def from_timeline(cls, timeline: Any, *, n_workers: int | None = None, label: str = "search",
-                      horizon: float | None = None, synchronous: bool = False, mode: str = "max",
-                      reduction_factor: int | None = None,
-                      resources: Sequence[float] | None = None, frames: int = _FRAMES,
-                      interval: int = _INTERVAL) -> PromotionView:
-        """Replay one run from job rows (a simulator timeline, or ``search.results()``).
-
-        Parameters
-        ----------
-        timeline
-            Rows with ``trial_id, rung, resource, worker, start, end, value`` (rows without a
-            start or an end, e.g. jobs still running, are skipped).
-        synchronous
-            The run's scheduler promotes at rung barriers (SHA, Hyperband).
-        reduction_factor, resources
-            Default: inferred from the rows (the ratio of the first two rungs' resources; the
-            smallest resource of each rung).
-        """
-        rows = [r for r in to_records(timeline)
-                if r.get("start") is not None and r.get("end") is not None]
-        for r in rows:
-            r["worker"] = int(r.get("worker") or 0)
-            r["rung"] = int(r["rung"])
-        self = cls.__new__(cls)
-        self.frames = check_int("frames", frames, low=2)
-        self.interval = check_int("interval", interval, low=10)
-        self.results = {}
-        self._player = self._widget = None
-        self._time = None
-        self.n_configs = len({r["trial_id"] for r in rows})
-        nw = int(n_workers or (max((r["worker"] for r in rows), default=0) + 1))
-        h = float(horizon or max((float(r["end"]) for r in rows), default=1.0) or 1.0)
-        if resources is None:
-            per_rung: dict[int, float] = {}
-            for r in rows:
-                per_rung[r["rung"]] = min(per_rung.get(r["rung"], float("inf")),
-                                          float(r["resource"]))
-            resources = [per_rung.get(k, float("nan")) for k in range(max(per_rung, default=0) + 1)]
-        if reduction_factor is None:
-            ok = [x for x in resources if x == x]
-            reduction_factor = max(2, round(ok[1] / ok[0])) if len(ok) > 1 and ok[0] > 0 else 3
-        self.n_workers = nw
-        self.reduction_factor = int(reduction_factor)
-        self._set_panels({label: rows}, n_workers={label: nw}, synchronous={label: synchronous},
-                         horizon=h, resources=resources, reduction_factor=int(reduction_factor),
-                         mode=mode, titles={label: label})
-        return self
-
-    @classmethod
-    def from_search(cls, search: Any, **kwargs: Any) -> PromotionView:
-        """Replay a real :class:`~asha_nb.Search`'s finished jobs (from ``search.results()``)."""
-        df = search.results()
-        sched = search.scheduler
-        kwargs.setdefault("n_workers", getattr(search, "n_workers", None))
-        kwargs.setdefault("label", type(sched).__name__)
-        kwargs.setdefault("synchronous", isinstance(sched, (SHA, Hyperband)))
-        kwargs.setdefault("mode", getattr(search, "mode", "max"))
-        kwargs.setdefault("reduction_factor", getattr(sched, "reduction_factor", None))
-        rr = getattr(sched, "rung_resources", None)
-        if rr:
-            kwargs.setdefault("resources", max(rr, key=len))
-        return cls.from_timeline(df, **kwargs)
+    _player: Any = None  # the LessonPlayer once the widget is built
+    _widget: Any = None
 
     # ------------------------------------------------------------------ charts
     def chart(self, *, time: float | None = None) -> Any:
@@ -371,17 +134,6 @@ class PromotionView:
             time_value=self.horizon if time is None else float(time),
         )
 
-    def _settings_text(self) -> str:
-        if not self.results:
-            return (f"Replay of {sum(len(v) for v in self.jobs.values())} jobs on "
-                    f"{', '.join(str(n) for n in self.panel_workers.values())} workers.")
-        cost = ("width-dependent cost (SyntheticBenchmark)" if self.cost == "benchmark"
-                else f"{self.cost:g} virtual s per resource unit")
-        return (f"{self.n_configs} configurations for SHA, \u03b7 = {self.reduction_factor}, "
-                f"{self.n_workers} workers, {self.straggler_probability:.0%} stragglers "
-                f"({self.straggler_slowdown:g}\u00d7 slower), {cost}, "
-                f"{'checkpoints' if self.checkpointing else 'no checkpoints'}. "
-                f"ASHA runs on the same workers until SHA's makespan and keeps sampling.")
 
     def header_html(self) -> str:
         """The title and settings line shown above the animation."""
@@ -463,10 +215,6 @@ class PromotionView:
                 f"path must end with .html, .gif, .svg or .png, got {str(path)!r}")
         return path
 
-    def frame_times(self, n_frames: int) -> list[float]:
-        """``n_frames`` times from 0 to the horizon (the GIF's frames)."""
-        n = check_int("n_frames", n_frames, low=2)
-        return [self.horizon * i / (n - 1) for i in range(n)]
 
     def to_gif(self, *, n_frames: int = 30, frame_ms: int = 140, scale: float = 1.0,
                hold_ms: int = 2500) -> bytes:
