@@ -200,7 +200,7 @@ def test_refuses_to_replace_a_running_search(ip):
 
 
 def test_add_values_are_literals_or_strings():
-    from asha_nb.magic import _parse_value
+    from asha_nb._magic_args import parse_value as _parse_value
 
     assert _parse_value("0.1") == 0.1
     assert _parse_value("3") == 3 and isinstance(_parse_value("3"), int)
@@ -346,7 +346,7 @@ def test_help_names_search_from_journal():
 
 
 def test_a_trailing_comment_is_not_an_argument(ip):
-    from asha_nb.magic import _strip_comment
+    from asha_nb._magic_args import strip_comment as _strip_comment
 
     assert _strip_comment("status --name s   # state, best") == "status --name s"
     assert _strip_comment("add c=#fff") == "add c=#fff"

@@ -64,7 +64,7 @@ class LessonPlayer(anywidget.AnyWidget):
     interval = traitlets.Int(80).tag(sync=True)
     tween = traitlets.Float(0.0).tag(sync=True)
     promotions = traitlets.List(traitlets.Float()).tag(sync=True)
-    log = traitlets.List().tag(sync=True)
+    log: traitlets.List[Any] = traitlets.List().tag(sync=True)
 
     def __init__(self, spec: Mapping[str, Any], **kwargs: Any):
         type(self)._esm = javascript_bundle(_source())

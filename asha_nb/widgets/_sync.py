@@ -93,10 +93,10 @@ def count_messages(keep_contents: bool = False) -> Iterator[MessageLog]:
         log.messages.append((getattr(self, "model_id", ""), method, keys, 0))
         if keep_contents:
             log.contents.append(msg)
-        return original(self, msg, buffers)
+        original(self, msg, buffers)
 
-    ipywidgets.Widget._send = _send  # type: ignore[method-assign]
+    ipywidgets.Widget._send = _send
     try:
         yield log
     finally:
-        ipywidgets.Widget._send = original  # type: ignore[method-assign]
+        ipywidgets.Widget._send = original
