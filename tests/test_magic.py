@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,10 @@ from IPython.core.interactiveshell import InteractiveShell
 from asha_nb.runtime import Search
 
 SETUP = """
-import time
 from asha_nb import space as _sp
 def train(config, resource):
-    time.sleep(SLEEP)
+    if not JOBS.acquire(timeout=30):  # a test that steers a search lets each job end
+        raise TimeoutError("the test never let this job end")
     return -(config["lr"] - 0.1) ** 2 - 1.0 / resource
 space = {"lr": _sp.uniform(0.0, 1.0), "opt": _sp.choice(["adam", "sgd"])}
 """
@@ -28,16 +29,19 @@ def ip():
     shell = InteractiveShell.instance()
     shell.reset(new_session=False)  # no names left by another test (the space lookup scans them)
     shell.run_line_magic("load_ext", "asha_nb")
-    shell.user_ns["SLEEP"] = 0.0
+    shell.user_ns["JOBS"] = threading.Semaphore(10**6)  # jobs end at once
     assert shell.run_cell(SETUP).success
     yield shell
+    jobs = shell.user_ns.get("JOBS")
+    if isinstance(jobs, threading.Semaphore):
+        jobs.release(10**6)  # no job left waiting for the test
     for _name, obj in list(shell.user_ns.items()):
         if isinstance(obj, Search) and obj.state in ("running", "paused", "created"):
             try:
                 obj.stop()
             except Exception:
                 pass
-    for name in ("search", "s", "s2", "train", "space", "SLEEP", "OFFSET", "other", "sp",
+    for name in ("search", "s", "s2", "train", "space", "JOBS", "OFFSET", "other", "sp",
                  "sp_a", "sp_b", "alias", "objective", "asha_nb"):
         shell.user_ns.pop(name, None)
 
@@ -52,7 +56,7 @@ def test_load_ext_registers_line_and_cell_magic(ip):
 
 
 def test_line_magic_start_and_steer(ip):
-    ip.user_ns["SLEEP"] = 0.05  # slow enough to steer while it runs
+    jobs = ip.user_ns["JOBS"] = threading.Semaphore(0)  # a job ends when the test lets it
     out = ip.run_line_magic(
         "asha", "train space --min-resource 1 --max-resource 27 --eta 3 --workers 2 "
                 "--max-trials 500 --seed 0 --mode max")
@@ -61,13 +65,14 @@ def test_line_magic_start_and_steer(ip):
     assert search.state == "running"
     assert "search: ASHA running" in str(out)
     assert search.scheduler.max_trials == 500
-    assert _until(lambda: search.snapshot().n_started >= 2)
+    assert _until(lambda: search.snapshot().busy_workers == 2)  # trials 0 and 1 wait
 
     status = ip.run_line_magic("asha", "status")
     assert "running" in status and "workers" in status and "rungs:" in status
 
     tid = ip.run_line_magic("asha", "add lr=0.1 opt=adam")
     assert isinstance(tid, int)
+    jobs.release(2)  # trials 0 and 1 end: the added trial and a new one take the two workers
     assert _until(lambda: (search.results().trial_id == tid).any())
     row = search.results().loc[lambda d: d.trial_id == tid].iloc[0]
     assert (row.config_lr, row.config_opt) == (0.1, "adam")
@@ -192,7 +197,7 @@ def test_usage_error_in_a_cell_is_not_a_traceback(ip, capsys):
 
 
 def test_refuses_to_replace_a_running_search(ip):
-    ip.user_ns["SLEEP"] = 0.05
+    ip.user_ns["JOBS"] = threading.Semaphore(0)  # its jobs wait: it is still running
     ip.run_line_magic("asha", "train space --max-trials 200 --seed 0")
     with pytest.raises(UsageError, match="still running"):
         ip.run_line_magic("asha", "train space --max-trials 5")
