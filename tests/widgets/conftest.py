@@ -41,14 +41,14 @@ class FakeExecutor:
 
 
 class FakeSearch:
-    """Enough of :class:`asha_nb.Search` for the dashboard: the test sets the records and the
-    snapshot's fields by hand (``put`` a record, set attributes), the dashboard polls."""
+    """A :class:`~asha_nb._view.SearchView` (what the dashboard reads of :class:`asha_nb.Search`,
+    nothing more): the test sets the records and the snapshot's fields by hand (``put`` a
+    record, set attributes), the dashboard polls."""
 
     def __init__(self) -> None:
-        self.space = space.Space({"lr": space.loguniform(1e-3, 1.0), "x": space.uniform(0, 1),
-                                  "n": space.randint(1, 5), "act": space.choice(["relu", "tanh"]),
-                                  "fixed": 3})
-        self.scheduler = FakeScheduler(self.space)
+        self.scheduler = FakeScheduler(space.Space({
+            "lr": space.loguniform(1e-3, 1.0), "x": space.uniform(0, 1),
+            "n": space.randint(1, 5), "act": space.choice(["relu", "tanh"]), "fixed": 3}))
         self.executor = FakeExecutor()
         self.mode = "max"
         self.n_workers = 4
