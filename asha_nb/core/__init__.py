@@ -7,7 +7,8 @@ state: a scheduler is driven only by ``next_job()``, ``report(job, value)``,
 
 from __future__ import annotations
 
-from ._base import Scheduler, rung_resources
+from ._base import Scheduler
+from ._brackets import rung_resources
 from .asha import ASHA
 from .hyperband import AsyncHyperband, Hyperband
 from .rungs import Rung

@@ -1,109 +1,28 @@
-"""Shared machinery of every scheduler: trial registry, job issuing, the contract's bookkeeping."""
+"""The scheduler contract and its transitions: jobs issued, results recorded, failures, the user's
+levers, the end. The state they change and its read side live in :mod:`._state`."""
 
 from __future__ import annotations
 
 import abc
-import math
 import numbers
-from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from operator import attrgetter
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any
 
-import numpy as np
-
-from .._validation import check_choice, check_int, check_number
 from ..errors import InvalidParameterError, InvalidTypeError, SearchStateError
-from ..space import Space, as_space
-from .rungs import Rung
+from ._state import _SchedulerState, _Trial
 from .types import (
     Event,
     Job,
     Promoted,
     ResultRecorded,
-    RungSnapshot,
-    SchedulerSnapshot,
     Stopped,
     StopReason,
     TrialCreated,
     TrialFailed,
-    TrialSnapshot,
     TrialStatus,
 )
 
-__all__ = ["Scheduler", "rung_resources"]
-
-
-def rung_resources(
-    min_resource: float, max_resource: float, reduction_factor: int, early_stopping_rate: int
-) -> list[float]:
-    """Resources of the rungs: ``r * eta**(s + k)`` for ``k = 0 .. K - 1``, and ``R`` for rung ``K``.
-
-    ``K = floor(log_eta(R / r)) - s`` is the top rung. It always trains exactly
-    ``max_resource`` (as Hyperband, Ray Tune and Determined do): when ``R / r`` is not a power of
-    ``eta`` the top rung's resource is ``R`` rather than ``r * eta**(s + K)``. Integer inputs give
-    integer resources. ``min_resource == max_resource`` gives one rung (no early stopping).
-
-    Raises
-    ------
-    InvalidParameterError
-        If ``1 < R / r < eta`` (the range is too short for one reduction, so ``max_resource``
-        could never be reached by a promotion), or if ``early_stopping_rate`` leaves no rung.
-
-    Examples
-    --------
-    >>> rung_resources(1, 64, 4, 0)
-    [1, 4, 16, 64]
-    >>> rung_resources(1, 100, 3, 1)
-    [3, 9, 27, 100]
-    """
-    # floor(log_eta(R/r)) computed without floating-point log error.
-    k_max = 0
-    while min_resource * reduction_factor ** (k_max + 1) <= max_resource * (1 + 1e-12):
-        k_max += 1
-    if k_max == 0 and max_resource > min_resource:
-        raise InvalidParameterError(
-            f"max_resource / min_resource must be 1 or at least reduction_factor={reduction_factor} "
-            f"(one reduction), got max_resource={max_resource!r}, min_resource={min_resource!r}: "
-            f"the range is too short for one rung step, so max_resource would never be trained; "
-            f"use max_resource >= {min_resource * reduction_factor!r}, a smaller reduction_factor, "
-            f"or max_resource == min_resource for a plain random search"
-        )
-    top = k_max - early_stopping_rate
-    if top < 0:
-        raise InvalidParameterError(
-            f"early_stopping_rate must be an integer between 0 and floor(log_eta(max_resource / "
-            f"min_resource)) = {k_max} for min_resource={min_resource!r}, "
-            f"max_resource={max_resource!r}, reduction_factor={reduction_factor}; "
-            f"got {early_stopping_rate}"
-        )
-    out = [min_resource * reduction_factor ** (early_stopping_rate + k) for k in range(top)]
-    out.append(max_resource)
-    return out
-
-
-class _Bracket(Protocol):
-    """What every scheduler's bracket has (the rest is its own)."""
-
-    index: int
-    resources: list[float]
-    rungs: list[Rung]
-
-
-class _Trial:
-    """Mutable internal record of a trial; the outside world sees :class:`TrialSnapshot`."""
-
-    __slots__ = ("trial_id", "config", "bracket", "status", "rung", "job", "error", "source")
-
-    def __init__(self, trial_id: int, config: dict[str, Any], bracket: int, source: str):
-        self.trial_id = trial_id
-        self.config = config
-        self.bracket = bracket
-        self.status = TrialStatus.PENDING
-        self.rung = 0  # rung of the next/last job
-        self.job: Job | None = None
-        self.error: str | None = None
-        self.source = source
+__all__ = ["Scheduler"]
 
 
 def _check_value(value: Any) -> float:
@@ -117,7 +36,7 @@ def _check_value(value: Any) -> float:
     return float(value)
 
 
-class Scheduler(abc.ABC):
+class Scheduler(_SchedulerState):
     """Base class of the pure scheduler state machines.
 
     A scheduler never looks at a clock, starts a thread or does I/O. It is driven by
@@ -132,44 +51,6 @@ class Scheduler(abc.ABC):
     ``Promoted`` for a promotion of the asynchronous schedulers). A driver never has to derive an
     event from the scheduler's state.
     """
-
-    _brackets: Sequence[_Bracket]  #: set by each scheduler: its brackets, index order
-
-    def __init__(
-        self,
-        space: Mapping[str, Any] | Space,
-        *,
-        min_resource: float,
-        max_resource: float,
-        reduction_factor: int,
-        mode: str,
-        seed: int | None,
-    ):
-        self.space = as_space(space)
-        self.min_resource = check_number("min_resource", min_resource, low=0, low_inclusive=False)
-        self.max_resource = check_number("max_resource", max_resource, low=0, low_inclusive=False)
-        if max_resource < min_resource:
-            raise InvalidParameterError(
-                f"max_resource must be >= min_resource ({min_resource!r}), got {max_resource!r}"
-            )
-        if isinstance(reduction_factor, numbers.Real) and not isinstance(reduction_factor, bool):
-            if isinstance(reduction_factor, float) and reduction_factor.is_integer():
-                reduction_factor = int(reduction_factor)
-        self.reduction_factor = check_int("reduction_factor", reduction_factor, low=2)
-        self.mode = check_choice("mode", mode, ("max", "min"))
-        if seed is not None:
-            check_int("seed", seed, low=0)
-        self.seed = seed
-        self._sign = -1.0 if mode == "max" else 1.0
-        self._rng = np.random.default_rng(seed)
-        self._trials: list[_Trial] = []
-        self._counts: dict[TrialStatus, int] = dict.fromkeys(TrialStatus, 0)
-        self._user_queue: deque[int] = deque()
-        self._running: dict[int, Job] = {}
-        self._orphans: dict[int, Job] = {}  # jobs of trials stopped while running
-        self._next_job_id = 0
-        self._params: dict[str, Any] = {}
-        self._closed = False
 
     # ------------------------------------------------------------------ contract
     @abc.abstractmethod
@@ -190,11 +71,6 @@ class Scheduler(abc.ABC):
             ``None`` means nothing can run now: a synchronous rung barrier, a concurrency cap,
             or the trial budget is spent. :attr:`is_finished` tells these apart.
         """
-
-    @property
-    @abc.abstractmethod
-    def is_finished(self) -> bool:
-        """Whether the search is over: no job running and none will ever be handed out."""
 
     def report(self, job: Job, value: float) -> list[Event]:
         """Record the value ``job`` produced and return the events it caused.
@@ -345,175 +221,12 @@ class Scheduler(abc.ABC):
             events.append(Stopped(t.trial_id, t.rung, StopReason.END, t.bracket))
         return events
 
-    @property
-    def is_closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._closed
-
-    # ------------------------------------------------------------------ read side
-    @property
-    def n_trials(self) -> int:
-        """Number of trials created so far (sampled and user-added)."""
-        return len(self._trials)
-
-    @property
-    def n_running(self) -> int:
-        """Number of jobs handed out and not yet reported, failed or stopped."""
-        return len(self._running)
-
-    @property
-    def rung_resources(self) -> list[list[float]]:
-        """Resources of each bracket's rungs (``rung_resources[bracket][rung]``)."""
-        return [list(b.resources) for b in self._brackets]
-
-    def expected_jobs(self) -> int | None:
-        """The number of jobs this scheduler plans to hand out (``None``: no limit).
-
-        Exact for the synchronous schedulers (without ``add_trial``); for the asynchronous ones a
-        plan of ``floor(n / eta**k)`` jobs in rung ``k`` of each bracket: they may hand out a few
-        more (a trial promoted early can later drop out of the top set).
-        """
-        return None
-
-    @property
-    def top_resource(self) -> float:
-        """The largest resource any rung trains to (``max_resource``)."""
-        return max(r[-1] for r in self.rung_resources)
-
-    def running_jobs(self) -> list[Job]:
-        """The jobs currently out, in the order they were handed out."""
-        return list(self._running.values())
-
-    def get_params(self) -> dict[str, Any]:
-        """Constructor arguments except ``space``: ``type(s)(space, **s.get_params())`` is a
-        fresh scheduler that, given the same calls, hands out the same jobs."""
-        return dict(self._params)
-
-    def get_rng_state(self) -> dict[str, Any]:
-        """State of the scheduler's random generator (a plain dict; see :meth:`set_rng_state`)."""
-        state: dict[str, Any] = dict(self._rng.bit_generator.state)
-        return state
-
-    def set_rng_state(self, state: Mapping[str, Any]) -> None:
-        """Restore the random generator, e.g. to rebuild a ``seed=None`` scheduler exactly.
-
-        Together with :meth:`get_params` and the same calls, a fresh scheduler whose state is set
-        to a recorded one hands out exactly the recorded jobs and configurations.
-        """
-        self._rng.bit_generator.state = dict(state)
-
-    def trial_status(self, trial_id: int) -> TrialStatus:
-        """The status of one trial (cheap: no snapshot is built)."""
-        return self._trials[trial_id].status
-
-    def trial(self, trial_id: int) -> TrialSnapshot:
-        """Snapshot of one trial."""
-        return self._trial_snapshot(self._trials[trial_id])
-
-    def trial_config(self, trial_id: int) -> Mapping[str, Any]:
-        """The configuration of a trial (the scheduler's own mapping: do not modify it)."""
-        return self._trials[trial_id].config
-
-    def best(self) -> tuple[int, float, float] | None:
-        """``(trial_id, value, resource)`` of the best result at the highest resource reached.
-
-        ``None`` while no finite result exists.
-        """
-        best: tuple[float, tuple[int, float, int], int, float] | None = None
-        for rung in self._all_rungs():
-            if not len(rung):
-                continue
-            tid = rung.top(1)[0]
-            value = rung.value(tid)
-            if not math.isfinite(value):
-                continue
-            key = rung.key(tid)
-            if best is None or rung.resource > best[0] or (rung.resource == best[0] and key < best[1]):
-                best = (rung.resource, key, tid, value)
-        return None if best is None else (best[2], best[3], best[0])
-
-    def trial_columns(self) -> dict[str, Any]:
-        """Every trial as columns, in trial id order: ``trial_id``, ``rung``, ``bracket``
-        (int64 arrays), ``value`` (float64 array: the value at the highest rung with a result,
-        as ``TrialSnapshot.values[-1]``; NaN where there is none), ``has_value`` (bool array),
-        and the lists ``status`` (:class:`TrialStatus`), ``error`` and ``config`` (the
-        scheduler's own mappings: do not modify them).
-
-        The same content as :meth:`snapshot`'s trials, with no object per trial: how a long
-        search's table of trials is read.
-        """
-        trials = self._trials
-        n = len(trials)
-        value = np.full(n, np.nan)
-        has_value = np.zeros(n, dtype=bool)
-        for rung in sorted(self._all_rungs(), key=lambda r: r.index):  # higher rungs win
-            tids, values = rung.value_arrays()
-            value[tids] = values
-            has_value[tids] = True
-        return {
-            "trial_id": np.arange(n, dtype=np.int64),
-            "status": list(map(attrgetter("status"), trials)),
-            "rung": np.fromiter(map(attrgetter("rung"), trials), dtype=np.int64, count=n),
-            "bracket": np.fromiter(map(attrgetter("bracket"), trials), dtype=np.int64, count=n),
-            "value": value,
-            "has_value": has_value,
-            "error": list(map(attrgetter("error"), trials)),
-            "config": list(map(attrgetter("config"), trials)),
-        }
-
-    def rung_snapshots(self) -> tuple[RungSnapshot, ...]:
-        """One :class:`RungSnapshot` per rung (cheap: no per-trial work)."""
-        return tuple(
-            RungSnapshot(
-                bracket=b,
-                rung=r.index,
-                resource=r.resource,
-                n_results=len(r),
-                n_promoted=r.n_promoted,
-                cutoff=r.cutoff(),
-            )
-            for b, r in self._rungs_with_brackets()
-        )
-
-    def status_counts(self) -> dict[TrialStatus, int]:
-        """Number of trials in each status (kept up to date on every change: O(1))."""
-        return dict(self._counts)
-
-    @property
-    def n_queued(self) -> int:
-        """User-added trials still waiting for their first job."""
-        trials = self._trials
-        return sum(1 for t in self._user_queue if trials[t].status is TrialStatus.PENDING)
-
-    def snapshot(self) -> SchedulerSnapshot:
-        """An immutable picture of all rungs and trials (O(number of trials))."""
-        trials = tuple(self._trial_snapshot(t) for t in self._trials)
-        return SchedulerSnapshot(self.rung_snapshots(), trials, self.is_finished,
-                                 len(self._running))
-
     # ------------------------------------------------------------------ helpers for subclasses
     def _set_status(self, trial: _Trial, status: TrialStatus) -> None:
         counts = self._counts
         counts[trial.status] -= 1
         counts[status] += 1
         trial.status = status
-
-    def _trial_snapshot(self, t: _Trial) -> TrialSnapshot:
-        return TrialSnapshot(
-            t.trial_id,
-            dict(t.config),
-            t.status,
-            t.rung,
-            t.bracket,
-            self._values_of(t),
-            t.error,
-        )
-
-    def _values_of(self, t: _Trial) -> tuple[tuple[int, float], ...]:
-        # A trial's values live in its bracket's rungs only (no per-trial dict to keep).
-        rungs = self._bracket_rungs(t.bracket)
-        tid = t.trial_id
-        return tuple((r.index, r.value(tid)) for r in rungs[: t.rung + 1] if tid in r)
 
     def _new_trial(self, config: dict[str, Any], bracket: int, source: str,
                    events: list[Event] | None) -> _Trial:
@@ -598,33 +311,3 @@ class Scheduler(abc.ABC):
 
     def _bracket_for_user_trial(self) -> int:
         return 0
-
-    def _bracket_rungs(self, bracket: int) -> list[Rung]:
-        """The rungs of one bracket, rung 0 first."""
-        return self._brackets[bracket].rungs
-
-    def _rungs_with_brackets(self) -> list[tuple[int, Rung]]:
-        """Every rung with its bracket index."""
-        return [(b.index, r) for b in self._brackets for r in b.rungs]
-
-    def _all_rungs(self) -> list[Rung]:
-        return [r for _, r in self._rungs_with_brackets()]
-
-
-class _HasBrackets(Protocol):
-    @property
-    def _brackets(self) -> Sequence[_Bracket]: ...
-
-
-class _SingleBracket:
-    """The one-bracket views of :class:`~asha_nb.core.ASHA` and :class:`~asha_nb.core.SHA`."""
-
-    @property
-    def resources(self: _HasBrackets) -> list[float]:
-        """Resource of each rung (rung 0 first)."""
-        return list(self._brackets[0].resources)
-
-    @property
-    def rungs(self: _HasBrackets) -> Sequence[Rung]:
-        """The live rung containers (read-only use; prefer :meth:`snapshot`)."""
-        return tuple(self._brackets[0].rungs)

@@ -8,7 +8,9 @@ from typing import Any
 
 from .._validation import check_choice, check_int, check_optional_int
 from ..space import Space
-from ._base import Scheduler, _SingleBracket, _Trial, rung_resources
+from ._base import Scheduler
+from ._brackets import _SingleBracket, rung_resources
+from ._state import _Trial
 from .rungs import Rung
 from .types import Event, Job, Promoted, Stopped, StopReason, TrialCompleted, TrialStatus
 

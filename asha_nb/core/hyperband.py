@@ -8,7 +8,7 @@ from typing import Any
 
 from .._validation import check_choice, check_int, check_number, check_optional_int
 from ..space import Space
-from ._base import rung_resources
+from ._brackets import rung_resources
 from .asha import _AsyncBracket, _AsyncScheduler
 from .sha import _SyncBracket, _SyncScheduler
 
