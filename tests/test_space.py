@@ -248,3 +248,23 @@ def test_long_values_and_option_lists_are_shortened_in_messages():
     text = str(info.value)
     assert "c=1000 is not one of the options of choice([0, 1, 2" in text and ", ...])" in text
     assert len(text) < 600
+
+
+def test_a_pickled_space_names_its_domains_in_asha_nb_space():
+    # A journal stores the space cloudpickled: the classes it names must stay importable from
+    # asha_nb.space (where journals written before the domains moved to a private module find
+    # them), and a journal written now must not name the private module.
+    import pickle
+
+    import cloudpickle
+
+    sp = space.Space({"u": space.uniform(0, 1), "lu": space.loguniform(1e-3, 1),
+                      "ri": space.randint(1, 5), "c": space.choice(["a", "b"]), "fixed": 7,
+                      "norm": scipy.stats.norm(0, 1)})
+    data = cloudpickle.dumps(sp)
+    assert b"asha_nb.space" in data and b"_space_domains" not in data
+    back = pickle.loads(data)
+    assert [type(d) for d in back.values()] == [type(d) for d in sp.values()]
+    assert back["c"] == sp["c"] and back["fixed"] == sp["fixed"]
+    for cls in (space.Domain, space.Uniform, space.LogUniform, space.RandInt, space.Choice):
+        assert cls.__module__ == "asha_nb.space"
