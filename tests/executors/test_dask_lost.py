@@ -12,6 +12,7 @@ import time
 
 import cloudpickle
 import pytest
+from _polling import until
 from distributed import Client, LocalCluster
 
 from asha_nb import Search, space
@@ -122,8 +123,11 @@ BLOCK = "ASHA_TEST_DASK_BLOCK"
 
 
 def blocking(config, resource):
-    """Runs until its worker is stopped while BLOCK is set (in the cluster's worker processes);
-    returns at once without it (the resumed search, on threads)."""
+    """Runs until its worker is stopped while BLOCK is set (in the cluster's worker processes;
+    it names a folder where the job marks its start); returns at once without it (the resumed
+    search, on threads)."""
+    if os.environ.get(BLOCK):
+        open(os.path.join(os.environ[BLOCK], repr(config["x"])), "w").close()
     deadline = time.monotonic() + 60
     while os.environ.get(BLOCK) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -134,7 +138,9 @@ def test_a_search_whose_cluster_closes_interrupts_its_running_jobs_and_resume_re
         tmp_path, monkeypatch):
     # Issue 15 item 2: cluster.close() mid-search recorded the running jobs as failed
     # (KilledWorker), and a resume never ran them again.
-    monkeypatch.setenv(BLOCK, "1")  # inherited by the worker processes started below
+    started = tmp_path / "started"
+    started.mkdir()
+    monkeypatch.setenv(BLOCK, str(started))  # inherited by the worker processes started below
     path = tmp_path / "dask.asha"
     cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=True, host="127.0.0.1",
                            dashboard_address=None)
@@ -144,10 +150,8 @@ def test_a_search_whose_cluster_closes_interrupts_its_running_jobs_and_resume_re
         search = Search(blocking, {"x": space.uniform(0.0, 1.0)}, executor=client, n_workers=2,
                         max_trials=4, max_resource=1, journal=path, seed=0, progress=False)
         search.start()
-        deadline = time.monotonic() + LOST_WITHIN_S
-        while search.snapshot().busy_workers < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.5)  # both jobs really run in the worker
+        # both jobs really run in the worker
+        assert until(lambda: len(list(started.iterdir())) == 2, LOST_WITHIN_S)
         closer.start()
         assert search.wait(timeout=LOST_WITHIN_S), "the search did not end"
         assert str(search.state) == "failed" and "closed" in search.snapshot().reason, search.snapshot().reason

@@ -11,6 +11,7 @@ from typing import Any
 
 import cloudpickle
 import pytest
+from _polling import until
 
 from asha_nb.executors import JobOutcome, JobSpec
 
@@ -40,6 +41,12 @@ def make_spec(config: dict[str, Any], resource: float = 3, **kw: Any) -> JobSpec
 
 
 # ---------------------------------------------------------------- objectives (one per form)
+def _mark_started(config: dict[str, Any]) -> None:
+    """Create the file ``config["started"]`` (if given) once the job runs: what a test waits on."""
+    if config.get("started"):
+        open(config["started"], "w").close()
+
+
 def _misbehave(config: dict[str, Any]) -> None:
     case = config.get("case")
     if case == "raise":
@@ -47,6 +54,7 @@ def _misbehave(config: dict[str, Any]) -> None:
     if case == "crash":
         os._exit(1)
     if case == "sleep":
+        _mark_started(config)
         time.sleep(config.get("seconds", 60))
 
 
@@ -74,6 +82,7 @@ def trial_objective(trial):
             time.sleep(0.02)
         return config["x"]
     if config.get("case") == "wait_stop":  # cooperative stop: loop until asked
+        _mark_started(config)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if trial.should_stop():
@@ -228,10 +237,11 @@ def test_notebook_function_lambda_and_closure(executors, backend):
 
 
 @pytest.mark.parametrize("backend", COOPERATIVE)
-def test_cooperative_stop(executors, backend):
+def test_cooperative_stop(executors, backend, tmp_path):
     ex = executors.get(backend, "trial", trial_objective)
-    job = ex.submit(make_spec({"x": 1.0, "case": "wait_stop"}))
-    time.sleep(0.5)
+    started = tmp_path / "started"
+    job = ex.submit(make_spec({"x": 1.0, "case": "wait_stop", "started": str(started)}))
+    assert until(started.exists, 60), "the job never started"
     assert not job.future.done()
     ex.stop_job(job)
     outcome = job.future.result(timeout=10)
@@ -242,12 +252,14 @@ def test_cooperative_stop(executors, backend):
     assert after.value == 1.0
 
 
-def test_process_stop_kills_running_job(executors):
+def test_process_stop_kills_running_job(executors, tmp_path):
     ex = executors.get("process", "plain", plain_objective)
     assert ex.can_kill
-    job = ex.submit(make_spec({"x": 1.0, "case": "sleep", "seconds": 60}))
-    time.sleep(1.0)
-    assert job.future.running() or not job.future.done()
+    started = tmp_path / "started"
+    job = ex.submit(make_spec({"x": 1.0, "case": "sleep", "seconds": 60,
+                               "started": str(started)}))
+    assert until(started.exists, 60), "the job never started"
+    assert not job.future.done()
     t0 = time.monotonic()
     ex.stop_job(job)
     with pytest.raises(cf.CancelledError):
@@ -345,10 +357,7 @@ def test_thread_started_at_is_the_real_start():
     try:
         first = ex.submit(make_spec({"gate": True}))
         queued = ex.submit(make_spec({}))
-        deadline = time.monotonic() + 30
-        while first.started_at is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert first.started_at is not None
+        assert until(lambda: first.started_at is not None, 30)
         # the only thread is busy: the second job has not started, whatever the clock says
         assert queued.started_at is None and not queued.future.running()
         gate.set()

@@ -65,18 +65,22 @@ def test_jobs_submitted_while_the_interpreter_exits_do_not_log_errors():
         ex = ThreadExecutor()
         ex.start(lambda config, resource: time.sleep(0.01), 2)
 
+        running = threading.Event()  # set once jobs go round: the exit comes mid-stream
+
         def loop():
             for job_id in range(10**9):
                 try:
                     ex.submit(JobSpec(job_id, job_id, {}, rung=0, resource=1, resume_from=0)
                               ).future.result()
+                    if job_id == 2:
+                        running.set()
                 except BaseException:
                     traceback.print_exc()
                     sys.stderr.flush()
                     raise
 
         threading.Thread(target=loop, daemon=True).start()
-        time.sleep(0.5)
+        assert running.wait(30), "no job ran"
         print("exiting")
         """
     )
