@@ -2,17 +2,18 @@
 
 The blocks run in one IPython shell (so ``%asha`` lines work), in a temporary folder (files the
 README writes land there), with the README's own budgets. A cell that starts a search in the
-background is followed by a short pause, as a reader takes before the next cell. A block that
+background is followed by a wait until each search of the shell has started the trials the next
+cells name (``stop_trial(3)``), as a reader's pause before the next cell gives. A block that
 raises fails this test with the block and the error.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
+from _polling import until
 from IPython.core.interactiveshell import InteractiveShell
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -21,6 +22,20 @@ BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 def blocks() -> list[str]:
     return BLOCK.findall(README.read_text(encoding="utf-8"))
+
+
+def _searches(ns: dict) -> list:
+    """The searches of the shell: its Search objects and those a scikit-learn tuner holds."""
+    from asha_nb.runtime import Search
+
+    found = [getattr(v, "search_", v) for v in list(ns.values())]
+    return [s for s in found if isinstance(s, Search)]
+
+
+def _started(ns: dict, n_trials: int = 4) -> bool:
+    """Each running search of the shell started ``n_trials`` trials (the README's cells stop
+    trial 3)."""
+    return all(s.snapshot().n_started >= n_trials for s in _searches(ns) if s.state == "running")
 
 
 def test_readme_has_python_blocks():
@@ -38,8 +53,8 @@ def test_every_python_block_of_the_readme_runs(tmp_path, monkeypatch):
                 err = result.error_in_exec or result.error_before_exec
                 pytest.fail(f"README block {i} failed with {type(err).__name__}: {err}\n"
                             f"---\n{code}", pytrace=False)
-            if ".start()" in code or "%asha " in code:
-                time.sleep(1.0)  # a reader looks at the output before the next cell
+            if ".start()" in code or "%asha " in code:  # a reader looks before the next cell
+                assert until(lambda: _started(shell.user_ns), 120), f"block {i}: no trial ran"
     finally:
         from asha_nb.runtime import Search
 

@@ -7,8 +7,9 @@
     and keep running until killed. With ``fork``, first fork a child that inherits every open
     descriptor (the journal's, its lock file's) and sleeps: a worker that outlives its parent.
 ``create JOURNAL GO OUT``
-    Wait until the file GO exists (so two processes start together), then build and run a small
-    journaled search on JOURNAL; write ``{"ok": true}`` or the error's class and message to OUT.
+    Write OUT.waiting, wait until the file GO exists (so two processes start together), then
+    build and run a small journaled search on JOURNAL; write ``{"ok": true}`` or the error's
+    class and message to OUT.
 ``first JOURNAL CREATED RELEASE OUT`` / ``second JOURNAL CREATED OUT``
     The lock without a race: ``first`` builds a journaled search, writes CREATED, waits for
     RELEASE, then runs it; ``second`` waits for CREATED, then tries to build a search on the same
@@ -81,6 +82,7 @@ def hold(journal: str, ready: str, fork: bool) -> None:
 
 
 def create(journal: str, go: str, out: str) -> None:
+    _write(out + ".waiting", {"pid": os.getpid()})  # at the barrier, asha_nb imported
     end = time.monotonic() + 60
     while not os.path.exists(go) and time.monotonic() < end:
         time.sleep(0.001)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from _polling import until
 from _virtual import InvariantChecker
 
 from asha_nb import space
@@ -42,6 +43,8 @@ def _objectives():
     def forever(config, resource):
         import time
 
+        if config.get("started"):  # a file the test waits on
+            open(config["started"], "w").close()
         time.sleep(60)
         return 1.0
 
@@ -75,15 +78,13 @@ def test_process_run_and_faults():
     assert s.state == "finished"
 
 
-def test_process_stop_trial_kills_running_job():
+def test_process_stop_trial_kills_running_job(tmp_path):
     _, _, forever = _objectives()
-    s = Search(forever, {"x": space.uniform(0, 1)}, executor="process", max_trials=1,
-               max_resource=1, n_workers=1, progress=False)
+    started = tmp_path / "started"
+    s = Search(forever, {"x": space.uniform(0, 1), "started": str(started)}, executor="process",
+               max_trials=1, max_resource=1, n_workers=1, progress=False)
     s.start()
-    end = time.monotonic() + WAIT
-    while s.snapshot().busy_workers == 0 and time.monotonic() < end:
-        time.sleep(0.01)
-    time.sleep(0.3)
+    assert until(started.exists, WAIT), "the job never started in its worker process"
     s.stop_trial(0)
     assert s.wait(WAIT)  # 60-s job: returning at all means it was killed
     assert s.results().status.tolist() == ["stopped"]
@@ -122,9 +123,7 @@ def test_closing_the_dask_client_mid_search_ends_it_as_failed_within_seconds():
                max_resource=1, n_workers=1, progress=False)
     try:
         s.start()
-        end = time.monotonic() + WAIT
-        while s.snapshot().busy_workers == 0 and time.monotonic() < end:
-            time.sleep(0.01)
+        assert until(lambda: s.snapshot().busy_workers > 0, WAIT)
         client.close()
         t0 = time.monotonic()
         assert s.wait(20), "the search kept running after its Dask client was closed"

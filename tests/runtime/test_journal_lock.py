@@ -13,7 +13,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -177,7 +176,10 @@ def test_two_processes_creating_one_journal_at_once_one_wins(tmp_path):
     outs = [tmp_path / f"out{i}.json" for i in range(2)]
     procs = [subprocess.Popen([*COMMAND, "create", str(path), str(go), str(o)],
                               env=_env()) for o in outs]
-    time.sleep(1.5)  # both wait at the barrier (they import asha_nb first)
+    waiting = [Path(f"{o}.waiting") for o in outs]  # both wait at the barrier
+    assert _until(lambda: all(w.exists() for w in waiting) or any(p.poll() is not None
+                                                                 for p in procs), 120)
+    assert all(p.poll() is None for p in procs), "a process ended before the barrier"
     go.write_text("go")
     for p in procs:
         assert p.wait(120) == 0

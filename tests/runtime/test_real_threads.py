@@ -12,6 +12,7 @@ import textwrap
 import threading
 import time
 
+from _polling import until
 from _virtual import SPACE, InvariantChecker
 
 from asha_nb import space
@@ -84,16 +85,12 @@ def test_late_value_after_stop_is_kept():
 
     s = Search(obj, SPACE, max_trials=1, max_resource=1, n_workers=1, progress=False)
     s.start()
-    end = time.monotonic() + WAIT
-    while s.snapshot().busy_workers == 0 and time.monotonic() < end:
-        time.sleep(0.01)
+    assert until(lambda: s.snapshot().busy_workers > 0, WAIT)
     s.stop()
     assert s.state == "stopped"
     assert s.results().status.tolist() == ["interrupted"]
     release.set()
-    end = time.monotonic() + WAIT
-    while s.results().value.iloc[0] is None and time.monotonic() < end:
-        time.sleep(0.01)
+    assert until(lambda: s.results().value.iloc[0] is not None, WAIT)
     row = s.results().iloc[0]
     assert row.value == 0.75 and "after the search ended" in row.error
 
@@ -111,7 +108,9 @@ def test_a_script_with_a_stuck_thread_trial_exits_after_stop():
         s = Search(obj, {"x": space.uniform(0, 1)}, max_trials=2, max_resource=1,
                    n_workers=2, progress=False)
         s.start()
-        time.sleep(0.5)
+        end = time.monotonic() + 30  # until both trials' threads run
+        while s.snapshot().busy_workers < 2 and time.monotonic() < end:
+            time.sleep(0.01)
         s.stop()
         print("stopped", s.state)
     """)
@@ -136,7 +135,9 @@ def test_a_search_running_at_interpreter_exit_ends_quietly():
         s = Search(obj, {"x": space.uniform(0, 1)}, max_resource=9, n_workers=2,
                    progress=False)            # no max_trials: still running at exit
         s.start()
-        time.sleep(0.3)
+        end = time.monotonic() + 30  # until jobs go round: the exit comes mid-search
+        while len(s.records()) < 3 and time.monotonic() < end:
+            time.sleep(0.01)
         print("bye")
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
