@@ -9,6 +9,7 @@ import sys
 
 import cloudpickle
 import pytest
+from _polling import until
 
 from asha_nb._trial import NullChannel, Trial
 from asha_nb.errors import InvalidParameterError, InvalidTypeError, SearchStateError
@@ -429,30 +430,24 @@ def test_daemon_thread_pool_threads_resize_and_shutdown():
     def alive() -> list[threading.Thread]:
         return [t for t in threading.enumerate() if t.name.startswith("pool-under-test-")]
 
-    def wait_for(condition) -> bool:
-        deadline = time.monotonic() + 30
-        while not condition() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return condition()
-
     pool = DaemonThreadPool(3, "pool-under-test")
     try:
         assert alive() == []  # threads start lazily, when jobs need them
         gate = threading.Event()
         busy = pool.submit(gate.wait, 30)
-        assert wait_for(busy.running)
+        assert until(busy.running)
         assert len(alive()) == 1
         queued = [pool.submit(time.sleep, 0) for _ in range(2)]
         assert [f.result(timeout=30) for f in queued] == [None, None]
         assert 2 <= len(alive()) <= 3 and all(t.daemon for t in alive())
         pool.resize(1)  # the idle threads leave at once, the busy one finishes its job first
-        assert wait_for(lambda: len(alive()) == 1)
+        assert until(lambda: len(alive()) == 1)
         gate.set()
         assert busy.result(timeout=30) is True
         assert pool.submit(pow, 2, 3).result(timeout=30) == 8
         blocker = threading.Event()
         running = pool.submit(blocker.wait, 30)
-        assert wait_for(running.running)
+        assert until(running.running)
         waiting = pool.submit(pow, 2, 4)
         pool.shutdown(wait=False)
         assert waiting.cancelled()  # queued work is cancelled ...
@@ -461,14 +456,13 @@ def test_daemon_thread_pool_threads_resize_and_shutdown():
         assert running.result(timeout=30) is True
         with pytest.raises(SearchStateError, match="after shutdown"):
             pool.submit(pow, 2, 5)
-        assert wait_for(lambda: not alive())
+        assert until(lambda: not alive())
     finally:
         pool.shutdown(wait=True)
 
 
 def test_thread_executor_shutdown_lets_a_running_job_resolve_its_future():
     import threading
-    import time
 
     from asha_nb.executors import ThreadExecutor
 
@@ -482,9 +476,7 @@ def test_thread_executor_shutdown_lets_a_running_job_resolve_its_future():
     ex.start(objective, 1)
     job = ex.submit(spec(1))
     queued = ex.submit(spec(2))
-    deadline = time.monotonic() + 30
-    while job.started_at is None and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert until(lambda: job.started_at is not None)
     ex.shutdown(wait=False)
     assert queued.future.cancelled() and not job.future.done()
     release.set()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import _kill_target as kt
 import pytest
+from _polling import until
 
 from asha_nb.errors import InvalidParameterError
 from asha_nb.runtime import Journal, Search
@@ -35,9 +36,7 @@ def test_stop_then_resume_in_process_matches_uninterrupted(tmp_path):
     path = tmp_path / "s.sqlite"
     s = Search(kt.objective, kt.SPACE, journal=path, **kt.OPTIONS)
     s.start()
-    end = time.monotonic() + 30
-    while len(_reports(path)) < 5 and time.monotonic() < end:
-        time.sleep(0.01)
+    assert until(lambda: len(_reports(path)) >= 5, 30)
     s.stop()
     assert s.state == "stopped"
     with pytest.raises(InvalidParameterError, match="already holds a search"):
@@ -86,9 +85,8 @@ def test_kill_and_resume_loses_nothing_and_matches_uninterrupted(tmp_path):
         before = len(_reports(path))
         proc = subprocess.Popen([sys.executable, script, str(path), mode, str(out)], env=env)
         goal = before + rng.randint(1, 4)
-        deadline = time.monotonic() + 60
-        while proc.poll() is None and len(_reports(path)) < goal and time.monotonic() < deadline:
-            time.sleep(0.005)
+        until(lambda: proc.poll() is not None or len(_reports(path)) >= goal, 60,  # noqa: B023 - called at once
+              every=0.005)
         time.sleep(rng.uniform(0, 0.03))  # land mid-job, mid-write or between jobs
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
@@ -131,9 +129,7 @@ def test_resume_of_an_unseeded_search_replays_its_random_state(tmp_path):
     s = Search(objective, sp, journal=path, max_trials=12, max_resource=9, n_workers=1,
                progress=False)  # no seed
     s.start()
-    end = time.monotonic() + 30
-    while len(_reports(path)) < 4 and time.monotonic() < end:
-        time.sleep(0.005)
+    assert until(lambda: len(_reports(path)) >= 4, 30, every=0.005)
     s.stop()
     before = {r.trial_id: r.config for r in s.records()}
     r = Search.from_journal(path, objective)  # raised JournalMismatchError before the fix

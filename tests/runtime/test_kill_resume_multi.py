@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import _kill_multi_target as target
+from _polling import until
 
 from asha_nb.runtime.journal import Journal, JournalError
 
@@ -108,10 +109,8 @@ def test_kill_and_resume_a_multi_worker_search_with_faults(tmp_path):
                 proc = subprocess.Popen(cmd, env=env, start_new_session=True, stderr=fh)
             groups.append(proc.pid)
             goal = before + rng.choice([0, 1, 2, 4, 6, 9])  # 0: kill during start-up
-            deadline = time.monotonic() + 60
-            while (proc.poll() is None and _n_reports(path) < goal
-                   and time.monotonic() < deadline):
-                time.sleep(0.005)
+            until(lambda: proc.poll() is not None or _n_reports(path) >= goal, 60,  # noqa: B023 - called at once
+                  every=0.005)
             time.sleep(rng.uniform(0, 0.3))  # mid-job, mid-write, between jobs
             if proc.poll() is None:
                 _kill(proc, whole_group=rng.random() < 0.5)
