@@ -119,20 +119,21 @@ def test_kill_and_resume_loses_nothing_and_matches_uninterrupted(tmp_path):
 def test_resume_of_an_unseeded_search_replays_its_random_state(tmp_path):
     """seed=None: the journal keeps the generator's initial state, so replay is still exact."""
     from asha_nb import ASHA, space
+    from asha_nb.executors import SimulatedExecutor
 
     def objective(config, resource):
-        time.sleep(0.002)
         return config["x"] * resource
 
     sp = {"x": space.uniform(0, 1)}
     path = tmp_path / "unseeded.sqlite"
-    s = Search(objective, sp, journal=path, max_trials=12, max_resource=9, n_workers=1,
-               progress=False)  # no seed
-    s.start()
-    assert until(lambda: len(_reports(path)) >= 4, 30, every=0.005)
-    s.stop()
+    s = Search(objective, sp, journal=path, executor=SimulatedExecutor(cost=1.0),
+               max_trials=12, max_resource=9, n_workers=1, progress=False)  # no seed
+    s.at(8.5).stop()  # virtual time: mid-search, a few results in
+    s.run()
+    assert s.state == "stopped" and 4 <= len(_reports(path)) < 12
     before = {r.trial_id: r.config for r in s.records()}
-    r = Search.from_journal(path, objective)  # raised JournalMismatchError before the fix
+    # raised JournalMismatchError before the fix
+    r = Search.from_journal(path, objective, executor=SimulatedExecutor(cost=1.0))
     r.run()
     assert r.state == "finished"
     after = {rec.trial_id: rec.config for rec in r.records()}
