@@ -39,10 +39,12 @@ def spec(job_id: int, seconds: float = 8.0) -> JobSpec:
 
 def wait_done(ex: DaskExecutor, futures: list[cf.Future]) -> None:
     """Wait for the futures as the runtime does: drain_reports() every ~50 ms meanwhile."""
-    deadline = time.monotonic() + LOST_WITHIN_S
-    while not all(f.done() for f in futures) and time.monotonic() < deadline:
+
+    def done() -> bool:
         ex.drain_reports()
-        time.sleep(0.05)
+        return all(f.done() for f in futures)
+
+    until(done, LOST_WITHIN_S, every=0.05)
     assert all(f.done() and not f.cancelled() for f in futures)
 
 
@@ -52,10 +54,11 @@ def assert_lost(future: cf.Future) -> None:
 
 
 def started(ex: DaskExecutor, jobs: list) -> None:
-    deadline = time.monotonic() + LOST_WITHIN_S
-    while any(j.started_at is None for j in jobs) and time.monotonic() < deadline:
+    def seen() -> bool:
         ex.drain_reports()
-        time.sleep(0.02)
+        return all(j.started_at is not None for j in jobs)
+
+    until(seen, LOST_WITHIN_S, every=0.02)
     assert all(j.started_at is not None for j in jobs)
 
 

@@ -197,10 +197,12 @@ def test_intermediate_reports(executors, backend):
         assert ex.drain_reports() == []
         return
     got: list = []
-    deadline = time.monotonic() + 10
-    while len(got) < 3 and time.monotonic() < deadline:
-        got += [r for r in ex.drain_reports() if r.job_id == job.spec.job_id]
-        time.sleep(0.02)
+
+    def three_reports() -> bool:
+        got.extend(r for r in ex.drain_reports() if r.job_id == job.spec.job_id)
+        return len(got) >= 3
+
+    until(three_reports, 10, every=0.02)
     assert [(r.resource, r.value) for r in got] == expected
     assert {r.trial_id for r in got} == {job.spec.trial_id}
 
@@ -328,11 +330,12 @@ def test_late_value_after_stop_resolves_the_future(executors, backend):
     # its worker; its future then resolves with the value it returned (never cancelled).
     ex = executors.get(backend, "trial", trial_objective)
     job = ex.submit(make_spec({"x": 4.0, "case": "ignore_stop", "seconds": 1.0}))
-    deadline = time.monotonic() + 30
-    while job.started_at is None and time.monotonic() < deadline:
+
+    def seen_start() -> bool:
         ex.drain_reports()  # the Dask executor learns of the start from its report queue
-        time.sleep(0.02)
-    assert job.started_at is not None
+        return job.started_at is not None
+
+    assert until(seen_start, 30, every=0.02)
     ex.stop_job(job)
     outcome = job.future.result(timeout=60)
     assert not job.future.cancelled()
@@ -392,11 +395,13 @@ def test_dask_started_at_comes_from_the_worker(executors):
     ex = executors.get("dask", "plain", plain_objective)
     submitted = time.monotonic()
     job = ex.submit(make_spec({"x": 1.0, "case": "sleep", "seconds": 1.0}))
-    deadline = time.monotonic() + 60
-    while job.started_at is None and time.monotonic() < deadline:
+
+    def seen_start() -> bool:
         ex.drain_reports()  # as the runtime's loop does
-        time.sleep(0.02)
-    assert job.started_at is not None and job.started_at >= submitted
+        return job.started_at is not None
+
+    assert until(seen_start, 60, every=0.02)
+    assert job.started_at >= submitted
     assert job.future.result(timeout=60).value == 3.0
 
 
