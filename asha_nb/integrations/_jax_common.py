@@ -13,7 +13,8 @@ import numpy as np
 
 from ..errors import InvalidParameterError, MissingExtraError
 
-__all__ = ["jax_module", "freeze", "eval_blocks", "block_counts", "bucket_sizes"]
+__all__ = ["jax_module", "freeze", "eval_blocks", "block_counts", "bucket_sizes", "train_sizes",
+           "pack_chunk"]
 
 
 def jax_module() -> Any:
@@ -115,3 +116,39 @@ def bucket_sizes(capacity: int, n_devices: int = 1) -> tuple[int, ...]:
     while sizes[-1] < capacity:
         sizes.append(sizes[-1] * 2)
     return tuple(sizes)
+
+
+def train_sizes(size: int, n_devices: int = 1) -> tuple[int, ...]:
+    """Row counts a batch of ``size`` rows trains in a chunk: ``size``, a half, a quarter, ...
+    down to a sixteenth, each a multiple of ``n_devices`` (largest first). A chunk trains the
+    first of its live-first ``order`` in the smallest of them that holds its live rows.
+
+    >>> train_sizes(256), train_sizes(8, 4), train_sizes(1)
+    ((256, 128, 64, 32, 16), (8, 4), (1,))
+    """
+    out = []
+    for j in range(5):
+        m = int(size) >> j
+        if m >= 1 and m % n_devices == 0 and m << j == int(size):
+            out.append(m)
+    return tuple(out)
+
+
+def pack_chunk(src: np.ndarray, tids: np.ndarray, dst: np.ndarray, order: np.ndarray,
+               load: np.ndarray, take_new: np.ndarray, n_epochs: int, full: bool, branch: int,
+               counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(idx, meta)`` arguments of a batched program (see ``BatchPrograms.batch_program``).
+
+    >>> idx, meta = pack_chunk(*(np.arange(3),) * 4, np.array([1, 0, 0], bool),
+    ...                        np.array([0, 1, 0], bool), 2, False, 0, np.array([1, 0]))
+    >>> idx[4].tolist(), meta.tolist()
+    ([1, 2, 0], [2, 0, 0, 1, 0])
+    """
+    idx = np.empty((5, len(src)), np.int32)
+    idx[0], idx[1], idx[2], idx[3] = src, tids, dst, order
+    np.add(load.astype(np.int32), 2 * take_new.astype(np.int32), out=idx[4])
+    meta = np.empty(3 + len(counts), np.int32)
+    meta[0], meta[1], meta[2] = n_epochs, int(full), branch
+    meta[3:] = counts
+    return idx, meta
+

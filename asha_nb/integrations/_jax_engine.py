@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidParameterError
+from ..errors import InvalidParameterError, InvalidTypeError
 from ..executors.batched import Finished, whole_epochs
-from ._jax_common import block_counts, bucket_sizes, eval_blocks, freeze, jax_module
+from ._jax_common import block_counts, bucket_sizes, eval_blocks, freeze, jax_module, pack_chunk
 from ._jax_layout import _Chunk, _Group, _Layout, _Row
 from ._jax_pool import _DEFAULT_POOL_BYTES, DeviceCheckpoint, _Pool
 
@@ -96,6 +96,15 @@ class JaxBatchEngine(_Layout):
         still training :meth:`progress` returns (intermediate values); ``0``: every chunk
         (every row evaluated after every chunk, as before this option); ``None``: never (only
         the rows that finish are evaluated; no intermediate values). Default 1 s.
+    trim_empty
+        ``True``: a chunk trains only its live rows, in the smallest batch of
+        :func:`~asha_nb.integrations._jax_common.train_sizes` (the bucket, a half, ..., a
+        sixteenth) that holds them, not the whole bucket: the empty slots of a partly filled
+        batch (a search's tail) cost nothing, without a new program per size (one program
+        switches between them; it takes longer to compile). On a CPU, XLA's code for each
+        size may round differently, so a row's results may then differ in the last bits with
+        the number of rows it trained with. ``False`` (default): every slot trains, and a
+        promoted row continues bit-for-bit as in its original batch.
     clock
         Monotonic clock in seconds (``time.perf_counter``); tests inject a fake one.
 
@@ -105,6 +114,11 @@ class JaxBatchEngine(_Layout):
         Chunks run so far.
     epochs_trained : int
         Model-epochs trained by live rows (padding excluded).
+    slot_epochs : int
+        Row-epochs the chunks' programs trained, empty slots included: each chunk trains its
+        live rows first, in the smallest of :func:`~asha_nb.integrations._jax_common.train_sizes`
+        that holds them (a half, a quarter, ... down to a sixteenth of the batch), so a batch
+        that is partly empty trains at most about twice its live rows, not the whole batch.
     rows_to_host : int
         Row states copied from the device to host memory (handles read, pickled or spilled);
         the values of each chunk are not counted.
@@ -137,6 +151,7 @@ class JaxBatchEngine(_Layout):
         pool_fraction: float = 0.5,
         max_pool_bytes: int | None = None,
         progress_interval: float | None = 1.0,
+        trim_empty: bool = False,
         clock: Callable[[], float] = time.perf_counter,
     ):
         jax = jax_module()
@@ -159,6 +174,9 @@ class JaxBatchEngine(_Layout):
             raise InvalidParameterError(
                 f"progress_interval must be None or >= 0 seconds, got {progress_interval!r}")
         self.progress_interval = None if progress_interval is None else float(progress_interval)
+        if not isinstance(trim_empty, (bool, np.bool_)):
+            raise InvalidTypeError(f"trim_empty must be a bool, got {type(trim_empty).__name__}")
+        self.trim_empty = bool(trim_empty)
         self.model = model
         self.devices = list(devices) if devices is not None else list(jax.local_devices())
         self.mesh = Mesh(np.array(self.devices), ("k",))
@@ -180,6 +198,7 @@ class JaxBatchEngine(_Layout):
         self._used: set[int] = set()
         self.n_chunks = 0
         self.epochs_trained = 0
+        self.slot_epochs = 0
         self.rows_to_host = 0
         self.rows_from_host = 0
         self.rows_spilled = 0
@@ -304,52 +323,56 @@ class JaxBatchEngine(_Layout):
         if max_epochs is not None:
             n = min(n, max(1, int(max_epochs)))
         finishing = [(i, r) for i, r in live if r.remaining <= n]
+        going = [(i, r) for i, r in live if r.remaining > n]
         pinned = set(group.src[group.load].tolist()) if group.load.any() else set()
         slots = pool.alloc(len(finishing), pinned)  # may grow the pool: before the program
-        dst = np.full(len(rows), pool.size, np.int32)
-        for (i, _), slot in zip(finishing, slots):
-            dst[i] = slot
-        program = self._program(group, len(rows))
-        src_d, load_d, tids_d, take_d, active_d, dst_d = self._put(
-            (group.src, group.load, group.tids, group.take_new, group.active_host, dst))
+        size = len(rows)
+        dst = np.full(size, pool.size, np.int32)
+        order = np.empty(size, np.int32)  # finishing rows, then the others, then empty slots
+        nf = len(finishing)
+        if finishing:
+            done_at = [i for i, _ in finishing]
+            dst[done_at] = slots
+            order[:nf] = done_at
+        order[nf:len(live)] = [i for i, _ in going]
+        order[len(live):] = np.flatnonzero(~group.active_host)
+        branch, m = self._trained_rows(size, len(live))
+        program = self._program(group, size)
         t0 = self._clock()
-        report = (self.progress_interval is not None and len(finishing) < len(live)
+        report = (self.progress_interval is not None and going
                   and t0 - group.last_full >= self.progress_interval)
-        order = np.zeros(len(rows), np.int32)
         if report:
             group.last_full = t0
-        full = report or len(finishing) == len(rows)
+        full = bool(report) or nf == size
         if full:
-            self.rows_evaluated += len(rows)
+            self.rows_evaluated += size
             self.full_evaluations += 1
-        elif finishing:  # only the finished rows, gathered in front
-            order[: len(finishing)] = [i for i, _ in finishing]
-            self.rows_evaluated += len(finishing)
-        counts = block_counts(0 if full else len(finishing), eval_blocks(len(rows)))
+        else:
+            self.rows_evaluated += nf
+        counts = block_counts(0 if full else nf, eval_blocks(size))
+        idx, meta = pack_chunk(group.src, group.tids, dst, order, group.load, group.take_new,
+                               n, full, branch, counts)
         with pool.lock:
             state, pool.arrays, values = program(
-                group.state, pool.arrays, src_d, load_d, tids_d, take_d, group.dyn_dev, active_d,
-                np.int32(n), self._data, dst_d, np.bool_(full), order, counts)
+                group.state, pool.arrays, group.dyn_dev, self._data, idx, meta)
         group.state = state
         group.load[:] = False
         group.take_new[:] = False
         pool.free.extend(group.temp)  # read by the program just launched
         group.temp = []
-        done: list[tuple[int, _Row, int]] = []
-        going: list[tuple[int, _Row]] = []
-        for i, r in live:
+        for _, r in live:
             r.remaining -= n
             r.trained += n
             r.resource += n
-            if r.remaining > 0:
-                going.append((i, r))
-        for (i, r), slot in zip(finishing, slots):
-            done.append((i, r, slot))
+        done = [(i, r, slot) for (i, r), slot in zip(finishing, slots)]
+        for i, _ in finishing:
             rows[i] = None
             group.active_host[i] = False
+        self.slot_epochs += m * n
         self.epochs_trained += n * len(live)
         group.busy = True
-        self._inflight.append(_Chunk(group, len(rows), n, t0, values, done, going, full, report))
+        self._inflight.append(_Chunk(group, size, m, n, t0, values, done, going, full,
+                                     bool(report)))
         self.n_chunks += 1
         self._used.add(len(rows))
 
@@ -374,8 +397,8 @@ class JaxBatchEngine(_Layout):
             value = values[i] if chunk.full else values[k]
             out.append(Finished(r.key, r.trial_id, float(value), handle, r.trained))
         n_left = group.n_live()
-        if n_left and self._fit(n_left) < chunk.size:
-            group.waste += seconds * (1 - self._fit(n_left) / chunk.size)
+        if n_left and self._fit(n_left) < chunk.size:  # what a smaller bucket would have saved
+            group.waste += seconds * (1 - self._trained_rows(self._fit(n_left), n_left)[1] / chunk.m)
         self._last_values = ({r.key: (r.resource, float(values[i])) for i, r in chunk.going}
                              if chunk.report else {})
         return out
@@ -436,13 +459,15 @@ class JaxBatchEngine(_Layout):
 
     @property
     def stats(self) -> dict[str, Any]:
-        """Counters: chunks, epochs, host/wait seconds, rows copied to/from the host, spilled,
-        rows evaluated, full evaluations, pool rows (allocated, in use). Read it between steps (it frees the slots of dead
-        handles, which only the engine's thread may do)."""
+        """Counters: chunks, epochs (of live rows, and of rows trained: ``slot_epochs``),
+        host/wait seconds, rows copied to/from the host, spilled, rows evaluated, full
+        evaluations, pool rows (allocated, in use). Read it between steps (it frees the slots of
+        dead handles, which only the engine's thread may do)."""
         pools = {sig: g.pool for sig, g in self._groups.items() if g.pool is not None}
         for p in pools.values():
             p.collect()
         return {"n_chunks": self.n_chunks, "epochs_trained": self.epochs_trained,
+                "slot_epochs": self.slot_epochs,
                 "host_seconds": self.host_seconds, "wait_seconds": self.wait_seconds,
                 "rows_to_host": self.rows_to_host, "rows_from_host": self.rows_from_host,
                 "rows_spilled": self.rows_spilled, "rows_evaluated": self.rows_evaluated,

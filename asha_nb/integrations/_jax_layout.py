@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidParameterError
-from ._jax_common import eval_blocks, jax_module
+from ._jax_common import eval_blocks, jax_module, pack_chunk, train_sizes
 from ._jax_pool import DeviceCheckpoint, _Pool
 
 
@@ -64,6 +64,7 @@ class _Chunk:
 
     group: _Group
     size: int
+    m: int  # rows trained (the live ones first, see ``train_sizes``)
     n: int
     t0: float
     values: Any  # device array: by batch slot (full), else ``done``'s rows in order
@@ -78,6 +79,8 @@ class _Layout:
 
     model: Any
     mesh: Any
+    devices: list[Any]
+    trim_empty: bool
     buckets: tuple[int, ...]
     compact_after: float | None
     rows_from_host: int
@@ -87,7 +90,17 @@ class _Layout:
     def _ready(self, group: _Group, size: int) -> bool:
         pool = group.pool
         assert pool is not None
-        return self.model.is_compiled(self.model.batch_key(group.sig, size, self.mesh, pool.size))
+        return self.model.is_compiled(self.model.batch_key(group.sig, size, self.mesh, pool.size,
+                                                          self.trim_empty))
+
+    def _trained_rows(self, size: int, n_live: int) -> tuple[int, int]:
+        """``(branch, m)``: the rows a chunk of a ``size`` batch with ``n_live`` live rows
+        trains (the smallest of ``train_sizes(size)`` holding them with ``trim_empty``)."""
+        if not self.trim_empty:
+            return 0, size
+        sizes = train_sizes(size, len(self.devices))
+        branch = max((j for j, m in enumerate(sizes) if m >= n_live), default=0)
+        return branch, sizes[branch]
 
     def _fit(self, n_live: int) -> int:
         return next((b for b in self.buckets if b >= n_live), self.buckets[-1])
@@ -104,7 +117,8 @@ class _Layout:
             if ready and ready[0] == fit:
                 return fit
             epoch = group.epoch_seconds.get(size, 0.0)
-            to_come = epoch * (1 - fit / size) * group.remaining()
+            saved = 1 - self._trained_rows(fit, n_live)[1] / self._trained_rows(size, n_live)[1]
+            to_come = epoch * saved * group.remaining()
             threshold = (2 * self.model.compile_estimate() if self.compact_after is None
                          else self.compact_after)
             if group.waste + to_come >= threshold:
@@ -117,7 +131,7 @@ class _Layout:
         """The batched program of ``group`` for ``size`` rows (and its pool's current size)."""
         pool = group.pool
         assert pool is not None
-        return self.model.batch_program(group.static, size, pool.size, self.mesh)
+        return self.model.batch_program(group.static, size, pool.size, self.mesh, self.trim_empty)
 
     def _put(self, tree: Any) -> Any:
         """``tree`` on the devices, row-sharded (copied first: CPU buffers may be aliased)."""
@@ -163,15 +177,13 @@ class _Layout:
                 temp = pool.alloc(len(old), pinned)
                 dst = np.full(size, pool.size, np.int32)
                 dst[[i for i, _ in old]] = temp
-                idle = np.zeros(size, np.bool_)
-                src_d, tids_d, off_d, dst_d = self._put(
-                    (np.zeros(size, np.int32), np.zeros(size, np.int32), idle, dst))
+                zero = np.zeros(size, np.int32)
+                idx, meta = pack_chunk(zero, zero, dst, np.arange(size, dtype=np.int32),
+                                       zero, zero, 0, False, 0, np.zeros(len(eval_blocks(size))))
                 program = self._program(group, size)
                 with pool.lock:
                     _, pool.arrays, _ = program(
-                        group.state, pool.arrays, src_d, off_d, tids_d, off_d, group.dyn_dev,
-                        off_d, np.int32(0), self._data, dst_d, np.False_,
-                        np.zeros(size, np.int32), np.zeros(len(eval_blocks(size)), np.int32))
+                        group.state, pool.arrays, group.dyn_dev, self._data, idx, meta)
                 moved = list(enumerate(temp))
             leaves_t = jax.tree.leaves(self.model.template(group.static))
             group.state = jax.device_put(  # the base of the new batch (every row is replaced)

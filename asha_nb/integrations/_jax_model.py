@@ -350,12 +350,13 @@ class BatchedModel(BatchPrograms):
         pool_fraction: float = 0.5,
         max_pool_bytes: int | None = None,
         progress_interval: float | None = 1.0,
+        trim_empty: bool = False,
     ) -> JaxBatchEngine:
         """A :class:`~asha_nb.integrations.jax.JaxBatchEngine` over this model (see there)."""
         return JaxBatchEngine(self, capacity, devices=devices, buckets=buckets,
                               compact_after=compact_after, pool_fraction=pool_fraction,
                               max_pool_bytes=max_pool_bytes,
-                              progress_interval=progress_interval)
+                              progress_interval=progress_interval, trim_empty=trim_empty)
 
     def __repr__(self) -> str:
         return (f"BatchedModel(dynamic={self.dynamic!r}, static={self.static!r}, "
