@@ -224,6 +224,12 @@ class BatchedExecutor(BaseExecutor):
     ----------
     engine : BatchEngine or None
         The engine (after :meth:`start`).
+    timings : dict of str to float
+        Seconds the batching thread spent, since :meth:`start`: ``"gather"`` waiting for and
+        taking the runtime's submissions (``"add"`` of it: handing them to the engine),
+        ``"step"`` in the engine's ``step`` (its device wait included) and ``"results"``
+        resolving the jobs' futures and queueing intermediate values (with the runtime's done
+        callbacks that run there).
 
     Raises
     ------
@@ -271,6 +277,7 @@ class BatchedExecutor(BaseExecutor):
         self._results_seq = 0  # how many times it did
         self._seen_seq = 0  # the last results batch a submission was timed against
         self._latency: float | None = None  # decaying max of the runtime's submission delay
+        self.timings = dict.fromkeys(("gather", "add", "step", "results"), 0.0)
 
     # ------------------------------------------------------------------ life cycle
     def start(self, objective: Any, n_workers: int) -> None:
@@ -303,6 +310,7 @@ class BatchedExecutor(BaseExecutor):
         self.model = model
         self.engine = engine
         self.n_workers = int(n_workers)
+        self.timings = dict.fromkeys(("gather", "add", "step", "results"), 0.0)
         self._lost = None
         self._closed.clear()
         self._thread = threading.Thread(target=self._run, name="asha-batched", daemon=True)
@@ -357,6 +365,7 @@ class BatchedExecutor(BaseExecutor):
             spec, fut = running.spec, running.future
             if not fut.set_running_or_notify_cancel():
                 return 0
+            t0 = time.perf_counter()
             try:
                 ck = spec.checkpoint
                 done = 0 if ck is None else int(ck.get("resource", 0))
@@ -365,6 +374,8 @@ class BatchedExecutor(BaseExecutor):
             except Exception:  # noqa: BLE001 - a bad config/checkpoint fails this job only
                 fut.set_result(JobOutcome(error=traceback.format_exc()))
                 return 0
+            finally:
+                self.timings["add"] += time.perf_counter() - t0
             running.started_at = time.monotonic()
             self._jobs[spec.job_id] = (spec, fut, time.perf_counter())
             return 1
@@ -442,8 +453,12 @@ class BatchedExecutor(BaseExecutor):
 
     def _loop(self, engine: BatchEngine) -> None:
         freed = self.n_workers
+        timings = self.timings
         while not self._closed.is_set():
+            t0 = time.perf_counter()
             self._gather(engine, engine.n_active == 0, freed)
+            t1 = time.perf_counter()
+            timings["gather"] += t1 - t0
             if self._closed.is_set():
                 break
             if engine.n_active == 0:
@@ -457,6 +472,7 @@ class BatchedExecutor(BaseExecutor):
                 continue
             freed = len(finished)
             now = time.perf_counter()
+            timings["step"] += now - t1
             if finished:
                 self._results_at = now
                 self._results_seq += 1
@@ -469,6 +485,7 @@ class BatchedExecutor(BaseExecutor):
                 job = self._jobs.get(key)
                 if job is not None:
                     self._reports.put(IntermediateReport(job[0].job_id, job[0].trial_id, resource, value))
+            timings["results"] += time.perf_counter() - now
 
     def _drain_on_exit(self) -> None:
         """Shutdown: stop the jobs still in the batch, cancel the ones never loaded."""
