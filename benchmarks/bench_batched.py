@@ -262,7 +262,27 @@ def proxy_child(rounds: int = 3) -> dict[str, Any]:
            "engine": engine, "zero": searches(*zero_model())}
     if "trim_empty" in inspect.signature(model.engine).parameters:
         out["trim"] = searches(model, space, trim_empty=True)
+    out["zero_search"] = search_runtime(*zero_model(), rounds=rounds)
     return out
+
+
+def search_runtime(model: Any, space: Any, rounds: int = 3) -> list[dict[str, Any]]:
+    """The proxy's search through ``Search`` (the real runtime) instead of :func:`drive`."""
+    from asha_nb import Search
+    from asha_nb.executors import BatchedExecutor
+
+    args = argparse.Namespace(rmax=PROXY["r"], n_trials=PROXY["n"], seed=0)
+    runs = []
+    for _ in range(rounds + 1):
+        sched = _sched(args, space)
+        ex = BatchedExecutor()
+        search = Search(model, scheduler=sched, executor=ex, n_workers=PROXY["k"], progress=False)
+        t = time.perf_counter()
+        search.run()
+        runs.append({"seconds": time.perf_counter() - t,
+                     "jobs": sum(x.n_results for x in sched.snapshot().rungs),
+                     "timings": getattr(ex, "timings", None)})
+    return runs
 
 
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -285,7 +305,11 @@ def proxy_summary(res: dict[str, Any], key: str = "runs") -> dict[str, Any]:
            "zero_us": 1e6 * zero["seconds"] / zero["jobs"],
            "search_vs_bare": mid["epochs"] / mid["seconds"] / res["bare"],
            "engine_vs_bare": res["engine"] / res["bare"], "cold_s": res[key][0]["seconds"],
-           "slot_epochs": mid.get("slot_epochs"), "chunks": mid.get("chunks"), "parts": None}
+           "slot_epochs": mid.get("slot_epochs"), "chunks": mid.get("chunks"), "parts": None,
+           "zero_search_us": None}
+    if "zero_search" in res:
+        zs = _median_run(res["zero_search"])
+        out["zero_search_us"] = 1e6 * zs["seconds"] / zs["jobs"]
     t = mid.get("timings")
     if t is not None and eng is not None and mid.get("wait_s") is not None:
         us = {name: 1e6 * v / jobs for name, v in {
@@ -343,6 +367,11 @@ def run_proxy(before: str | None) -> None:
         for name in next(iter(parts.values())):
             print(f"{name:58s}" + "".join(f" {parts[lab][name]:20.1f}" for lab in labels))
         print(f"{'= wall':58s}" + "".join(f" {results[lab]['wall_us']:20.1f}" for lab in labels))
+    for label, x in results.items():
+        if x["zero_search_us"] is not None and not label.endswith("trim"):
+            print(f"{label}: the zero-compute search through Search (the real runtime) instead of "
+                  f"the bare drive() loop: {x['zero_search_us']:.1f} us/job (drive(): "
+                  f"{x['zero_us']:.1f})")
 
 
 def _timed(fn: Any) -> float:
