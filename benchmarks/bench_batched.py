@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import inspect
 import json
 import os
 import shutil
@@ -236,42 +237,91 @@ def proxy_child(rounds: int = 3) -> dict[str, Any]:
     k, n, r, width = PROXY["k"], PROXY["n"], PROXY["r"], PROXY["width"]
     args = argparse.Namespace(rmax=r, n_trials=n, seed=0)
 
-    def searches(model: Any, space: Any) -> list[dict[str, Any]]:
+    def searches(model: Any, space: Any, **options: Any) -> list[dict[str, Any]]:
         runs = []
         for _ in range(rounds + 1):  # the first is cold (compiles)
             sched = _sched(args, space)
-            ex = BatchedExecutor()
+            ex = BatchedExecutor(**options)
             e, t = drive(ex, model, sched, k)
+            eng = ex.engine
             runs.append({"epochs": e, "seconds": t,
                          "jobs": sum(x.n_results for x in sched.snapshot().rungs),
-                         "engine_host_s": getattr(ex.engine, "host_seconds", None)})
+                         "engine_host_s": getattr(eng, "host_seconds", None),
+                         "wait_s": getattr(eng, "wait_seconds", None),
+                         "slot_epochs": getattr(eng, "slot_epochs", None),
+                         "chunks": getattr(eng, "n_chunks", None),
+                         "timings": getattr(ex, "timings", None)})
         return runs
 
     model, space = digits_mlp(widths=(width,), batch_size=16, n_batches=1, compilation_cache=False)
     runs = searches(model, space)
     per_epoch, per_eval = device_floor(model, k, r, width)
     bare, engine = bare_overhead(model, k, r, width=width)
-    return {"path": os.path.dirname(os.path.dirname(os.path.abspath(asha_nb.__file__))),
-            "runs": runs, "per_epoch": per_epoch, "per_eval": per_eval, "bare": bare,
-            "engine": engine, "zero": searches(*zero_model())}
+    out = {"path": os.path.dirname(os.path.dirname(os.path.abspath(asha_nb.__file__))),
+           "runs": runs, "per_epoch": per_epoch, "per_eval": per_eval, "bare": bare,
+           "engine": engine, "zero": searches(*zero_model())}
+    if "trim_empty" in inspect.signature(model.engine).parameters:
+        out["trim"] = searches(model, space, trim_empty=True)
+    out["zero_search"] = search_runtime(*zero_model(), rounds=rounds)
+    return out
 
 
-def proxy_summary(res: dict[str, Any]) -> dict[str, float]:
-    """Median over the warm runs: us per job (wall and host), search and engine vs bare."""
-    def median(runs: list[dict[str, Any]]) -> dict[str, Any]:
-        warm = sorted(runs[1:], key=lambda x: x["seconds"])
-        return warm[len(warm) // 2]
+def search_runtime(model: Any, space: Any, rounds: int = 3) -> list[dict[str, Any]]:
+    """The proxy's search through ``Search`` (the real runtime) instead of :func:`drive`."""
+    from asha_nb import Search
+    from asha_nb.executors import BatchedExecutor
 
-    mid, zero = median(res["runs"]), median(res["zero"])
+    args = argparse.Namespace(rmax=PROXY["r"], n_trials=PROXY["n"], seed=0)
+    runs = []
+    for _ in range(rounds + 1):
+        sched = _sched(args, space)
+        ex = BatchedExecutor()
+        search = Search(model, scheduler=sched, executor=ex, n_workers=PROXY["k"], progress=False)
+        t = time.perf_counter()
+        search.run()
+        runs.append({"seconds": time.perf_counter() - t,
+                     "jobs": sum(x.n_results for x in sched.snapshot().rungs),
+                     "timings": getattr(ex, "timings", None)})
+    return runs
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    warm = sorted(runs[1:], key=lambda x: x["seconds"])
+    return warm[len(warm) // 2]
+
+
+def proxy_summary(res: dict[str, Any], key: str = "runs") -> dict[str, Any]:
+    """Median over the warm runs: us per job (wall and host), search and engine vs bare, and
+    where the wall time goes (the batching thread's time, per job)."""
+    mid, zero = _median_run(res[key]), _median_run(res["zero"])
     floor = mid["epochs"] * res["per_epoch"] + mid["jobs"] * res["per_eval"]
     eng = mid["engine_host_s"]
-    return {"jobs": mid["jobs"], "epochs": mid["epochs"], "seconds": mid["seconds"],
-            "wall_us": 1e6 * mid["seconds"] / mid["jobs"],
-            "host_us": 1e6 * max(mid["seconds"] - floor, 0.0) / mid["jobs"],
-            "engine_us": None if eng is None else 1e6 * eng / mid["jobs"],
-            "zero_us": 1e6 * zero["seconds"] / zero["jobs"],
-            "search_vs_bare": mid["epochs"] / mid["seconds"] / res["bare"],
-            "engine_vs_bare": res["engine"] / res["bare"], "cold_s": res["runs"][0]["seconds"]}
+    jobs = mid["jobs"]
+    out = {"jobs": jobs, "epochs": mid["epochs"], "seconds": mid["seconds"],
+           "wall_us": 1e6 * mid["seconds"] / jobs,
+           "host_us": 1e6 * max(mid["seconds"] - floor, 0.0) / jobs,
+           "floor_us": 1e6 * floor / jobs,
+           "engine_us": None if eng is None else 1e6 * eng / jobs,
+           "zero_us": 1e6 * zero["seconds"] / zero["jobs"],
+           "search_vs_bare": mid["epochs"] / mid["seconds"] / res["bare"],
+           "engine_vs_bare": res["engine"] / res["bare"], "cold_s": res[key][0]["seconds"],
+           "slot_epochs": mid.get("slot_epochs"), "chunks": mid.get("chunks"), "parts": None,
+           "zero_search_us": None}
+    if "zero_search" in res:
+        zs = _median_run(res["zero_search"])
+        out["zero_search_us"] = 1e6 * zs["seconds"] / zs["jobs"]
+    t = mid.get("timings")
+    if t is not None and eng is not None and mid.get("wait_s") is not None:
+        us = {name: 1e6 * v / jobs for name, v in {
+            "runtime: reacting to results, submitting (thread waits)": t["gather"] - t["add"],
+            "executor: engine.add of the submitted jobs": t["add"],
+            "engine: host work of step()": eng,
+            "engine: waiting for the device": mid["wait_s"],
+            "executor: resolving futures (+ runtime callbacks)": t["results"],
+        }.items()}
+        us["other (thread loop, wake-ups)"] = out["wall_us"] - sum(us.values())
+        out["parts"] = us
+    return out
 
 
 def run_proxy(before: str | None) -> None:
@@ -287,21 +337,41 @@ def run_proxy(before: str | None) -> None:
             raise RuntimeError(f"proxy child for {path} failed:\n{out.stderr}")
         res = json.loads(out.stdout.strip().splitlines()[-1])
         results[label] = proxy_summary(res) | {"path": res["path"]}
+        if "trim" in res:
+            results[label + ", trim"] = proxy_summary(res, "trim") | {"path": res["path"]}
     k, n, r, w = PROXY["k"], PROXY["n"], PROXY["r"], PROXY["width"]
     print(f"\nCPU proxy of host overhead: digits_mlp(widths=({w},), batch_size=16, n_batches=1), "
           f"ASHA r=1 R={r} eta=3, K={k}, N={n}, warm (median of 3), 1 CPU device")
-    print(f"{'':14s} {'jobs':>5s} {'search s':>8s} {'wall':>7s} {'host':>7s} {'engine':>7s} "
-          f"{'zero':>7s} {'search/bare':>11s} {'engine/bare':>11s} {'cold s':>6s}  asha_nb from")
+    print(f"{'':20s} {'jobs':>5s} {'search s':>8s} {'wall':>7s} {'floor':>6s} {'host':>7s} "
+          f"{'engine':>7s} {'zero':>7s} {'search/bare':>11s} {'engine/bare':>11s} {'cold s':>6s} "
+          f"{'slot-ep':>7s}  asha_nb from")
     for label, x in results.items():
         eng = "n/a" if x["engine_us"] is None else f"{x['engine_us']:.1f}"
-        print(f"{label:14s} {x['jobs']:5d} {x['seconds']:8.3f} {x['wall_us']:7.1f} "
-              f"{x['host_us']:7.1f} {eng:>7s} {x['zero_us']:7.1f} {x['search_vs_bare']:11.2f} "
-              f"{x['engine_vs_bare']:11.2f} {x['cold_s']:6.2f}  {x['path']}")
-    print("us per job: wall = search wall time / jobs; host = (wall time - device floor) / jobs, "
-          "the floor being the\nmodel-epochs and one evaluation per job timed in a bare jit(vmap) "
-          "program; engine = the engine's own host\ntime (step() not waiting for the device); "
-          "zero = wall / jobs of the same search with a model that computes\nnearly nothing (3 "
-          "weights, 16 points). Targets: host <= 60 us/job, engine/bare >= 0.7.")
+        slots = "n/a" if x["slot_epochs"] is None else str(x["slot_epochs"])
+        print(f"{label:20s} {x['jobs']:5d} {x['seconds']:8.3f} {x['wall_us']:7.1f} "
+              f"{x['floor_us']:6.1f} {x['host_us']:7.1f} {eng:>7s} {x['zero_us']:7.1f} "
+              f"{x['search_vs_bare']:11.2f} {x['engine_vs_bare']:11.2f} {x['cold_s']:6.2f} "
+              f"{slots:>7s}  {x['path']}")
+    print("us per job: wall = search wall time / jobs; floor = the model-epochs and one evaluation "
+          "per job timed in a\nbare jit(vmap) program; host = wall - floor; engine = the engine's "
+          "own host time (step() not waiting for\nthe device); zero = wall / jobs of the same "
+          "search with a model that computes nearly nothing (3 weights,\n16 points); slot-ep = "
+          "row-epochs the programs trained (empty slots included; the jobs' own: the epochs).\n"
+          "Targets: host <= 60 us/job, search/bare >= 0.7.")
+    parts = {label: x["parts"] for label, x in results.items() if x["parts"] is not None}
+    if parts:
+        labels = list(parts)
+        print("\nWhere the wall time per job goes (us, the batching thread's time of the median "
+              "warm search):")
+        print(f"{'':58s}" + "".join(f" {lab:>20s}" for lab in labels))
+        for name in next(iter(parts.values())):
+            print(f"{name:58s}" + "".join(f" {parts[lab][name]:20.1f}" for lab in labels))
+        print(f"{'= wall':58s}" + "".join(f" {results[lab]['wall_us']:20.1f}" for lab in labels))
+    for label, x in results.items():
+        if x["zero_search_us"] is not None and not label.endswith("trim"):
+            print(f"{label}: the zero-compute search through Search (the real runtime) instead of "
+                  f"the bare drive() loop: {x['zero_search_us']:.1f} us/job (drive(): "
+                  f"{x['zero_us']:.1f})")
 
 
 def _timed(fn: Any) -> float:

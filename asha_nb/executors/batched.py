@@ -203,9 +203,12 @@ class BatchedExecutor(BaseExecutor):
         to :meth:`start` (i.e. ``Search``'s ``objective``) is the model.
     gather_window
         Most seconds to wait, after jobs finished, for the runtime to submit their replacements
-        before the next chunk starts. It stops waiting as soon as they have all arrived, and
-        waits at most four times the submission delay it has observed (at least 2 ms), so a
-        search's tail, where the scheduler has nothing more to submit, is not slowed down.
+        before the next chunk starts. It stops waiting as soon as they have all arrived, when
+        none has come for twice the runtime's observed delay to its first submission (at least
+        1 ms; its decaying maximum), or, once some have come, when none more has come for a
+        quarter of that (at least 0.5 ms): the runtime submits a burst, so a search's tail, where
+        the scheduler has fewer jobs than rows freed, is not slowed down. The same gap ends the
+        wait for a full batch when the batch is empty.
     max_chunk
         Most epochs per chunk (``None``: the engine's own chunk, ``min(remaining)`` for the
         bundled engines); smaller chunks let new jobs join sooner and stream intermediate
@@ -221,6 +224,12 @@ class BatchedExecutor(BaseExecutor):
     ----------
     engine : BatchEngine or None
         The engine (after :meth:`start`).
+    timings : dict of str to float
+        Seconds the batching thread spent, since :meth:`start`: ``"gather"`` waiting for and
+        taking the runtime's submissions (``"add"`` of it: handing them to the engine),
+        ``"step"`` in the engine's ``step`` (its device wait included) and ``"results"``
+        resolving the jobs' futures and queueing intermediate values (with the runtime's done
+        callbacks that run there).
 
     Raises
     ------
@@ -268,6 +277,7 @@ class BatchedExecutor(BaseExecutor):
         self._results_seq = 0  # how many times it did
         self._seen_seq = 0  # the last results batch a submission was timed against
         self._latency: float | None = None  # decaying max of the runtime's submission delay
+        self.timings = dict.fromkeys(("gather", "add", "step", "results"), 0.0)
 
     # ------------------------------------------------------------------ life cycle
     def start(self, objective: Any, n_workers: int) -> None:
@@ -300,6 +310,7 @@ class BatchedExecutor(BaseExecutor):
         self.model = model
         self.engine = engine
         self.n_workers = int(n_workers)
+        self.timings = dict.fromkeys(("gather", "add", "step", "results"), 0.0)
         self._lost = None
         self._closed.clear()
         self._thread = threading.Thread(target=self._run, name="asha-batched", daemon=True)
@@ -315,7 +326,7 @@ class BatchedExecutor(BaseExecutor):
         if seq != self._seen_seq:  # the first submission after a batch of results: time it
             self._seen_seq = seq
             delay = time.perf_counter() - self._results_at
-            self._latency = delay if self._latency is None else max(delay, 0.8 * self._latency)
+            self._latency = delay if self._latency is None else max(delay, 0.5 * self._latency)
         running = RunningJob(spec, cf.Future())
         self._inbox.put((_Msg.ADD, running))
         return running
@@ -354,6 +365,7 @@ class BatchedExecutor(BaseExecutor):
             spec, fut = running.spec, running.future
             if not fut.set_running_or_notify_cancel():
                 return 0
+            t0 = time.perf_counter()
             try:
                 ck = spec.checkpoint
                 done = 0 if ck is None else int(ck.get("resource", 0))
@@ -362,6 +374,8 @@ class BatchedExecutor(BaseExecutor):
             except Exception:  # noqa: BLE001 - a bad config/checkpoint fails this job only
                 fut.set_result(JobOutcome(error=traceback.format_exc()))
                 return 0
+            finally:
+                self.timings["add"] += time.perf_counter() - t0
             running.started_at = time.monotonic()
             self._jobs[spec.job_id] = (spec, fut, time.perf_counter())
             return 1
@@ -375,16 +389,21 @@ class BatchedExecutor(BaseExecutor):
         return 0
 
     def _window(self) -> float:
+        """Seconds to wait for the runtime's first submission after a batch of results."""
         if self._latency is None:
             return self.gather_window
-        return min(self.gather_window, max(0.002, 4 * self._latency))
+        return min(self.gather_window, max(0.001, 2 * self._latency))
 
     def _gather(self, engine: BatchEngine, idle: bool, want: int) -> None:
-        """Take inbox messages: when idle, block for the first job then gather for
-        ``gather_window``; else wait up to the adaptive window for ``want`` new jobs."""
+        """Take inbox messages: when idle, block for the first job then gather for up to
+        ``gather_window``; else wait up to the adaptive window for ``want`` new jobs. Either
+        way, stop once the burst of submissions has paused (see ``gather_window``)."""
         added = 0
         now = time.perf_counter()
-        deadline = None if idle else now + (self._window() if want > 0 else 0.0)
+        window = self._window()
+        gap = min(self.gather_window, max(0.0005, window / 4))
+        deadline = None if idle else now + (window if want > 0 else 0.0)
+        hard = None if idle else deadline  # no burst extends the wait beyond the window
         while not self._closed.is_set():
             if added >= want and deadline is not None:
                 deadline = 0.0  # enough: take what is already there, no more waiting
@@ -400,8 +419,11 @@ class BatchedExecutor(BaseExecutor):
                 return
             added += self._handle(engine, kind, payload)
             if deadline is None and added:
-                deadline = time.perf_counter() + self.gather_window
+                hard = time.perf_counter() + self.gather_window
                 want = self.n_workers
+            if added and deadline != 0.0:
+                assert hard is not None
+                deadline = min(hard, time.perf_counter() + gap)
 
     def _fail_all(self, error: str) -> None:
         engine = self.engine
@@ -431,8 +453,12 @@ class BatchedExecutor(BaseExecutor):
 
     def _loop(self, engine: BatchEngine) -> None:
         freed = self.n_workers
+        timings = self.timings
         while not self._closed.is_set():
+            t0 = time.perf_counter()
             self._gather(engine, engine.n_active == 0, freed)
+            t1 = time.perf_counter()
+            timings["gather"] += t1 - t0
             if self._closed.is_set():
                 break
             if engine.n_active == 0:
@@ -446,6 +472,7 @@ class BatchedExecutor(BaseExecutor):
                 continue
             freed = len(finished)
             now = time.perf_counter()
+            timings["step"] += now - t1
             if finished:
                 self._results_at = now
                 self._results_seq += 1
@@ -458,6 +485,7 @@ class BatchedExecutor(BaseExecutor):
                 job = self._jobs.get(key)
                 if job is not None:
                     self._reports.put(IntermediateReport(job[0].job_id, job[0].trial_id, resource, value))
+            timings["results"] += time.perf_counter() - now
 
     def _drain_on_exit(self) -> None:
         """Shutdown: stop the jobs still in the batch, cancel the ones never loaded."""

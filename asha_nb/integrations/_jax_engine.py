@@ -1,295 +1,26 @@
-"""The JAX batch engine: slots, buckets, compaction (see :mod:`asha_nb.integrations.jax`)."""
+"""The JAX batch engine: slots, buckets, chunks (see :mod:`asha_nb.integrations.jax`)."""
 
 from __future__ import annotations
 
 import collections
 import itertools
-import math
-import threading
 import time
 import weakref
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidParameterError
+from ..errors import InvalidParameterError, InvalidTypeError
 from ..executors.batched import Finished, whole_epochs
-from ._jax_model import BatchedModel, block_counts, eval_blocks, freeze, jax_module
+from ._jax_common import block_counts, bucket_sizes, eval_blocks, freeze, jax_module, pack_chunk
+from ._jax_layout import _Chunk, _Group, _Layout, _Row
+from ._jax_pool import _DEFAULT_POOL_BYTES, DeviceCheckpoint, _Pool
 
 __all__ = ["JaxBatchEngine", "DeviceCheckpoint", "bucket_sizes"]
 
 
-def bucket_sizes(capacity: int, n_devices: int = 1) -> tuple[int, ...]:
-    """Batch sizes a group may use: ``n_devices * 2**j`` up to the first one ``>= capacity``.
-
-    Parameters
-    ----------
-    capacity
-        Largest number of configurations trained at once (the executor's ``n_workers``).
-    n_devices
-        Devices the configuration axis is sharded over; every bucket is a multiple of it.
-
-    Examples
-    --------
-    >>> bucket_sizes(64, 4)
-    (4, 8, 16, 32, 64)
-    >>> bucket_sizes(20, 1)
-    (1, 2, 4, 8, 16, 32)
-    """
-    if capacity < 1:
-        raise InvalidParameterError(f"capacity must be >= 1, got {capacity!r}")
-    if n_devices < 1:
-        raise InvalidParameterError(f"n_devices must be >= 1, got {n_devices!r}")
-    sizes = [n_devices]
-    while sizes[-1] < capacity:
-        sizes.append(sizes[-1] * 2)
-    return tuple(sizes)
-
-
-#: Bytes of state a pool starts with (at least 4, at most 64 full batches of rows).
-_FIRST_POOL_BYTES = 16 << 20
-#: Cap of a pool on devices that report no memory (CPU), when ``max_pool_bytes`` is not given.
-_DEFAULT_POOL_BYTES = 1 << 30
-
-
-class DeviceCheckpoint(Mapping[str, Any]):
-    """A finished row's checkpoint, kept in its engine's device pool (a *handle*).
-
-    What :class:`JaxBatchEngine` returns as a job's checkpoint. It reads like the dict
-    checkpoint of the unbatched path, ``{"state", "resource", "trial_id"}``: ``resource`` and
-    ``trial_id`` are plain attributes; reading ``["state"]`` copies the row to host memory (a
-    pytree of numpy arrays). Given back to the engine that made it (a promoted job), the row is
-    gathered into the batch on the device, without a host round trip. Pickling (the journal,
-    a process pool) stores the dict form, so a journal written with handles resumes with any
-    executor. The pool slot is freed when the handle is garbage-collected (the runtime keeps
-    only the latest checkpoint of a trial) or *spilled* to host memory when the pool is full
-    (the oldest first); a spilled handle keeps working from its host copy.
-
-    Attributes
-    ----------
-    resource : int
-        Epochs the state has been trained for.
-    trial_id : int
-        The trial the row belongs to.
-    """
-
-    __slots__ = ("_pool", "_slot", "_host", "_finalizer", "resource", "trial_id", "__weakref__")
-
-    def __init__(self, pool: _Pool, slot: int, resource: int, trial_id: int):
-        self._pool = pool
-        self._slot = slot
-        self._host: Any = None
-        self.resource = int(resource)
-        self.trial_id = int(trial_id)
-        self._finalizer = weakref.finalize(self, pool.release, slot)
-
-    @property
-    def on_device(self) -> bool:
-        """Whether the state is still in the device pool (not spilled to host memory)."""
-        return self._host is None
-
-    def state(self) -> Any:
-        """The state as a pytree of numpy arrays (a copy of the row, read from the device)."""
-        pool = self._pool
-        with pool.lock:
-            if self._host is not None:
-                return self._host
-            rows = pool.take([self._slot])
-        return pool.to_host(rows, 1)[0]
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"state", "resource", "trial_id"}`` with the state in host memory."""
-        return {"state": self.state(), "resource": self.resource, "trial_id": self.trial_id}
-
-    def __getitem__(self, key: str) -> Any:
-        if key == "state":
-            return self.state()
-        if key == "resource":
-            return self.resource
-        if key == "trial_id":
-            return self.trial_id
-        raise KeyError(key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(("state", "resource", "trial_id"))
-
-    def __len__(self) -> int:
-        return 3
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (dict, (self.to_dict(),))
-
-    def __repr__(self) -> str:
-        where = "device" if self.on_device else "host"
-        return f"DeviceCheckpoint(trial_id={self.trial_id}, resource={self.resource}, on {where})"
-
-
-class _Pool:
-    """The device checkpoint pool of one static group: rows with a leading axis ``size``.
-
-    Slots are handed to finishing rows (their :class:`DeviceCheckpoint`), to rows moved
-    during a resize, and come back when a handle dies (``release``, from any thread) or is
-    spilled. Grows by doubling up to ``max_rows``; beyond, the oldest handles are spilled to
-    host memory.
-    """
-
-    def __init__(self, engine: JaxBatchEngine, group: _Group, row_bytes: int, max_rows: int):
-        self.engine = engine
-        self.group = group
-        self.row_bytes = row_bytes
-        self.max_rows = max_rows
-        self.lock = threading.Lock()
-        self.arrays: Any = None
-        self.size = 0
-        self.free: list[int] = []
-        self.handles: dict[int, weakref.ref[DeviceCheckpoint]] = {}  # slot -> handle, oldest first
-        self._released: collections.deque[int] = collections.deque()
-
-    # any thread ------------------------------------------------------------
-    def release(self, slot: int) -> None:
-        """A handle died: its slot is free at the next :meth:`collect`."""
-        self._released.append(slot)
-
-    def take(self, slots: Sequence[int]) -> Any:
-        """Dispatch a read of ``slots`` (call under ``lock``); :meth:`to_host` finishes it."""
-        eng = self.engine
-        fn = eng.model.take_program(self.group.static, self.size, eng.mesh)
-        return fn(self.arrays, slots)
-
-    def to_host(self, rows: Any, n: int) -> list[Any]:
-        """The first ``n`` rows of a :meth:`take` as numpy pytrees."""
-        jax = jax_module()
-        host = jax.device_get(rows)
-        self.engine.rows_to_host += n
-        return [jax.tree.map(lambda a, i=i: np.array(a[i]), host) for i in range(n)]
-
-    # the engine's thread ---------------------------------------------------
-    def collect(self) -> None:
-        while self._released:
-            slot = self._released.popleft()
-            self.handles.pop(slot, None)
-            self.free.append(slot)
-
-    @property
-    def n_used(self) -> int:
-        """Slots held by handles (after the last :meth:`collect`)."""
-        return len(self.handles)
-
-    def _resize(self, new_size: int) -> None:
-        eng = self.engine
-        jax = jax_module()
-        with self.lock:
-            if self.size == 0:  # zeros from the host: nothing to compile
-                self.arrays = jax.device_put(
-                    jax.tree.map(lambda t: np.zeros((new_size, *t.shape), t.dtype),
-                                 eng.model.template(self.group.static)), eng._rows_sharding)
-            else:
-                fn = eng.model.grow_program(self.group.static, self.size, new_size, eng.mesh)
-                self.arrays = fn(self.arrays)
-        self.free.extend(range(new_size - 1, self.size - 1, -1))
-        self.size = new_size
-
-    def alloc(self, n: int, pinned: set[int] | frozenset[int] = frozenset()) -> list[int]:
-        """``n`` free slots: growing the pool, else spilling the oldest handles not ``pinned``."""
-        self.collect()
-        nd = len(self.engine.devices)
-        if (len(self.free) < n or self.size == 0) and self.size < self.max_rows:
-            batch = max(self.engine.buckets)
-            first = max(4 * batch, min(_FIRST_POOL_BYTES // max(self.row_bytes, 1), 64 * batch))
-            want = max(2 * self.size, self.size + n - len(self.free), first if self.size == 0 else 0)
-            want = -(-want // nd) * nd
-            self._resize(min(want, self.max_rows))
-        if len(self.free) < n:
-            victims = [s for s in self.handles if s not in pinned][: n - len(self.free)]
-            self.spill(victims)
-        if len(self.free) < n:
-            raise InvalidParameterError(
-                f"max_pool_bytes must hold the rows in flight: {n} more rows of "
-                f"{self.row_bytes} bytes do not fit a pool of {self.size} rows")
-        if n == 0:
-            return []
-        out = self.free[-n:]
-        del self.free[-n:]
-        return out
-
-    def spill(self, slots: Sequence[int]) -> None:
-        """Copy the handles of ``slots`` to host memory and free the slots."""
-        if not slots:
-            return
-        with self.lock:
-            rows = self.to_host(self.take(slots), len(slots))
-            for slot, row in zip(slots, rows):
-                ref = self.handles.pop(slot)
-                handle = ref()
-                if handle is not None:
-                    handle._finalizer.detach()
-                    handle._host = row
-                self.free.append(slot)
-        self.engine.rows_spilled += len(slots)
-
-
-@dataclass(eq=False)
-class _Row:
-    key: Hashable
-    trial_id: int
-    dyn: dict[str, float]
-    remaining: int
-    resource: int  # epochs the state has (checkpoint's + trained so far)
-    trained: int = 0
-    handle: DeviceCheckpoint | None = None  # this engine's checkpoint to gather, until loaded
-    host_state: Any = None  # host checkpoint to load, until loaded
-    fresh: bool = False  # needs a new initial state
-
-
-@dataclass(eq=False)
-class _Group:
-    sig: Hashable
-    static: dict[str, Any]
-    rows: list[_Row | None] = field(default_factory=list)  # slot -> row
-    state: Any = None  # device pytree with leading axis len(rows)
-    pool: _Pool | None = None
-    pending: list[_Row] = field(default_factory=list)
-    waste: float = 0.0  # estimated seconds lost to empty slots since the last resize
-    epoch_seconds: dict[int, float] = field(default_factory=dict)  # bucket -> last epoch time
-    dyn_host: dict[str, np.ndarray] = field(default_factory=dict)
-    active_host: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
-    dyn_dev: Any = None  # device copy, None when stale
-    busy: bool = False  # a chunk is in flight
-    # what the next chunk loads: pool slots (src/load), new states (new/take_new), on the host
-    src: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
-    load: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
-    take_new: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
-    tids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # of new rows
-    temp: list[int] = field(default_factory=list)  # pool slots to free once the chunk is out
-    last_full: float = -math.inf  # clock time of the last chunk that evaluated every row
-
-    def n_live(self) -> int:
-        return sum(r is not None for r in self.rows) + len(self.pending)
-
-    def remaining(self) -> int:
-        """Epochs until the longest row finishes (the group runs at least that long)."""
-        return max([r.remaining for r in self.rows if r is not None]
-                   + [r.remaining for r in self.pending], default=0)
-
-
-@dataclass(eq=False)
-class _Chunk:
-    """A dispatched chunk whose values have not been read yet."""
-
-    group: _Group
-    size: int
-    n: int
-    t0: float
-    values: Any  # device array: by batch slot (full), else ``done``'s rows in order
-    done: list[tuple[int, _Row, int]]  # (batch slot, row, pool slot)
-    going: list[tuple[int, _Row]]  # rows that keep training
-    full: bool  # every row was evaluated
-    report: bool  # ... for the progress: the values of ``going`` are reported
-
-
-class JaxBatchEngine:
+class JaxBatchEngine(_Layout):
     """Slot manager and runner of batched training for one :class:`BatchedModel`.
 
     Rows (jobs) are added with :meth:`add`, removed with :meth:`remove`, and :meth:`step`
@@ -308,7 +39,7 @@ class JaxBatchEngine:
 
     Only the rows that finish in a chunk are evaluated (their value is the job's result): the
     chunk's program gathers them by index and evaluates them in a few blocks
-    (:func:`~asha_nb.integrations._jax_model.eval_blocks`: an eighth of the batch, an eighth
+    (:func:`~asha_nb.integrations._jax_common.eval_blocks`: an eighth of the batch, an eighth
     of that, ..., 1), no more rows than those and no more programs. Every row, the ones still training included, is evaluated (in the chunk's program)
     only when ``progress_interval`` seconds have passed since the group's last such
     evaluation; those values of the rows still training are the intermediate values that
@@ -365,6 +96,15 @@ class JaxBatchEngine:
         still training :meth:`progress` returns (intermediate values); ``0``: every chunk
         (every row evaluated after every chunk, as before this option); ``None``: never (only
         the rows that finish are evaluated; no intermediate values). Default 1 s.
+    trim_empty
+        ``True``: a chunk trains only its live rows, in the smallest batch of
+        :func:`~asha_nb.integrations._jax_common.train_sizes` (the bucket, a half, ..., a
+        sixteenth) that holds them, not the whole bucket: the empty slots of a partly filled
+        batch (a search's tail) cost nothing, without a new program per size (one program
+        switches between them; it takes longer to compile). On a CPU, XLA's code for each
+        size may round differently, so a row's results may then differ in the last bits with
+        the number of rows it trained with. ``False`` (default): every slot trains, and a
+        promoted row continues bit-for-bit as in its original batch.
     clock
         Monotonic clock in seconds (``time.perf_counter``); tests inject a fake one.
 
@@ -374,6 +114,11 @@ class JaxBatchEngine:
         Chunks run so far.
     epochs_trained : int
         Model-epochs trained by live rows (padding excluded).
+    slot_epochs : int
+        Row-epochs the chunks' programs trained, empty slots included: each chunk trains its
+        live rows first, in the smallest of :func:`~asha_nb.integrations._jax_common.train_sizes`
+        that holds them (a half, a quarter, ... down to a sixteenth of the batch), so a batch
+        that is partly empty trains at most about twice its live rows, not the whole batch.
     rows_to_host : int
         Row states copied from the device to host memory (handles read, pickled or spilled);
         the values of each chunk are not counted.
@@ -397,7 +142,7 @@ class JaxBatchEngine:
 
     def __init__(
         self,
-        model: BatchedModel,
+        model: Any,  # a BatchedModel (which imports this module, not the reverse)
         capacity: int,
         *,
         devices: Sequence[Any] | None = None,
@@ -406,6 +151,7 @@ class JaxBatchEngine:
         pool_fraction: float = 0.5,
         max_pool_bytes: int | None = None,
         progress_interval: float | None = 1.0,
+        trim_empty: bool = False,
         clock: Callable[[], float] = time.perf_counter,
     ):
         jax = jax_module()
@@ -428,6 +174,9 @@ class JaxBatchEngine:
             raise InvalidParameterError(
                 f"progress_interval must be None or >= 0 seconds, got {progress_interval!r}")
         self.progress_interval = None if progress_interval is None else float(progress_interval)
+        if not isinstance(trim_empty, (bool, np.bool_)):
+            raise InvalidTypeError(f"trim_empty must be a bool, got {type(trim_empty).__name__}")
+        self.trim_empty = bool(trim_empty)
         self.model = model
         self.devices = list(devices) if devices is not None else list(jax.local_devices())
         self.mesh = Mesh(np.array(self.devices), ("k",))
@@ -449,6 +198,7 @@ class JaxBatchEngine:
         self._used: set[int] = set()
         self.n_chunks = 0
         self.epochs_trained = 0
+        self.slot_epochs = 0
         self.rows_to_host = 0
         self.rows_from_host = 0
         self.rows_spilled = 0
@@ -559,146 +309,6 @@ class JaxBatchEngine:
                 group.active_host[i] = False
         return True
 
-    # ------------------------------------------------------------------ layout
-    def _ready(self, group: _Group, size: int) -> bool:
-        pool = group.pool
-        assert pool is not None
-        return self.model.is_compiled(self.model.batch_key(group.sig, size, self.mesh, pool.size))
-
-    def _fit(self, n_live: int) -> int:
-        return next((b for b in self.buckets if b >= n_live), self.buckets[-1])
-
-    def _target_size(self, group: _Group) -> int:
-        """The bucket the group's next chunk runs in (see the class docstring)."""
-        n_live, size = group.n_live(), len(group.rows)
-        fit = self._fit(n_live)
-        if n_live > size:
-            ready = [b for b in self.buckets if b >= n_live and self._ready(group, b)]
-            return ready[0] if ready else self.buckets[-1]
-        if fit < size:
-            ready = [b for b in self.buckets if fit <= b < size and self._ready(group, b)]
-            if ready and ready[0] == fit:
-                return fit
-            epoch = group.epoch_seconds.get(size, 0.0)
-            to_come = epoch * (1 - fit / size) * group.remaining()
-            threshold = (2 * self.model.compile_estimate() if self.compact_after is None
-                         else self.compact_after)
-            if group.waste + to_come >= threshold:
-                return fit
-            if ready:
-                return ready[0]
-        return size
-
-    def _program(self, group: _Group, size: int) -> Any:
-        """The batched program of ``group`` for ``size`` rows (and its pool's current size)."""
-        pool = group.pool
-        assert pool is not None
-        return self.model.batch_program(group.static, size, pool.size, self.mesh)
-
-    def _put(self, tree: Any) -> Any:
-        """``tree`` on the devices, row-sharded (copied first: CPU buffers may be aliased)."""
-        jax = jax_module()
-        return jax.device_put(jax.tree.map(np.array, tree), self._rows_sharding)
-
-    def _store(self, group: _Group, state: Any, dst: np.ndarray) -> None:
-        pool = group.pool
-        assert pool is not None
-        fn = self.model.store_program(group.static, len(dst), pool.size, self.mesh)
-        with pool.lock:
-            pool.arrays = fn(pool.arrays, state, self._put(dst))
-
-    def _layout(self, group: _Group) -> None:
-        """Place pending rows in free slots and resize if worth it.
-
-        Only host arrays of indices and masks change here; the chunk's program does the rest
-        on the device. Live rows of a resized batch go through the pool (stored by a chunk of 0
-        epochs at the old size, gathered by the next chunk); only rows with a host checkpoint
-        (another engine's, a resumed journal's) are copied from the host (into pool slots).
-        """
-        jax = jax_module()
-        pool = group.pool
-        assert pool is not None
-        pool.alloc(0)  # the pool exists before anything is gathered from it
-        size = len(group.rows)
-        new_size = self._target_size(group)
-        first = group.state is None
-        if not group.pending and new_size == size:
-            return
-        if group.n_live() > new_size:
-            raise InvalidParameterError(
-                f"capacity must cover the rows: {group.n_live()} rows exceed the largest "
-                f"bucket {new_size}")
-        pinned = {r.handle._slot for r in group.pending if r.handle is not None}
-        moved: list[tuple[int, int]] = []  # (new batch slot, pool slot) of rows kept on resize
-        if new_size == size and not first:
-            rows = list(group.rows)
-        else:
-            old = [(i, r) for i, r in enumerate(group.rows) if r is not None]
-            rows = [r for _, r in old] + [None] * (new_size - len(old))
-            if old:  # a chunk of 0 epochs at the old size stores them into the pool
-                temp = pool.alloc(len(old), pinned)
-                dst = np.full(size, pool.size, np.int32)
-                dst[[i for i, _ in old]] = temp
-                idle = np.zeros(size, np.bool_)
-                src_d, tids_d, off_d, dst_d = self._put(
-                    (np.zeros(size, np.int32), np.zeros(size, np.int32), idle, dst))
-                program = self._program(group, size)
-                with pool.lock:
-                    _, pool.arrays, _ = program(
-                        group.state, pool.arrays, src_d, off_d, tids_d, off_d, group.dyn_dev,
-                        off_d, np.int32(0), self._data, dst_d, np.False_,
-                        np.zeros(size, np.int32), np.zeros(len(eval_blocks(size)), np.int32))
-                moved = list(enumerate(temp))
-            leaves_t = jax.tree.leaves(self.model.template(group.static))
-            group.state = jax.device_put(  # the base of the new batch (every row is replaced)
-                jax.tree.unflatten(
-                    jax.tree.structure(self.model.template(group.static)),
-                    [np.zeros((new_size, *t.shape), t.dtype) for t in leaves_t]),
-                self._rows_sharding)
-            group.waste = 0.0
-            group.dyn_host = {k: np.asarray([r.dyn[k] if r is not None else 0.0 for r in rows],
-                                            np.float32) for k in self.model.dynamic}
-            group.active_host = np.asarray([r is not None for r in rows], np.bool_)
-            group.src = np.zeros(new_size, np.int32)
-            group.load = np.zeros(new_size, np.bool_)
-            group.take_new = np.zeros(new_size, np.bool_)
-            group.tids = np.zeros(new_size, np.int32)
-        src, load, take_new, tids = group.src, group.load, group.take_new, group.tids
-        for j, slot in moved:
-            src[j], load[j] = slot, True
-        free = [i for i, r in enumerate(rows) if r is None]
-        host_rows: list[tuple[int, _Row]] = []
-        for row, slot in zip(group.pending, free):
-            rows[slot] = row
-            for k in self.model.dynamic:
-                group.dyn_host[k][slot] = row.dyn[k]
-            group.active_host[slot] = True
-            if row.fresh:
-                take_new[slot], tids[slot] = True, row.trial_id
-            elif row.handle is not None:
-                src[slot], load[slot] = row.handle._slot, True
-            else:
-                host_rows.append((slot, row))
-        if host_rows:  # checkpoints in host memory: copied to pool slots, then gathered
-            pinned |= {slot for _, slot in moved}
-            slots = pool.alloc(len(host_rows), pinned)
-            leaves_t, treedef = jax.tree.flatten(self.model.template(group.static))
-            buf = [np.zeros((new_size, *t.shape), t.dtype) for t in leaves_t]
-            dst = np.full(new_size, pool.size, np.int32)
-            for (slot, row), pslot in zip(host_rows, slots):
-                for leaf, val in zip(buf, treedef.flatten_up_to(row.host_state)):
-                    leaf[slot] = np.asarray(val, dtype=leaf.dtype)
-                dst[slot], src[slot], load[slot] = pslot, pslot, True
-            self._store(group, self._put(jax.tree.unflatten(treedef, buf)), dst)
-            group.temp.extend(slots)
-            self.rows_from_host += len(host_rows)
-        group.temp.extend(slot for _, slot in moved)
-        group.dyn_dev = self._put(group.dyn_host)
-        for row in group.pending:
-            row.handle, row.host_state, row.fresh = None, None, False
-        group.pending = []
-        group.rows = rows
-
     # ------------------------------------------------------------------ running
     def _dispatch(self, group: _Group, max_epochs: int | None) -> None:
         """Lay out and launch one chunk of ``group`` (asynchronously)."""
@@ -713,52 +323,56 @@ class JaxBatchEngine:
         if max_epochs is not None:
             n = min(n, max(1, int(max_epochs)))
         finishing = [(i, r) for i, r in live if r.remaining <= n]
+        going = [(i, r) for i, r in live if r.remaining > n]
         pinned = set(group.src[group.load].tolist()) if group.load.any() else set()
         slots = pool.alloc(len(finishing), pinned)  # may grow the pool: before the program
-        dst = np.full(len(rows), pool.size, np.int32)
-        for (i, _), slot in zip(finishing, slots):
-            dst[i] = slot
-        program = self._program(group, len(rows))
-        src_d, load_d, tids_d, take_d, active_d, dst_d = self._put(
-            (group.src, group.load, group.tids, group.take_new, group.active_host, dst))
+        size = len(rows)
+        dst = np.full(size, pool.size, np.int32)
+        order = np.empty(size, np.int32)  # finishing rows, then the others, then empty slots
+        nf = len(finishing)
+        if finishing:
+            done_at = [i for i, _ in finishing]
+            dst[done_at] = slots
+            order[:nf] = done_at
+        order[nf:len(live)] = [i for i, _ in going]
+        order[len(live):] = np.flatnonzero(~group.active_host)
+        branch, m = self._trained_rows(size, len(live))
+        program = self._program(group, size)
         t0 = self._clock()
-        report = (self.progress_interval is not None and len(finishing) < len(live)
+        report = (self.progress_interval is not None and going
                   and t0 - group.last_full >= self.progress_interval)
-        order = np.zeros(len(rows), np.int32)
         if report:
             group.last_full = t0
-        full = report or len(finishing) == len(rows)
+        full = bool(report) or nf == size
         if full:
-            self.rows_evaluated += len(rows)
+            self.rows_evaluated += size
             self.full_evaluations += 1
-        elif finishing:  # only the finished rows, gathered in front
-            order[: len(finishing)] = [i for i, _ in finishing]
-            self.rows_evaluated += len(finishing)
-        counts = block_counts(0 if full else len(finishing), eval_blocks(len(rows)))
+        else:
+            self.rows_evaluated += nf
+        counts = block_counts(0 if full else nf, eval_blocks(size))
+        idx, meta = pack_chunk(group.src, group.tids, dst, order, group.load, group.take_new,
+                               n, full, branch, counts)
         with pool.lock:
             state, pool.arrays, values = program(
-                group.state, pool.arrays, src_d, load_d, tids_d, take_d, group.dyn_dev, active_d,
-                np.int32(n), self._data, dst_d, np.bool_(full), order, counts)
+                group.state, pool.arrays, group.dyn_dev, self._data, idx, meta)
         group.state = state
         group.load[:] = False
         group.take_new[:] = False
         pool.free.extend(group.temp)  # read by the program just launched
         group.temp = []
-        done: list[tuple[int, _Row, int]] = []
-        going: list[tuple[int, _Row]] = []
-        for i, r in live:
+        for _, r in live:
             r.remaining -= n
             r.trained += n
             r.resource += n
-            if r.remaining > 0:
-                going.append((i, r))
-        for (i, r), slot in zip(finishing, slots):
-            done.append((i, r, slot))
+        done = [(i, r, slot) for (i, r), slot in zip(finishing, slots)]
+        for i, _ in finishing:
             rows[i] = None
             group.active_host[i] = False
+        self.slot_epochs += m * n
         self.epochs_trained += n * len(live)
         group.busy = True
-        self._inflight.append(_Chunk(group, len(rows), n, t0, values, done, going, full, report))
+        self._inflight.append(_Chunk(group, size, m, n, t0, values, done, going, full,
+                                     bool(report)))
         self.n_chunks += 1
         self._used.add(len(rows))
 
@@ -783,8 +397,8 @@ class JaxBatchEngine:
             value = values[i] if chunk.full else values[k]
             out.append(Finished(r.key, r.trial_id, float(value), handle, r.trained))
         n_left = group.n_live()
-        if n_left and self._fit(n_left) < chunk.size:
-            group.waste += seconds * (1 - self._fit(n_left) / chunk.size)
+        if n_left and self._fit(n_left) < chunk.size:  # what a smaller bucket would have saved
+            group.waste += seconds * (1 - self._trained_rows(self._fit(n_left), n_left)[1] / chunk.m)
         self._last_values = ({r.key: (r.resource, float(values[i])) for i, r in chunk.going}
                              if chunk.report else {})
         return out
@@ -845,13 +459,15 @@ class JaxBatchEngine:
 
     @property
     def stats(self) -> dict[str, Any]:
-        """Counters: chunks, epochs, host/wait seconds, rows copied to/from the host, spilled,
-        rows evaluated, full evaluations, pool rows (allocated, in use). Read it between steps (it frees the slots of dead
-        handles, which only the engine's thread may do)."""
+        """Counters: chunks, epochs (of live rows, and of rows trained: ``slot_epochs``),
+        host/wait seconds, rows copied to/from the host, spilled, rows evaluated, full
+        evaluations, pool rows (allocated, in use). Read it between steps (it frees the slots of
+        dead handles, which only the engine's thread may do)."""
         pools = {sig: g.pool for sig, g in self._groups.items() if g.pool is not None}
         for p in pools.values():
             p.collect()
         return {"n_chunks": self.n_chunks, "epochs_trained": self.epochs_trained,
+                "slot_epochs": self.slot_epochs,
                 "host_seconds": self.host_seconds, "wait_seconds": self.wait_seconds,
                 "rows_to_host": self.rows_to_host, "rows_from_host": self.rows_from_host,
                 "rows_spilled": self.rows_spilled, "rows_evaluated": self.rows_evaluated,

@@ -1,4 +1,5 @@
-"""The JAX model description and its compiled programs (see :mod:`asha_nb.integrations.jax`)."""
+"""The JAX model description, its unbatched programs and its engine (see
+:mod:`asha_nb.integrations.jax`); the batched programs are in ``_jax_programs``."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import concurrent.futures as cf
 import os
 import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidParameterError, InvalidTypeError, MissingExtraError
+from ..errors import InvalidParameterError, InvalidTypeError
 from ..executors.batched import whole_epochs
 from ._jax_cache import (
     compile_counted,
@@ -19,86 +20,14 @@ from ._jax_cache import (
     read_compile_seconds,
     record_compile_seconds,
 )
+from ._jax_common import _abstract, freeze, jax_module
+from ._jax_engine import JaxBatchEngine
+from ._jax_programs import BatchPrograms
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ._jax_engine import JaxBatchEngine
-
-__all__ = ["BatchedModel", "freeze", "jax_module"]
-
-
-def jax_module() -> Any:
-    """``import jax``, or :class:`~asha_nb.errors.MissingExtraError` naming the extra."""
-    try:
-        import jax
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingExtraError("jax", "jax") from exc
-    return jax
+__all__ = ["BatchedModel"]
 
 
-def freeze(value: Any) -> Hashable:
-    """A hashable, order-independent version of a configuration's static part."""
-    if isinstance(value, Mapping):
-        return tuple(sorted((str(k), freeze(v)) for k, v in value.items()))
-    if isinstance(value, (list, tuple)):
-        return tuple(freeze(v) for v in value)
-    try:
-        hash(value)
-    except TypeError:
-        return repr(value)
-    return value
-
-
-def _where(mask: Any) -> Callable[[Any, Any], Any]:
-    """``(a, b) -> where(mask, a, b)`` with ``mask`` broadcast over the leaves' trailing axes."""
-    jnp = jax_module().numpy
-    return lambda a, b: jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b)
-
-
-def eval_blocks(size: int) -> tuple[int, ...]:
-    """Block sizes in which a batch of ``size`` rows evaluates its finished rows: an eighth of
-    the batch, then an eighth of that, and so on, and 1. ``n`` finished rows take
-    ``n // blocks[0]`` blocks of the first size, then what is left in blocks of the next, so
-    exactly ``n`` rows are evaluated, in at most 7 blocks per size (more than 1 in the last).
-
-    >>> eval_blocks(256), eval_blocks(1024), eval_blocks(8)
-    ((32, 4, 1), (128, 16, 2, 1), (1,))
-    """
-    out, b = [], int(size) // 8
-    while b > 1:
-        out.append(b)
-        b //= 8
-    return (*out, 1)
-
-
-def block_counts(n: int, blocks: Sequence[int]) -> np.ndarray:
-    """How many blocks of each of ``blocks`` (:func:`eval_blocks`) evaluate ``n`` rows.
-
-    >>> block_counts(37, (32, 4, 1)).tolist()
-    [1, 1, 1]
-    """
-    out = np.zeros(len(blocks), np.int32)
-    for j, b in enumerate(blocks):
-        out[j], n = divmod(n, b)
-    return out
-
-
-def _mesh_ids(mesh: Any) -> tuple[int, ...]:
-    return tuple(d.id for d in mesh.devices.flat)
-
-
-def _abstract(tree: Any, sharding: Any, lead: int | None = None) -> Any:
-    """``jax.ShapeDtypeStruct`` leaves of ``tree`` (with a leading axis ``lead``) on ``sharding``."""
-    jax = jax_module()
-
-    def leaf(a: Any) -> Any:
-        a = a if hasattr(a, "dtype") and hasattr(a, "shape") else np.asarray(a)
-        shape = tuple(a.shape) if lead is None else (lead, *a.shape)
-        return jax.ShapeDtypeStruct(shape, a.dtype, sharding=sharding)
-
-    return jax.tree.map(leaf, tree)
-
-
-class BatchedModel:
+class BatchedModel(BatchPrograms):
     """A JAX model whose configurations can be trained many at a time.
 
     Parameters
@@ -287,13 +216,6 @@ class BatchedModel:
         """Key of the ``init`` program of group ``sig``."""
         return ("init", sig)
 
-    @staticmethod
-    def batch_key(sig: Hashable, size: int, mesh: Any, pool_size: int) -> Hashable:
-        """Key of the batched program of group ``sig`` for ``size`` rows on ``mesh`` with a
-        checkpoint pool of ``pool_size`` rows."""
-        return ("batch", sig, int(size), _mesh_ids(mesh), int(pool_size))
-
-
     def init_program(self, static: Mapping[str, Any]) -> Any:
         """Compiled ``(trial_id: int32, dyn: {key: float32}) -> packed state`` of one configuration.
 
@@ -317,164 +239,6 @@ class BatchedModel:
             return jax.jit(program).lower(jax.ShapeDtypeStruct((), np.int32), dyn)
 
         return self._compiled(self.init_key(freeze(static)), build)
-
-    def batch_program(self, static: Mapping[str, Any], size: int, pool_size: int, mesh: Any) -> Any:
-        """Compiled ``(state, pool, src, load, tids, take_new, dyn, active, n_epochs, data, dst,
-        full, order, counts) -> (state, pool, values)``: one chunk of ``size`` rows, new rows
-        and checkpoints in and out included.
-
-        Every leaf has a leading axis (``size`` rows, ``pool_size`` for the checkpoint pool),
-        sharded over ``mesh``'s axis ``"k"``. First, row ``i`` becomes a fresh state
-        (``init(fold_in(PRNGKey(seed), tids[i]), hparams)``, vmapped over the batch, computed
-        only when some row needs it) where ``take_new[i]``, else ``pool[src[i]]`` where
-        ``load[i]`` (promoted rows, gathered by index); then ``n_epochs`` epochs train the rows
-        with ``active`` True (the others keep their state; ``n_epochs`` is traced: one program
-        for every chunk length); then row ``i`` is written to ``pool[dst[i]]`` (``dst[i] ==
-        pool_size``: not written). Then, where the traced flag ``full`` is True, every row is
-        evaluated (``values[i]``: row ``i``'s); else the rows ``order[:n]`` (``n`` the rows
-        that finish; ``order``, of length ``size``, gathered by index) are, in
-        ``counts[j]`` blocks of ``eval_blocks(size)[j]`` rows for each ``j`` in turn
-        (``values[k]``: row ``order[k]``'s, for ``k < n``; zeros after): no more rows than
-        those evaluated, and one program whatever ``n``. The pool's buffers are donated (updated
-        in place).
-        """
-        jax = jax_module()
-        jnp = jax.numpy
-        from jax.sharding import NamedSharding, PartitionSpec
-
-        rows, repl = NamedSharding(mesh, PartitionSpec("k")), NamedSharding(mesh, PartitionSpec())
-
-        def build() -> Any:
-            def program(state: Any, pool: Any, src: Any, load: Any, tids: Any, take_new: Any,
-                        dyn: Any, active: Any, n_epochs: Any, data: Any, dst: Any,
-                        full: Any, order: Any, counts: Any) -> Any:
-                def fresh() -> Any:
-                    base = jax.random.PRNGKey(self.seed)
-                    new = jax.vmap(lambda t, d: self.init(jax.random.fold_in(base, t),
-                                                          {**static, **d}))(tids, dyn)
-                    return jax.tree.map(lambda n, s: n.astype(s.dtype), new, state)
-
-                new = jax.lax.cond(jnp.any(take_new), fresh, lambda: state)
-                state = jax.tree.map(
-                    lambda s, p, n: _where(take_new)(n, _where(load)(p[src], s)), state, pool, new)
-
-                def body(_: Any, s: Any) -> Any:
-                    t = jax.vmap(lambda s1, d: self.train_epoch(s1, {**static, **d}, data))(s, dyn)
-                    return jax.tree.map(_where(active), t, s)
-
-                state = jax.lax.fori_loop(0, n_epochs, body, state)
-                pool = jax.tree.map(lambda p, s: p.at[dst].set(s, mode="drop"), pool, state)
-                def evaluate_all(s: Any) -> Any:
-                    return jax.vmap(lambda s1: self.evaluate(s1, data))(s)
-
-                out = jax.eval_shape(evaluate_all, state)
-
-                def evaluate_some(s: Any) -> Any:
-                    sub = jax.tree.map(lambda a: a[order], s)
-                    values, off = jnp.zeros(out.shape, out.dtype), jnp.int32(0)
-                    for j, b in enumerate(eval_blocks(size)):
-                        def block(_: Any, carry: Any, b: int = b) -> Any:
-                            vals, at = carry
-                            rows = jax.tree.map(
-                                lambda a: jax.lax.dynamic_slice_in_dim(a, at, b), sub)
-                            vals = jax.lax.dynamic_update_slice_in_dim(
-                                vals, evaluate_all(rows), at, 0)
-                            return vals, at + b
-                        values, off = jax.lax.fori_loop(0, counts[j], block, (values, off))
-                    return values
-
-                return state, pool, jax.lax.cond(full, evaluate_all, evaluate_some, state)
-
-            tmpl = self.template(static)
-            mask = jax.ShapeDtypeStruct((size,), np.bool_, sharding=rows)
-            index = jax.ShapeDtypeStruct((size,), np.int32, sharding=rows)
-            args = (
-                _abstract(tmpl, rows, lead=size), _abstract(tmpl, rows, lead=pool_size), index,
-                mask, index, mask,
-                {k: jax.ShapeDtypeStruct((size,), np.float32, sharding=rows) for k in self.dynamic},
-                mask,
-                jax.ShapeDtypeStruct((), np.int32, sharding=repl),
-                _abstract(self.data, repl),
-                index,
-                jax.ShapeDtypeStruct((), np.bool_, sharding=repl),
-                jax.ShapeDtypeStruct((size,), np.int32, sharding=repl),
-                jax.ShapeDtypeStruct((len(eval_blocks(size)),), np.int32, sharding=repl),
-            )
-            return jax.jit(program, out_shardings=(rows, rows, rows),
-                           donate_argnums=(1,)).lower(*args)
-
-        return self._compiled(self.batch_key(freeze(static), size, mesh, pool_size), build)
-
-    def store_program(self, static: Mapping[str, Any], size: int, pool_size: int, mesh: Any) -> Any:
-        """Compiled ``(pool, state, dst) -> pool``: row ``i`` of ``state`` written to
-        ``pool[dst[i]]`` (``dst[i] == pool_size``: not written). The pool is donated. Used
-        for checkpoints that come from host memory."""
-        jax = jax_module()
-        from jax.sharding import NamedSharding, PartitionSpec
-
-        rows = NamedSharding(mesh, PartitionSpec("k"))
-
-        def build() -> Any:
-            def program(pool: Any, state: Any, dst: Any) -> Any:
-                return jax.tree.map(lambda p, s: p.at[dst].set(s, mode="drop"), pool, state)
-
-            tmpl = self.template(static)
-            args = (_abstract(tmpl, rows, lead=pool_size), _abstract(tmpl, rows, lead=size),
-                    jax.ShapeDtypeStruct((size,), np.int32, sharding=rows))
-            return jax.jit(program, out_shardings=rows, donate_argnums=(0,)).lower(*args)
-
-        key = ("store", freeze(static), int(size), int(pool_size), _mesh_ids(mesh))
-        return self._compiled(key, build)
-
-    def grow_program(self, static: Mapping[str, Any], pool_size: int, new_size: int, mesh: Any) -> Any:
-        """Compiled ``pool -> pool``: the checkpoint pool padded from ``pool_size`` to
-        ``new_size`` rows."""
-        jax = jax_module()
-        jnp = jax.numpy
-        from jax.sharding import NamedSharding, PartitionSpec
-
-        rows = NamedSharding(mesh, PartitionSpec("k"))
-        tmpl = self.template(static)
-
-        def build() -> Any:
-            def program(pool: Any) -> Any:
-                return jax.tree.map(
-                    lambda p: jnp.concatenate(
-                        [p, jnp.zeros((new_size - pool_size, *p.shape[1:]), p.dtype)]), pool)
-
-            return jax.jit(program, out_shardings=rows).lower(_abstract(tmpl, rows, lead=pool_size))
-
-        key = ("grow", freeze(static), int(pool_size), int(new_size), _mesh_ids(mesh))
-        return self._compiled(key, build)
-
-    def take_program(self, static: Mapping[str, Any], pool_size: int, mesh: Any) -> Any:
-        """Compiled ``(pool, slots: int32[m]) -> rows``: ``m`` rows of the pool (to bring to
-        the host), ``m`` a power of two."""
-        jax = jax_module()
-        from jax.sharding import NamedSharding, PartitionSpec
-
-        rows, repl = NamedSharding(mesh, PartitionSpec("k")), NamedSharding(mesh, PartitionSpec())
-        tmpl = self.template(static)
-
-        def build(m: int) -> Any:
-            def program(pool: Any, slots: Any) -> Any:
-                return jax.tree.map(lambda p: p[slots], pool)
-
-            args = (_abstract(tmpl, rows, lead=pool_size),
-                    jax.ShapeDtypeStruct((m,), np.int32, sharding=repl))
-            return jax.jit(program, out_shardings=repl).lower(*args)
-
-        ids = _mesh_ids(mesh)
-        sig = freeze(static)
-
-        def take(pool: Any, slots: Sequence[int]) -> Any:
-            m = 1 << max(0, (len(slots) - 1).bit_length())
-            idx = np.zeros(m, np.int32)
-            idx[: len(slots)] = slots
-            fn = self._compiled(("take", sig, int(pool_size), m, ids), lambda: build(m))
-            return fn(pool, idx)
-
-        return take
 
     def single_program(self, static: Mapping[str, Any]) -> Any:
         """Compiled ``(state, dyn, n_epochs, data) -> (state, value)`` of one configuration."""
@@ -586,14 +350,13 @@ class BatchedModel:
         pool_fraction: float = 0.5,
         max_pool_bytes: int | None = None,
         progress_interval: float | None = 1.0,
+        trim_empty: bool = False,
     ) -> JaxBatchEngine:
         """A :class:`~asha_nb.integrations.jax.JaxBatchEngine` over this model (see there)."""
-        from ._jax_engine import JaxBatchEngine
-
         return JaxBatchEngine(self, capacity, devices=devices, buckets=buckets,
                               compact_after=compact_after, pool_fraction=pool_fraction,
                               max_pool_bytes=max_pool_bytes,
-                              progress_interval=progress_interval)
+                              progress_interval=progress_interval, trim_empty=trim_empty)
 
     def __repr__(self) -> str:
         return (f"BatchedModel(dynamic={self.dynamic!r}, static={self.static!r}, "

@@ -78,8 +78,10 @@ from ._jax_cache import (
     enable_compilation_cache,
     resolve_cache_dir,
 )
-from ._jax_engine import DeviceCheckpoint, JaxBatchEngine, bucket_sizes
+from ._jax_common import bucket_sizes
+from ._jax_engine import JaxBatchEngine
 from ._jax_model import BatchedModel
+from ._jax_pool import DeviceCheckpoint
 
 __all__ = [
     "BatchedModel",

@@ -139,6 +139,21 @@ def test_jobs_run_through_a_conforming_engine():
         ex.shutdown(wait=True)
 
 
+def test_the_batching_threads_time_is_split_into_its_parts():
+    ex = BatchedExecutor(ToyModel(), gather_window=0.0)
+    assert ex.timings == {"gather": 0.0, "add": 0.0, "step": 0.0, "results": 0.0}
+    ex.start(None, 4)
+    try:
+        jobs = [ex.submit(JobSpec(i, i, {"lr": 1.0}, 0, 2, 0)) for i in range(4)]
+        assert [j.future.result(timeout=10).value for j in jobs] == [2.0] * 4
+    finally:
+        ex.shutdown(wait=True)
+    t = ex.timings
+    assert set(t) == {"gather", "add", "step", "results"}
+    assert t["add"] > 0 and t["step"] > 0 and t["results"] > 0  # 4 adds, >= 2 steps, 4 results
+    assert t["gather"] >= t["add"]  # the adds happen while gathering
+
+
 def test_a_broken_batching_thread_loses_the_executor():
     ex = BatchedExecutor(ToyModel(fail_progress=True), gather_window=0.0)
     ex.start(None, 2)

@@ -10,7 +10,7 @@ from asha_nb.errors import InvalidParameterError
 from asha_nb.examples import digits_mlp
 from asha_nb.executors import JobSpec
 from asha_nb.executors.batched import BatchedExecutor
-from asha_nb.integrations._jax_model import block_counts, eval_blocks
+from asha_nb.integrations._jax_common import block_counts, eval_blocks
 from asha_nb.integrations.jax import JaxBatchEngine
 
 

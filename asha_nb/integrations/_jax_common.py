@@ -1,0 +1,154 @@
+"""Helpers shared by the JAX model and its engine (see :mod:`asha_nb.integrations.jax`).
+
+The modules import in one direction: ``_jax_model`` -> ``_jax_engine`` -> ``_jax_layout`` ->
+``_jax_pool`` -> this module (and ``_jax_model`` -> ``_jax_programs`` -> this module).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidParameterError, MissingExtraError
+
+__all__ = ["jax_module", "freeze", "eval_blocks", "block_counts", "bucket_sizes", "train_sizes",
+           "pack_chunk"]
+
+
+def jax_module() -> Any:
+    """``import jax``, or :class:`~asha_nb.errors.MissingExtraError` naming the extra."""
+    try:
+        import jax
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingExtraError("jax", "jax") from exc
+    return jax
+
+
+def freeze(value: Any) -> Hashable:
+    """A hashable, order-independent version of a configuration's static part."""
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    try:
+        hash(value)
+    except TypeError:
+        return repr(value)
+    return value
+
+
+def _where(mask: Any) -> Callable[[Any, Any], Any]:
+    """``(a, b) -> where(mask, a, b)`` with ``mask`` broadcast over the leaves' trailing axes."""
+    jnp = jax_module().numpy
+    return lambda a, b: jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b)
+
+
+def eval_blocks(size: int) -> tuple[int, ...]:
+    """Block sizes in which a batch of ``size`` rows evaluates its finished rows: an eighth of
+    the batch, then an eighth of that, and so on, and 1. ``n`` finished rows take
+    ``n // blocks[0]`` blocks of the first size, then what is left in blocks of the next, so
+    exactly ``n`` rows are evaluated, in at most 7 blocks per size (more than 1 in the last).
+
+    >>> eval_blocks(256), eval_blocks(1024), eval_blocks(8)
+    ((32, 4, 1), (128, 16, 2, 1), (1,))
+    """
+    out, b = [], int(size) // 8
+    while b > 1:
+        out.append(b)
+        b //= 8
+    return (*out, 1)
+
+
+def block_counts(n: int, blocks: Sequence[int]) -> np.ndarray:
+    """How many blocks of each of ``blocks`` (:func:`eval_blocks`) evaluate ``n`` rows.
+
+    >>> block_counts(37, (32, 4, 1)).tolist()
+    [1, 1, 1]
+    """
+    out = np.zeros(len(blocks), np.int32)
+    for j, b in enumerate(blocks):
+        out[j], n = divmod(n, b)
+    return out
+
+
+def _mesh_ids(mesh: Any) -> tuple[int, ...]:
+    return tuple(d.id for d in mesh.devices.flat)
+
+
+def _abstract(tree: Any, sharding: Any, lead: int | None = None) -> Any:
+    """``jax.ShapeDtypeStruct`` leaves of ``tree`` (with a leading axis ``lead``) on ``sharding``."""
+    jax = jax_module()
+
+    def leaf(a: Any) -> Any:
+        a = a if hasattr(a, "dtype") and hasattr(a, "shape") else np.asarray(a)
+        shape = tuple(a.shape) if lead is None else (lead, *a.shape)
+        return jax.ShapeDtypeStruct(shape, a.dtype, sharding=sharding)
+
+    return jax.tree.map(leaf, tree)
+
+
+
+
+def bucket_sizes(capacity: int, n_devices: int = 1) -> tuple[int, ...]:
+    """Batch sizes a group may use: ``n_devices * 2**j`` up to the first one ``>= capacity``.
+
+    Parameters
+    ----------
+    capacity
+        Largest number of configurations trained at once (the executor's ``n_workers``).
+    n_devices
+        Devices the configuration axis is sharded over; every bucket is a multiple of it.
+
+    Examples
+    --------
+    >>> bucket_sizes(64, 4)
+    (4, 8, 16, 32, 64)
+    >>> bucket_sizes(20, 1)
+    (1, 2, 4, 8, 16, 32)
+    """
+    if capacity < 1:
+        raise InvalidParameterError(f"capacity must be >= 1, got {capacity!r}")
+    if n_devices < 1:
+        raise InvalidParameterError(f"n_devices must be >= 1, got {n_devices!r}")
+    sizes = [n_devices]
+    while sizes[-1] < capacity:
+        sizes.append(sizes[-1] * 2)
+    return tuple(sizes)
+
+
+def train_sizes(size: int, n_devices: int = 1) -> tuple[int, ...]:
+    """Row counts a batch of ``size`` rows trains in a chunk: ``size``, a half, a quarter, ...
+    down to a sixteenth, each a multiple of ``n_devices`` (largest first). A chunk trains the
+    first of its live-first ``order`` in the smallest of them that holds its live rows.
+
+    >>> train_sizes(256), train_sizes(8, 4), train_sizes(1)
+    ((256, 128, 64, 32, 16), (8, 4), (1,))
+    """
+    out = []
+    for j in range(5):
+        m = int(size) >> j
+        if m >= 1 and m % n_devices == 0 and m << j == int(size):
+            out.append(m)
+    return tuple(out)
+
+
+def pack_chunk(src: np.ndarray, tids: np.ndarray, dst: np.ndarray, order: np.ndarray,
+               load: np.ndarray, take_new: np.ndarray, n_epochs: int, full: bool, branch: int,
+               counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(idx, meta)`` arguments of a batched program (see ``BatchPrograms.batch_program``).
+
+    >>> idx, meta = pack_chunk(*(np.arange(3),) * 4, np.array([1, 0, 0], bool),
+    ...                        np.array([0, 1, 0], bool), 2, False, 0, np.array([1, 0]))
+    >>> idx[4].tolist(), meta.tolist()
+    ([1, 2, 0], [2, 0, 0, 1, 0])
+    """
+    idx = np.empty((5, len(src)), np.int32)
+    idx[0], idx[1], idx[2], idx[3] = src, tids, dst, order
+    np.add(load.astype(np.int32), 2 * take_new.astype(np.int32), out=idx[4])
+    meta = np.empty(3 + len(counts), np.int32)
+    meta[0], meta[1], meta[2] = n_epochs, int(full), branch
+    meta[3:] = counts
+    return idx, meta
+

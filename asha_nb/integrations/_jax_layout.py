@@ -1,0 +1,236 @@
+"""Rows, static groups and chunks of the JAX engine, and where rows go: buckets and layout."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidParameterError
+from ._jax_common import eval_blocks, jax_module, pack_chunk, train_sizes
+from ._jax_pool import DeviceCheckpoint, _Pool
+
+
+@dataclass(eq=False)
+class _Row:
+    key: Hashable
+    trial_id: int
+    dyn: dict[str, float]
+    remaining: int
+    resource: int  # epochs the state has (checkpoint's + trained so far)
+    trained: int = 0
+    handle: DeviceCheckpoint | None = None  # this engine's checkpoint to gather, until loaded
+    host_state: Any = None  # host checkpoint to load, until loaded
+    fresh: bool = False  # needs a new initial state
+
+
+@dataclass(eq=False)
+class _Group:
+    sig: Hashable
+    static: dict[str, Any]
+    rows: list[_Row | None] = field(default_factory=list)  # slot -> row
+    state: Any = None  # device pytree with leading axis len(rows)
+    pool: _Pool | None = None
+    pending: list[_Row] = field(default_factory=list)
+    waste: float = 0.0  # estimated seconds lost to empty slots since the last resize
+    epoch_seconds: dict[int, float] = field(default_factory=dict)  # bucket -> last epoch time
+    dyn_host: dict[str, np.ndarray] = field(default_factory=dict)
+    active_host: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
+    dyn_dev: Any = None  # device copy, None when stale
+    busy: bool = False  # a chunk is in flight
+    # what the next chunk loads: pool slots (src/load), new states (new/take_new), on the host
+    src: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    load: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
+    take_new: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
+    tids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # of new rows
+    temp: list[int] = field(default_factory=list)  # pool slots to free once the chunk is out
+    last_full: float = -math.inf  # clock time of the last chunk that evaluated every row
+
+    def n_live(self) -> int:
+        return sum(r is not None for r in self.rows) + len(self.pending)
+
+    def remaining(self) -> int:
+        """Epochs until the longest row finishes (the group runs at least that long)."""
+        return max([r.remaining for r in self.rows if r is not None]
+                   + [r.remaining for r in self.pending], default=0)
+
+
+@dataclass(eq=False)
+class _Chunk:
+    """A dispatched chunk whose values have not been read yet."""
+
+    group: _Group
+    size: int
+    m: int  # rows trained (the live ones first, see ``train_sizes``)
+    n: int
+    t0: float
+    values: Any  # device array: by batch slot (full), else ``done``'s rows in order
+    done: list[tuple[int, _Row, int]]  # (batch slot, row, pool slot)
+    going: list[tuple[int, _Row]]  # rows that keep training
+    full: bool  # every row was evaluated
+    report: bool  # ... for the progress: the values of ``going`` are reported
+
+
+class _Layout:
+    """Bucket choice and row layout of :class:`~asha_nb.integrations.jax.JaxBatchEngine` (a mixin)."""
+
+    model: Any
+    mesh: Any
+    devices: list[Any]
+    trim_empty: bool
+    buckets: tuple[int, ...]
+    compact_after: float | None
+    rows_from_host: int
+    _rows_sharding: Any
+    _data: Any
+
+    def _ready(self, group: _Group, size: int) -> bool:
+        pool = group.pool
+        assert pool is not None
+        return self.model.is_compiled(self.model.batch_key(group.sig, size, self.mesh, pool.size,
+                                                          self.trim_empty))
+
+    def _trained_rows(self, size: int, n_live: int) -> tuple[int, int]:
+        """``(branch, m)``: the rows a chunk of a ``size`` batch with ``n_live`` live rows
+        trains (the smallest of ``train_sizes(size)`` holding them with ``trim_empty``)."""
+        if not self.trim_empty:
+            return 0, size
+        sizes = train_sizes(size, len(self.devices))
+        branch = max((j for j, m in enumerate(sizes) if m >= n_live), default=0)
+        return branch, sizes[branch]
+
+    def _fit(self, n_live: int) -> int:
+        return next((b for b in self.buckets if b >= n_live), self.buckets[-1])
+
+    def _target_size(self, group: _Group) -> int:
+        """The bucket the group's next chunk runs in (see the class docstring)."""
+        n_live, size = group.n_live(), len(group.rows)
+        fit = self._fit(n_live)
+        if n_live > size:
+            ready = [b for b in self.buckets if b >= n_live and self._ready(group, b)]
+            return ready[0] if ready else self.buckets[-1]
+        if fit < size:
+            ready = [b for b in self.buckets if fit <= b < size and self._ready(group, b)]
+            if ready and ready[0] == fit:
+                return fit
+            epoch = group.epoch_seconds.get(size, 0.0)
+            saved = 1 - self._trained_rows(fit, n_live)[1] / self._trained_rows(size, n_live)[1]
+            to_come = epoch * saved * group.remaining()
+            threshold = (2 * self.model.compile_estimate() if self.compact_after is None
+                         else self.compact_after)
+            if group.waste + to_come >= threshold:
+                return fit
+            if ready:
+                return ready[0]
+        return size
+
+    def _program(self, group: _Group, size: int) -> Any:
+        """The batched program of ``group`` for ``size`` rows (and its pool's current size)."""
+        pool = group.pool
+        assert pool is not None
+        return self.model.batch_program(group.static, size, pool.size, self.mesh, self.trim_empty)
+
+    def _put(self, tree: Any) -> Any:
+        """``tree`` on the devices, row-sharded (copied first: CPU buffers may be aliased)."""
+        jax = jax_module()
+        return jax.device_put(jax.tree.map(np.array, tree), self._rows_sharding)
+
+    def _store(self, group: _Group, state: Any, dst: np.ndarray) -> None:
+        pool = group.pool
+        assert pool is not None
+        fn = self.model.store_program(group.static, len(dst), pool.size, self.mesh)
+        with pool.lock:
+            pool.arrays = fn(pool.arrays, state, self._put(dst))
+
+    def _layout(self, group: _Group) -> None:
+        """Place pending rows in free slots and resize if worth it.
+
+        Only host arrays of indices and masks change here; the chunk's program does the rest
+        on the device. Live rows of a resized batch go through the pool (stored by a chunk of 0
+        epochs at the old size, gathered by the next chunk); only rows with a host checkpoint
+        (another engine's, a resumed journal's) are copied from the host (into pool slots).
+        """
+        jax = jax_module()
+        pool = group.pool
+        assert pool is not None
+        pool.alloc(0)  # the pool exists before anything is gathered from it
+        size = len(group.rows)
+        new_size = self._target_size(group)
+        first = group.state is None
+        if not group.pending and new_size == size:
+            return
+        if group.n_live() > new_size:
+            raise InvalidParameterError(
+                f"capacity must cover the rows: {group.n_live()} rows exceed the largest "
+                f"bucket {new_size}")
+        pinned = {r.handle._slot for r in group.pending if r.handle is not None}
+        moved: list[tuple[int, int]] = []  # (new batch slot, pool slot) of rows kept on resize
+        if new_size == size and not first:
+            rows = list(group.rows)
+        else:
+            old = [(i, r) for i, r in enumerate(group.rows) if r is not None]
+            rows = [r for _, r in old] + [None] * (new_size - len(old))
+            if old:  # a chunk of 0 epochs at the old size stores them into the pool
+                temp = pool.alloc(len(old), pinned)
+                dst = np.full(size, pool.size, np.int32)
+                dst[[i for i, _ in old]] = temp
+                zero = np.zeros(size, np.int32)
+                idx, meta = pack_chunk(zero, zero, dst, np.arange(size, dtype=np.int32),
+                                       zero, zero, 0, False, 0, np.zeros(len(eval_blocks(size))))
+                program = self._program(group, size)
+                with pool.lock:
+                    _, pool.arrays, _ = program(
+                        group.state, pool.arrays, group.dyn_dev, self._data, idx, meta)
+                moved = list(enumerate(temp))
+            leaves_t = jax.tree.leaves(self.model.template(group.static))
+            group.state = jax.device_put(  # the base of the new batch (every row is replaced)
+                jax.tree.unflatten(
+                    jax.tree.structure(self.model.template(group.static)),
+                    [np.zeros((new_size, *t.shape), t.dtype) for t in leaves_t]),
+                self._rows_sharding)
+            group.waste = 0.0
+            group.dyn_host = {k: np.asarray([r.dyn[k] if r is not None else 0.0 for r in rows],
+                                            np.float32) for k in self.model.dynamic}
+            group.active_host = np.asarray([r is not None for r in rows], np.bool_)
+            group.src = np.zeros(new_size, np.int32)
+            group.load = np.zeros(new_size, np.bool_)
+            group.take_new = np.zeros(new_size, np.bool_)
+            group.tids = np.zeros(new_size, np.int32)
+        src, load, take_new, tids = group.src, group.load, group.take_new, group.tids
+        for j, slot in moved:
+            src[j], load[j] = slot, True
+        free = [i for i, r in enumerate(rows) if r is None]
+        host_rows: list[tuple[int, _Row]] = []
+        for row, slot in zip(group.pending, free):
+            rows[slot] = row
+            for k in self.model.dynamic:
+                group.dyn_host[k][slot] = row.dyn[k]
+            group.active_host[slot] = True
+            if row.fresh:
+                take_new[slot], tids[slot] = True, row.trial_id
+            elif row.handle is not None:
+                src[slot], load[slot] = row.handle._slot, True
+            else:
+                host_rows.append((slot, row))
+        if host_rows:  # checkpoints in host memory: copied to pool slots, then gathered
+            pinned |= {slot for _, slot in moved}
+            slots = pool.alloc(len(host_rows), pinned)
+            leaves_t, treedef = jax.tree.flatten(self.model.template(group.static))
+            buf = [np.zeros((new_size, *t.shape), t.dtype) for t in leaves_t]
+            dst = np.full(new_size, pool.size, np.int32)
+            for (slot, row), pslot in zip(host_rows, slots):
+                for leaf, val in zip(buf, treedef.flatten_up_to(row.host_state)):
+                    leaf[slot] = np.asarray(val, dtype=leaf.dtype)
+                dst[slot], src[slot], load[slot] = pslot, pslot, True
+            self._store(group, self._put(jax.tree.unflatten(treedef, buf)), dst)
+            group.temp.extend(slots)
+            self.rows_from_host += len(host_rows)
+        group.temp.extend(slot for _, slot in moved)
+        group.dyn_dev = self._put(group.dyn_host)
+        for row in group.pending:
+            row.handle, row.host_state, row.fresh = None, None, False
+        group.pending = []
+        group.rows = rows

@@ -1,0 +1,220 @@
+"""The batched programs of a :class:`~asha_nb.integrations.jax.BatchedModel` (a mixin):
+one chunk of a batch, and the checkpoint pool's store, grow and take."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._jax_common import _abstract, _mesh_ids, _where, eval_blocks, freeze, jax_module, train_sizes
+
+__all__ = ["BatchPrograms"]
+
+
+class BatchPrograms:
+    """Builds and keeps the batched programs; :class:`BatchedModel` provides the members below."""
+
+    init: Callable[..., Any]
+    train_epoch: Callable[..., Any]
+    evaluate: Callable[..., Any]
+    data: Any
+    dynamic: tuple[str, ...]
+    seed: int
+
+    def _compiled(self, key: Hashable, build: Callable[[], Any]) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    def template(self, static: Mapping[str, Any]) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    @staticmethod
+    def batch_key(sig: Hashable, size: int, mesh: Any, pool_size: int,
+                  trim: bool = False) -> Hashable:
+        """Key of the batched program of group ``sig`` for ``size`` rows on ``mesh`` with a
+        checkpoint pool of ``pool_size`` rows (``trim``: see :meth:`batch_program`)."""
+        key = ("batch", sig, int(size), _mesh_ids(mesh), int(pool_size))
+        return (*key, "trim") if trim else key
+
+
+    def batch_program(self, static: Mapping[str, Any], size: int, pool_size: int, mesh: Any,
+                      trim: bool = False) -> Any:
+        """Compiled ``(state, pool, dyn, data, idx, meta) -> (state, pool, values)``: one chunk
+        of ``size`` rows, new rows and checkpoints in and out included.
+
+        Every leaf of ``state`` and ``pool`` has a leading axis (``size`` rows, ``pool_size``
+        for the checkpoint pool), sharded over ``mesh``'s axis ``"k"``. ``idx`` (int32, shape
+        ``(5, size)``) holds, per row, ``src``, ``tids``, ``dst``, ``order`` and ``flags``;
+        ``meta`` (int32) holds ``n_epochs``, ``full``, ``branch`` and ``counts`` (one per
+        :func:`~asha_nb.integrations._jax_common.eval_blocks` size): one host-to-device copy
+        each per chunk. First, row ``i`` becomes a fresh state (``init(fold_in(PRNGKey(seed),
+        tids[i]), hparams)``, vmapped over the batch, computed only when some row needs it)
+        where ``flags[i] & 2``, else ``pool[src[i]]`` where ``flags[i] & 1`` (promoted rows,
+        gathered by index). Then ``n_epochs`` epochs (traced: one program for every chunk
+        length) train every row; with ``trim``, only the rows ``order[:m]``, ``m =
+        train_sizes(size, n_devices)[branch]`` (a ``lax.switch`` over those sizes): ``order``
+        lists the live rows first, so the empty slots of a partly filled batch are not trained
+        beyond the smallest of those sizes that holds the live rows (the others are left as
+        they were: every row placed in a slot later is overwritten). XLA compiles each size's
+        training on its own, and on a CPU its results may differ in the last bits from one
+        size to another, so trimmed training is exact per configuration only up to rounding
+        (without ``trim`` a row's results do not depend on the other rows). Then row
+        ``i`` is written to ``pool[dst[i]]`` (``dst[i] == pool_size``: not written). Then,
+        where ``full`` is 1, every row is evaluated (``values[i]``: row ``i``'s); else the
+        rows ``order[:n]`` (``n`` the rows that finish, first in ``order``) are, in
+        ``counts[j]`` blocks of ``eval_blocks(size)[j]`` rows for each ``j`` in turn
+        (``values[k]``: row ``order[k]``'s, for ``k < n``; zeros after): no more rows than
+        those evaluated, and one program whatever ``n``. The state's and the pool's buffers
+        are donated (updated in place).
+        """
+        jax = jax_module()
+        jnp = jax.numpy
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        rows, repl = NamedSharding(mesh, PartitionSpec("k")), NamedSharding(mesh, PartitionSpec())
+        n_dev = len(_mesh_ids(mesh))
+
+        def build() -> Any:
+            def program(state: Any, pool: Any, dyn: Any, data: Any, idx: Any, meta: Any) -> Any:
+                src, tids, dst, order, flags = idx[0], idx[1], idx[2], idx[3], idx[4]
+                load, take_new = (flags & 1) != 0, (flags & 2) != 0
+                n_epochs, full, branch, counts = meta[0], meta[1] != 0, meta[2], meta[3:]
+
+                def fresh() -> Any:
+                    base = jax.random.PRNGKey(self.seed)
+                    new = jax.vmap(lambda t, d: self.init(jax.random.fold_in(base, t),
+                                                          {**static, **d}))(tids, dyn)
+                    return jax.tree.map(lambda n, s: n.astype(s.dtype), new, state)
+
+                new = jax.lax.cond(jnp.any(take_new), fresh, lambda: state)
+                state = jax.tree.map(
+                    lambda s, p, n: _where(take_new)(n, _where(load)(p[src], s)), state, pool, new)
+
+                def epochs(s: Any, d: Any) -> Any:
+                    step = jax.vmap(lambda s1, d1: self.train_epoch(s1, {**static, **d1}, data))
+                    return jax.lax.fori_loop(0, n_epochs, lambda _, s1: step(s1, d), s)
+
+                def train(m: int) -> Callable[[Any], Any]:
+                    if m == size:
+                        return lambda s: epochs(s, dyn)
+
+                    def prefix(s: Any) -> Any:
+                        live = order[:m]
+                        sub = jax.lax.with_sharding_constraint(  # as a batch of m rows
+                            (jax.tree.map(lambda a: a[live], s), {k: v[live] for k, v in dyn.items()}),
+                            rows)
+                        sub = epochs(*sub)
+                        return jax.tree.map(
+                            lambda a, b: a.at[live].set(b, unique_indices=True), s, sub)
+                    return prefix
+
+                sizes = train_sizes(size, n_dev) if trim else (size,)
+                state = (jax.lax.switch(branch, [train(m) for m in sizes], state)
+                         if len(sizes) > 1 else train(size)(state))
+                pool = jax.tree.map(lambda p, s: p.at[dst].set(s, mode="drop"), pool, state)
+
+                def evaluate_all(s: Any) -> Any:
+                    return jax.vmap(lambda s1: self.evaluate(s1, data))(s)
+
+                out = jax.eval_shape(evaluate_all, state)
+
+                def evaluate_some(s: Any) -> Any:
+                    sub = jax.tree.map(lambda a: a[order], s)
+                    values, off = jnp.zeros(out.shape, out.dtype), jnp.int32(0)
+                    for j, b in enumerate(eval_blocks(size)):
+                        def block(_: Any, carry: Any, b: int = b) -> Any:
+                            vals, at = carry
+                            rows = jax.tree.map(
+                                lambda a: jax.lax.dynamic_slice_in_dim(a, at, b), sub)
+                            vals = jax.lax.dynamic_update_slice_in_dim(
+                                vals, evaluate_all(rows), at, 0)
+                            return vals, at + b
+                        values, off = jax.lax.fori_loop(0, counts[j], block, (values, off))
+                    return values
+
+                return state, pool, jax.lax.cond(full, evaluate_all, evaluate_some, state)
+
+            tmpl = self.template(static)
+            args = (
+                _abstract(tmpl, rows, lead=size), _abstract(tmpl, rows, lead=pool_size),
+                {k: jax.ShapeDtypeStruct((size,), np.float32, sharding=rows) for k in self.dynamic},
+                _abstract(self.data, repl),
+                jax.ShapeDtypeStruct((5, size), np.int32, sharding=repl),
+                jax.ShapeDtypeStruct((3 + len(eval_blocks(size)),), np.int32, sharding=repl),
+            )
+            return jax.jit(program, out_shardings=(rows, rows, rows),
+                           donate_argnums=(0, 1)).lower(*args)
+
+        return self._compiled(self.batch_key(freeze(static), size, mesh, pool_size, trim), build)
+
+    def store_program(self, static: Mapping[str, Any], size: int, pool_size: int, mesh: Any) -> Any:
+        """Compiled ``(pool, state, dst) -> pool``: row ``i`` of ``state`` written to
+        ``pool[dst[i]]`` (``dst[i] == pool_size``: not written). The pool is donated. Used
+        for checkpoints that come from host memory."""
+        jax = jax_module()
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        rows = NamedSharding(mesh, PartitionSpec("k"))
+
+        def build() -> Any:
+            def program(pool: Any, state: Any, dst: Any) -> Any:
+                return jax.tree.map(lambda p, s: p.at[dst].set(s, mode="drop"), pool, state)
+
+            tmpl = self.template(static)
+            args = (_abstract(tmpl, rows, lead=pool_size), _abstract(tmpl, rows, lead=size),
+                    jax.ShapeDtypeStruct((size,), np.int32, sharding=rows))
+            return jax.jit(program, out_shardings=rows, donate_argnums=(0,)).lower(*args)
+
+        key = ("store", freeze(static), int(size), int(pool_size), _mesh_ids(mesh))
+        return self._compiled(key, build)
+
+    def grow_program(self, static: Mapping[str, Any], pool_size: int, new_size: int, mesh: Any) -> Any:
+        """Compiled ``pool -> pool``: the checkpoint pool padded from ``pool_size`` to
+        ``new_size`` rows."""
+        jax = jax_module()
+        jnp = jax.numpy
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        rows = NamedSharding(mesh, PartitionSpec("k"))
+        tmpl = self.template(static)
+
+        def build() -> Any:
+            def program(pool: Any) -> Any:
+                return jax.tree.map(
+                    lambda p: jnp.concatenate(
+                        [p, jnp.zeros((new_size - pool_size, *p.shape[1:]), p.dtype)]), pool)
+
+            return jax.jit(program, out_shardings=rows).lower(_abstract(tmpl, rows, lead=pool_size))
+
+        key = ("grow", freeze(static), int(pool_size), int(new_size), _mesh_ids(mesh))
+        return self._compiled(key, build)
+
+    def take_program(self, static: Mapping[str, Any], pool_size: int, mesh: Any) -> Any:
+        """Compiled ``(pool, slots: int32[m]) -> rows``: ``m`` rows of the pool (to bring to
+        the host), ``m`` a power of two."""
+        jax = jax_module()
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        rows, repl = NamedSharding(mesh, PartitionSpec("k")), NamedSharding(mesh, PartitionSpec())
+        tmpl = self.template(static)
+
+        def build(m: int) -> Any:
+            def program(pool: Any, slots: Any) -> Any:
+                return jax.tree.map(lambda p: p[slots], pool)
+
+            args = (_abstract(tmpl, rows, lead=pool_size),
+                    jax.ShapeDtypeStruct((m,), np.int32, sharding=repl))
+            return jax.jit(program, out_shardings=repl).lower(*args)
+
+        ids = _mesh_ids(mesh)
+        sig = freeze(static)
+
+        def take(pool: Any, slots: Sequence[int]) -> Any:
+            m = 1 << max(0, (len(slots) - 1).bit_length())
+            idx = np.zeros(m, np.int32)
+            idx[: len(slots)] = slots
+            fn = self._compiled(("take", sig, int(pool_size), m, ids), lambda: build(m))
+            return fn(pool, idx)
+
+        return take
