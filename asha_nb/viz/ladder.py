@@ -160,12 +160,17 @@ def rung_ladder_chart(
                 "encoding": {"x": cut_x, "y": {"field": "y0", "type": "quantitative",
                                                "scale": y_scale},
                              "y2": {"field": "y1"}}}
-    cut_text = {"data": data, "name": f"{name}_cutofftext", "transform": cutoff_tf,
-                "mark": {"type": "text", "align": "left", "dx": 2, "fontSize": 9,
-                         "color": CUTOFF_COLOUR, "baseline": "middle"},
-                "encoding": {"x": cut_x, "y": {"field": "ylab", "type": "quantitative",
-                                               "scale": y_scale},
-                             "text": {"value": f"top 1/{eta} \u2192"}}}
+    # the label on the rule's right, or on its left near the shelf's end: it never runs past
+    # the plot (which would move the counts beside it from frame to frame)
+    cut_text = [{"data": data, "name": f"{name}_cutofftext{suffix}",
+                 "transform": cutoff_tf + [{"filter": test}],
+                 "mark": {"type": "text", "align": align, "dx": dx, "fontSize": 9,
+                          "color": CUTOFF_COLOUR, "baseline": "middle"},
+                 "encoding": {"x": cut_x, "y": {"field": "ylab", "type": "quantitative",
+                                                "scale": y_scale},
+                              "text": {"value": f"top 1/{eta} \u2192"}}}
+                for suffix, test, align, dx in (("", "datum.cut <= 0.8", "left", 2),
+                                                ("_left", "datum.cut > 0.8", "right", -2))]
     shelves = {"data": {"values": [{"y": k - 0.42} for k in range(n_rungs)]},
                "mark": {"type": "rule", "color": "#9a9a9a"},
                "encoding": {"x": {"datum": 0.0, "type": "quantitative", "scale": x_scale},
@@ -177,7 +182,7 @@ def rung_ladder_chart(
                               "scale": x_scale},
                         "x2": {"datum": PEN[1] + 0.02},
                         "y": {"field": "y", "type": "quantitative", "scale": y_scale}}}
-    ladder = {"layer": [shelves, pen, cut_rule, cut_text, settled, climb, *climb_text],
+    ladder = {"layer": [shelves, pen, cut_rule, *cut_text, settled, climb, *climb_text],
               "width": width, "height": height}
     counts_tf = sel + [
         *calc(d=f"datum.end <= {t} ? 1 : 0", up=f"datum.out <= {t} ? 1 : 0",
