@@ -5,8 +5,9 @@ modules render them: :mod:`~asha_nb.viz.timeline` (the worker timeline of the da
 the lesson), :mod:`~asha_nb.viz.charts` (the dashboard), :mod:`~asha_nb.viz.ladder` and
 :mod:`~asha_nb.viz.lesson` (the lesson), :mod:`~asha_nb.viz.export` (GIF frames).
 
-Nothing here touches ipywidgets, threads or a clock; altair is imported lazily inside each
-function, so importing :mod:`asha_nb.viz` is cheap. The widgets (:mod:`asha_nb.widgets`) stream
+Nothing here touches ipywidgets or a clock (only :mod:`~asha_nb.viz.export` renders, with a
+few threads); altair, vl-convert and Pillow are imported lazily inside each function, so
+importing :mod:`asha_nb.viz` is cheap. The widgets (:mod:`asha_nb.widgets`) stream
 rows into the *named* datasets these specs declare; the static renderers (``static_html``,
 ``save``) inline the same rows with :func:`with_data`.
 """
