@@ -1,25 +1,27 @@
 """Frames of an animated chart, rendered offline, and the GIF made of them.
 
 :func:`render_frames` renders a Vega spec once per value of a time signal with vl-convert. It
-does not rasterize the same text again for every frame: the text elements that are the same in
-every frame (titles, axis labels, the legend, the counters' names: about 70 % of the lesson's
-text, and most of a frame's rasterizing time) are drawn once per layout into a transparent
-overlay, and each frame rasterizes its SVG without them and lays the overlay on top. The
-frames are the same pictures as a full render of each (checked in ``tests/viz``);
-:func:`frames_to_gif` assembles them with one palette.
+does not compute what an image does not show (tooltips, ARIA descriptions) and does not
+rasterize the same text again for every frame: the text elements that are the same in every
+frame (titles, axis labels, the legend, the counters' names: about 70 % of the lesson's text,
+and most of a frame's rasterizing time) are drawn once per layout into a transparent overlay,
+and each frame rasterizes its SVG without them and lays the overlay on top. The frames are
+the same pictures as a full render of each (checked in ``tests/viz``); :func:`frames_to_gif`
+assembles them with one palette.
 
-vl-convert renders outside the GIL, so the frames are rendered by a few threads.
+The frames are rendered one after the other: threads showed no clear gain on a 2-CPU machine
+(vl-convert runs each process's Vega conversions on one JavaScript runtime), and worker
+processes would need the caller's script to guard its top level (``if __name__ ==
+"__main__":``) where they are spawned.
 """
 
 from __future__ import annotations
 
 import copy
 import io
-import os
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # Pillow and vl-convert are imported when a frame is rendered
@@ -62,6 +64,25 @@ def _at(spec: Mapping[str, Any], signal: str, value: float) -> dict[str, Any]:
     return out
 
 
+def _lean(node: Any) -> Any:
+    """``node`` without what an image does not show: tooltips and ARIA descriptions (Vega
+    computes them for every item; the SVG is half as long without them). In place."""
+    if isinstance(node, dict):
+        encode = node.get("encode")
+        if isinstance(encode, dict):
+            for block in encode.values():
+                if isinstance(block, dict):
+                    block.pop("tooltip", None)
+                    block.pop("description", None)
+                    block["aria"] = {"value": False}
+        for value in node.values():
+            _lean(value)
+    elif isinstance(node, list):
+        for value in node:
+            _lean(value)
+    return node
+
+
 def _layout(svg: str) -> str:
     """The frame's size and every group's transform: frames with the same layout draw a text
     element with the same markup at the same place."""
@@ -79,8 +100,13 @@ def _overlay(svg: str, keep: Callable[[str], bool]) -> str:
     return body
 
 
+def _svg(spec: Mapping[str, Any], signal: str, t: float) -> str:
+    svg: str = _vl_convert().vega_to_svg(_at(spec, signal, t))
+    return svg
+
+
 def render_frames(spec: Mapping[str, Any], times: Sequence[float], *, signal: str = "t",
-                  scale: float = 1.0, threads: int | None = None) -> list[Image]:
+                  scale: float = 1.0) -> list[Image]:
     """One RGB image per time: ``spec`` (a Vega spec, e.g. from ``vegalite_to_vega``) with
     the signal ``signal`` set to each of ``times``.
 
@@ -92,34 +118,27 @@ def render_frames(spec: Mapping[str, Any], times: Sequence[float], *, signal: st
         The signal's value in each frame.
     scale
         Pixels per chart pixel.
-    threads
-        Threads that render (default: up to 4, one per CPU).
     """
     pil = _pillow()
     vlc = _vl_convert()
-    n = max(1, min(4, os.cpu_count() or 1)) if threads is None else max(1, int(threads))
+    lean = _lean(copy.deepcopy(dict(spec)))
+    svgs = [_svg(lean, signal, float(t)) for t in times]
+    counts = [Counter(_TEXT.findall(svg)) for svg in svgs]
+    # text drawn the same in every frame (same markup, as often): drawn once per layout
+    static = {k for k, c in counts[0].items() if all(other.get(k) == c for other in counts[1:])}
+    layouts = [_layout(svg) for svg in svgs]
+    first = {lay: i for i, lay in reversed(list(enumerate(layouts)))}
 
     def png(svg: str) -> Image:
         im: Image = pil.open(io.BytesIO(vlc.svg_to_png(svg, scale=scale)))
         return im.convert("RGBA")
 
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        svgs = list(pool.map(lambda t: vlc.vega_to_svg(_at(spec, signal, float(t))), times))
-        counts = [Counter(_TEXT.findall(svg)) for svg in svgs]
-        # text drawn the same in every frame (same markup, as often): drawn once per layout
-        static = {k for k, c in counts[0].items()
-                  if all(other.get(k) == c for other in counts[1:])}
-        layouts = [_layout(svg) for svg in svgs]
-        first = {lay: i for i, lay in reversed(list(enumerate(layouts)))}
-        overlays = dict(zip(first, pool.map(
-            lambda i: png(_overlay(svgs[i], static.__contains__)), first.values())))
-
-        def frame(i: int) -> Image:
-            bare = _TEXT.sub(lambda m: "" if m.group(0) in static else m.group(0), svgs[i])
-            out: Image = pil.alpha_composite(png(bare), overlays[layouts[i]]).convert("RGB")
-            return out
-
-        return list(pool.map(frame, range(len(svgs))))
+    overlays = {lay: png(_overlay(svgs[i], static.__contains__)) for lay, i in first.items()}
+    frames: list[Image] = []
+    for svg, lay in zip(svgs, layouts):
+        bare = _TEXT.sub(lambda m: "" if m.group(0) in static else m.group(0), svg)
+        frames.append(pil.alpha_composite(png(bare), overlays[lay]).convert("RGB"))
+    return frames
 
 
 def frames_to_gif(frames: Sequence[Image], *, frame_ms: int = 140, hold_ms: int = 2500,

@@ -31,7 +31,7 @@ def test_frames_equal_a_full_render_of_each(lesson_vega):
     pixels as vl-convert's full render of each frame (up to anti-aliasing of text edges)."""
     view, vg = lesson_vega
     times = [0.0, 7.0, 25.0, 53.0, view.horizon]
-    frames = export.render_frames(vg, times, threads=2)
+    frames = export.render_frames(vg, times)
     assert len(frames) == len(times)
     for t, frame in zip(times, frames):
         full = _full(vg, t)
@@ -46,7 +46,7 @@ def test_text_that_changes_is_drawn_per_frame(lesson_vega):
     """The clock's text differs in every frame: it is not in the overlay, and each frame
     shows its own (the two frames differ where the clock is)."""
     view, vg = lesson_vega
-    a, b = export.render_frames(vg, [10.0, 20.0], threads=1)
+    a, b = export.render_frames(vg, [10.0, 20.0])
     clock = (0, 0, 300, 60)
     assert ImageChops.difference(a.crop(clock), b.crop(clock)).getbbox() is not None
     same = ImageChops.difference(a.crop(clock), _full(vg, 10.0).crop(clock)).convert("L")
