@@ -6,8 +6,10 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["RUNG_SCHEME", "FAILED_COLOUR", "IDLE_GREY", "INK", "altair", "clean", "to_records",
-           "with_data", "with_static", "base_chart", "rung_palette", "tint", "theme_config"]
+__all__ = ["RUNG_SCHEME", "FAILED_COLOUR", "IDLE_GREY", "IDLE_COLOUR", "PROMOTED_COLOUR",
+           "CUTOFF_COLOUR", "INK", "SCHEMA", "NEVER", "UNITS", "PEN", "altair", "clean",
+           "to_records", "with_data", "with_static", "base_chart", "rung_palette", "rung_scale",
+           "tint", "theme_config", "calc", "by_scheduler"]
 
 #: Colour scheme of rungs (rung 0 light, top rung dark), used by every chart.
 RUNG_SCHEME = "viridis"
@@ -15,6 +17,21 @@ FAILED_COLOUR = "#d62728"
 #: Idle worker time: a neutral grey drawn semi-transparent (``opacity`` 0.35), so it reads as
 #: light grey on a light page and dark grey on a dark one, and no rung colour resembles it.
 IDLE_GREY = "#8c8c8c"
+#: Idle time in the lesson's worker lanes: a neutral grey no rung colour resembles.
+IDLE_COLOUR = "#bdbdbd"
+#: Ring of a configuration promoted out of a rung, and of a mark climbing to the next rung.
+PROMOTED_COLOUR = "#e6550d"
+#: The rung's top-1/eta cutoff line.
+CUTOFF_COLOUR = "#b2182b"
+#: The Vega-Lite schema of the specs (plain dicts: building them through altair's objects takes
+#: seconds; the lesson's sliders re-simulate in well under one).
+SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
+#: "Never happens" (Vega-Lite expressions have no infinity literal).
+NEVER = 1e12
+#: Busy time is summed in integer micro-units: exact, in Python and in Vega.
+UNITS = 1e6
+#: The lesson's x range of running rung-0 jobs (new configurations) in the rung shelves.
+PEN = (-0.21, -0.05)
 #: Text and guide colour of the dashboard's charts: the colour of the surrounding page (light
 #: text in a dark JupyterLab theme, dark text in a light one; black where nothing sets it).
 INK = "currentColor"
@@ -45,6 +62,11 @@ def rung_palette(n_rungs: int) -> list[str]:
     if n_rungs <= 1:
         return [_viridis(0.6)][:max(0, n_rungs)]
     return [_viridis(0.92 - 0.84 * k / (n_rungs - 1)) for k in range(n_rungs)]
+
+
+def rung_scale(n_rungs: int) -> dict[str, Any]:
+    """The Vega-Lite colour scale of rungs ``0 .. n_rungs - 1`` (:func:`rung_palette`)."""
+    return {"type": "ordinal", "domain": list(range(n_rungs)), "range": rung_palette(n_rungs)}
 
 
 def tint(colour: str, share: float = 0.5) -> str:
@@ -165,3 +187,15 @@ def base_chart(alt: Any, dataset: str, scheduler: str | None) -> Any:
     if scheduler is not None:
         base = base.transform_filter(alt.datum.scheduler == scheduler)
     return base
+
+
+def calc(**exprs: str) -> list[dict[str, str]]:
+    """Vega-Lite ``calculate`` transforms, one per keyword (``as`` = the keyword)."""
+    return [{"calculate": v, "as": k} for k, v in exprs.items()]
+
+
+def by_scheduler(scheduler: str | None) -> list[dict[str, Any]]:
+    """A filter keeping the rows of one ``scheduler`` (none for ``None``)."""
+    if scheduler is None:
+        return []
+    return [{"filter": {"field": "scheduler", "equal": scheduler}}]

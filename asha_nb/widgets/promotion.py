@@ -24,12 +24,8 @@ them: the chart spec, the HTML copies, the exports (HTML page, GIF, SVG, PNG) an
 
 from __future__ import annotations
 
-import copy
 import html
-import io
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -219,13 +215,9 @@ class PromotionView(PromotionLesson):
     def to_gif(self, *, n_frames: int = 30, frame_ms: int = 140, scale: float = 1.0,
                hold_ms: int = 2500) -> bytes:
         """The animation as GIF bytes (vl-convert renders each frame, Pillow assembles)."""
-        try:
-            from PIL import Image
-        except ImportError as exc:  # pragma: no cover - environment
-            from ..errors import MissingExtraError
-
-            raise MissingExtraError("widgets", "pillow") from exc
         import vl_convert as vlc
+
+        from ..viz.export import frames_to_gif, render_frames
 
         check_int("frame_ms", frame_ms, low=20)
         vg = vlc.vegalite_to_vega(self.chart())
@@ -234,27 +226,8 @@ class PromotionView(PromotionLesson):
                        "fontSize": 15, "subtitleFontSize": 11, "subtitleColor": "#333",
                        "color": "#111", "offset": 8, "subtitlePadding": 4}
         vg["background"] = "white"
-
-        def render(t: float) -> Any:
-            spec = copy.deepcopy(vg)  # each frame sets its own value of t
-            for s in spec.get("signals", []):
-                if s.get("name") == "t":
-                    s["value"] = t
-            png = vlc.vega_to_png(spec, scale=scale)
-            return Image.open(io.BytesIO(png)).convert("RGB")
-
-        # vl-convert renders outside the GIL: two threads use both cores of a small machine
-        with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-            rgb = list(pool.map(render, self.frame_times(n_frames)))
-        # one palette for every frame, from the last (fullest) one: colours do not flicker
-        # between frames, and mapping to a given palette is 4x faster than a median cut each
-        palette = rgb[-1].quantize(colors=128, method=Image.Quantize.MEDIANCUT)
-        frames = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in rgb]
-        out = io.BytesIO()
-        durations = [frame_ms] * (len(frames) - 1) + [hold_ms]
-        frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:],
-                       duration=durations, loop=0, optimize=False, disposal=1)
-        return out.getvalue()
+        frames = render_frames(vg, self.frame_times(n_frames), signal="t", scale=scale)
+        return frames_to_gif(frames, frame_ms=frame_ms, hold_ms=hold_ms)
 
     # ------------------------------------------------------------------ widget
     @property

@@ -56,6 +56,13 @@ _TABLE_JS = """(name) => Object.fromEntries(Array.from(document.querySelectorAll
   `.asha-final td[data-scheduler='${name}']`)).map(e => [e.dataset.key, e.textContent.trim()]))"""
 
 
+_IDLE_LABELS_JS = """(name) => Object.fromEntries(['dot', 'word'].map(k => [k,
+  Array.from(document.querySelectorAll(k === 'dot'
+    ? `.asha-lesson g.${name}_lanes_idledot_marks path`
+    : `.asha-lesson g.${name}_lanes_idletext_marks text`))
+  .map(e => e.getBoundingClientRect()).map(r => [r.left, r.top, r.right, r.bottom])]))"""
+
+
 def _counters(page, name: str) -> dict[str, str]:
     texts = page.evaluate(_COUNTERS_JS, name)
     assert len(texts) == len(KEYS), texts
@@ -141,6 +148,15 @@ def test_promotion_view_in_jupyterlab(lab):
             assert seen and any(seen), seen
             c20 = _counters(page, "SHA")
             assert c20["barrier"] == "waiting for 4 jobs of rung 2" and c20["now"] == "4 of 10"
+            # the short idle gaps of the first barrier (t = 6 to 7) have a dot each, and no
+            # "idle" word or dot overlaps another (their boxes as the browser draws them)
+            boxes = page.evaluate(_IDLE_LABELS_JS, "SHA")
+            assert len(boxes["dot"]) == 6 and len(boxes["word"]) >= 6, boxes
+            drawn = boxes["dot"] + boxes["word"]
+            for i, a in enumerate(drawn):
+                for b in drawn[i + 1:]:
+                    assert (a[2] <= b[0] + 0.5 or b[2] <= a[0] + 0.5 or a[3] <= b[1] + 0.5
+                            or b[3] <= a[1] + 0.5), (a, b)
 
             # 3. move the workers slider (10 -> 11) without pressing Play
             ready = page.locator(".asha-lesson").get_attribute("data-ready")

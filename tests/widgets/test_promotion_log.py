@@ -132,13 +132,13 @@ def test_gif_frames_carry_the_title_and_settings(view, monkeypatch):
     from asha_nb.widgets.promotion import TITLE
 
     seen = []
-    real = vlc.vega_to_png
+    real = vlc.vega_to_svg  # each frame's picture (asha_nb.viz.export.render_frames)
 
     def spy(spec, *a, **kw):
         seen.append(spec.get("title"))
         return real(spec, *a, **kw)
 
-    monkeypatch.setattr(vlc, "vega_to_png", spy)
+    monkeypatch.setattr(vlc, "vega_to_svg", spy)
     view.to_gif(n_frames=2)
     assert len(seen) == 2
     assert all(t["text"] == TITLE and t["subtitle"] == view._settings_text() for t in seen)

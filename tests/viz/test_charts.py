@@ -9,7 +9,7 @@ import vl_convert as vlc
 
 from asha_nb import SHA, simulate, viz
 from asha_nb.synthetic import SyntheticBenchmark
-from asha_nb.viz import charts
+from asha_nb.viz import charts, timeline
 
 
 @pytest.fixture(scope="module")
@@ -34,29 +34,54 @@ def _walk(spec, key):
     return out
 
 
-def test_timeline_has_one_borderless_bar_per_job_coloured_by_rung(sim):
-    spec = viz.timeline_chart(sim.timeline, n_workers=3, n_rungs=3).to_dict()
-    rows = spec["datasets"]["jobs"]
-    assert len(rows) == sim.n_jobs == 16 + 4 + 1
-    bars = [lay for lay in spec["layer"] if lay["mark"]["type"] == "bar"]
-    ok = bars[0]
-    assert ok["encoding"]["color"]["field"] == "rung"
-    assert ok["encoding"]["x"]["field"] == "start"
-    assert ok["encoding"]["y"]["field"] == "worker"
+def _lanes_spec(sim, **kw):
+    from asha_nb.viz.data import idle_intervals
+
+    jobs = sim.timeline
+    rows = [dict(zip(jobs, vals)) for vals in zip(*jobs.values())]
+    horizon = max(r["end"] for r in rows)
+    spec = timeline.worker_lanes_chart(rows, idle_intervals(rows, 3, horizon), time=None,
+                                       n_workers=3, horizon=horizon, n_rungs=3, **kw)
+    return rows, spec
+
+
+def test_lesson_lanes_have_one_borderless_bar_per_job_coloured_by_rung(sim):
+    rows, spec = _lanes_spec(sim)
+    assert len(spec["datasets"]["lesson_jobs"]) == sim.n_jobs == 16 + 4 + 1
+    bars = next(lay for lay in spec["layer"] if lay["name"].endswith("_jobs"))
+    assert bars["encoding"]["color"]["field"] == "rung"
+    assert bars["encoding"]["x"]["field"] == "start"
     # no border: a border would eat every job narrower than itself
-    for bar in bars:
-        assert bar["mark"].get("strokeWidth", 0) == 0 and "stroke" not in bar["encoding"]
-    # rung 0 light, the top rung dark (the promotion view's colours)
-    assert ok["encoding"]["color"]["scale"]["range"] == viz._common.rung_palette(3)
-    assert [r["job_id"] for r in rows] == sim.timeline["job_id"]
-
-
-def test_timeline_renders_one_rect_per_job(sim):
-    spec = viz.timeline_chart(sim.timeline, n_workers=3).to_dict()
+    assert bars["mark"].get("strokeWidth", 0) == 0 and "stroke" not in bars["encoding"]
+    # rung 0 light, the top rung dark: the one palette of every view
+    assert bars["encoding"]["color"]["scale"]["range"] == viz._common.rung_palette(3)
     svg = vlc.vegalite_to_svg(spec)
-    groups = re.findall(r'<g class="mark-rect role-mark[^"]*"[^>]*?(?:/>|>(.*?)</g>)', svg, re.S)
-    assert len(groups) == 2  # finished jobs, failed jobs
-    assert sum(g.count("<path") for g in groups) == sim.n_jobs
+    group = re.search(r'<g class="mark-rect role-mark lanes_jobs_marks"[^>]*>(.*?)</g>', svg,
+                      re.S)
+    assert group.group(1).count("<path") == sim.n_jobs
+
+
+def test_one_timeline_builder_for_the_dashboard_and_the_lesson(sim, monkeypatch):
+    """The dashboard's timeline and the lesson's lanes come from the same builder, with the
+    same palette and the same lane geometry (a lane is centred on its worker number)."""
+    calls = []
+    real = timeline.worker_timeline
+
+    def spy(**kw):
+        calls.append(kw["style"])
+        return real(**kw)
+
+    monkeypatch.setattr(timeline, "worker_timeline", spy)
+    dash = charts.dashboard_chart(n_workers=3, resources=[1, 4, 16])
+    _, lanes = _lanes_spec(sim)
+    assert calls == ["sliced", "exact"]
+    dash_rects = [lay for lay in _walk(dash, "layer")[-1] if "y2" in lay["encoding"]]
+    lane_rects = [lay for lay in lanes["layer"] if "y2" in lay["encoding"]]
+    for lay in dash_rects + lane_rects:
+        assert lay["encoding"]["y"]["scale"]["domain"] == [-0.5, 2.5]
+        assert lay["encoding"]["y"]["scale"]["reverse"] is True
+    sliced = next(lay for lay in dash_rects if lay["encoding"].get("color"))
+    assert sliced["encoding"]["color"]["scale"]["range"][:3] == viz._common.rung_palette(3)
 
 
 def test_learning_curve_rows_equal_inputs():

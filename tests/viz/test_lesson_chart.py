@@ -14,6 +14,7 @@ import vl_convert as vlc
 from PIL import Image as PIL_Image
 
 from asha_nb.viz import lesson
+from asha_nb.viz._common import rung_palette
 
 WIDTH = 600
 LANE = 16
@@ -75,7 +76,7 @@ def _check_lanes(jobs, *, n_workers, horizon, n_rungs, tolerance=0.03):
 
 
 def test_colours_are_told_apart_from_idle():
-    colours = lesson.rung_colours(4)
+    colours = rung_palette(4)
     grey = lesson.IDLE_COLOUR
     chroma = [max(c) - min(c) for c in
               ([int(h[i:i + 2], 16) for i in (1, 3, 5)] for h in colours)]
