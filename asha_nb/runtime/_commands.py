@@ -101,11 +101,10 @@ def _do_stop_trial(loop: Loop, trial_id: int) -> None:
     for fl in loop.inflight.values():
         if fl.job.trial_id == trial_id and not fl.user_stopped and fl.timed_out is None:
             fl.user_stopped = True
-            loop.executor.stop_job(fl.running)
+            loop.executor.stop_job(fl)
     for job, attempt in [p for p in loop.pending if p[0].trial_id == trial_id]:
         loop.pending.remove((job, attempt))
-        rec = loop.store.get(job.job_id)
-        loop.store.put(rec._replace(status=JobStatus.STOPPED))
+        loop.store.mark(job.job_id, JobStatus.STOPPED)
     loop.publish_all(events)
 
 

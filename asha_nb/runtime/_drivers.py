@@ -25,9 +25,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..clock import Clock
     from ..core import Job, Scheduler
-    from ..executors import BaseExecutor
+    from ..executors import BaseExecutor, RunningJob
     from ._commands import Request
-    from ._jobs import Flight
 
 __all__ = ["Drivers", "WAKE"]
 
@@ -41,7 +40,7 @@ class Drivers:
         scheduler: Scheduler
         executor: BaseExecutor
         clock: Clock
-        inflight: dict[int, Flight]
+        inflight: dict[int, RunningJob]
         pending: deque[tuple[Job, int]]
         requests: queue.SimpleQueue[Request]
         inbox: queue.SimpleQueue[Any]
@@ -62,7 +61,7 @@ class Drivers:
         n_issued: int
         _last_reports: float
 
-        def complete(self, fl: Flight) -> None: ...
+        def complete(self, fl: RunningJob) -> None: ...
         def fill(self) -> None: ...
         def apply(self, req: Request) -> None: ...
         def apply_requests(self) -> None: ...
@@ -121,7 +120,7 @@ class Drivers:
             if inbox.empty():
                 return
 
-    def on_done_inline(self, fl: Flight) -> None:
+    def on_done_inline(self, fl: RunningJob) -> None:
         """A job's future resolved on an executor's own worker thread: when the loop is not
         busy, complete it and hand out the next job right here, with no thread handoff (the
         driver lock keeps one thread at a time in the loop's state)."""

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._records import RecordStore
     from .journal import Journal
 
-__all__ = ["Flight", "JobEndings", "describe_exception", "to_value"]
+__all__ = ["JobEndings", "describe_exception", "to_value"]
 
 logger = logging.getLogger("asha_nb.runtime")
 
@@ -44,26 +44,6 @@ _NONE_MSG = (
     "objective returned None; it must return a number, or (value, checkpoint) for the "
     "checkpoint form"
 )
-
-
-class Flight:
-    """A job out on a worker (loop-thread state)."""
-
-    __slots__ = ("job", "running", "worker", "start", "attempt", "submitted", "user_stopped",
-                 "timed_out", "streamed", "note")
-
-    def __init__(self, job: Job, running: RunningJob, worker: int, start: float, attempt: int,
-                 submitted: float):
-        self.job = job
-        self.running = running
-        self.worker = worker
-        self.start = start
-        self.attempt = attempt
-        self.submitted = submitted  # monotonic wall time (0 in virtual time)
-        self.user_stopped = False
-        self.timed_out: str | None = None  # the error recorded when its timeout passed
-        self.streamed = False
-        self.note: str | None = None  # kept on its record (e.g. a checkpoint not loaded)
 
 
 def describe_exception(exc: BaseException, timeout: float | None) -> str:
@@ -135,7 +115,7 @@ class JobEndings:
         clock: Clock
         journal: Journal | None
         store: RecordStore
-        inflight: dict[int, Flight]
+        inflight: dict[int, RunningJob]
         free: list[int]
         pending: deque[tuple[Job, int]]
         checkpoints: dict[int, tuple[float, Any]]
@@ -177,17 +157,17 @@ class JobEndings:
                 self.publish(IntermediateValue(rep.job_id, rep.trial_id, rep.resource,
                                                rep.value, self.clock.now()))
 
-    def release(self, fl: Flight) -> None:
+    def release(self, fl: RunningJob) -> None:
         if fl.worker < self.n_workers:
             heapq.heappush(self.free, fl.worker)
 
-    def complete(self, fl: Flight) -> None:
+    def complete(self, fl: RunningJob) -> None:
         """Handle a job whose future resolved (loop thread)."""
         job = fl.job
         if self.inflight.get(job.job_id) is not fl:
             return  # already handled (e.g. a callback after the search ended)
         if self.fast and fl.timed_out is None and not fl.user_stopped:
-            fut: Any = fl.running.future
+            fut: Any = fl.future
             if self.virtual:
                 outcome_ = fut.outcome
             else:
@@ -231,7 +211,7 @@ class JobEndings:
         outcome: JobOutcome | None = None
         exc: BaseException | None = None
         try:
-            outcome = fl.running.future.result()
+            outcome = fl.future.result()
         except BaseException as e:  # noqa: BLE001 - becomes the job's error
             exc = e
         if outcome is not None and outcome.intermediate and not self.virtual:
@@ -250,8 +230,7 @@ class JobEndings:
                     self.publish(IntermediateValue(job.job_id, job.trial_id, r, v, now))
         if isinstance(exc, ExecutorLostError):
             self.pending.appendleft((job, fl.attempt))
-            self.store.put(self.store.get(job.job_id)._replace(status=JobStatus.INTERRUPTED,
-                                                               end=now, error=str(exc)))
+            self.store.mark(job.job_id, JobStatus.INTERRUPTED, end=now, error=str(exc))
             self.request_end(str(exc), failed=True)
             return
         value: float | None = None
@@ -266,12 +245,11 @@ class JobEndings:
         j = self.journal
 
         if fl.timed_out is not None:  # already failed at its deadline: keep what came late
-            rec = self.store.get(job.job_id)
             note = fl.timed_out
             if value is not None:
                 note += (f"; the job could not be killed and returned {value!r} at "
                          f"{now:.3f} s (kept here, not used by the scheduler)")
-            self.store.put(rec._replace(end=now, value=value, error=note))
+            self.store.mark(job.job_id, end=now, value=value, error=note)
             if j is not None and j.is_open and value is not None:
                 j.append("late_value", time=now, job_id=job.job_id, trial_id=job.trial_id,
                          value=value)
@@ -303,8 +281,7 @@ class JobEndings:
             if retryable and fl.attempt < self.retries:
                 self.n_retried += 1
                 self.pending.appendleft((job, fl.attempt + 1))
-                self.store.put(self.store.get(job.job_id)._replace(
-                    status=JobStatus.RETRYING, end=now, error=error))
+                self.store.mark(job.job_id, JobStatus.RETRYING, end=now, error=error)
                 if self.listening:
                     self.publish(JobFinished(job.job_id, job.trial_id, job.rung, job.resource,
                                              fl.worker, fl.start, now, JobStatus.RETRYING, None,
@@ -343,7 +320,7 @@ class JobEndings:
         if self.target is not None:
             self.check_target(value)
 
-    def started_time(self, fl: Flight, outcome: JobOutcome | None, now: float) -> float | None:
+    def started_time(self, fl: RunningJob, outcome: JobOutcome | None, now: float) -> float | None:
         """When the job's objective really began, on the search's clock (``None``: unknown).
 
         From the worker's own measure of the objective's run (``outcome.duration``) where an
@@ -355,8 +332,8 @@ class JobEndings:
             return fl.start
         if outcome is not None and outcome.duration > 0:
             t = now - outcome.duration
-        elif fl.running.started_at is not None:
-            t = now - (time.monotonic() - fl.running.started_at)
+        elif fl.started_at is not None:
+            t = now - (time.monotonic() - fl.started_at)
         else:
             return None
         return t if t > fl.start else fl.start
@@ -367,14 +344,13 @@ class JobEndings:
             if (value >= target) if self.mode == "max" else (value <= target):
                 self.request_end("target reached")
 
-    def finish_job(self, fl: Flight, status: JobStatus, value: float | None, error: str | None,
+    def finish_job(self, fl: RunningJob, status: JobStatus, value: float | None, error: str | None,
                    now: float, events: list[Event]) -> None:
         job = fl.job
         if fl.note is not None:
             error = fl.note if error is None else f"{error}; {fl.note}"
         self.finished_ids.append(job.job_id)
-        self.store.set(job.job_id, job.trial_id, job.rung, job.bracket, status, fl.worker,
-                       fl.start, now, value, error, fl.attempt + 1)
+        self.store.mark(job.job_id, status, end=now, value=value, error=error)
         if self.listening:
             self.publish(JobFinished(job.job_id, job.trial_id, job.rung, job.resource, fl.worker,
                                      fl.start, now, status, value, error, job.bracket))
@@ -408,7 +384,7 @@ class JobEndings:
         for fl in list(self.inflight.values()):
             if fl.timed_out is not None or fl.user_stopped:
                 continue
-            t0 = fl.running.started_at
+            t0 = fl.started_at
             if t0 is None:
                 if knows_starts:
                     continue  # still queued in the executor: its time has not begun
@@ -424,14 +400,13 @@ class JobEndings:
                 self.journal.append("fail", time=now, job_id=job.job_id, trial_id=job.trial_id,
                                     text=error)
             events = self.scheduler.fail(job, error)
-            self.store.set(job.job_id, job.trial_id, job.rung, job.bracket, JobStatus.FAILED,
-                           fl.worker, fl.start, None, None, error, fl.attempt + 1)
+            self.store.mark(job.job_id, JobStatus.FAILED, end=None, value=None, error=error)
             if self.listening:
                 self.publish(JobFinished(job.job_id, job.trial_id, job.rung, job.resource,
                                          fl.worker, fl.start, now, JobStatus.FAILED, None, error,
                                          job.bracket))
                 self.publish_all(events)
-            self.executor.stop_job(fl.running)  # kill, or set the cooperative stop flag
+            self.executor.stop_job(fl)  # kill, or set the cooperative stop flag
             self._dirty = True
 
     def next_timeout_in(self) -> float | None:
@@ -444,7 +419,7 @@ class JobEndings:
         for fl in self.inflight.values():
             if fl.timed_out is not None or fl.user_stopped:
                 continue
-            t0 = fl.running.started_at
+            t0 = fl.started_at
             if t0 is None:
                 if knows_starts:
                     continue  # not started: the loop's regular wake-ups look again
@@ -453,19 +428,17 @@ class JobEndings:
         return max(0.0, min(waits)) if waits else None
 
     # ------------------------------------------------------------------ the loop
-    def late_result(self, fl: Flight) -> None:
+    def late_result(self, fl: RunningJob) -> None:
         """A job that was still running when the search ended returned: keep its value."""
         try:
-            outcome = fl.running.future.result()
+            outcome = fl.future.result()
         except BaseException:  # noqa: BLE001 - killed or cancelled: nothing came
             return
         value, _ = to_value(outcome.value) if outcome.error is None else (None, None)
         if value is None:
             return
         with self.lock:
-            rec = self.store.get(fl.job.job_id)
-            note = (f"returned {value!r} after the search ended (kept here, not used by the "
-                    "scheduler)")
-            self.store.put(rec._replace(value=value, end=self.clock.now(),
-                                        error=(rec.error + "; " + note) if rec.error else note))
+            self.store.mark(fl.job.job_id, value=value, end=self.clock.now(),
+                            note=f"returned {value!r} after the search ended (kept here, not "
+                                 "used by the scheduler)")
 

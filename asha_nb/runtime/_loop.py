@@ -35,10 +35,10 @@ from typing import Any
 from ..clock import Clock
 from ..core import Event, Job, JobStatus, Scheduler
 from ..errors import ExecutorLostError, SearchStateError
-from ..executors import BaseExecutor, JobSpec
+from ..executors import BaseExecutor, JobSpec, RunningJob
 from ._commands import HANDLERS, JOURNALED_CONTROLS, Command, Request
 from ._drivers import WAKE, Drivers
-from ._jobs import Flight, JobEndings
+from ._jobs import JobEndings
 from ._records import RecordStore
 from ._snapshot import build_snapshot
 from .events import ControlApplied, JobStarted, SearchSnapshot, SearchState, StateChanged
@@ -93,7 +93,7 @@ class Loop(JobEndings, Drivers):
         self.mode = scheduler.mode
 
         self.store = RecordStore(scheduler.rung_resources, scheduler.trial_config)
-        self.inflight: dict[int, Flight] = {}
+        self.inflight: dict[int, RunningJob] = {}
         self.free: list[int] = list(range(n_workers))  # heap of free worker slots
         self.pending: deque[tuple[Job, int]] = deque()  # (job, attempt) to (re)run first
         self.checkpoints: dict[int, tuple[float, Any]] = {}
@@ -288,16 +288,14 @@ class Loop(JobEndings, Drivers):
 
     def submit(self, job: Job, attempt: int) -> None:
         worker = heapq.heappop(self.free)
-        spec = JobSpec(job.job_id, job.trial_id, job.config, job.rung, job.resource,
-                       job.resume_from,
-                       self.checkpoint_for(job) if job.resume_from > 0 else None,
-                       self.job_timeout, worker)
+        spec = JobSpec.of(job, self.checkpoint_for(job) if job.resume_from > 0 else None,
+                          self.job_timeout, worker)
         now = self.clock.now()
         if self.journal is not None:
             self.journal.append("job_started", time=now, job_id=job.job_id,
                                 trial_id=job.trial_id, text=str(worker))
         try:
-            running = self.executor.submit(spec)
+            fl = self.executor.submit(spec)
         except ExecutorLostError as exc:
             heapq.heappush(self.free, worker)
             self.pending.appendleft((job, attempt))
@@ -306,8 +304,10 @@ class Loop(JobEndings, Drivers):
                                JobStatus.INTERRUPTED, error=str(exc))
             self.request_end(str(exc), failed=True)
             return
-        fl = Flight(job, running, worker, now, attempt,
-                    time.monotonic() if self.job_timeout is not None else 0.0)
+        fl.start = now
+        fl.attempt = attempt
+        if self.job_timeout is not None:
+            fl.submitted = time.monotonic()
         if self.ckpt_notes:
             fl.note = self.ckpt_notes.pop(job.job_id, None)
         self.inflight[job.job_id] = fl
@@ -315,9 +315,9 @@ class Loop(JobEndings, Drivers):
                          attempt + 1)
         self._dirty = True
         if self.inline:
-            running.future.add_done_callback(partial(_call_with, self.on_done_inline, fl))
+            fl.future.add_done_callback(partial(_call_with, self.on_done_inline, fl))
         elif not self.virtual:
-            running.future.add_done_callback(partial(_call_with, self.inbox.put, fl))
+            fl.future.add_done_callback(partial(_call_with, self.inbox.put, fl))
         if self.listening:
             self.publish(JobStarted(job.job_id, job.trial_id, job.rung, job.resource,
                                     job.resume_from, worker, now, job.bracket))
@@ -369,12 +369,11 @@ class Loop(JobEndings, Drivers):
         now = self.clock.now()
         ex = self.executor
         for fl in list(self.inflight.values()):
-            rec = self.store.get(fl.job.job_id)
             if fl.timed_out is None:
                 status = JobStatus.STOPPED if fl.user_stopped else JobStatus.INTERRUPTED
-                self.store.put(rec._replace(status=status, end=now))
+                self.store.mark(fl.job.job_id, status, end=now)
             try:
-                ex.stop_job(fl.running)
+                ex.stop_job(fl)
             except Exception:
                 logger.exception("asha_nb: stop_job failed")
         late = list(self.inflight.values())
@@ -411,7 +410,7 @@ class Loop(JobEndings, Drivers):
                 self.publish(StateChanged(state, now, reason))
             for fl in late:  # a job that returns after the end still leaves its value
                 if not self.virtual:
-                    fl.running.future.add_done_callback(partial(_call_with, self.late_result, fl))
+                    fl.future.add_done_callback(partial(_call_with, self.late_result, fl))
 
     # ------------------------------------------------------------------ snapshots
     def refresh_snapshot(self, force: bool = False) -> None:
