@@ -94,10 +94,7 @@ def _stop_trial(loop: Loop, trial_id: int) -> None:
 
 
 def _do_stop_trial(loop: Loop, trial_id: int) -> None:
-    j = loop.journal
-    if j is not None:
-        j.append("stop_trial", time=loop.clock.now(), trial_id=trial_id)
-    events = loop.scheduler.stop_trial(trial_id)
+    events = loop.calls.stop_trial(trial_id, loop.clock.now())
     for fl in loop.inflight.values():
         if fl.job.trial_id == trial_id and not fl.user_stopped and fl.timed_out is None:
             fl.user_stopped = True
@@ -109,15 +106,10 @@ def _do_stop_trial(loop: Loop, trial_id: int) -> None:
 
 
 def _add_trial(loop: Loop, config: dict[str, Any], check: bool = True) -> int:
-    sched = loop.scheduler
-    check_config_values(config, journal=loop.journal is not None,
+    check_config_values(config, journal=loop.calls.journaled,
                         pickler=job_pickler(loop.executor))
-    if loop.journal is not None:
-        # The call is journaled before it acts; a refused config raises the same way on replay.
-        loop.journal.append("add_trial", time=loop.clock.now(), trial_id=sched.n_trials,
-                            data={"config": dict(config), "check": check})
     events: list[Event] | None = [] if loop.listening else None
-    tid = sched.add_trial(config, check=check, events=events)
+    tid = loop.calls.add_trial(config, check, events, loop.clock.now())
     if events:
         loop.publish_all(events)
     return tid

@@ -30,8 +30,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..clock import Clock
     from ..core import Event, Scheduler
     from ..executors import BaseExecutor
+    from ._journaled import SchedulerCalls
     from ._records import RecordStore
-    from .journal import Journal
 
 __all__ = ["JobEndings", "describe_exception", "to_value"]
 
@@ -113,7 +113,7 @@ class JobEndings:
         scheduler: Scheduler
         executor: BaseExecutor
         clock: Clock
-        journal: Journal | None
+        calls: SchedulerCalls
         store: RecordStore
         inflight: dict[int, RunningJob]
         free: list[int]
@@ -197,7 +197,7 @@ class JobEndings:
                         started = _NAN if known is None else known
                 self.n_done += 1
                 self._dirty = True
-                self.scheduler.report(job, fast_value)
+                self.calls.report(job, fast_value, now)
                 if fast_value == fast_value and fast_value not in (_INF, _NINF):
                     self.track_best(job.trial_id, job.resource, fast_value, now)
                     note = fl.note
@@ -241,8 +241,7 @@ class JobEndings:
             error = outcome.error
         elif outcome is not None:
             value, error = to_value(outcome.value)
-        sched = self.scheduler
-        j = self.journal
+        calls = self.calls
 
         if fl.timed_out is not None:  # already failed at its deadline: keep what came late
             note = fl.timed_out
@@ -250,28 +249,21 @@ class JobEndings:
                 note += (f"; the job could not be killed and returned {value!r} at "
                          f"{now:.3f} s (kept here, not used by the scheduler)")
             self.store.mark(job.job_id, end=now, value=value, error=note)
-            if j is not None and j.is_open and value is not None:
-                j.append("late_value", time=now, job_id=job.job_id, trial_id=job.trial_id,
-                         value=value)
+            if value is not None:
+                calls.late_value(job, value, now)
             return
 
         if fl.user_stopped:
             note = None
             if value is not None and (outcome is None or not outcome.stopped):
                 # It ran to the end anyway: its rung keeps the value (never promoted).
-                if j is not None:
-                    j.append("report", time=now, job_id=job.job_id, trial_id=job.trial_id,
-                             value=value)
-                events = sched.report(job, value)
+                events = calls.report(job, value, now)
                 self.track_best(job.trial_id, job.resource, value, now)
             else:
                 if value is not None:
                     note = ("stopped before the end of its job: a partial value, not recorded "
                             "in the rung")
-                if j is not None:
-                    j.append("fail", time=now, job_id=job.job_id, trial_id=job.trial_id,
-                             text="stopped by user")
-                events = sched.fail(job, "stopped by user")
+                events = calls.fail(job, "stopped by user", now)
             self.finish_job(fl, JobStatus.STOPPED, value, note, now, events)
             return
 
@@ -287,9 +279,7 @@ class JobEndings:
                                              fl.worker, fl.start, now, JobStatus.RETRYING, None,
                                              error, job.bracket))
                 return
-            if j is not None:
-                j.append("fail", time=now, job_id=job.job_id, trial_id=job.trial_id, text=error)
-            events = sched.fail(job, error)
+            events = calls.fail(job, error, now)
             self.finish_job(fl, JobStatus.FAILED, None, error, now, events)
             return
 
@@ -303,18 +293,15 @@ class JobEndings:
         checkpoint = outcome.checkpoint
         if checkpoint is not None:
             self.checkpoints[job.trial_id] = (job.resource, checkpoint)
-            if j is not None:
-                try:
-                    j.save_checkpoint(job.trial_id, job.resource, checkpoint, time=now)
-                except Exception as e:  # noqa: BLE001 - only this trial is affected
-                    saved = (f"checkpoint not saved ({type(e).__name__}: {e}); a resumed "
-                             "search retrains this trial from scratch")
-                    notes.append(saved)
-                    logger.warning("asha_nb: trial %s: %s", job.trial_id, saved)
+            try:
+                calls.save_checkpoint(job.trial_id, job.resource, checkpoint, now)
+            except Exception as e:  # noqa: BLE001 - only this trial is affected
+                saved = (f"checkpoint not saved ({type(e).__name__}: {e}); a resumed "
+                         "search retrains this trial from scratch")
+                notes.append(saved)
+                logger.warning("asha_nb: trial %s: %s", job.trial_id, saved)
         note = "; ".join(notes) if notes else None
-        if j is not None:
-            j.append("report", time=now, job_id=job.job_id, trial_id=job.trial_id, value=value)
-        events = sched.report(job, value)
+        events = calls.report(job, value, now)
         self.track_best(job.trial_id, job.resource, value, now)
         self.finish_job(fl, JobStatus.OK, value, note, now, events)
         if self.target is not None:
@@ -396,10 +383,7 @@ class JobEndings:
             error = f"timed out after {timeout:g} s"
             fl.timed_out = error
             self.store.set_started(job.job_id, self.started_time(fl, None, now))
-            if self.journal is not None:
-                self.journal.append("fail", time=now, job_id=job.job_id, trial_id=job.trial_id,
-                                    text=error)
-            events = self.scheduler.fail(job, error)
+            events = self.calls.fail(job, error, now)
             self.store.mark(job.job_id, JobStatus.FAILED, end=None, value=None, error=error)
             if self.listening:
                 self.publish(JobFinished(job.job_id, job.trial_id, job.rung, job.resource,

@@ -39,6 +39,7 @@ from ..executors import BaseExecutor, JobSpec, RunningJob
 from ._commands import HANDLERS, JOURNALED_CONTROLS, Command, Request
 from ._drivers import WAKE, Drivers
 from ._jobs import JobEndings
+from ._journaled import scheduler_calls
 from ._records import RecordStore
 from ._snapshot import build_snapshot
 from .events import ControlApplied, JobStarted, SearchSnapshot, SearchState, StateChanged
@@ -85,6 +86,8 @@ class Loop(JobEndings, Drivers):
         self.virtual = bool(getattr(executor, "virtual", False))
         self.n_workers = n_workers
         self.journal = journal
+        #: The loop's one way to the scheduler: journaled when there is a journal.
+        self.calls = scheduler_calls(scheduler, clock, journal)
         self.time_budget = time_budget
         self.target = target
         self.job_timeout = job_timeout
@@ -111,7 +114,7 @@ class Loop(JobEndings, Drivers):
         self._seq = 0
         self.subscribers: list[Callable[[Any], None]] = []
         self.listening = False
-        self.fast = journal is None  # no journal and no subscriber: the lean path
+        self.fast = not self.calls.journaled  # no journal and no subscriber: the lean path
         self.lock = threading.RLock()
 
         self.state = SearchState.CREATED
@@ -152,7 +155,7 @@ class Loop(JobEndings, Drivers):
             with self.lock:
                 self.subscribers = [c for c in self.subscribers if c is not callback]
                 self.listening = bool(self.subscribers)
-                self.fast = not self.listening and self.journal is None
+                self.fast = not self.listening and not self.calls.journaled
 
         return unsubscribe
 
@@ -173,8 +176,7 @@ class Loop(JobEndings, Drivers):
             self.state = state
         self._dirty = True
         now = self.clock.now()
-        if self.journal is not None and self.journal.is_open:
-            self.journal.append("state", time=now, text=str(state))
+        self.calls.state(state, now)
         if self.listening:
             self.publish(StateChanged(state, now, reason))
 
@@ -206,9 +208,8 @@ class Loop(JobEndings, Drivers):
             return
         if req.command is not Command.READ_TRIALS:
             now = self.clock.now()
-            if self.journal is not None and req.command in JOURNALED_CONTROLS:
-                self.journal.append("control", time=now, text=str(req.command),
-                                    data=dict(req.args))
+            if req.command in JOURNALED_CONTROLS:
+                self.calls.control(req.command, req.args, now)
             if self.listening:
                 self.publish(ControlApplied(str(req.command), dict(req.args), now, result))
             self._dirty = True
@@ -238,30 +239,23 @@ class Loop(JobEndings, Drivers):
     # ------------------------------------------------------------------ handing out jobs
     def fill(self) -> None:
         """Give every free worker slot a job (retries and restored jobs first)."""
-        sched = self.scheduler
+        calls = self.calls
         inflight = self.inflight
         free = self.free
-        j = self.journal
         while free and len(inflight) < self.n_workers and self.end_reason is None:
             if self.pending:
                 job, attempt = self.pending.popleft()
-                if j is not None:
-                    j.append("retry", time=self.clock.now(), job_id=job.job_id,
-                             trial_id=job.trial_id, text=str(attempt))
+                calls.retry(job, attempt, self.clock.now())
                 self.submit(job, attempt)
                 continue
             if self.max_jobs is not None and self.n_issued >= self.max_jobs:
                 return
             events: list[Event] | None = [] if self.listening else None
-            new_job = sched.next_job(events)
+            new_job = calls.next_job(events)
             if new_job is None:
                 return
             job = new_job
             self.n_issued += 1
-            if j is not None:
-                j.append("next_job", time=self.clock.now(), job_id=job.job_id,
-                         trial_id=job.trial_id, rung=job.rung, value=float(job.resource),
-                         data=dict(job.config))
             if events:
                 self.publish_all(events)
             self.submit(job, 0)
@@ -270,9 +264,9 @@ class Loop(JobEndings, Drivers):
         if job.resume_from <= 0:
             return None
         tid = job.trial_id
-        if tid not in self.checkpoints and self.journal is not None:
+        if tid not in self.checkpoints:
             try:
-                loaded = self.journal.load_checkpoint(tid)
+                loaded = self.calls.load_checkpoint(tid)
             except Exception as exc:  # noqa: BLE001 - only this trial is affected
                 note = (f"checkpoint of trial {tid} could not be loaded ({type(exc).__name__}: "
                         f"{exc}); it retrained from scratch")
@@ -291,9 +285,7 @@ class Loop(JobEndings, Drivers):
         spec = JobSpec.of(job, self.checkpoint_for(job) if job.resume_from > 0 else None,
                           self.job_timeout, worker)
         now = self.clock.now()
-        if self.journal is not None:
-            self.journal.append("job_started", time=now, job_id=job.job_id,
-                                trial_id=job.trial_id, text=str(worker))
+        self.calls.job_started(job, worker, now)
         try:
             fl = self.executor.submit(spec)
         except ExecutorLostError as exc:
@@ -401,9 +393,8 @@ class Loop(JobEndings, Drivers):
                             f"cannot {req.command} at t={req.at}: the search ended ({state}) "
                             f"at t={now:.3f}"))
                 self.scheduled.clear()
-            if self.journal is not None and self.journal.is_open:
-                self.journal.append("state", time=now, text=str(state))
-                self.journal.close()
+            self.calls.state(state, now)
+            self.calls.close()
             self._dirty = True
             self.refresh_snapshot(force=True)
             if self.listening:
