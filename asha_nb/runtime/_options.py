@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .._validation import check_choice, check_int, check_number, check_optional_int
 from ..core import ASHA, Scheduler
 from ..errors import InvalidParameterError, InvalidTypeError
-from ._commands import Command
+from ._requests import Command
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._search_control import SearchControl

@@ -351,11 +351,11 @@ def restore_loop(journal: str | os.PathLike[str], objective: Callable[..., Any],
         raise
     for rec in restored.records:
         loop.store.put(rec)
-    loop.pending.extend((job, 0) for job in restored.rerun)
+    loop.retries.pending.extend((job, 0) for job in restored.rerun)
     loop.n_issued = restored.n_issued
     done = sorted((r.end, r.trial_id, r.resource, r.value) for r in restored.records
                   if r.value is not None and r.end is not None
                   and r.status in (JobStatus.OK, JobStatus.STOPPED))
     for end, trial_id, resource, value in done:  # the best-so-far histories, recomputed
-        loop.track_best(trial_id, resource, value, end)
+        loop.best.track(trial_id, resource, value, end)
     return loop, opts

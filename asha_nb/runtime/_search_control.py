@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from .._validation import check_number
 from ..errors import SearchStateError
-from ._commands import Command, Request, check_args
+from ._commands import apply
 from ._options import ScheduledControls
+from ._requests import Command, Request, check_args
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._loop import Loop
@@ -43,8 +44,8 @@ class SearchControl:
                       or loop.is_driving())
             req = Request(command, args)
             if direct:
-                loop.apply(req)
-                loop.refresh_snapshot(force=True)
+                apply(loop, req)
+                loop.snaps.refresh(force=True)
             else:
                 loop.post(req)
         return req.future.result(timeout=None if direct else 120)

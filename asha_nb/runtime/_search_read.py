@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..core import TrialStatus
 from ..errors import SearchStateError
 from ..results import JobRecord
-from ._commands import Command, Request
+from ._requests import Command, Request
 from .events import SearchSnapshot
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -38,7 +38,7 @@ class SearchReading:
         loop = self._loop
         if self._thread is None or threading.current_thread() is self._thread or (
                 loop.state.is_terminal) or loop.is_driving():
-            loop.refresh_snapshot(force=True)
+            loop.snaps.refresh(force=True)
         snap = loop.snapshot()
         if loop.started_at is not None and not snap.state.is_terminal:
             # The clock keeps running while nothing changes (e.g. paused): elapsed is now.
@@ -69,7 +69,7 @@ class SearchReading:
         """
         loop = self._loop
         with loop.lock:
-            return dict(loop.checkpoints)
+            return dict(loop.endings.checkpoints)
 
     def best_history(self, *, at_max_resource: bool = False) -> list[tuple[float, int, float, float]]:
         """``(time, trial_id, value, resource)`` each time the best value so far improved.
@@ -79,7 +79,7 @@ class SearchReading:
         reached), each time it changed.
         """
         loop = self._loop
-        return list(loop.incumbents if at_max_resource else loop.best_any)
+        return list(loop.best.incumbents if at_max_resource else loop.best.best_any)
 
     def _trial_columns(self) -> dict[str, Any]:
         loop = self._loop
@@ -127,7 +127,7 @@ class SearchReading:
 
     def curves(self) -> dict[int, list[tuple[float, float]]]:
         """Intermediate ``(resource, value)`` pairs reported by each trial."""
-        return {k: list(v) for k, v in list(self._loop.curves.items())}
+        return {k: list(v) for k, v in list(self._loop.endings.curves.items())}
 
     def records(self) -> list[JobRecord]:
         """One immutable :class:`~asha_nb.results.JobRecord` per job (trial and rung), in job
@@ -141,7 +141,7 @@ class SearchReading:
 
     def finished_job_ids(self) -> list[int]:
         """Ids of the jobs that ended (ok, failed or stopped), in the order they ended."""
-        return self._loop.finished_ids[:]
+        return self._loop.endings.finished_ids[:]
 
     def results(self, as_frame: bool = True, *, configs: bool = True) -> Any:
         """Results as a pandas DataFrame: one row per job (trial and rung).

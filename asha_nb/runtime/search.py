@@ -25,9 +25,9 @@ from ..clock import Clock, VirtualClock, WallClock
 from ..core import Scheduler
 from ..errors import InvalidParameterError, SearchStateError, SearchStateWarning
 from ..executors import make_executor
-from ._commands import Command, Request
+from ._drivers import drive
 from ._encoding import check_space_values, job_pickler
-from ._loop import Loop
+from ._loop import Loop, LoopMode
 from ._options import (
     ScheduledControls,
     build_scheduler,
@@ -35,6 +35,7 @@ from ._options import (
     check_runtime_options,
     objective_fingerprint,
 )
+from ._requests import Command, Request
 from ._restore import restore_loop
 from ._search_control import SearchControl
 from ._search_read import SearchReading
@@ -196,9 +197,9 @@ class Search(SearchControl, SearchReading):
             "executor": spec if isinstance(spec, (str, dict)) else "thread",
             "n_workers": loop.n_workers,
             "time_budget": loop.time_budget,
-            "target": loop.target,
-            "job_timeout": loop.job_timeout,
-            "retries": loop.retries,
+            "target": loop.best.target,
+            "job_timeout": loop.timeouts.job_timeout,
+            "retries": loop.retries.retries,
             "max_jobs": loop.max_jobs,
             "progress": self.progress,
         }
@@ -334,7 +335,8 @@ class Search(SearchControl, SearchReading):
             _preload_view_modules()  # before the clock starts: it takes a second
         self._begin()
         loop = self._loop
-        loop.background = True
+        if loop.virtual:
+            loop.run_mode = LoopMode.VIRTUAL_BACKGROUND
         self._thread = threading.Thread(target=self._run_loop, name="asha_nb-search",
                                         daemon=True)
         self._thread.start()
@@ -342,7 +344,7 @@ class Search(SearchControl, SearchReading):
 
     def _run_loop(self) -> None:
         try:
-            self._loop.run()
+            drive(self._loop)
         finally:
             _LIVE.discard(self)
             if not self._done.done():
@@ -393,7 +395,7 @@ class Search(SearchControl, SearchReading):
             self._stepping = True
             loop.store.shared = False  # no reader can look while it runs on this thread
             try:
-                ended = loop.run(until)
+                ended = drive(loop, until)
             finally:
                 loop.store.shared = True
             if ended:
