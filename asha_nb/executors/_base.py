@@ -22,7 +22,14 @@ from ..core import Job
 __all__ = ["JobSpec", "JobOutcome", "IntermediateReport", "RunningJob", "BaseExecutor"]
 
 
-class JobSpec:
+class _SpecFields(NamedTuple):
+    job: Job
+    checkpoint: Any = None
+    timeout: float | None = None
+    worker: int = 0
+
+
+class JobSpec(_SpecFields):
     """Everything a worker needs to run one job (immutable, picklable): the scheduler's
     :class:`~asha_nb.core.Job` itself, and beside it the trial's checkpoint, the job's timeout
     and the worker slot it was given.
@@ -56,23 +63,18 @@ class JobSpec:
     True
     """
 
-    __slots__ = ("job", "checkpoint", "timeout", "worker")
-
-    job: Job
-    checkpoint: Any
-    timeout: float | None
-    worker: int
+    __slots__ = ()
 
     @overload
-    def __init__(self, job: Job, checkpoint: Any = None, timeout: float | None = None,
-                 worker: int = 0) -> None: ...
+    def __new__(cls, job: Job, checkpoint: Any = None, timeout: float | None = None,
+                worker: int = 0) -> JobSpec: ...
 
     @overload
-    def __init__(self, job_id: int, trial_id: int, config: Mapping[str, Any], rung: int,
-                 resource: float, resume_from: float = 0, checkpoint: Any = None,
-                 timeout: float | None = None, worker: int = 0, bracket: int = 0) -> None: ...
+    def __new__(cls, job_id: int, trial_id: int, config: Mapping[str, Any], rung: int,
+                resource: float, resume_from: float = 0, checkpoint: Any = None,
+                timeout: float | None = None, worker: int = 0, bracket: int = 0) -> JobSpec: ...
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __new__(cls, *args: Any, **kwargs: Any) -> JobSpec:
         first = args[0] if args else kwargs.get("job")
         if isinstance(first, Job):
             fields = dict(zip(_SPEC_FIELDS, args))
@@ -85,36 +87,13 @@ class JobSpec:
         bad = set(fields) - set(_SPEC_FIELDS)
         if bad:
             raise TypeError(f"JobSpec() got unexpected arguments {sorted(bad)}")
-        set_ = object.__setattr__
-        set_(self, "job", fields["job"])
-        set_(self, "checkpoint", fields.get("checkpoint"))
-        set_(self, "timeout", fields.get("timeout"))
-        set_(self, "worker", fields.get("worker", 0))
+        return tuple.__new__(cls, (fields["job"], fields.get("checkpoint"),
+                                   fields.get("timeout"), fields.get("worker", 0)))
 
     @classmethod
     def of(cls, job: Job, checkpoint: Any, timeout: float | None, worker: int) -> JobSpec:
         """The runtime's constructor (its hot path: no argument parsing)."""
-        spec = object.__new__(cls)
-        set_ = object.__setattr__
-        set_(spec, "job", job)
-        set_(spec, "checkpoint", checkpoint)
-        set_(spec, "timeout", timeout)
-        set_(spec, "worker", worker)
-        return spec
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"JobSpec is immutable: cannot set {name!r}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (JobSpec.of, (self.job, self.checkpoint, self.timeout, self.worker))
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, JobSpec):
-            return NotImplemented
-        return (self.job, self.checkpoint, self.timeout, self.worker) == (
-            other.job, other.checkpoint, other.timeout, other.worker)
-
-    __hash__ = None  # type: ignore[assignment]  # the checkpoint may be anything
+        return tuple.__new__(cls, (job, checkpoint, timeout, worker))
 
     def __repr__(self) -> str:
         return (f"JobSpec({self.job!r}, checkpoint={'...' if self.checkpoint is not None else None}, "

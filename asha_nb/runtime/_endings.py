@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from ._bus import EventBus
 from ._journaled import SchedulerCalls
 from ._records import RecordStore
 from ._slots import Retries, Timeouts, Workers
+from ._snapshot import Snapshots
 from ._values import describe_exception, to_value
 from .events import IntermediateValue, JobFinished
 
@@ -67,6 +67,10 @@ def classify(fl: RunningJob, *, may_retry: bool, timeout: float | None) -> Verdi
         outcome = fl.future.result()
     except BaseException as e:  # noqa: BLE001 - becomes the job's error
         exc = e
+    else:
+        if type(outcome.value) is float and outcome.error is None and (
+                fl.timed_out is None and not fl.user_stopped):
+            return Verdict(Ending.OK, outcome, outcome.value, None)  # the common case
     if isinstance(exc, ExecutorLostError):
         return Verdict(Ending.LOST, None, None, str(exc))
     value: float | None = None
@@ -99,10 +103,10 @@ class JobEndings:
     ----------
     clock, executor, calls, store, workers, retries, timeouts, best, bus
         The loop's collaborators this writer updates.
+    snaps
+        The loop's snapshots (marked dirty when what they show changed).
     request_end
         ``request_end(reason, failed=...)`` of the loop (an executor lost, a target reached).
-    touch
-        Called when what a snapshot shows changed.
     lock
         The loop's lock (a late value arrives on another thread after the loop ended).
     virtual
@@ -111,8 +115,9 @@ class JobEndings:
 
     def __init__(self, clock: Clock, executor: BaseExecutor, calls: SchedulerCalls,
                  store: RecordStore, workers: Workers, retries: Retries, timeouts: Timeouts,
-                 best: BestTracker, bus: EventBus, *, request_end: Callable[..., None],
-                 touch: Callable[[], None], lock: threading.RLock, virtual: bool) -> None:
+                 best: BestTracker, bus: EventBus, snaps: Snapshots, *,
+                 request_end: Callable[..., None], lock: threading.RLock,
+                 virtual: bool) -> None:
         self.clock = clock
         self.executor = executor
         self.calls = calls
@@ -123,7 +128,7 @@ class JobEndings:
         self.best = best
         self.bus = bus
         self.request_end = request_end
-        self.touch = touch
+        self.snaps = snaps
         self.lock = lock
         self.virtual = virtual
         self.checkpoints: dict[int, tuple[float, Any]] = {}  # trial id -> (resource, ckpt)
@@ -161,18 +166,21 @@ class JobEndings:
     # ------------------------------------------------------------------ a job ends
     def complete(self, fl: RunningJob) -> None:
         """Classify the end of ``fl`` (its future resolved), then write it."""
-        if not self.workers.owns(fl):
+        workers = self.workers
+        if workers.inflight.get(fl.spec.job.job_id) is not fl:
             return  # already handled (e.g. a callback after the search ended)
-        verdict = classify(fl, may_retry=self.retries.may_retry(fl.attempt),
+        verdict = classify(fl, may_retry=fl.attempt < self.retries.retries,
                            timeout=self.timeouts.job_timeout)
         outcome = verdict.outcome
-        if outcome is not None and outcome.intermediate and not self.virtual:
+        intermediate = outcome is not None and outcome.intermediate
+        if intermediate and not self.virtual:
             self.drain_reports()  # values streamed before the end go first
-        self.workers.release(fl)
+        workers.release(fl)
         now = self.clock.now()
         self.n_done += 1
-        self.touch()
-        if outcome is not None and outcome.intermediate and not fl.streamed:
+        self.snaps.dirty = True
+        if intermediate and not fl.streamed:
+            assert outcome is not None
             job = fl.spec.job
             curve = self.curves.setdefault(job.trial_id, [])
             for r, v in outcome.intermediate:
@@ -186,9 +194,9 @@ class JobEndings:
         value = v.value
         outcome = v.outcome
         assert value is not None and outcome is not None
-        notes = [] if math.isfinite(value) else [f"objective returned {value!r}"]
-        if type(outcome.checkpoint) is PickledCheckpoint:  # an executor left it pickled
-            outcome = local_outcome(outcome)
+        notes = [] if value - value == 0.0 else [f"objective returned {value!r}"]  # finite?
+        if outcome.checkpoint is not None and type(outcome.checkpoint) is PickledCheckpoint:
+            outcome = local_outcome(outcome)  # an executor left it pickled
         if outcome.note is not None:  # e.g. a checkpoint that could not leave its process
             notes.append(outcome.note)
             logger.warning("asha_nb: trial %s: %s", job.trial_id, outcome.note)
@@ -206,12 +214,17 @@ class JobEndings:
         events = self.calls.report(job, value, now)
         self.best.track(job.trial_id, job.resource, value, now)
         self.finished_ids.append(job.job_id)
-        started = self.started_time(fl, outcome, now)
-        self.store.finish_ok(job.job_id, now, value, "; ".join(notes) if notes else None,
-                             _NAN if started is None else started)
+        if self.virtual:
+            started: float | None = fl.start
+        elif outcome.duration > 0:  # the worker's own measure (see started_time)
+            started = max(now - outcome.duration, fl.start)
+        else:
+            started = self.started_time(fl, outcome, now)
+        note = "; ".join(notes) if notes else None
+        self.store.finish_ok(job.job_id, now, value, note, _NAN if started is None else started)
         if self.bus.listening:
-            self._publish_end(fl, JobStatus.OK, value, "; ".join(notes) or None, now, events)
-        if self.best.reached(value):
+            self._publish_end(fl, JobStatus.OK, value, note, now, events)
+        if self.best.target is not None and self.best.reached(value):
             self.request_end("target reached")
 
     def _failed(self, fl: RunningJob, v: Verdict, now: float) -> None:
@@ -324,7 +337,7 @@ class JobEndings:
             if self.bus.listening:
                 self._publish_end(fl, JobStatus.FAILED, None, error, now, events)
             self.executor.stop_job(fl)  # kill, or set the cooperative stop flag
-            self.touch()
+            self.snaps.dirty = True
 
     def late_result(self, fl: RunningJob) -> None:
         """A job that was still running when the search ended returned: keep its value."""

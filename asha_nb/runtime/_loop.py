@@ -128,8 +128,8 @@ class Loop:
         self.best = BestTracker(self.mode, scheduler.best, target)
         self.endings = JobEndings(clock, executor, self.calls, self.store, self.workers,
                                   self.retries, self.timeouts, self.best, self.bus,
-                                  request_end=self.request_end, touch=self.snaps.touch,
-                                  lock=self.lock, virtual=clock.virtual)
+                                  self.snaps, request_end=self.request_end, lock=self.lock,
+                                  virtual=clock.virtual)
         self.requests: queue.SimpleQueue[Request] = queue.SimpleQueue()
         self.scheduled: list[tuple[float, int, Request]] = []  # heap of requests for later
         self._seq = itertools.count()
@@ -196,8 +196,9 @@ class Loop:
         """Give every free worker slot a job (retries and restored jobs first)."""
         calls = self.calls
         workers = self.workers
+        inflight = workers.inflight
         pending = self.retries.pending
-        while workers.has_free() and self.end_reason is None:
+        while workers.free and len(inflight) < workers.n_workers and self.end_reason is None:
             if pending:
                 job, attempt = pending.popleft()
                 calls.retry(job, attempt, self.clock.now())
@@ -216,10 +217,11 @@ class Loop:
             self.submit(job_, 0)
 
     def submit(self, job: Job, attempt: int) -> None:
-        worker = self.workers.take()
-        spec = JobSpec.of(job, self.endings.checkpoint_for(job.job_id, job.trial_id,
-                                                           job.resume_from),
-                          self.timeouts.job_timeout, worker)
+        workers = self.workers
+        worker = heapq.heappop(workers.free)
+        checkpoint = None if job.resume_from <= 0 else self.endings.checkpoint_for(
+            job.job_id, job.trial_id, job.resume_from)
+        spec = JobSpec.of(job, checkpoint, self.timeouts.job_timeout, worker)
         now = self.clock.now()
         self.calls.job_started(job, worker, now)
         try:
@@ -239,7 +241,7 @@ class Loop:
         notes = self.endings.ckpt_notes
         if notes:
             fl.note = notes.pop(job.job_id, None)
-        self.workers.add(fl)
+        workers.inflight[job.job_id] = fl
         self.store.start(job.job_id, job.trial_id, job.rung, job.bracket, worker, now,
                          attempt + 1)
         self.snaps.dirty = True

@@ -25,9 +25,9 @@ class Workers:
 
     Examples
     --------
-    >>> w = Workers(2)
-    >>> w.take(), w.take(), w.has_free()
-    (0, 1, False)
+    >>> w = Workers(3)
+    >>> w.resize(2); w.free, w.n_workers
+    ([0, 1], 2)
     """
 
     def __init__(self, n_workers: int) -> None:
@@ -36,25 +36,9 @@ class Workers:
         #: job id -> the outstanding job (insertion order: the order jobs went out)
         self.inflight: dict[int, RunningJob] = {}
 
-    def has_free(self) -> bool:
-        """Whether a job may go out now."""
-        return bool(self.free) and len(self.inflight) < self.n_workers
-
-    def take(self) -> int:
-        """The lowest free slot, now busy."""
-        return heapq.heappop(self.free)
-
     def give_back(self, worker: int) -> None:
-        """A slot taken for a job that could not go out."""
+        """A slot taken (``heapq.heappop(free)``) for a job that could not go out."""
         heapq.heappush(self.free, worker)
-
-    def add(self, running: RunningJob) -> None:
-        """``running`` went out on its slot."""
-        self.inflight[running.spec.job.job_id] = running
-
-    def owns(self, running: RunningJob) -> bool:
-        """Whether ``running`` is still out (not completed yet)."""
-        return self.inflight.get(running.spec.job.job_id) is running
 
     def release(self, running: RunningJob) -> None:
         """``running`` ended: its slot is free again (unless the pool shrank below it)."""
