@@ -299,12 +299,12 @@ def run_job(
     """
     channel = channel if channel is not None else _NULL
     try:
-        if channel.should_stop(spec.job_id):  # stopped while queued: do not start it
+        if channel.should_stop(spec.job.job_id):  # stopped while queued: do not start it
             return JobOutcome(stopped=True)
     except Exception:  # noqa: BLE001 - a broken channel never stops the job
         pass
     try:
-        channel.started(spec.job_id)
+        channel.started(spec.job.job_id)
     except Exception:  # noqa: BLE001 - best effort: the executor then does not know the start time
         pass
     if form is None:
@@ -315,10 +315,10 @@ def run_job(
     if form is not ObjectiveForm.TRIAL:  # no Trial object: nothing to report or to save
         try:
             if form is ObjectiveForm.PLAIN:
-                value = _resolve(objective(dict(spec.config), spec.resource))
+                value = _resolve(objective(dict(spec.job.config), spec.job.resource))
                 checkpoint = None
             else:
-                result = _resolve(objective(dict(spec.config), spec.resource, spec.checkpoint))
+                result = _resolve(objective(dict(spec.job.config), spec.job.resource, spec.checkpoint))
                 if not isinstance(result, (tuple, list)) or len(result) != 2:
                     raise TypeError(
                         "an objective(config, resource, checkpoint) must return a pair "

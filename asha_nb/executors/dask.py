@@ -361,7 +361,7 @@ class DaskExecutor(BaseExecutor):
         if reason is not None:
             self._fail_all(reason)
             raise ExecutorLostError(reason)
-        job_id = spec.job_id
+        job_id = spec.job.job_id
         try:
             inner = self.client.submit(
                 run_pickled,
@@ -396,7 +396,7 @@ class DaskExecutor(BaseExecutor):
         """Set the job's cooperative stop flag (a queued job then returns without running)."""
         if not running.future.done():
             try:
-                self._request_stop(running.spec.job_id)
+                self._request_stop(running.spec.job.job_id)
             except Exception:  # noqa: BLE001 - a closed client: drain_reports fails the job
                 pass
 

@@ -310,9 +310,9 @@ class GenericExecutor(BaseExecutor):
             raise ExecutorLostError(self._lost)
         inner = self.executor.submit(run_pickled, self._blob, spec, None, self._origin)
         running = RunningJob(spec, mirror_future(inner, _read_local), {"inner": inner})
-        self._out[spec.job_id] = running
+        self._out[spec.job.job_id] = running
         if self._mpi is not None:
-            self._all[spec.job_id] = running
+            self._all[spec.job.job_id] = running
             self._watch_mpi()  # learn the worker processes as soon as they exist
         return running
 

@@ -246,8 +246,8 @@ class ProcessExecutor(BaseExecutor):
         inner = running.extra["inner"]
         if self._flags is not None and not inner.done():
             try:
-                self._flags[running.spec.job_id] = True
-                self._flagged[running.spec.job_id] = inner
+                self._flags[running.spec.job.job_id] = True
+                self._flagged[running.spec.job.job_id] = inner
             except Exception:  # noqa: BLE001 - the Manager is gone (shutting down): killing is eno
                 pass
         inner.cancel()

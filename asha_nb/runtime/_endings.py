@@ -59,7 +59,7 @@ class Verdict(NamedTuple):
     error: str | None = None
 
 
-def classify(fl: RunningJob, *, may_retry: bool, timeout: float | None) -> Verdict:
+def classify(fl: RunningJob, may_retry: bool, timeout: float | None) -> Verdict:
     """What kind of end the resolved job ``fl`` had (never raises, changes nothing)."""
     outcome: JobOutcome | None = None
     exc: BaseException | None = None
@@ -169,8 +169,7 @@ class JobEndings:
         workers = self.workers
         if workers.inflight.get(fl.spec.job.job_id) is not fl:
             return  # already handled (e.g. a callback after the search ended)
-        verdict = classify(fl, may_retry=fl.attempt < self.retries.retries,
-                           timeout=self.timeouts.job_timeout)
+        verdict = classify(fl, fl.attempt < self.retries.retries, self.timeouts.job_timeout)
         outcome = verdict.outcome
         intermediate = outcome is not None and outcome.intermediate
         if intermediate and not self.virtual:
@@ -187,7 +186,11 @@ class JobEndings:
                 curve.append((r, v))
                 if self.bus.listening:
                     self.bus.publish(IntermediateValue(job.job_id, job.trial_id, r, v, now))
-        self._write[verdict.ending](fl, verdict, now)
+        ending = verdict.ending
+        if ending is Ending.OK:  # the common case, without a lookup in the table
+            self._ok(fl, verdict, now)
+        else:
+            self._write[ending](fl, verdict, now)
 
     def _ok(self, fl: RunningJob, v: Verdict, now: float) -> None:
         job = fl.spec.job
