@@ -169,6 +169,7 @@ class JobEndings:
         workers = self.workers
         if workers.inflight.get(fl.spec.job.job_id) is not fl:
             return  # already handled (e.g. a callback after the search ended)
+        # an attempt that failed may run again while it is below the retries allowed
         verdict = classify(fl, fl.attempt < self.retries.retries, self.timeouts.job_timeout)
         outcome = verdict.outcome
         intermediate = outcome is not None and outcome.intermediate

@@ -59,9 +59,6 @@ class Workers:
         """The outstanding jobs, in the order they went out."""
         return iter(list(self.inflight.values()))
 
-    def __len__(self) -> int:
-        return len(self.inflight)
-
 
 class Retries:
     """Jobs to run (again) before the scheduler is asked for new ones: failed attempts that
@@ -77,10 +74,6 @@ class Retries:
         self.retries = retries
         self.pending: deque[tuple[Job, int]] = deque()  # (job, attempt)
         self.n_retried = 0  # attempts that failed and run again
-
-    def may_retry(self, attempt: int) -> bool:
-        """Whether attempt ``attempt`` (0: the first run) may run once more."""
-        return attempt < self.retries
 
     def retry(self, job: Job, attempt: int) -> None:
         """Attempt ``attempt`` failed: run ``job`` again first."""
