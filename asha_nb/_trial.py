@@ -135,12 +135,12 @@ class Trial:
     def from_spec(cls, spec: Any, channel: Channel | None = None) -> Trial:
         """Build the trial of a :class:`~asha_nb.executors.JobSpec`."""
         return cls(
-            spec.config,
-            spec.resource,
-            resume_from=spec.resume_from,
-            rung=spec.rung,
-            trial_id=spec.trial_id,
-            job_id=spec.job_id,
+            spec.job.config,
+            spec.job.resource,
+            resume_from=spec.job.resume_from,
+            rung=spec.job.rung,
+            trial_id=spec.job.trial_id,
+            job_id=spec.job.job_id,
             checkpoint=spec.checkpoint,
             channel=channel,
         )

@@ -15,20 +15,35 @@ import abc
 import concurrent.futures as cf
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
+
+from ..core import Job
 
 __all__ = ["JobSpec", "JobOutcome", "IntermediateReport", "RunningJob", "BaseExecutor"]
 
 
-class JobSpec(NamedTuple):
-    """Everything a worker needs to run one job (immutable, picklable).
+class _SpecFields(NamedTuple):
+    job: Job
+    checkpoint: Any = None
+    timeout: float | None = None
+    worker: int = 0
+
+
+class JobSpec(_SpecFields):
+    """Everything a worker needs to run one job (immutable, picklable): the scheduler's
+    :class:`~asha_nb.core.Job` itself, and beside it the trial's checkpoint, the job's timeout
+    and the worker slot it was given.
+
+    Build one from a job, ``JobSpec(job, checkpoint, timeout, worker)``, or, without a
+    scheduler (tests, a direct call to an executor), from the job's fields:
+    ``JobSpec(job_id, trial_id, config, rung, resource, resume_from, checkpoint, timeout,
+    worker, bracket)``.
 
     Attributes
     ----------
-    job_id, trial_id, rung, resource, resume_from
-        From the scheduler's :class:`~asha_nb.core.Job`.
-    config
-        The trial's configuration (a plain dict).
+    job
+        The scheduler's :class:`~asha_nb.core.Job`; ``job_id``, ``trial_id``, ``config``,
+        ``rung``, ``resource``, ``resume_from`` and ``bracket`` read through to it.
     checkpoint
         The trial's last checkpoint (any picklable object) or ``None``: a promoted trial resumes
         from it instead of retraining.
@@ -37,17 +52,93 @@ class JobSpec(NamedTuple):
     worker
         The worker slot (0 .. n_workers - 1) the runtime gave the job; it is what
         ``results()`` shows in its ``worker`` column.
+
+    Examples
+    --------
+    >>> from asha_nb.core import Job
+    >>> spec = JobSpec(Job(0, 0, {"x": 2.0}, rung=0, resource=3), worker=1)
+    >>> spec.job_id, spec.resource, spec.worker
+    (0, 3, 1)
+    >>> JobSpec(0, 0, {"x": 2.0}, rung=0, resource=3, resume_from=0).job == spec.job
+    True
     """
 
-    job_id: int
-    trial_id: int
-    config: Mapping[str, Any]
-    rung: int
-    resource: float
-    resume_from: float
-    checkpoint: Any = None
-    timeout: float | None = None
-    worker: int = 0
+    __slots__ = ()
+
+    @overload
+    def __new__(cls, job: Job, checkpoint: Any = None, timeout: float | None = None,
+                worker: int = 0) -> JobSpec: ...
+
+    @overload
+    def __new__(cls, job_id: int, trial_id: int, config: Mapping[str, Any], rung: int,
+                resource: float, resume_from: float = 0, checkpoint: Any = None,
+                timeout: float | None = None, worker: int = 0, bracket: int = 0) -> JobSpec: ...
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> JobSpec:
+        first = args[0] if args else kwargs.get("job")
+        if isinstance(first, Job):
+            fields = dict(zip(_SPEC_FIELDS, args))
+            fields.update(kwargs)
+        else:  # the job's own fields: build its Job
+            given = dict(zip(_FLAT_FIELDS, args))
+            given.update(kwargs)
+            job_fields = {k: given.pop(k) for k in _JOB_FIELDS if k in given}
+            fields = {"job": Job(**job_fields), **given}
+        bad = set(fields) - set(_SPEC_FIELDS)
+        if bad:
+            raise TypeError(f"JobSpec() got unexpected arguments {sorted(bad)}")
+        return tuple.__new__(cls, (fields["job"], fields.get("checkpoint"),
+                                   fields.get("timeout"), fields.get("worker", 0)))
+
+    @classmethod
+    def of(cls, job: Job, checkpoint: Any, timeout: float | None, worker: int) -> JobSpec:
+        """The runtime's constructor (its hot path: no argument parsing)."""
+        return tuple.__new__(cls, (job, checkpoint, timeout, worker))
+
+    def __repr__(self) -> str:
+        return (f"JobSpec({self.job!r}, checkpoint={'...' if self.checkpoint is not None else None}, "
+                f"timeout={self.timeout!r}, worker={self.worker!r})")
+
+    @property
+    def job_id(self) -> int:
+        """The job's id (from :attr:`job`)."""
+        return self.job.job_id
+
+    @property
+    def trial_id(self) -> int:
+        """The job's trial (from :attr:`job`)."""
+        return self.job.trial_id
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        """The trial's configuration (from :attr:`job`)."""
+        return self.job.config
+
+    @property
+    def rung(self) -> int:
+        """The rung whose result the job produces (from :attr:`job`)."""
+        return self.job.rung
+
+    @property
+    def resource(self) -> float:
+        """The resource the trial is trained to (from :attr:`job`)."""
+        return self.job.resource
+
+    @property
+    def resume_from(self) -> float:
+        """The resource the trial already has (from :attr:`job`)."""
+        return self.job.resume_from
+
+    @property
+    def bracket(self) -> int:
+        """The job's bracket (from :attr:`job`)."""
+        return self.job.bracket
+
+
+_SPEC_FIELDS = ("job", "checkpoint", "timeout", "worker")
+_JOB_FIELDS = ("job_id", "trial_id", "config", "rung", "resource", "resume_from", "bracket")
+_FLAT_FIELDS = ("job_id", "trial_id", "config", "rung", "resource", "resume_from",
+                "checkpoint", "timeout", "worker", "bracket")
 
 
 class JobOutcome(NamedTuple):
@@ -92,15 +183,23 @@ class IntermediateReport(NamedTuple):
 
 @dataclass(eq=False, slots=True)
 class RunningJob:
-    """A submitted job: its spec and the future that resolves to a :class:`JobOutcome`.
+    """A submitted job, from its submission to its end: the one object the executor and the
+    runtime's loop share while the job is out.
+
+    The executor builds it in :meth:`BaseExecutor.submit` (``spec``, ``future``, ``extra``,
+    ``started_at``); the loop keeps its own bookkeeping of the job on the same object (``start``
+    .. ``note``), so the worker slot, the job and the future are never copied.
 
     Attributes
     ----------
     spec
-        What was submitted.
+        What was submitted (its :attr:`JobSpec.job` and :attr:`JobSpec.worker` are the job
+        and the worker slot).
     future
         Resolves to a :class:`JobOutcome`, or raises (cancelled, killed worker, timeout,
         :class:`~asha_nb.errors.ExecutorLostError`).
+    extra
+        Executor-private data.
     started_at
         ``time.monotonic()`` when the objective really began in its worker (or when the
         executor learnt it did), set by executors that can know it: the thread executor from
@@ -108,14 +207,43 @@ class RunningJob:
         ``concurrent.futures`` pool when the job's future is set running. ``None`` while the
         job has not started or where the executor cannot tell; see
         :attr:`BaseExecutor.reports_starts` for how the runtime counts a job timeout then.
-    extra
-        Executor-private data.
+    start
+        Search time at which the runtime handed the job out (its record's ``start``).
+    attempt
+        0 for the first run of the job, 1 for its first retry, ...
+    submitted
+        ``time.monotonic()`` at submission where a job timeout is counted, else 0.
+    user_stopped
+        The user stopped its trial while it ran.
+    timed_out
+        The error recorded when its timeout passed (``None``: not timed out).
+    streamed
+        Intermediate values of the job came through :meth:`BaseExecutor.drain_reports`.
+    note
+        Kept on its record (e.g. a checkpoint that could not be loaded).
     """
 
     spec: JobSpec
     future: cf.Future[JobOutcome]
     extra: dict[str, Any] = field(default_factory=dict)
     started_at: float | None = None
+    start: float = 0.0
+    attempt: int = 0
+    submitted: float = 0.0
+    user_stopped: bool = False
+    timed_out: str | None = None
+    streamed: bool = False
+    note: str | None = None
+
+    @property
+    def job(self) -> Job:
+        """The scheduler's job (``spec.job``)."""
+        return self.spec.job
+
+    @property
+    def worker(self) -> int:
+        """The worker slot the job holds (``spec.worker``)."""
+        return self.spec.worker
 
 
 class BaseExecutor(abc.ABC):

@@ -46,7 +46,8 @@ from typing import Any
 
 from ..errors import ExecutorLostError, InvalidParameterError, InvalidTypeError, SearchStateError
 from ._base import BaseExecutor, IntermediateReport, JobSpec, RunningJob
-from ._worker import dumps_objective, local_outcome, objective_form, process_origin, run_pickled
+from ._pickled import dumps_objective, local_outcome, process_origin, run_pickled
+from ._worker import objective_form
 from .generic import check_n_workers, mirror_future, settle
 
 __all__ = ["DaskExecutor", "DaskChannel"]
@@ -360,7 +361,7 @@ class DaskExecutor(BaseExecutor):
         if reason is not None:
             self._fail_all(reason)
             raise ExecutorLostError(reason)
-        job_id = spec.job_id
+        job_id = spec.job.job_id
         try:
             inner = self.client.submit(
                 run_pickled,
@@ -395,7 +396,7 @@ class DaskExecutor(BaseExecutor):
         """Set the job's cooperative stop flag (a queued job then returns without running)."""
         if not running.future.done():
             try:
-                self._request_stop(running.spec.job_id)
+                self._request_stop(running.spec.job.job_id)
             except Exception:  # noqa: BLE001 - a closed client: drain_reports fails the job
                 pass
 

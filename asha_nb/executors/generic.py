@@ -2,7 +2,7 @@
 
 Works with mpi4py's ``MPIPoolExecutor``, ipyparallel's executor, loky, Dask's
 ``client.get_executor()`` or the standard library pools. The objective is sent as cloudpickle
-bytes to the module-level trampoline :func:`asha_nb.executors._worker.run_pickled`, so notebook
+bytes to the module-level trampoline :func:`asha_nb.executors._pickled.run_pickled`, so notebook
 functions, lambdas and closures work wherever the executor can import ``asha_nb``.
 
 Limits: there is no streaming channel (intermediate values come back at the end in
@@ -44,7 +44,7 @@ from typing import Any
 
 from ..errors import ExecutorLostError, InvalidParameterError, InvalidTypeError, SearchStateError
 from ._base import BaseExecutor, IntermediateReport, JobSpec, RunningJob
-from ._worker import _read_local, dumps_objective, process_origin, run_pickled
+from ._pickled import _read_local, dumps_objective, process_origin, run_pickled
 
 __all__ = ["GenericExecutor"]
 
@@ -310,9 +310,9 @@ class GenericExecutor(BaseExecutor):
             raise ExecutorLostError(self._lost)
         inner = self.executor.submit(run_pickled, self._blob, spec, None, self._origin)
         running = RunningJob(spec, mirror_future(inner, _read_local), {"inner": inner})
-        self._out[spec.job_id] = running
+        self._out[spec.job.job_id] = running
         if self._mpi is not None:
-            self._all[spec.job_id] = running
+            self._all[spec.job.job_id] = running
             self._watch_mpi()  # learn the worker processes as soon as they exist
         return running
 

@@ -8,7 +8,7 @@ the pool replaces the worker and keeps going.
 Workers are started with ``spawn`` by default (``forkserver`` also works): a fork of a kernel
 that has initialised JAX or a multithreaded torch/BLAS is unsafe. The objective travels as
 cloudpickle bytes through the pool initializer (once per worker, not once per job) and is run
-by :func:`asha_nb.executors._worker.run_installed`, so functions defined in a notebook, lambdas and
+by :func:`asha_nb.executors._pickled.run_installed`, so functions defined in a notebook, lambdas and
 closures work. Each worker uses one intra-op thread (``threads_per_worker``).
 
 Intermediate values stream through a ``multiprocessing.Manager`` queue, and stop flags live in
@@ -48,14 +48,8 @@ from typing import Any
 
 from ..errors import ExecutorLostError, InvalidParameterError, SearchStateError
 from ._base import BaseExecutor, IntermediateReport, JobSpec, RunningJob
-from ._worker import (
-    QueueChannel,
-    dumps_objective,
-    init_process_worker,
-    local_outcome,
-    objective_form,
-    run_installed,
-)
+from ._pickled import dumps_objective, init_process_worker, local_outcome, run_installed
+from ._worker import QueueChannel, objective_form
 from .generic import check_n_workers, mirror_future
 
 __all__ = ["ProcessExecutor"]
@@ -252,8 +246,8 @@ class ProcessExecutor(BaseExecutor):
         inner = running.extra["inner"]
         if self._flags is not None and not inner.done():
             try:
-                self._flags[running.spec.job_id] = True
-                self._flagged[running.spec.job_id] = inner
+                self._flags[running.spec.job.job_id] = True
+                self._flagged[running.spec.job.job_id] = inner
             except Exception:  # noqa: BLE001 - the Manager is gone (shutting down): killing is eno
                 pass
         inner.cancel()

@@ -200,16 +200,16 @@ class SimulatedExecutor(BaseExecutor):
             cost_fn = cost
             if self.checkpointing:
                 def duration(spec: JobSpec) -> float:
-                    d = cost_fn(spec.config, spec.resource)
-                    return d - cost_fn(spec.config, spec.resume_from) if spec.resume_from else d
+                    d = cost_fn(spec.job.config, spec.job.resource)
+                    return d - cost_fn(spec.job.config, spec.job.resume_from) if spec.job.resume_from else d
             else:
                 def duration(spec: JobSpec) -> float:
-                    return cost_fn(spec.config, spec.resource)
+                    return cost_fn(spec.job.config, spec.job.resource)
             return duration
         unit = float(cost)
         if self.checkpointing:
-            return lambda spec: unit * (spec.resource - spec.resume_from)
-        return lambda spec: unit * spec.resource
+            return lambda spec: unit * (spec.job.resource - spec.job.resume_from)
+        return lambda spec: unit * spec.job.resource
 
     def submit(self, spec: JobSpec) -> RunningJob:
         """Schedule ``spec`` to finish at ``now + duration`` (virtual)."""
@@ -227,7 +227,7 @@ class SimulatedExecutor(BaseExecutor):
             self._coin_i += 1
             if strag:
                 d *= self.straggler_slowdown
-        jid = spec.job_id
+        jid = spec.job.job_id
         flags = self._strag
         if jid >= len(flags):
             flags.extend(b"\0" * (jid + 1 - len(flags)))
@@ -284,7 +284,7 @@ class SimulatedExecutor(BaseExecutor):
         assert objective is not None
         if self._form is ObjectiveForm.PLAIN:
             try:
-                value = objective(spec.config, spec.resource)
+                value = objective(spec.job.config, spec.job.resource)
             except SimulatedCrash as exc:
                 fut.exc = exc
             except Exception:  # noqa: BLE001 - any error of the objective becomes the job's error

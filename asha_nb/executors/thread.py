@@ -266,7 +266,7 @@ class ThreadExecutor(BaseExecutor):
                 "ThreadExecutor.submit() called before start() or after shutdown()"
             )
         running = RunningJob(spec, cf.Future())
-        self._running[spec.job_id] = running
+        self._running[spec.job.job_id] = running
         self._pool.submit(self._run, running, future=running.future)
         return running
 
@@ -274,7 +274,7 @@ class ThreadExecutor(BaseExecutor):
         """Worker-thread side of one job: stamp the real start, run it, forget it (before its
         future resolves, so its done callbacks see the executor without it)."""
         running.started_at = time.monotonic()
-        job_id = running.spec.job_id
+        job_id = running.spec.job.job_id
         if self._cap is not None:
             apply_in_thread()  # OpenMP limits are per thread
         try:
@@ -290,11 +290,11 @@ class ThreadExecutor(BaseExecutor):
         """
         future = running.future
         if future.cancel():  # it never started: it will never run
-            self._running.pop(running.spec.job_id, None)
+            self._running.pop(running.spec.job.job_id, None)
         elif not future.done():
-            self._stop_flags[running.spec.job_id] = True
+            self._stop_flags[running.spec.job.job_id] = True
             if future.done():  # it returned meanwhile: forget the flag
-                self._stop_flags.pop(running.spec.job_id, None)
+                self._stop_flags.pop(running.spec.job.job_id, None)
 
     def drain_reports(self) -> list[IntermediateReport]:
         """Reports put by ``trial.report`` since the last call."""

@@ -1,33 +1,37 @@
-"""The one runtime loop: it drives a pure scheduler over an executor, in wall or virtual time.
+"""The one runtime loop's state: a pure scheduler, an executor, and the collaborators that own
+the rest of a search.
 
 One trial's path through the layers, each hop in one module:
 
-1. :meth:`Loop.fill` asks ``scheduler.next_job(events)`` (core) for a free worker slot; the core
-   samples a configuration and reports ``TrialCreated`` / ``Promoted``.
-2. The journal (:mod:`asha_nb.runtime.journal`) appends the call before anything acts on it.
-3. :meth:`Loop.submit` builds a :class:`~asha_nb.executors.JobSpec` and hands it to the
-   executor (:mod:`asha_nb.executors`); the job's record becomes ``running``.
-4. The executor's future resolves to a :class:`~asha_nb.executors.JobOutcome`
-   (:mod:`asha_nb.executors._worker` ran the objective); :meth:`Loop.complete` validates the
-   value, journals it and calls ``scheduler.report`` (or ``fail``); the record becomes ``ok``.
-5. Readers (``search.results()``, the dashboard, the progress bar) see the immutable records
-   (:mod:`asha_nb.runtime._records`) and snapshots; subscribers get the events.
+1. :meth:`Loop.fill` asks the scheduler for a job for a free worker slot through
+   :class:`~asha_nb.runtime._journaled.SchedulerCalls` (``next_job``, journaled first when the
+   search has a journal); the core samples a configuration (a :class:`~asha_nb.core.Job`).
+2. :meth:`Loop.submit` hands ``JobSpec(job, checkpoint, timeout, worker)`` to the executor
+   (:mod:`asha_nb.executors`), which returns the one outstanding-job object,
+   :class:`~asha_nb.executors.RunningJob`; the job's record becomes ``running``.
+3. The worker runs the objective (:mod:`asha_nb.executors._worker`) and the future resolves to
+   a :class:`~asha_nb.executors.JobOutcome`.
+4. :class:`~asha_nb.runtime._endings.JobEndings` classifies the end and writes it: the
+   scheduler call (``report`` / ``fail``, journaled first), the record marked in place
+   (:mod:`asha_nb.runtime._records`), the best-so-far histories, the events.
 
-Time comes from a clock (:mod:`asha_nb.clock`). With a real executor the loop blocks on one
-inbox that receives finished jobs and control requests; with
-:class:`~asha_nb.executors.SimulatedExecutor` it jumps the virtual clock from one finishing job
-(or scheduled control call, or time budget) to the next, so ``simulate()`` is this loop.
+Who owns what: :class:`~asha_nb.runtime._slots.Workers` (free slots, jobs out),
+:class:`~asha_nb.runtime._slots.Retries` and :class:`~asha_nb.runtime._slots.Timeouts`,
+:class:`~asha_nb.runtime._best.BestTracker`, :class:`~asha_nb.runtime._records.RecordStore`,
+:class:`~asha_nb.runtime._bus.EventBus`, :class:`~asha_nb.runtime._snapshot.Snapshots`. How
+the loop waits (wall or virtual time) is :mod:`asha_nb.runtime._drivers`; control requests
+are applied by :mod:`asha_nb.runtime._commands`.
 """
 
 from __future__ import annotations
 
+import enum
 import heapq
+import itertools
 import logging
 import queue
-import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -35,32 +39,49 @@ from typing import Any
 from ..clock import Clock
 from ..core import Event, Job, JobStatus, Scheduler
 from ..errors import ExecutorLostError, SearchStateError
-from ..executors import BaseExecutor, JobSpec
-from ._commands import HANDLERS, JOURNALED_CONTROLS, Command, Request
-from ._drivers import WAKE, Drivers
-from ._jobs import Flight, JobEndings
+from ..executors import BaseExecutor, JobSpec, RunningJob
+from ._best import BestTracker
+from ._bus import EventBus
+from ._endings import JobEndings
+from ._journaled import scheduler_calls
 from ._records import RecordStore
-from ._snapshot import build_snapshot
-from .events import ControlApplied, JobStarted, SearchSnapshot, SearchState, StateChanged
+from ._requests import WAKE, Request
+from ._slots import Retries, Timeouts, Workers
+from ._snapshot import Snapshots, build_snapshot
+from .events import JobStarted, SearchSnapshot, SearchState, StateChanged
 from .journal import Journal
 
-__all__ = ["Loop"]
+__all__ = ["Loop", "LoopMode"]
 
 logger = logging.getLogger("asha_nb.runtime")
+
 
 def _call_with(fn: Callable[[Any], Any], arg: Any, _future: Any) -> None:
     """A future's done callback that calls ``fn(arg)`` (the future itself is not needed)."""
     fn(arg)
 
 
-_SNAPSHOT_EVERY = 0.05  # seconds of wall time between two snapshot refreshes
+class LoopMode(enum.Enum):
+    """How the loop is driven (set by :mod:`asha_nb.runtime._drivers`)."""
+
+    #: Virtual time on the caller's thread (``run()``, ``simulate()``): nobody else looks.
+    VIRTUAL = "virtual"
+    #: Virtual time on the search's own thread (``start()``): other threads may steer it.
+    VIRTUAL_BACKGROUND = "virtual_background"
+    #: Wall time: finished jobs wake the loop thread through its inbox.
+    QUEUED = "queued"
+    #: Wall time: a worker thread completes its own job and hands out the next one.
+    INLINE = "inline"
+    #: The loop no longer drives (it ended): late completions only go to the inbox.
+    ENDED = "ended"
 
 
-class Loop(JobEndings, Drivers):
-    """All mutable state of a search, driven by :meth:`run`.
+class Loop:
+    """All state of a search, owned by small collaborators; driven by
+    :func:`~asha_nb.runtime._drivers.drive`.
 
-    Once the loop runs, only its thread touches this object (other threads go through
-    :meth:`post`). Before it runs, the facade applies control calls directly.
+    Once the loop runs, only the thread driving it touches this object (other threads go
+    through :meth:`post`). Before it runs, the facade applies control calls directly.
     """
 
     def __init__(
@@ -82,37 +103,41 @@ class Loop(JobEndings, Drivers):
         self.objective = objective
         self.executor = executor
         self.clock = clock
-        self.virtual = bool(getattr(executor, "virtual", False))
-        self.n_workers = n_workers
         self.journal = journal
-        self.time_budget = time_budget
-        self.target = target
-        self.job_timeout = job_timeout
-        self.retries = retries
-        self.max_jobs = max_jobs
         self.mode = scheduler.mode
+        self.time_budget = time_budget
+        self.max_jobs = max_jobs
+        self.n_issued = 0
+        if clock.virtual:
+            self.run_mode = LoopMode.VIRTUAL
+        else:
+            inline = bool(getattr(executor, "inline_completion", False))
+            self.run_mode = LoopMode.INLINE if inline else LoopMode.QUEUED
+        #: Called with each job that went out once its future resolves (set by the driver).
+        self.on_done: Callable[[RunningJob], None] | None = None
 
+        #: The loop's one way to the scheduler: journaled when there is a journal.
+        self.calls = scheduler_calls(scheduler, clock, journal)
+        self.lock = threading.RLock()
+        self.bus = EventBus()
+        self.snaps = Snapshots(self.build_snapshot)
         self.store = RecordStore(scheduler.rung_resources, scheduler.trial_config)
-        self.inflight: dict[int, Flight] = {}
-        self.free: list[int] = list(range(n_workers))  # heap of free worker slots
-        self.pending: deque[tuple[Job, int]] = deque()  # (job, attempt) to (re)run first
-        self.checkpoints: dict[int, tuple[float, Any]] = {}
-        self.ckpt_notes: dict[int, str] = {}  # job id -> why its checkpoint was not used
-        self.curves: dict[int, list[tuple[float, float]]] = {}
+        self.workers = Workers(n_workers)
+        self.retries = Retries(retries)
+        self.timeouts = Timeouts(job_timeout, executor)
+        self.best = BestTracker(self.mode, scheduler.best, target)
+        self.endings = JobEndings(clock, executor, self.calls, self.store, self.workers,
+                                  self.retries, self.timeouts, self.best, self.bus,
+                                  self.snaps, request_end=self.request_end, lock=self.lock,
+                                  virtual=clock.virtual)
         self.requests: queue.SimpleQueue[Request] = queue.SimpleQueue()
+        self.scheduled: list[tuple[float, int, Request]] = []  # heap of requests for later
+        self._seq = itertools.count()
         self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         #: One thread at a time drives the loop (mutates the scheduler and the records): the
         #: loop thread, or an executor's worker thread completing its job inline.
         self.driver_lock = threading.Lock()
         self.driver: int | None = None
-        self.driving = True  # False once the loop ended: inline completions stop
-        self.inline = bool(getattr(executor, "inline_completion", False))
-        self.scheduled: list[tuple[float, int, Request]] = []
-        self._seq = 0
-        self.subscribers: list[Callable[[Any], None]] = []
-        self.listening = False
-        self.fast = journal is None  # no journal and no subscriber: the lean path
-        self.lock = threading.RLock()
 
         self.state = SearchState.CREATED
         self.paused = False
@@ -122,63 +147,35 @@ class Loop(JobEndings, Drivers):
         self.end_state = SearchState.FINISHED
         self.reason = ""
         self.stalled = False
-        self.background = False  # True when run on a thread that readers may post to
         self.started_at: float | None = None  # search time at which this session started
         self.ended_at: float | None = None
-        self.n_issued = 0
-        self.n_done = 0  # futures that resolved
-        self.n_retried = 0  # of which attempts that failed and run again
-        self.finished_ids: list[int] = []  # job ids in the order their jobs ended
-        self.incumbents: list[tuple[float, int, float, float]] = []
-        self.best_any: list[tuple[float, int, float, float]] = []  # (time, trial, value, resource)
-        self._inc: tuple[int, float, float] | None = None
-        self._inc_key: tuple[float, float] | None = None  # (resource, signed value)
-        self._best_any_signed: float | None = None
-        self._sign = -1.0 if self.mode == "max" else 1.0
-        self._snapshot: SearchSnapshot | None = None
-        self._snap_time = -1.0
-        self._dirty = True
-        self._last_reports = 0.0
         self.error: BaseException | None = None
 
-    # ------------------------------------------------------------------ events
+    # ------------------------------------------------------------------ read by the facade
+    @property
+    def virtual(self) -> bool:
+        """Whether the search runs in virtual time."""
+        return self.clock.virtual
+
+    @property
+    def n_workers(self) -> int:
+        """Number of jobs kept in flight."""
+        return self.workers.n_workers
+
+    # ------------------------------------------------------------------ events and state
     def subscribe(self, callback: Callable[[Any], None]) -> Callable[[], None]:
-        with self.lock:
-            self.subscribers = [*self.subscribers, callback]
-            self.listening = True
-            self.fast = False
-
-        def unsubscribe() -> None:
-            with self.lock:
-                self.subscribers = [c for c in self.subscribers if c is not callback]
-                self.listening = bool(self.subscribers)
-                self.fast = not self.listening and self.journal is None
-
-        return unsubscribe
-
-    def publish(self, event: Any) -> None:
-        for cb in self.subscribers:
-            try:
-                cb(event)
-            except Exception:
-                logger.exception("asha_nb: subscriber %r raised on %r", cb, event)
-
-    def publish_all(self, events: list[Event]) -> None:
-        if self.listening:
-            for ev in events:
-                self.publish(ev)
+        """Call ``callback(event)`` for each event; returns an unsubscriber."""
+        return self.bus.subscribe(callback)
 
     def set_state(self, state: SearchState, reason: str = "") -> None:
         with self.lock:
             self.state = state
-        self._dirty = True
+        self.snaps.touch()
         now = self.clock.now()
-        if self.journal is not None and self.journal.is_open:
-            self.journal.append("state", time=now, text=str(state))
-        if self.listening:
-            self.publish(StateChanged(state, now, reason))
+        self.calls.state(state, now)
+        if self.bus.listening:
+            self.bus.publish(StateChanged(state, now, reason))
 
-    # ------------------------------------------------------------------ control (loop thread)
     def is_driving(self) -> bool:
         """Whether the calling thread is the one driving the loop right now."""
         return self.driver == threading.get_ident()
@@ -187,47 +184,6 @@ class Loop(JobEndings, Drivers):
         """Queue a request for the loop (any thread) and wake it."""
         self.requests.put(req)
         self.inbox.put(WAKE)
-
-    def schedule(self, req: Request) -> None:
-        """Keep a request until the search's clock reaches ``req.at``."""
-        assert req.at is not None
-        self._seq += 1
-        heapq.heappush(self.scheduled, (req.at, self._seq, req))
-        self._dirty = True
-
-    def apply(self, req: Request) -> None:
-        """Apply one request and settle its future."""
-        if req.future.done():  # cancelled by its caller
-            return
-        try:
-            result = HANDLERS[req.command](self, **req.args)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller
-            req.future.set_exception(exc)
-            return
-        if req.command is not Command.READ_TRIALS:
-            now = self.clock.now()
-            if self.journal is not None and req.command in JOURNALED_CONTROLS:
-                self.journal.append("control", time=now, text=str(req.command),
-                                    data=dict(req.args))
-            if self.listening:
-                self.publish(ControlApplied(str(req.command), dict(req.args), now, result))
-            self._dirty = True
-        req.future.set_result(result)
-
-    def apply_requests(self) -> None:
-        reqs = self.requests
-        while not reqs.empty():
-            try:
-                req = reqs.get_nowait()
-            except queue.Empty:
-                break
-            if req.at is not None and req.at > self.clock.now():
-                self.schedule(req)
-            else:
-                self.apply(req)
-        sched = self.scheduled
-        while sched and sched[0][0] <= self.clock.now():
-            self.apply(heapq.heappop(sched)[2])
 
     def request_end(self, reason: str, *, stopped: bool = False, failed: bool = False) -> None:
         if self.end_reason is None:
@@ -238,200 +194,144 @@ class Loop(JobEndings, Drivers):
     # ------------------------------------------------------------------ handing out jobs
     def fill(self) -> None:
         """Give every free worker slot a job (retries and restored jobs first)."""
-        sched = self.scheduler
-        inflight = self.inflight
-        free = self.free
-        j = self.journal
-        while free and len(inflight) < self.n_workers and self.end_reason is None:
-            if self.pending:
-                job, attempt = self.pending.popleft()
-                if j is not None:
-                    j.append("retry", time=self.clock.now(), job_id=job.job_id,
-                             trial_id=job.trial_id, text=str(attempt))
+        calls = self.calls
+        workers = self.workers
+        inflight = workers.inflight
+        pending = self.retries.pending
+        while workers.free and len(inflight) < workers.n_workers and self.end_reason is None:
+            if pending:
+                job, attempt = pending.popleft()
+                calls.retry(job, attempt, self.clock.now())
                 self.submit(job, attempt)
                 continue
             if self.max_jobs is not None and self.n_issued >= self.max_jobs:
                 return
-            events: list[Event] | None = [] if self.listening else None
-            new_job = sched.next_job(events)
-            if new_job is None:
+            listening = self.bus.listening
+            events: list[Event] | None = [] if listening else None
+            job_ = calls.next_job(events)
+            if job_ is None:
                 return
-            job = new_job
             self.n_issued += 1
-            if j is not None:
-                j.append("next_job", time=self.clock.now(), job_id=job.job_id,
-                         trial_id=job.trial_id, rung=job.rung, value=float(job.resource),
-                         data=dict(job.config))
             if events:
-                self.publish_all(events)
-            self.submit(job, 0)
-
-    def checkpoint_for(self, job: Job) -> Any:
-        if job.resume_from <= 0:
-            return None
-        tid = job.trial_id
-        if tid not in self.checkpoints and self.journal is not None:
-            try:
-                loaded = self.journal.load_checkpoint(tid)
-            except Exception as exc:  # noqa: BLE001 - only this trial is affected
-                note = (f"checkpoint of trial {tid} could not be loaded ({type(exc).__name__}: "
-                        f"{exc}); it retrained from scratch")
-                logger.warning("asha_nb: %s", note)
-                self.ckpt_notes[job.job_id] = note
-                loaded = None
-            if loaded is not None:
-                self.checkpoints[tid] = loaded
-        entry = self.checkpoints.get(tid)
-        if entry is None or entry[0] != job.resume_from:
-            return None
-        return entry[1]
+                self.bus.publish_all(events)
+            self.submit(job_, 0)
 
     def submit(self, job: Job, attempt: int) -> None:
-        worker = heapq.heappop(self.free)
-        spec = JobSpec(job.job_id, job.trial_id, job.config, job.rung, job.resource,
-                       job.resume_from,
-                       self.checkpoint_for(job) if job.resume_from > 0 else None,
-                       self.job_timeout, worker)
+        workers = self.workers
+        worker = heapq.heappop(workers.free)
+        checkpoint = None if job.resume_from <= 0 else self.endings.checkpoint_for(
+            job.job_id, job.trial_id, job.resume_from)
+        spec = JobSpec.of(job, checkpoint, self.timeouts.job_timeout, worker)
         now = self.clock.now()
-        if self.journal is not None:
-            self.journal.append("job_started", time=now, job_id=job.job_id,
-                                trial_id=job.trial_id, text=str(worker))
+        self.calls.job_started(job, worker, now)
         try:
-            running = self.executor.submit(spec)
+            fl = self.executor.submit(spec)
         except ExecutorLostError as exc:
-            heapq.heappush(self.free, worker)
-            self.pending.appendleft((job, attempt))
+            self.workers.give_back(worker)
+            self.retries.put_back(job, attempt)
             if job.job_id == len(self.store):  # handed out, never ran: it runs on resume
                 self.store.set(job.job_id, job.trial_id, job.rung, job.bracket,
                                JobStatus.INTERRUPTED, error=str(exc))
             self.request_end(str(exc), failed=True)
             return
-        fl = Flight(job, running, worker, now, attempt,
-                    time.monotonic() if self.job_timeout is not None else 0.0)
-        if self.ckpt_notes:
-            fl.note = self.ckpt_notes.pop(job.job_id, None)
-        self.inflight[job.job_id] = fl
+        fl.start = now
+        fl.attempt = attempt
+        if self.timeouts.job_timeout is not None:
+            fl.submitted = time.monotonic()
+        notes = self.endings.ckpt_notes
+        if notes:
+            fl.note = notes.pop(job.job_id, None)
+        workers.inflight[job.job_id] = fl
         self.store.start(job.job_id, job.trial_id, job.rung, job.bracket, worker, now,
                          attempt + 1)
-        self._dirty = True
-        if self.inline:
-            running.future.add_done_callback(partial(_call_with, self.on_done_inline, fl))
-        elif not self.virtual:
-            running.future.add_done_callback(partial(_call_with, self.inbox.put, fl))
-        if self.listening:
-            self.publish(JobStarted(job.job_id, job.trial_id, job.rung, job.resource,
-                                    job.resume_from, worker, now, job.bracket))
+        self.snaps.dirty = True
+        if self.on_done is not None:
+            fl.future.add_done_callback(partial(_call_with, self.on_done, fl))
+        if self.bus.listening:
+            self.bus.publish(JobStarted(job.job_id, job.trial_id, job.rung, job.resource,
+                                        job.resume_from, worker, now, job.bracket))
 
-    # ------------------------------------------------------------------ jobs that ended
+    # ------------------------------------------------------------------ life cycle
     def begin(self) -> None:
         """Start the executor and the clock of this session."""
-        self.executor.start(self.objective, self.n_workers)
+        self.executor.start(self.objective, self.workers.n_workers)
         self.started_at = self.clock.now()
         self.set_state(SearchState.PAUSED if self.paused else SearchState.RUNNING)
         if self.paused:
             self.paused_since = self.started_at
 
-    def run(self, until: float | None = None) -> bool:
-        """Run the loop on the calling thread until the search ends (returns ``True``), or, in
-        virtual time, until the clock reaches ``until`` (returns ``False``; call again to go
-        on)."""
-        try:
-            if self.started_at is None:
-                self.begin()
-            if self.virtual:
-                if not self.run_virtual(until):
-                    self.refresh_snapshot(force=True)
-                    return False
-            else:
-                self.run_real()
-            self.finish(self.end_state, self.end_reason or "")
-        except BaseException as exc:  # noqa: BLE001 - the loop reports its own crash
-            self.fail(exc)
-        return True
-
-    def fail(self, exc: BaseException) -> None:
-        """The loop itself failed: end the search as failed, with the reason."""
-        if isinstance(exc, RuntimeError) and "after shutdown" in str(exc) and (
-                sys.is_finalizing() or threading.main_thread().is_alive() is False):
-            reason = "the interpreter is exiting"
-        else:
-            logger.exception("asha_nb: search loop failed")
-            reason = f"{type(exc).__name__}: {exc}"
-        self.error = exc
-        try:
-            self.finish(SearchState.FAILED, reason)
-        except BaseException:
-            logger.exception("asha_nb: cleanup after loop failure failed")
-            with self.lock:
-                self.state = SearchState.FAILED
-
     def finish(self, state: SearchState, reason: str) -> None:
+        """End the session: stop what runs, close the scheduler and the journal, settle the
+        requests still waiting."""
         now = self.clock.now()
         ex = self.executor
-        for fl in list(self.inflight.values()):
-            rec = self.store.get(fl.job.job_id)
+        late = list(self.workers.running())
+        for fl in late:
             if fl.timed_out is None:
                 status = JobStatus.STOPPED if fl.user_stopped else JobStatus.INTERRUPTED
-                self.store.put(rec._replace(status=status, end=now))
+                self.store.mark(fl.spec.job.job_id, status, end=now)
             try:
-                ex.stop_job(fl.running)
+                ex.stop_job(fl)
             except Exception:
                 logger.exception("asha_nb: stop_job failed")
-        late = list(self.inflight.values())
-        self.inflight.clear()
+        self.workers.inflight.clear()
         try:
             ex.shutdown(wait=False)
         finally:
-            events = self.scheduler.close()
-            self.publish_all(events)
+            self.bus.publish_all(self.scheduler.close())
             self.ended_at = now
             with self.lock:
                 self.state = state
                 self.reason = reason
-                while not self.requests.empty():  # commands that raced with the end
-                    try:
-                        req = self.requests.get_nowait()
-                    except queue.Empty:
-                        break
-                    if not req.future.done():
-                        req.future.set_exception(SearchStateError(
-                            f"cannot {req.command}: the search is {state}"))
-                for _, _, req in self.scheduled:
-                    if not req.future.done():
-                        req.future.set_exception(SearchStateError(
-                            f"cannot {req.command} at t={req.at}: the search ended ({state}) "
-                            f"at t={now:.3f}"))
-                self.scheduled.clear()
-            if self.journal is not None and self.journal.is_open:
-                self.journal.append("state", time=now, text=str(state))
-                self.journal.close()
-            self._dirty = True
-            self.refresh_snapshot(force=True)
-            if self.listening:
-                self.publish(StateChanged(state, now, reason))
-            for fl in late:  # a job that returns after the end still leaves its value
-                if not self.virtual:
-                    fl.running.future.add_done_callback(partial(_call_with, self.late_result, fl))
+                self._refuse_requests(state, now)
+            self.calls.state(state, now)
+            self.calls.close()
+            self.snaps.refresh(force=True)
+            if self.bus.listening:
+                self.bus.publish(StateChanged(state, now, reason))
+            if not self.virtual:  # a job that returns after the end still leaves its value
+                for fl in late:
+                    fl.future.add_done_callback(partial(_call_with, self.endings.late_result,
+                                                        fl))
+
+    def _refuse_requests(self, state: SearchState, now: float) -> None:
+        while not self.requests.empty():  # commands that raced with the end
+            try:
+                req = self.requests.get_nowait()
+            except queue.Empty:
+                break
+            if not req.future.done():
+                req.future.set_exception(SearchStateError(
+                    f"cannot {req.command}: the search is {state}"))
+        for _, _, req in self.scheduled:
+            if not req.future.done():
+                req.future.set_exception(SearchStateError(
+                    f"cannot {req.command} at t={req.at}: the search ended ({state}) "
+                    f"at t={now:.3f}"))
+        self.scheduled.clear()
+
+    def schedule(self, req: Request) -> None:
+        """Keep a request until the search's clock reaches ``req.at``."""
+        assert req.at is not None
+        heapq.heappush(self.scheduled, (req.at, next(self._seq), req))
+        self.snaps.dirty = True
 
     # ------------------------------------------------------------------ snapshots
-    def refresh_snapshot(self, force: bool = False) -> None:
-        if not (force or self._dirty):
-            return
-        mono = time.monotonic()
-        if not force and mono - self._snap_time < _SNAPSHOT_EVERY:
-            return
-        self._snap_time = mono
-        self._dirty = False
-        snap = self.build_snapshot()
-        with self.lock:
-            self._snapshot = snap
-
     def build_snapshot(self) -> SearchSnapshot:
-        return build_snapshot(self)
+        if self.started_at is None:
+            elapsed = 0.0
+        elif self.ended_at is not None:
+            elapsed = self.ended_at
+        else:
+            elapsed = self.clock.now()
+        any_ = self.best.best_any
+        return build_snapshot(
+            self.scheduler, list(self.workers.inflight.values()), state=self.state,
+            elapsed=elapsed, n_workers=self.workers.n_workers, mode=self.mode,
+            paused_since=self.paused_since if self.paused else None, reason=self.reason,
+            n_jobs=len(self.store), n_jobs_done=self.endings.n_done - self.retries.n_retried,
+            best_any=any_[-1] if any_ else None)
 
     def snapshot(self) -> SearchSnapshot:
-        with self.lock:
-            snap = self._snapshot
-        if snap is None:
-            snap = self.build_snapshot()
-        return snap
+        """The latest snapshot (readers on any thread)."""
+        return self.snaps.latest()

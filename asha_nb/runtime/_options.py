@@ -4,20 +4,23 @@ fingerprint, and the control calls scheduled at a given time (``search.at(t)``).
 from __future__ import annotations
 
 import concurrent.futures as cf
+import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._validation import check_choice, check_int, check_number, check_optional_int
+from ..clock import Clock, VirtualClock, WallClock
 from ..core import ASHA, Scheduler
 from ..errors import InvalidParameterError, InvalidTypeError
-from ._commands import Command
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ._search_control import SearchControl
+from ..executors import make_executor
+from ._encoding import check_space_values, job_pickler
+from ._loop import Loop
+from ._requests import Command
+from .journal import Journal
 
 __all__ = ["ASHA_DEFAULTS", "RUNTIME_OPTIONS", "build_scheduler", "check_objective_callable",
            "check_runtime_options", "objective_fingerprint", "same_objective",
-           "ScheduledControls"]
+           "ScheduledControls", "new_loop", "search_options"]
 
 #: ASHA options a ``Search`` accepts as keywords, with the values used when none is given.
 ASHA_DEFAULTS: dict[str, Any] = {"min_resource": 1, "max_resource": 81, "reduction_factor": 3,
@@ -170,34 +173,104 @@ class ScheduledControls:
     trial id of :meth:`add_trial`) once it has been applied.
     """
 
-    def __init__(self, search: SearchControl, at: float):
+    def __init__(self, search: Any, at: float):
         self._search = search
         self._at = at
+        #: the search's ``_schedule(command, args, at)``
+        self._call: Callable[[Command, Mapping[str, Any], float], cf.Future[Any]] = (
+            search._schedule)
 
     def stop_trial(self, trial_id: int) -> cf.Future[Any]:
         """Stop trial ``trial_id`` at the scheduled time."""
-        return self._search._schedule(Command.STOP_TRIAL, {"trial_id": trial_id}, self._at)
+        return self._call(Command.STOP_TRIAL, {"trial_id": trial_id}, self._at)
 
     def add_trial(self, config: Mapping[str, Any], *, check: bool = True) -> cf.Future[Any]:
         """Add a configuration at the scheduled time (the future gives its trial id)."""
-        return self._search._schedule(Command.ADD_TRIAL, {"config": config, "check": check},
-                                      self._at)
+        return self._call(Command.ADD_TRIAL, {"config": config, "check": check}, self._at)
 
     def pause(self) -> cf.Future[Any]:
         """Pause at the scheduled time."""
-        return self._search._schedule(Command.PAUSE, {}, self._at)
+        return self._call(Command.PAUSE, {}, self._at)
 
     def resume(self) -> cf.Future[Any]:
         """Resume at the scheduled time."""
-        return self._search._schedule(Command.RESUME, {}, self._at)
+        return self._call(Command.RESUME, {}, self._at)
 
     def stop(self) -> cf.Future[Any]:
         """Stop the whole search at the scheduled time."""
-        return self._search._schedule(Command.STOP, {}, self._at)
+        return self._call(Command.STOP, {}, self._at)
 
     def set_n_workers(self, n_workers: int) -> cf.Future[Any]:
         """Change the number of workers at the scheduled time."""
-        return self._search._schedule(Command.SET_N_WORKERS, {"n_workers": n_workers}, self._at)
+        return self._call(Command.SET_N_WORKERS, {"n_workers": n_workers}, self._at)
 
     def __repr__(self) -> str:
         return f"<controls of {self._search!r} at t={self._at}>"
+
+
+def search_options(loop: Loop, executor_spec: Any, progress: bool | str) -> dict[str, Any]:
+    """The options of a search as its journal stores them (``Search.from_journal`` starts
+    from them)."""
+    spec = executor_spec
+    ex = loop.executor
+    if getattr(ex, "virtual", False):
+        # A virtual search is resumed in virtual time, with the same cost model.
+        spec = {"simulated": ex.settings()} if hasattr(ex, "settings") else "simulated"
+    return {
+        "executor": spec if isinstance(spec, (str, dict)) else "thread",
+        "n_workers": loop.n_workers,
+        "time_budget": loop.time_budget,
+        "target": loop.best.target,
+        "job_timeout": loop.timeouts.job_timeout,
+        "retries": loop.retries.retries,
+        "max_jobs": loop.max_jobs,
+        "progress": progress,
+    }
+
+
+def new_loop(objective: Callable[..., Any], space: Mapping[str, Any] | None, *,
+             scheduler: Scheduler | Mapping[str, Any] | None, executor: Any, n_workers: int,
+             journal: str | os.PathLike[str] | None, max_trials: int | None,
+             time_budget: float | None, target: float | None, seed: int | None,
+             min_resource: float | None, max_resource: float | None,
+             reduction_factor: int | None, mode: str | None, job_timeout: float | None,
+             retries: int, max_jobs: int | None, progress: bool | str) -> Loop:
+    """The loop of a new search, every option checked (``Search(...)``); its journal, if
+    any, created with the search's options."""
+    check_objective_callable(objective)
+    opts = check_runtime_options(
+        {"n_workers": n_workers, "time_budget": time_budget, "target": target,
+         "job_timeout": job_timeout, "retries": retries, "max_jobs": max_jobs,
+         "progress": progress})
+    n_workers, retries, max_jobs = opts["n_workers"], opts["retries"], opts["max_jobs"]
+    sched = build_scheduler(space, scheduler, max_trials=max_trials, seed=seed,
+                            min_resource=min_resource, max_resource=max_resource,
+                            reduction_factor=reduction_factor, mode=mode)
+    ex = make_executor(executor)
+    ex.check_objective(objective)
+    # Values the journal or the executor's workers could not carry: refused now, by key.
+    check_space_values(sched.space, journal=journal is not None, pickler=job_pickler(ex))
+    ex.check_n_workers(n_workers)
+    own_clock = getattr(ex, "clock", None) if getattr(ex, "virtual", False) else None
+    clock: Clock = own_clock if isinstance(own_clock, VirtualClock) else WallClock()
+    j: Journal | None = None
+    if journal is not None:
+        if sched.n_trials or sched.n_running:
+            raise InvalidParameterError(
+                "scheduler must be fresh (no trial created yet) to be journaled, so that "
+                f"Search.from_journal can replay it; got one with {sched.n_trials} trials"
+            )
+        j = Journal.create(journal)  # checks the path, takes the journal's lock
+    try:
+        loop = Loop(sched, objective, ex, clock, n_workers=n_workers, journal=j,
+                    time_budget=time_budget, target=target, job_timeout=job_timeout,
+                    retries=retries, max_jobs=max_jobs)
+        if j is not None:
+            j.write_meta(sched, search_options(loop, executor, progress),
+                         getattr(clock, "origin", 0.0), virtual=clock.virtual,
+                         fingerprint=objective_fingerprint(objective))
+    except BaseException:
+        if j is not None:
+            j.close()  # never leave the journal locked by a search that was not built
+        raise
+    return loop

@@ -33,6 +33,7 @@ _HAS_END = 4
 _HAS_WORKER = 8
 _RUNNING = _CODE[JobStatus.RUNNING]
 _OK = _CODE[JobStatus.OK]
+_KEEP: Any = object()  # mark(): leave this field as it is
 
 
 class RecordStore:
@@ -191,6 +192,46 @@ class RecordStore:
             self._errors[job_id] = note
         elif job_id in self._errors:
             del self._errors[job_id]
+        log = self._log
+        if log is not None:
+            log.append(job_id)
+
+    def mark(self, job_id: int, status: JobStatus | None = None, *, end: Any = _KEEP,
+             value: Any = _KEEP, error: Any = _KEEP, note: str | None = None) -> None:
+        """Change the given fields of the row of ``job_id`` in place (the others stay).
+
+        ``end``, ``value`` and ``error`` set (``None``: clear) the field when given; ``note``
+        is appended to the row's error text (``"; "``-separated).
+        """
+        if self.shared:
+            with self._lock:
+                self._mark(job_id, status, end, value, error, note)
+        else:
+            self._mark(job_id, status, end, value, error, note)
+
+    def _mark(self, job_id: int, status: JobStatus | None, end: Any, value: Any, error: Any,
+              note: str | None) -> None:
+        if not 0 <= job_id < len(self._trial):
+            raise IndexError(f"no record of job {job_id}")
+        if status is not None:
+            self._status[job_id] = _CODE[status]
+        flags = self._flags[job_id]
+        if end is not _KEEP:
+            self._end[job_id] = _NAN if end is None else end
+            flags = flags | _HAS_END if end is not None else flags & ~_HAS_END
+        if value is not _KEEP:
+            self._value[job_id] = _NAN if value is None else value
+            flags = flags | _HAS_VALUE if value is not None else flags & ~_HAS_VALUE
+        self._flags[job_id] = flags
+        errors = self._errors
+        if error is not _KEEP:
+            if error is None:
+                errors.pop(job_id, None)
+            else:
+                errors[job_id] = error
+        if note is not None:
+            old = errors.get(job_id)
+            errors[job_id] = note if not old else f"{old}; {note}"
         log = self._log
         if log is not None:
             log.append(job_id)

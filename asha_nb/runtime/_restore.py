@@ -13,9 +13,9 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..clock import Clock, VirtualClock, WallClock
 from ..core import Job, JobStatus, Scheduler
@@ -31,6 +31,7 @@ from ..executors.simulated import SimulatedExecutor
 from ..results import JobRecord
 from ._encoding import check_space_values, job_pickler, same_config
 from ._loop import Loop
+from ._ops import JournalOp, op_of
 from ._options import (
     RUNTIME_OPTIONS,
     check_objective_callable,
@@ -55,61 +56,192 @@ class Restored:
     last_time: float
 
 
+@dataclass
+class ReplayResult:
+    """What :func:`replay` rebuilt."""
+
+    scheduler: Scheduler
+    jobs: dict[int, Job]
+    rows: list[JournalRow]
+    meta: dict[str, Any]
+
+
+@dataclass
+class _Replaying:
+    """The state of one replay: the rebuilt scheduler and the jobs it handed out."""
+
+    scheduler: Scheduler
+    jobs: dict[int, Job]
+    path: Path
+
+
+@dataclass
+class _Rebuilding:
+    """The state of rebuilding the records from the rows (see :func:`restore_records`)."""
+
+    jobs: dict[int, Job]
+    records: dict[int, JobRecord] = field(default_factory=dict)
+    #: job ids whose trial was stopped while they ran
+    stopped_while_running: set[int] = field(default_factory=set)
+    running_of_trial: dict[int, int] = field(default_factory=dict)
+    #: trial id -> why its last checkpoint was not saved
+    ckpt_notes: dict[int, str] = field(default_factory=dict)
+    n_issued: int = 0
+
+
+# ---------------------------------------------------------------------- replaying the calls
+def _replay_next_job(st: _Replaying, row: JournalRow) -> None:
+    job = st.scheduler.next_job()
+    if job is None or (job.job_id, job.trial_id, job.rung) != (row.job_id, row.trial_id, row.rung):
+        got = None if job is None else (job.job_id, job.trial_id, job.rung)
+        raise JournalMismatchError(
+            f"journal {str(st.path)!r} does not replay: row {row.seq} recorded job "
+            f"{(row.job_id, row.trial_id, row.rung)} (job_id, trial_id, rung) but the "
+            f"rebuilt scheduler handed out {got}; the scheduler code or space changed"
+        )
+    # By canonical encoding, never ``==`` (nan, arrays, objects without value equality).
+    if row.data is not None and not same_config(job.config, row.data):
+        raise JournalMismatchError(
+            f"journal {str(st.path)!r} does not replay: job {job.job_id} has config "
+            f"{dict(job.config)!r}, journal says {row.data!r}"
+        )
+    st.jobs[job.job_id] = job
+
+
+def _replay_report(st: _Replaying, row: JournalRow) -> None:
+    st.scheduler.report(st.jobs[row.job_id], row.value)  # type: ignore[index,arg-type]
+
+
+def _replay_fail(st: _Replaying, row: JournalRow) -> None:
+    st.scheduler.fail(st.jobs[row.job_id], row.text or "failed")  # type: ignore[index]
+
+
+def _replay_add_trial(st: _Replaying, row: JournalRow) -> None:
+    data = row.data if isinstance(row.data, dict) else {}
+    try:
+        tid = st.scheduler.add_trial(data.get("config", {}), check=data.get("check", True))
+    except AshaError:  # the live call raised the same way and changed nothing
+        return
+    if tid != row.trial_id:
+        raise JournalMismatchError(
+            f"journal {str(st.path)!r} does not replay: add_trial gave trial {tid}, "
+            f"journal says {row.trial_id}"
+        )
+
+
+def _replay_stop_trial(st: _Replaying, row: JournalRow) -> None:
+    try:
+        st.scheduler.stop_trial(row.trial_id)  # type: ignore[arg-type]
+    except AshaError:
+        return
+
+
+# ---------------------------------------------------------------------- rebuilding the records
+def _record_next_job(st: _Rebuilding, row: JournalRow) -> None:
+    job = st.jobs[row.job_id]  # type: ignore[index]
+    st.n_issued += 1
+    st.records[job.job_id] = JobRecord(job.job_id, job.trial_id, job.rung, job.resource,
+                                       job.resume_from, job.bracket, job.config,
+                                       JobStatus.INTERRUPTED)
+
+
+def _record_job_started(st: _Rebuilding, row: JournalRow) -> None:
+    rec = st.records[row.job_id]  # type: ignore[index]
+    st.records[rec.job_id] = rec._replace(status=JobStatus.RUNNING, worker=int(row.text or 0),
+                                          start=row.time, end=None, attempts=rec.attempts + 1)
+    st.running_of_trial[rec.trial_id] = rec.job_id
+
+
+def _record_retry(st: _Rebuilding, row: JournalRow) -> None:
+    rec = st.records[row.job_id]  # type: ignore[index]
+    if rec.status is JobStatus.RUNNING:  # its previous attempt failed
+        st.records[rec.job_id] = rec._replace(status=JobStatus.RETRYING, end=row.time)
+
+
+def _record_stop_trial(st: _Rebuilding, row: JournalRow) -> None:
+    jid = st.running_of_trial.get(row.trial_id)  # type: ignore[arg-type]
+    if jid is not None and st.records[jid].status is JobStatus.RUNNING:
+        st.stopped_while_running.add(jid)
+
+
+def _record_checkpoint_error(st: _Rebuilding, row: JournalRow) -> None:
+    # Worded as the loop words it on the live record.
+    st.ckpt_notes[row.trial_id] = (  # type: ignore[index]
+        f"checkpoint not saved (CheckpointError: {row.text}); a resumed search retrains this "
+        "trial from scratch")
+
+
+def _record_report(st: _Rebuilding, row: JournalRow) -> None:
+    rec = st.records[row.job_id]  # type: ignore[index]
+    status = JobStatus.STOPPED if rec.job_id in st.stopped_while_running else JobStatus.OK
+    value = row.value
+    # The notes the live search put on the record: a non-finite value, a checkpoint that could
+    # not be saved (journaled just before this report).
+    note = st.ckpt_notes.pop(rec.trial_id, None)
+    if note is None and value is not None and not math.isfinite(value):
+        note = f"objective returned {value!r}"
+    st.records[rec.job_id] = rec._replace(status=status, value=value, end=row.time, error=note)
+
+
+def _record_fail(st: _Rebuilding, row: JournalRow) -> None:
+    rec = st.records[row.job_id]  # type: ignore[index]
+    text = row.text or "failed"
+    stopped = rec.job_id in st.stopped_while_running or text == _STOPPED_TEXT
+    # A timeout whose thread still runs has no end yet; a later late_value row sets it.
+    st.records[rec.job_id] = rec._replace(
+        status=JobStatus.STOPPED if stopped else JobStatus.FAILED,
+        error=None if stopped else text, end=None if text.startswith("timed out") else row.time)
+
+
+def _record_late_value(st: _Rebuilding, row: JournalRow) -> None:
+    rec = st.records[row.job_id]  # type: ignore[index]
+    st.records[rec.job_id] = rec._replace(value=row.value, end=row.time)
+
+
+class _Handlers(NamedTuple):
+    """What one operation does on replay: to the rebuilt scheduler, to the rebuilt records
+    (``None``: nothing), and whether the records' handler needs the row's job to exist."""
+
+    replay: Callable[[_Replaying, JournalRow], None] | None
+    record: Callable[[_Rebuilding, JournalRow], None] | None
+    of_a_job: bool = True
+
+
+#: One row of this table per :class:`JournalOp`: the same enum the loop writes with.
+OPS: dict[JournalOp, _Handlers] = {
+    JournalOp.NEXT_JOB: _Handlers(_replay_next_job, _record_next_job),
+    JournalOp.REPORT: _Handlers(_replay_report, _record_report),
+    JournalOp.FAIL: _Handlers(_replay_fail, _record_fail),
+    JournalOp.ADD_TRIAL: _Handlers(_replay_add_trial, None, of_a_job=False),
+    JournalOp.STOP_TRIAL: _Handlers(_replay_stop_trial, _record_stop_trial, of_a_job=False),
+    JournalOp.JOB_STARTED: _Handlers(None, _record_job_started),
+    JournalOp.RETRY: _Handlers(None, _record_retry),
+    JournalOp.LATE_VALUE: _Handlers(None, _record_late_value),
+    JournalOp.CHECKPOINT: _Handlers(None, None, of_a_job=False),
+    JournalOp.CHECKPOINT_ERROR: _Handlers(None, _record_checkpoint_error, of_a_job=False),
+    JournalOp.CONTROL: _Handlers(None, None, of_a_job=False),
+    JournalOp.STATE: _Handlers(None, None, of_a_job=False),
+}
+
+
 def restore_records(rr: ReplayResult) -> Restored:
     """Records of every job in the journal, and the jobs that were running when it ended."""
-    records: dict[int, JobRecord] = {}
-    stopped_while_running: set[int] = set()  # job ids whose trial was stopped while they ran
-    running_of_trial: dict[int, int] = {}
-    ckpt_notes: dict[int, str] = {}  # trial id -> why its last checkpoint was not saved
-    n_issued = 0
+    st = _Rebuilding(rr.jobs)
     last_time = 0.0
     for row in rr.rows:
         last_time = max(last_time, row.time)
-        kind, jid = row.kind, row.job_id
-        if kind == "next_job" and jid is not None:
-            job = rr.jobs[jid]
-            n_issued += 1
-            records[jid] = JobRecord(job.job_id, job.trial_id, job.rung, job.resource,
-                                     job.resume_from, job.bracket, job.config,
-                                     JobStatus.INTERRUPTED)
-        elif kind == "job_started" and jid in records:
-            rec = records[jid]
-            records[jid] = rec._replace(status=JobStatus.RUNNING, worker=int(row.text or 0),
-                                        start=row.time, end=None, attempts=rec.attempts + 1)
-            running_of_trial[rec.trial_id] = jid
-        elif kind == "retry" and jid in records:
-            rec = records[jid]
-            if rec.status is JobStatus.RUNNING:  # its previous attempt failed
-                records[jid] = rec._replace(status=JobStatus.RETRYING, end=row.time)
-        elif kind == "stop_trial" and row.trial_id is not None:
-            jid_running = running_of_trial.get(row.trial_id)
-            if jid_running is not None and records[jid_running].status is JobStatus.RUNNING:
-                stopped_while_running.add(jid_running)
-        elif kind == "checkpoint_error" and row.trial_id is not None:
-            # Worded as the loop words it on the live record.
-            ckpt_notes[row.trial_id] = (f"checkpoint not saved (CheckpointError: {row.text}); a "
-                                        "resumed search retrains this trial from scratch")
-        elif kind == "report" and jid in records:
-            status = JobStatus.STOPPED if jid in stopped_while_running else JobStatus.OK
-            rec = records[jid]
-            value = row.value
-            # The notes the live search put on the record: a non-finite value, a checkpoint
-            # that could not be saved (journaled just before this report).
-            note = ckpt_notes.pop(rec.trial_id, None)
-            if note is None and value is not None and not math.isfinite(value):
-                note = f"objective returned {value!r}"
-            records[jid] = rec._replace(status=status, value=value, end=row.time, error=note)
-        elif kind == "fail" and jid in records:
-            text = row.text or "failed"
-            stopped = jid in stopped_while_running or text == _STOPPED_TEXT
-            rec = records[jid]
-            # A timeout whose thread still runs has no end yet; a later late_value row sets it.
-            records[jid] = rec._replace(status=JobStatus.STOPPED if stopped else JobStatus.FAILED,
-                                        error=None if stopped else text,
-                                        end=None if text.startswith("timed out") else row.time)
-        elif kind == "late_value" and jid in records:
-            rec = records[jid]
-            records[jid] = rec._replace(value=row.value, end=row.time)
+        op = op_of(row.kind)
+        handlers = None if op is None else OPS[op]
+        if handlers is None or handlers.record is None:
+            continue
+        if handlers.of_a_job:
+            known = st.jobs if op is JournalOp.NEXT_JOB else st.records
+            if row.job_id not in known:
+                continue
+        elif row.trial_id is None:
+            continue
+        handlers.record(st, row)
+    records = st.records
     rerun = sorted(rr.scheduler.running_jobs(), key=lambda j: j.job_id)
     for job in rerun:
         rec = records[job.job_id]
@@ -119,17 +251,7 @@ def restore_records(rr: ReplayResult) -> Restored:
         if rec.status is JobStatus.FAILED and rec.end is None:
             records[jid] = rec._replace(end=last_time)
     ordered = [records[j] for j in sorted(records)]
-    return Restored(ordered, rerun, n_issued, last_time)
-
-
-@dataclass
-class ReplayResult:
-    """What :func:`replay` rebuilt."""
-
-    scheduler: Scheduler
-    jobs: dict[int, Job]
-    rows: list[JournalRow]
-    meta: dict[str, Any]
+    return Restored(ordered, rerun, st.n_issued, last_time)
 
 
 def replay(journal: Journal) -> ReplayResult:
@@ -144,11 +266,15 @@ def replay(journal: Journal) -> ReplayResult:
     sched: Scheduler = meta["scheduler_class"](meta["space"], **meta["scheduler_params"])
     if meta["rng_state"] is not None:
         sched.set_rng_state(meta["rng_state"])
-    jobs: dict[int, Job] = {}
+    st = _Replaying(sched, {}, journal.path)
     rows = list(journal.rows())
     for row in rows:
+        op = op_of(row.kind)
+        handler = None if op is None else OPS[op].replay
+        if handler is None:
+            continue
         try:
-            _replay_row(sched, jobs, row, journal.path)
+            handler(st, row)
         except (JournalMismatchError, JournalError):
             raise
         except Exception as exc:
@@ -157,48 +283,7 @@ def replay(journal: Journal) -> ReplayResult:
                 f"job {row.job_id}, trial {row.trial_id}) fails on the rebuilt scheduler "
                 f"({type(exc).__name__}: {exc}); the journal is damaged, or was written by two "
                 "searches at once (before asha_nb locked journals)") from exc
-    return ReplayResult(sched, jobs, rows, meta)
-
-
-def _replay_row(sched: Scheduler, jobs: dict[int, Job], row: JournalRow, path: Path) -> None:
-    """Apply one journaled scheduler call to the rebuilt scheduler."""
-    kind = row.kind
-    if kind == "next_job":
-        job = sched.next_job()
-        if job is None or (job.job_id, job.trial_id, job.rung) != (row.job_id, row.trial_id, row.rung):
-            got = None if job is None else (job.job_id, job.trial_id, job.rung)
-            raise JournalMismatchError(
-                f"journal {str(path)!r} does not replay: row {row.seq} recorded job "
-                f"{(row.job_id, row.trial_id, row.rung)} (job_id, trial_id, rung) but the "
-                f"rebuilt scheduler handed out {got}; the scheduler code or space changed"
-            )
-        # By canonical encoding, never ``==`` (nan, arrays, objects without value equality).
-        if row.data is not None and not same_config(job.config, row.data):
-            raise JournalMismatchError(
-                f"journal {str(path)!r} does not replay: job {job.job_id} has config "
-                f"{dict(job.config)!r}, journal says {row.data!r}"
-            )
-        jobs[job.job_id] = job
-    elif kind == "report":
-        sched.report(jobs[row.job_id], row.value)  # type: ignore[index,arg-type]
-    elif kind == "fail":
-        sched.fail(jobs[row.job_id], row.text or "failed")  # type: ignore[index]
-    elif kind == "add_trial":
-        data = row.data if isinstance(row.data, dict) else {}
-        try:
-            tid = sched.add_trial(data.get("config", {}), check=data.get("check", True))
-        except AshaError:  # the live call raised the same way and changed nothing
-            return
-        if tid != row.trial_id:
-            raise JournalMismatchError(
-                f"journal {str(path)!r} does not replay: add_trial gave trial {tid}, "
-                f"journal says {row.trial_id}"
-            )
-    elif kind == "stop_trial":
-        try:
-            sched.stop_trial(row.trial_id)  # type: ignore[arg-type]
-        except AshaError:
-            return
+    return ReplayResult(sched, st.jobs, rows, meta)
 
 
 def restore_loop(journal: str | os.PathLike[str], objective: Callable[..., Any],
@@ -266,11 +351,11 @@ def restore_loop(journal: str | os.PathLike[str], objective: Callable[..., Any],
         raise
     for rec in restored.records:
         loop.store.put(rec)
-    loop.pending.extend((job, 0) for job in restored.rerun)
+    loop.retries.pending.extend((job, 0) for job in restored.rerun)
     loop.n_issued = restored.n_issued
     done = sorted((r.end, r.trial_id, r.resource, r.value) for r in restored.records
                   if r.value is not None and r.end is not None
                   and r.status in (JobStatus.OK, JobStatus.STOPPED))
     for end, trial_id, resource, value in done:  # the best-so-far histories, recomputed
-        loop.track_best(trial_id, resource, value, end)
+        loop.best.track(trial_id, resource, value, end)
     return loop, opts

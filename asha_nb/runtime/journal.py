@@ -78,6 +78,7 @@ from ._journal_files import (
     ro_uri,
     write_checkpoint,
 )
+from ._ops import JournalOp
 
 __all__ = [
     "Journal",
@@ -340,7 +341,7 @@ class Journal:
 
     def append(
         self,
-        kind: str,
+        kind: JournalOp | str,
         *,
         time: float,
         job_id: int | None = None,
@@ -361,7 +362,7 @@ class Journal:
             conn.execute(
                 "INSERT INTO events(time, kind, job_id, trial_id, rung, value, text, data)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (time, kind, job_id, trial_id, rung, value, text, blob),
+                (time, str(kind), job_id, trial_id, rung, value, text, blob),
             )
 
     def save_checkpoint(self, trial_id: int, resource: float, checkpoint: Any, *,
@@ -380,10 +381,10 @@ class Journal:
             write_checkpoint(self.checkpoint_dir, trial_id, resource, checkpoint)
         except CheckpointError as exc:
             with contextlib.suppress(AshaError):
-                self.append("checkpoint_error", time=time, trial_id=trial_id,
+                self.append(JournalOp.CHECKPOINT_ERROR, time=time, trial_id=trial_id,
                             value=float(resource), text=str(exc))
             raise
-        self.append("checkpoint", time=time, trial_id=trial_id, value=float(resource))
+        self.append(JournalOp.CHECKPOINT, time=time, trial_id=trial_id, value=float(resource))
 
     def load_checkpoint(self, trial_id: int) -> tuple[float, Any] | None:
         """``(resource, checkpoint)`` of a trial from this journal's own folder, or ``None``.

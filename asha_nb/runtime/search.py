@@ -1,72 +1,38 @@
-"""The :class:`Search` facade: construction, life cycle and the public API of a search.
+"""The :class:`Search` facade: the public API of a search, in one class.
 
-The work is done by the loop (:mod:`asha_nb.runtime._loop`); control calls become commands
-(:mod:`asha_nb.runtime._commands`); records live in :mod:`asha_nb.runtime._records`; a journaled
-search is rebuilt by :mod:`asha_nb.runtime._restore`. Only the thread driving the loop
-mutates the scheduler: other threads post requests and read immutable snapshots and records.
+The work is done by the loop (:mod:`asha_nb.runtime._loop`) and its collaborators; how it runs
+(on the caller's thread or its own) is :mod:`asha_nb.runtime._session`; control calls go
+through :mod:`asha_nb.runtime._search_control`; tables are computed by
+:mod:`asha_nb.runtime._search_read`; a journaled search is rebuilt by
+:mod:`asha_nb.runtime._restore`. Only the thread driving the loop mutates the scheduler: other
+threads post requests and read immutable snapshots and records.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
-import logging
 import os
-import sys
-import threading
-import time
-import warnings
-import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._validation import check_number
-from ..clock import Clock, VirtualClock, WallClock
 from ..core import Scheduler
-from ..errors import InvalidParameterError, SearchStateError, SearchStateWarning
-from ..executors import make_executor
-from ._commands import Command, Request
-from ._encoding import check_space_values, job_pickler
+from ..executors import BaseExecutor
+from ..results import JobRecord
 from ._loop import Loop
-from ._options import (
-    ScheduledControls,
-    build_scheduler,
-    check_objective_callable,
-    check_runtime_options,
-    objective_fingerprint,
-)
+from ._options import ScheduledControls, new_loop, objective_fingerprint, search_options
+from ._requests import Command
 from ._restore import restore_loop
-from ._search_control import SearchControl
-from ._search_read import SearchReading
-from .events import SearchState
-from .journal import Journal
+from ._search_control import control, schedule
+from ._search_read import read_snapshot, results, trial_columns, trials_frame
+from ._session import Session
+from .events import SearchSnapshot, SearchState
 
 __all__ = ["Search", "ScheduledControls", "objective_fingerprint"]
 
-logger = logging.getLogger("asha_nb.runtime")
 
-_LIVE: weakref.WeakSet[Search] = weakref.WeakSet()
-_EXIT_HOOKED = False
-
-
-def _end_live_searches() -> None:
-    """At interpreter exit: end running searches quietly (before thread pools refuse work)."""
-    for s in list(_LIVE):
-        s._end_at_exit()
-
-
-def _forget_live_searches() -> None:
-    """In a forked child (a fork-context ``multiprocessing`` pool inside an objective, a
-    ``ProcessPoolExecutor`` as executor): the parent's searches are not the child's. Their
-    loop threads do not exist there, so the child must not wait for them at its exit."""
-    _LIVE.clear()
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows (no fork there)
-    os.register_at_fork(after_in_child=_forget_live_searches)
-
-
-class Search(SearchControl, SearchReading):
+class Search:
     """An ASHA (or SHA / Hyperband) search running trials on threads, processes, Dask, any
     ``concurrent.futures`` executor, batches, or in virtual time.
 
@@ -146,64 +112,17 @@ class Search(SearchControl, SearchReading):
         max_jobs: int | None = None,
         progress: bool | str = "auto",
     ):
-        check_objective_callable(objective)
-        opts = check_runtime_options(
-            {"n_workers": n_workers, "time_budget": time_budget, "target": target,
-             "job_timeout": job_timeout, "retries": retries, "max_jobs": max_jobs,
-             "progress": progress})
-        n_workers, retries, max_jobs = opts["n_workers"], opts["retries"], opts["max_jobs"]
-        sched = build_scheduler(space, scheduler, max_trials=max_trials, seed=seed,
-                                min_resource=min_resource, max_resource=max_resource,
-                                reduction_factor=reduction_factor, mode=mode)
-        ex = make_executor(executor)
-        ex.check_objective(objective)
-        # Values the journal or the executor's workers could not carry: refused now, by key.
-        check_space_values(sched.space, journal=journal is not None, pickler=job_pickler(ex))
-        ex.check_n_workers(n_workers)
-        own_clock = getattr(ex, "clock", None) if getattr(ex, "virtual", False) else None
-        clock: Clock = own_clock if isinstance(own_clock, VirtualClock) else WallClock()
-        j: Journal | None = None
-        if journal is not None:
-            if sched.n_trials or sched.n_running:
-                raise InvalidParameterError(
-                    "scheduler must be fresh (no trial created yet) to be journaled, so that "
-                    f"Search.from_journal can replay it; got one with {sched.n_trials} trials"
-                )
-            j = Journal.create(journal)  # checks the path, takes the journal's lock
-        try:
-            loop = Loop(sched, objective, ex, clock, n_workers=n_workers, journal=j,
-                        time_budget=time_budget, target=target, job_timeout=job_timeout,
-                        retries=retries, max_jobs=max_jobs)
-            self._adopt(loop, objective, executor, progress, restored=False)
-            if j is not None:
-                j.write_meta(sched, self._options(), getattr(clock, "origin", 0.0),
-                             virtual=clock.virtual,
-                             fingerprint=objective_fingerprint(objective))
-        except BaseException:
-            if j is not None:
-                j.close()  # never leave the journal locked by a search that was not built
-            raise
+        loop = new_loop(objective, space, scheduler=scheduler, executor=executor,
+                        n_workers=n_workers, journal=journal, max_trials=max_trials,
+                        time_budget=time_budget, target=target, seed=seed,
+                        min_resource=min_resource, max_resource=max_resource,
+                        reduction_factor=reduction_factor, mode=mode, job_timeout=job_timeout,
+                        retries=retries, max_jobs=max_jobs, progress=progress)
+        self._adopt(loop, objective, executor, progress, restored=False)
 
-    # ------------------------------------------------------------------ construction helpers
     def _options(self) -> dict[str, Any]:
-        loop = self._loop
-        spec = self._executor_spec
-        ex = loop.executor
-        if getattr(ex, "virtual", False):
-            # A virtual search is resumed in virtual time, with the same cost model.
-            spec = {"simulated": ex.settings()} if hasattr(ex, "settings") else "simulated"
-        return {
-            "executor": spec if isinstance(spec, (str, dict)) else "thread",
-            "n_workers": loop.n_workers,
-            "time_budget": loop.time_budget,
-            "target": loop.target,
-            "job_timeout": loop.job_timeout,
-            "retries": loop.retries,
-            "max_jobs": loop.max_jobs,
-            "progress": self.progress,
-        }
+        return search_options(self._loop, self._executor_spec, self.progress)
 
-    # ------------------------------------------------------------------ journal
     @classmethod
     def from_journal(
         cls,
@@ -263,12 +182,9 @@ class Search(SearchControl, SearchReading):
         self.scheduler = loop.scheduler
         self.mode = loop.scheduler.mode
         self._executor_spec = executor_spec
-        self._restored = restored
         self._journal_path = None if loop.journal is None else os.fspath(loop.journal.path)
         self._loop = loop
-        self._thread: threading.Thread | None = None
-        self._stepping = False  # a virtual search between two run(until=...) calls
-        self._done: cf.Future[Search] = cf.Future()
+        self._session = Session(loop, self, restored=restored)
         self._dashboard: Any = None
 
     # ------------------------------------------------------------------ running
@@ -288,65 +204,14 @@ class Search(SearchControl, SearchReading):
         """Whether the search runs in virtual time (a simulated executor)."""
         return self._loop.virtual
 
-    def _check_startable(self, what: str) -> None:
-        loop = self._loop
-        if self._stepping:
-            raise SearchStateError(
-                f"cannot {what}: the search is being run step by step with run(until=...); "
-                "call run() to run it to the end")
-        state = loop.state
-        if state is SearchState.STOPPED and self._thread is None:
-            raise SearchStateError(
-                f"cannot {what}: the search was stopped before it started; build a new "
-                "Search (or Search.from_journal to continue a journaled one)")
-        if state.is_terminal:
-            raise SearchStateError(
-                f"cannot {what}: the search already ran and is {state} "
-                f"({loop.reason or 'no reason recorded'}); build a new Search, or "
-                "Search.from_journal(journal, objective) to continue a journaled one")
-        if self._thread is not None:
-            raise SearchStateError(
-                f"cannot {what}: the search is already running (start() was called; it is "
-                f"{'starting' if state is SearchState.CREATED else state}); use wait() (or "
-                "await search) to wait for its end, or run() to wait with a progress bar")
-
-    def _begin(self) -> None:
-        loop = self._loop
-        if not self._restored and isinstance(loop.clock, WallClock):
-            loop.clock.origin = time.time()  # the timeline starts when the search starts
-            if loop.journal is not None:
-                loop.journal.set_origin(loop.clock.origin)
-        _LIVE.add(self)
-        global _EXIT_HOOKED
-        if not _EXIT_HOOKED:
-            _EXIT_HOOKED = True
-            # Runs before concurrent.futures refuses new work at interpreter exit.
-            threading._register_atexit(_end_live_searches)  # type: ignore[attr-defined]
-
     def start(self) -> Search:
         """Start the loop in a background thread and return at once.
 
         A search in virtual time also runs in the background (steer it from other threads, or
         schedule calls with :meth:`at`); :meth:`run` runs it on the calling thread instead.
         """
-        self._check_startable("start")
-        if "ipykernel" in sys.modules:
-            _preload_view_modules()  # before the clock starts: it takes a second
-        self._begin()
-        loop = self._loop
-        loop.background = True
-        self._thread = threading.Thread(target=self._run_loop, name="asha_nb-search",
-                                        daemon=True)
-        self._thread.start()
+        self._session.start()
         return self
-
-    def _run_loop(self) -> None:
-        try:
-            self._loop.run()
-        finally:
-            _LIVE.discard(self)
-            if not self._done.done():
-                self._done.set_result(self)
 
     def run(self, until: float | None = None) -> Search:
         """Run to the end (blocking), with a progress bar unless ``progress=False``.
@@ -369,89 +234,24 @@ class Search(SearchControl, SearchReading):
             search unchanged with a :class:`~asha_nb.errors.SearchStateWarning` saying how it
             ended. After :meth:`start`, ``run()`` waits for the end.
         """
-        loop = self._loop
-        if loop.state.is_terminal and not self._stepping:
-            how = ("stopped before it started" if self._thread is None
-                   else f"{loop.state}: {loop.reason or 'no reason recorded'}")
-            warnings.warn(
-                f"run(): the search already ended ({how}); it is returned unchanged. Build a "
-                "new Search, or Search.from_journal(journal, objective) to continue a "
-                "journaled one", SearchStateWarning, stacklevel=2)
-            if loop.error is not None:
-                raise SearchStateError(f"the search loop failed: {loop.error!r}") from loop.error
-            return self
-        if until is not None:
-            check_number("until", until, low=0)
-            if not loop.virtual:
-                raise InvalidParameterError(
-                    "until= needs a search in virtual time (executor=SimulatedExecutor(...)); "
-                    "a real search runs to its end, or use time_budget=")
-        if loop.virtual and (self._thread is None or self._stepping):
-            if not self._stepping:
-                self._check_startable("run")
-                self._begin()
-            self._stepping = True
-            loop.store.shared = False  # no reader can look while it runs on this thread
-            try:
-                ended = loop.run(until)
-            finally:
-                loop.store.shared = True
-            if ended:
-                self._stepping = False
-                self._thread = threading.current_thread()
-                _LIVE.discard(self)
-                if not self._done.done():
-                    self._done.set_result(self)
-        else:
-            bar = None
-            if self.progress is True or (self.progress == "auto" and not loop.virtual):
-                from .progress import ProgressBar
+        bar = None
+        if self.progress is True or (self.progress == "auto" and not self._loop.virtual):
+            from .progress import ProgressBar
 
-                bar = ProgressBar(self)
-            try:
-                if self._thread is None:
-                    self.start()
-                try:
-                    while not self.wait(0.2):
-                        if bar is not None:
-                            bar.update()
-                except KeyboardInterrupt:
-                    if not loop.state.is_terminal:
-                        self.stop()
-                    raise
-            finally:
-                if bar is not None:
-                    bar.close()
-        if loop.error is not None:
-            raise SearchStateError(f"the search loop failed: {loop.error!r}") from loop.error
+            def bar() -> Any:
+                return ProgressBar(self)
+        self._session.run(until, bar, self.stop)
         return self
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the loop ends or ``timeout`` seconds pass; return whether it ended."""
-        if self._thread is None:
-            return self._loop.state.is_terminal
-        try:
-            self._done.result(timeout)
-        except cf.TimeoutError:
-            return False
-        return True
+        return self._session.wait(timeout)
 
     def __await__(self) -> Any:
-        if self._thread is None and not self._loop.state.is_terminal:
+        if self._session.thread is None and not self._loop.state.is_terminal:
             self.start()
-        return asyncio.wrap_future(self._done).__await__()
+        return asyncio.wrap_future(self._session.done).__await__()
 
-    def _end_at_exit(self) -> None:
-        loop = self._loop
-        if loop.state.is_terminal or self._thread is None:
-            return
-        loop.post(Request(Command.STOP, {}))
-        try:
-            self._done.result(timeout=5)
-        except cf.TimeoutError:
-            logger.warning("asha_nb: a search was still running at interpreter exit")
-
-    # ------------------------------------------------------------------ events
     def subscribe(self, callback: Callable[[Any], None]) -> Callable[[], None]:
         """Call ``callback(event)`` for each event; returns an unsubscriber.
 
@@ -471,44 +271,169 @@ class Search(SearchControl, SearchReading):
         On a search that already ended (or ends while the call is on its way) ``stop()`` does
         nothing: the search keeps the state and reason it ended with.
         """
+        self._session.stop(self._control)
+
+    # ------------------------------------------------------------------ control
+    def _control(self, command: Command, args: Mapping[str, Any]) -> Any:
+        return control(self._loop, self._session.direct(), command, args)
+
+    def _schedule(self, command: Command, args: Mapping[str, Any], at: float) -> cf.Future[Any]:
+        return schedule(self._loop, self._session.direct(), command, args, at)
+
+    def at(self, time: float) -> ScheduledControls:
+        """Control calls applied when the search's clock reaches ``time`` (seconds since start).
+
+        Works in real time and in virtual time (there it is how a simulated search is steered,
+        exactly and reproducibly). A call scheduled after the search ended fails with
+        :class:`~asha_nb.errors.SearchStateError` in its future.
+
+        Examples
+        --------
+        >>> from asha_nb import space
+        >>> from asha_nb.executors import SimulatedExecutor
+        >>> from asha_nb.runtime import Search
+        >>> s = Search(lambda c, r: c["x"], {"x": space.uniform(0, 1)}, max_resource=9,
+        ...            n_workers=2, seed=0, executor=SimulatedExecutor(cost=1.0), progress=False)
+        >>> trial = s.at(3.0).add_trial({"x": 0.99})
+        >>> _ = s.at(40.0).stop()
+        >>> str(s.run().state), trial.result()
+        ('stopped', 5)
+        """
+        check_number("time", time, low=0)
+        return ScheduledControls(self, float(time))
+
+    def stop_trial(self, trial_id: int) -> None:
+        """Stop a trial: it is never promoted, and its running job is stopped (killed where the
+        executor can, cooperatively via ``trial.should_stop()`` otherwise)."""
+        self._control(Command.STOP_TRIAL, {"trial_id": trial_id})
+
+    def add_trial(self, config: Mapping[str, Any], *, check: bool = True) -> int:
+        """Add a configuration (missing keys are sampled); returns its trial id.
+
+        Values outside their domain are refused unless ``check=False``.
+        """
+        return int(self._control(Command.ADD_TRIAL, {"config": config, "check": check}))
+
+    def pause(self) -> None:
+        """Hand out no new jobs; running ones finish."""
+        self._control(Command.PAUSE, {})
+
+    def resume(self) -> None:
+        """Hand out jobs again after :meth:`pause` (to continue a journaled search after a
+        crash, use :meth:`Search.from_journal`)."""
+        self._control(Command.RESUME, {})
+
+    def set_n_workers(self, n_workers: int) -> None:
+        """Change the number of jobs kept in flight."""
+        self._control(Command.SET_N_WORKERS, {"n_workers": n_workers})
+
+    # ------------------------------------------------------------------ reading
+    def snapshot(self) -> SearchSnapshot:
+        """An immutable picture of the search (safe from any thread; the loop refreshes it at
+        most every 50 ms while running, and after every control call)."""
+        return read_snapshot(self._loop, self._session.direct())
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        """``dict(trial_id, value, resource, config)`` of the best result at the highest
+        resource reached, or ``None``."""
+        snap = self.snapshot()
+        if snap.best_trial is None:
+            return None
+        return {"trial_id": snap.best_trial, "value": snap.best_value,
+                "resource": snap.best_resource, "config": dict(snap.best_config or {})}
+
+    def checkpoints(self) -> dict[int, tuple[float, Any]]:
+        """The latest checkpoint of each trial the search holds in memory.
+
+        Returns
+        -------
+        dict
+            ``{trial_id: (resource, checkpoint)}``: the checkpoint the trial's last job returned
+            (checkpoint or trial form) and the resource it was trained to. Trials whose
+            objective returned none, or whose checkpoint was dropped (see the job's ``note``
+            in :meth:`results`), are missing. A resumed search holds the checkpoints of the
+            trials it promoted since; the others are in ``<journal>.checkpoints/``.
+        """
         loop = self._loop
-        if self._thread is None:
-            with loop.lock:
-                if loop.state.is_terminal:
-                    return
-                reason = "stop()" if self._stepping else "stop() before start"
-                loop.request_end(reason, stopped=True)
-                loop.finish(SearchState.STOPPED, reason)
-            self._stepping = False
-            if not self._done.done():
-                self._done.set_result(self)
-            return
-        try:
-            self._control(Command.STOP, {})
-        except SearchStateError:
-            if not loop.state.is_terminal:
-                raise
-            return  # it ended on its own first: nothing to stop
-        self.wait(60)
+        with loop.lock:
+            return dict(loop.endings.checkpoints)
+
+    def best_history(self, *, at_max_resource: bool = False) -> list[tuple[float, int, float, float]]:
+        """``(time, trial_id, value, resource)`` each time the best value so far improved.
+
+        By default the best finite value at any rung (it never gets worse); with
+        ``at_max_resource=True``, the incumbent :attr:`best` (best at the highest resource
+        reached), each time it changed.
+        """
+        best = self._loop.best
+        return list(best.incumbents if at_max_resource else best.best_any)
+
+    @property
+    def trials(self) -> Any:
+        """One row per trial: status (a :class:`~asha_nb.core.TrialStatus` value), rung reached,
+        last value, error, config columns (a DataFrame)."""
+        return trials_frame(trial_columns(self._loop, self._session.direct()), self.scheduler)
+
+    def curves(self) -> dict[int, list[tuple[float, float]]]:
+        """Intermediate ``(resource, value)`` pairs reported by each trial."""
+        return {k: list(v) for k, v in list(self._loop.endings.curves.items())}
+
+    def records(self) -> list[JobRecord]:
+        """One immutable :class:`~asha_nb.results.JobRecord` per job (trial and rung), in job
+        order."""
+        return self._loop.store.all()
+
+    def record_changes(self, cursor: int | None = None) -> tuple[int, list[JobRecord]]:
+        """Records changed since ``cursor`` (``None``: all) and the next cursor: how views
+        poll a running search without slowing it down."""
+        return self._loop.store.changes(cursor)
+
+    def finished_job_ids(self) -> list[int]:
+        """Ids of the jobs that ended (ok, failed or stopped), in the order they ended."""
+        return self._loop.endings.finished_ids[:]
+
+    def results(self, as_frame: bool = True, *, configs: bool = True) -> Any:
+        """Results as a pandas DataFrame: one row per job (trial and rung).
+
+        Columns: ``trial_id, rung, resource, value, status, config_<name>..., worker, start,
+        end, error, bracket, job_id, resume_from, attempts, started``. ``status`` is a
+        :class:`~asha_nb.core.JobStatus` value: ``ok``, ``failed``, ``stopped``, ``running``,
+        ``retrying`` or ``interrupted``. ``value`` is ``None`` for a job without a value (NaN
+        only when the objective returned NaN). Times are seconds on the search's clock:
+        ``start`` is when the job was handed to a worker slot (submitted to the executor),
+        ``started`` when its objective really began in the worker (later than ``start`` when
+        the job waited in the executor's own queue, e.g. a pool with fewer slots than
+        ``n_workers``; known once the job ended or timed out, NaN before or where the executor
+        cannot tell), ``end`` when its outcome came back (NaN while it runs). A job timeout
+        counts from ``started``.
+
+        Parameters
+        ----------
+        as_frame
+            ``False`` returns the same columns as a dict of equal-length arrays (like
+            scikit-learn's ``cv_results_``), without pandas.
+        configs
+            Include the ``config_<name>`` columns (default).
+        """
+        return results(self._loop, as_frame, configs)
+
+    @property
+    def journal_path(self) -> str | None:
+        """The journal file, if the search is journaled."""
+        return self._journal_path
+
+    @property
+    def executor(self) -> BaseExecutor:
+        """The executor running the jobs."""
+        return self._loop.executor
+
+    @property
+    def stalled(self) -> bool:
+        """In virtual time: whether the search ended because nothing could run any more."""
+        return self._loop.stalled
 
     def __repr__(self) -> str:
         snap = self._loop.snapshot()
         return (f"<{type(self).__name__} {type(self.scheduler).__name__} state="
                 f"{str(self._loop.state)!r} trials={snap.n_started}>")
-
-
-def _preload_view_modules() -> None:
-    """In a notebook kernel, import the dashboard's libraries now, on the calling thread.
-
-    Displaying the search imports altair (and through it narwhals) on the main thread while the
-    trials already run. If a trial thread (or Dask's client thread, unpickling a scikit-learn
-    checkpoint) imports the same packages at that moment, Python can raise ``_DeadlockError``
-    from the import system. Importing them before any background thread starts removes the race.
-    """
-    import importlib
-
-    for name in ("altair", "ipywidgets", "anywidget"):
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            return

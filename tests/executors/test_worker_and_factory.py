@@ -14,15 +14,8 @@ from _polling import until
 from asha_nb._trial import NullChannel, Trial
 from asha_nb.errors import InvalidParameterError, InvalidTypeError, SearchStateError
 from asha_nb.executors import BaseExecutor, JobSpec, make_executor
-from asha_nb.executors._worker import (
-    ObjectiveForm,
-    QueueChannel,
-    dumps_objective,
-    load_objective,
-    objective_form,
-    run_job,
-    run_pickled,
-)
+from asha_nb.executors._pickled import dumps_objective, load_objective, run_pickled
+from asha_nb.executors._worker import ObjectiveForm, QueueChannel, objective_form, run_job
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 

@@ -71,7 +71,8 @@ def test_good_overrides_are_applied(journal):
     s = Search.from_journal(journal, objective, max_jobs=None, retries=2, time_budget=5.0,
                             n_workers=3, progress=False, target=10.0)
     loop = s._loop
-    assert (loop.retries, loop.time_budget, loop.n_workers, loop.target, s.progress) == (
+    assert (loop.retries.retries, loop.time_budget, loop.n_workers, loop.best.target,
+            s.progress) == (
         2, 5.0, 3, 10.0, False)
     assert s.run().state in ("finished", "stopped")
 

@@ -115,12 +115,10 @@ def test_stop_racing_the_natural_end_is_a_no_op(monkeypatch):
     # with SearchStateError by the ending loop. stop() must treat that as done.
     s = _search(max_trials=3, max_resource=3).start()
     assert s.wait(60)
-    import asha_nb.runtime._search_control as control
-
     def ended_while_posting(self, command, args):
         raise SearchStateError(f"cannot {command}: the search is {self._loop.state}")
 
-    monkeypatch.setattr(control.SearchControl, "_control", ended_while_posting)
+    monkeypatch.setattr(Search, "_control", ended_while_posting)
     s.stop()
     assert s.state == "finished"
 

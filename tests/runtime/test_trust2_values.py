@@ -12,7 +12,7 @@ import cloudpickle
 import pytest
 
 from asha_nb import Search, space
-from asha_nb.runtime._jobs import to_value
+from asha_nb.runtime._values import to_value
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
