@@ -33,9 +33,8 @@ import queue
 import threading
 import time
 import traceback
-from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Hashable
+from typing import Any
 
 from ..errors import (
     ExecutorLostError,
@@ -44,6 +43,14 @@ from ..errors import (
     SearchStateError,
 )
 from ._base import BaseExecutor, IntermediateReport, JobOutcome, JobSpec, RunningJob
+from ._batch_protocol import (
+    ENGINE_MEMBERS,
+    BatchedObjective,
+    BatchEngine,
+    Finished,
+    missing_engine_members,
+    whole_epochs,
+)
 
 __all__ = [
     "BatchEngine",
@@ -55,128 +62,6 @@ __all__ = [
     "whole_epochs",
 ]
 
-
-@dataclass(frozen=True)
-class Finished:
-    """A row that reached its target resource: what the executor turns into a ``JobOutcome``.
-
-    Attributes
-    ----------
-    key
-        The key the row was added with (the executor uses the job id).
-    trial_id
-        The trial the row belongs to.
-    value
-        The model's value after the row's last epoch (reported to the scheduler).
-    checkpoint
-        The row's checkpoint: give it back to :meth:`BatchEngine.add` to continue. A mapping
-        with at least ``"resource"``; engines may return a handle to device memory (e.g.
-        :class:`~asha_nb.integrations.jax.DeviceCheckpoint`) that pickles as host data.
-    epochs
-        Epochs this job trained (its checkpoint's epochs excluded).
-    """
-
-    key: Hashable
-    trial_id: int
-    value: float
-    checkpoint: Mapping[str, Any]
-    epochs: int
-
-
-@runtime_checkable
-class BatchEngine(Protocol):
-    """What :class:`BatchedExecutor` needs from a batch engine (one per search).
-
-    A *row* is one job: a configuration trained ``epochs`` more epochs from its checkpoint (or
-    from scratch). The executor calls every method from one thread.
-    """
-
-    @property
-    def n_active(self) -> int:
-        """Rows added and neither finished nor removed."""
-        ...
-
-    def add(
-        self,
-        key: Hashable,
-        trial_id: int,
-        config: Mapping[str, Any],
-        epochs: float,
-        checkpoint: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Queue a row: train ``config`` ``epochs`` more epochs from ``checkpoint`` (or scratch)."""
-        ...
-
-    def remove(self, key: Hashable) -> bool:
-        """Drop a row (a stopped job); return whether it was there."""
-        ...
-
-    def step(self, max_epochs: int | None = None) -> list[Finished]:
-        """Train one chunk (at most ``max_epochs`` epochs); return the rows that finished."""
-        ...
-
-    def progress(self) -> Mapping[Hashable, tuple[int, float]]:
-        """``key -> (resource, value)`` of the rows still training after the last step.
-
-        The executor reports each entry as an intermediate value after every step, so an
-        engine returns a value once (a new evaluation), or nothing when the step evaluated
-        none of the rows still training (the JAX engine: ``progress_interval``)."""
-        ...
-
-    def set_capacity(self, capacity: int) -> None:
-        """Change the most rows trained at once (the search's ``n_workers``)."""
-        ...
-
-
-@runtime_checkable
-class BatchedObjective(Protocol):
-    """A model the batched executor can train: it builds the engine for a search."""
-
-    def engine(self, capacity: int) -> BatchEngine:
-        """A new engine training at most ``capacity`` rows at once (implementations may take
-        keyword options, which :class:`BatchedExecutor` passes through)."""
-        ...
-
-
-#: Members of :class:`BatchEngine`, in the order errors name them (``n_active`` is a property).
-ENGINE_MEMBERS = ("add", "remove", "step", "progress", "set_capacity", "n_active")
-
-
-def missing_engine_members(engine: Any) -> list[str]:
-    """The :class:`BatchEngine` members ``engine`` lacks (methods must be callable)."""
-    missing = []
-    for name in ENGINE_MEMBERS:
-        if name == "n_active":
-            if not hasattr(engine, name) or callable(getattr(engine, name)):
-                missing.append(name)
-        elif not callable(getattr(engine, name, None)):
-            missing.append(name)
-    return missing
-
-
-def whole_epochs(value: float, what: str = "epochs") -> int:
-    """``value`` as a non-negative whole number of epochs (engines train whole epochs).
-
-    Raises
-    ------
-    InvalidParameterError
-        If ``value`` is negative or not whole; the message names ``what``.
-
-    Examples
-    --------
-    >>> whole_epochs(3.0)
-    3
-    >>> whole_epochs(2.5, "resource")
-    Traceback (most recent call last):
-    ...
-    asha_nb.errors.InvalidParameterError: resource must be a non-negative whole number of epochs for a batch engine, got 2.5
-    """
-    n = int(round(float(value)))
-    if abs(n - float(value)) > 1e-9 or n < 0:
-        raise InvalidParameterError(
-            f"{what} must be a non-negative whole number of epochs for a batch engine, got {value!r}"
-        )
-    return n
 
 
 class _Msg(enum.Enum):
