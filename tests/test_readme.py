@@ -24,18 +24,26 @@ def blocks() -> list[str]:
     return BLOCK.findall(README.read_text(encoding="utf-8"))
 
 
-def _searches(ns: dict) -> list:
-    """The searches of the shell: its Search objects and those a scikit-learn tuner holds."""
+def _searches(ns: dict, code: str) -> list:
+    """The searches this block started: ``name.start(...)`` of a Search, or of a scikit-learn
+    tuner (its ``search_``); every running search of the shell for a ``%asha`` line."""
     from asha_nb.runtime import Search
 
-    found = [getattr(v, "search_", v) for v in list(ns.values())]
-    return [s for s in found if isinstance(s, Search)]
+    names = re.findall(r"(\w+)\.start\(", code)
+    if names:
+        found = [getattr(ns[n], "search_", ns[n]) for n in names if n in ns]
+        return [s for s in found if isinstance(s, Search)]
+    # the magic started its search before it returned: the ones not left "created"
+    return [s for s in ns.values() if isinstance(s, Search) and s.state != "created"]
 
 
-def _started(ns: dict, n_trials: int = 4) -> bool:
-    """Each running search of the shell started ``n_trials`` trials (the README's cells stop
-    trial 3)."""
-    return all(s.snapshot().n_started >= n_trials for s in _searches(ns) if s.state == "running")
+def _started(ns: dict, code: str, n_trials: int = 4) -> bool:
+    """The searches the block started have left "created" and started ``n_trials`` trials each
+    (the README's cells stop trial 3), or already ended."""
+    searches = _searches(ns, code)
+    return bool(searches) and all(
+        s.state.is_terminal or (s.state == "running" and s.snapshot().n_started >= n_trials)
+        for s in searches)
 
 
 def test_readme_has_python_blocks():
@@ -53,12 +61,15 @@ def test_every_python_block_of_the_readme_runs(tmp_path, monkeypatch):
                 err = result.error_in_exec or result.error_before_exec
                 pytest.fail(f"README block {i} failed with {type(err).__name__}: {err}\n"
                             f"---\n{code}", pytrace=False)
-            if ".start()" in code or "%asha " in code:  # a reader looks before the next cell
-                assert until(lambda: _started(shell.user_ns), 120), f"block {i}: no trial ran"
+            if ".start(" in code or "%asha " in code:  # a reader looks before the next cell
+                assert until(lambda c=code: _started(shell.user_ns, c), 120), (
+                    f"block {i}: no trial ran")
     finally:
         from asha_nb.runtime import Search
 
-        for value in list(shell.user_ns.values()):
+        # every search of the shell, a scikit-learn tuner's too: none keeps running (and
+        # sending dashboard messages) into the next test
+        for value in [getattr(v, "search_", v) for v in list(shell.user_ns.values())]:
             if isinstance(value, Search):
                 if not value.state.is_terminal:
                     try:
