@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, overload
 
 from ..core import Job
+from ..errors import InvalidParameterError, InvalidTypeError
+from ._forms import objective_form
 
 __all__ = ["JobSpec", "JobOutcome", "IntermediateReport", "RunningJob", "BaseExecutor"]
 
@@ -246,6 +248,15 @@ class RunningJob:
         return self.spec.worker
 
 
+def check_n_workers(n_workers: Any) -> int:
+    """Validate ``n_workers`` (a positive int)."""
+    if isinstance(n_workers, bool) or not isinstance(n_workers, int):
+        raise InvalidTypeError(f"n_workers must be an int >= 1; got {n_workers!r}")
+    if n_workers < 1:
+        raise InvalidParameterError(f"n_workers must be an int >= 1; got {n_workers!r}")
+    return n_workers
+
+
 class BaseExecutor(abc.ABC):
     """Where jobs run. Implementations: thread, process (pebble), Dask, any cf.Executor.
 
@@ -285,8 +296,6 @@ class BaseExecutor(abc.ABC):
         """Raise a clear error now if this executor cannot run ``objective`` (called when the
         search is built, before anything starts). The default checks that its signature fits
         one of the three objective forms."""
-        from ._worker import objective_form
-
         objective_form(objective)
 
     def check_n_workers(self, n_workers: int) -> int:
@@ -294,8 +303,6 @@ class BaseExecutor(abc.ABC):
         :class:`~asha_nb.errors.InvalidParameterError` (or ``InvalidTypeError``) naming the
         allowed range. Called when the search is built and before ``set_n_workers`` changes
         anything; the default accepts any int >= 1."""
-        from .generic import check_n_workers
-
         return check_n_workers(n_workers)
 
     @abc.abstractmethod

@@ -45,10 +45,10 @@ import uuid
 from typing import Any
 
 from ..errors import ExecutorLostError, InvalidParameterError, InvalidTypeError, SearchStateError
-from ._base import BaseExecutor, IntermediateReport, JobSpec, RunningJob
+from ._base import BaseExecutor, IntermediateReport, JobSpec, RunningJob, check_n_workers
 from ._pickled import dumps_objective, local_outcome, process_origin, run_pickled
 from ._worker import objective_form
-from .generic import check_n_workers, mirror_future, settle
+from .generic import mirror_future, settle
 
 __all__ = ["DaskExecutor", "DaskChannel"]
 

@@ -30,7 +30,7 @@ other machines are not watched. Use ``executor="process"`` (each trial in its ow
 process) or Dask for trials that may crash.
 
 This module also holds the small helpers shared by the thread, process and Dask executors
-(:func:`mirror_future`, :func:`settle`, :func:`check_n_workers`).
+(:func:`mirror_future`, :func:`settle`; ``check_n_workers`` is in ``_base``).
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import ExecutorLostError, InvalidParameterError, InvalidTypeError, SearchStateError
-from ._base import BaseExecutor, IntermediateReport, JobSpec, RunningJob
+from ..errors import ExecutorLostError, InvalidTypeError, SearchStateError
+from ._base import BaseExecutor, IntermediateReport, JobSpec, RunningJob, check_n_workers
 from ._pickled import _read_local, dumps_objective, process_origin, run_pickled
 
 __all__ = ["GenericExecutor"]
@@ -116,15 +116,6 @@ def mirror_future(
 
     inner.add_done_callback(done)
     return outer
-
-
-def check_n_workers(n_workers: Any) -> int:
-    """Validate ``n_workers`` (a positive int)."""
-    if isinstance(n_workers, bool) or not isinstance(n_workers, int):
-        raise InvalidTypeError(f"n_workers must be an int >= 1; got {n_workers!r}")
-    if n_workers < 1:
-        raise InvalidParameterError(f"n_workers must be an int >= 1; got {n_workers!r}")
-    return n_workers
 
 
 # ---------------------------------------------------------------------------- MPI watch

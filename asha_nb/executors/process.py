@@ -47,10 +47,10 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from ..errors import ExecutorLostError, InvalidParameterError, SearchStateError
-from ._base import BaseExecutor, IntermediateReport, JobSpec, RunningJob
+from ._base import BaseExecutor, IntermediateReport, JobSpec, RunningJob, check_n_workers
 from ._pickled import dumps_objective, init_process_worker, local_outcome, run_installed
 from ._worker import QueueChannel, objective_form
-from .generic import check_n_workers, mirror_future
+from .generic import mirror_future
 
 __all__ = ["ProcessExecutor"]
 

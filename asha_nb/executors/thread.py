@@ -43,9 +43,15 @@ from typing import Any
 
 from .._threads import ThreadCap, apply_in_thread, intra_op_threads
 from ..errors import InvalidParameterError, SearchStateError
-from ._base import BaseExecutor, IntermediateReport, JobOutcome, JobSpec, RunningJob
+from ._base import (
+    BaseExecutor,
+    IntermediateReport,
+    JobOutcome,
+    JobSpec,
+    RunningJob,
+    check_n_workers,
+)
 from ._worker import ObjectiveForm, QueueChannel, objective_form, run_job
-from .generic import check_n_workers
 
 __all__ = ["ThreadExecutor", "DaemonThreadPool", "MAX_THREAD_WORKERS"]
 
