@@ -7,12 +7,20 @@ scores of every split, fit and score times, the traceback of a failed fit) trave
 trial's checkpoint, together with the fitted estimators a promoted job continues from
 (``warm_start`` and ``partial_fit`` resources): the checkpoint is the only thing besides the
 value that comes back from every executor.
+
+With ``fold_workers > 1`` (the thread executor) a job's folds run on a pool of that many
+threads shared by all jobs of the search, first come first served: while every worker runs a
+job, the pool is as busy as before; when a worker waits (the last jobs of a rung, the end of
+the search), the free thread fits the folds of a running job instead of idling, as joblib
+spreads scikit-learn's halving over single folds. A pickled objective (process and Dask
+workers) runs its folds one after the other.
 """
 
 from __future__ import annotations
 
 import copy
 import numbers
+import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -92,6 +100,9 @@ class CVObjective:
         Subsample classifiers' folds stratified by class.
     n_grids
         Number of dicts in ``param_distributions`` (see :func:`to_params`).
+    fold_workers
+        Threads of the fold pool shared by the jobs that run in this process (1: a job fits
+        its folds one after the other). Not pickled: a copy in another process uses 1.
     """
 
     __asha_form__ = "trial"
@@ -101,7 +112,7 @@ class CVObjective:
                  scorers: Mapping[str, Callable[..., Any]], rank_metric: str, resource: str,
                  max_resource: float, warm: str | None, classes: Any, error_score: Any,
                  return_train_score: bool, subsample_seed: int, stratify: bool,
-                 n_grids: int) -> None:
+                 n_grids: int, fold_workers: int = 1) -> None:
         self.estimator = estimator
         self.X = X
         self.y = y
@@ -121,6 +132,33 @@ class CVObjective:
         #: job id -> the exception a fit raised (filled only where jobs run in this process:
         #: the thread executor), so ``error_score="raise"`` re-raises the original exception.
         self.failures: dict[int, BaseException] = {}
+        self.fold_workers = max(1, int(fold_workers))
+        self._pool: Any = None
+        self._pool_lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.update(_pool=None, _pool_lock=None, fold_workers=1, failures={})
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._pool_lock = threading.Lock()
+
+    def _fold_pool(self) -> Any:
+        with self._pool_lock:
+            if self._pool is None:
+                from ..executors.thread import DaemonThreadPool
+
+                self._pool = DaemonThreadPool(self.fold_workers, name_prefix="asha-fold")
+            return self._pool
+
+    def close(self) -> None:
+        """Let the fold pool's threads go (a later job starts a new pool)."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)
 
     @property
     def n_samples(self) -> int:
@@ -166,38 +204,63 @@ class CVObjective:
 
     def _cross_validate(self, trial: Any, params: Mapping[str, Any],
                         prev_models: Sequence[Any] | None, entry: dict[str, Any]) -> list[Any]:
+        n = len(self.splits)
+        if self.fold_workers > 1:
+            pool = self._fold_pool()
+            futures = [pool.submit(self._fold, trial, params, prev_models, k) for k in range(n)]
+            try:
+                folds = [f.result() for f in futures]
+            finally:
+                for f in futures:
+                    f.cancel()  # the folds not started yet (after a failure or a stop)
+        else:
+            folds = [self._fold(trial, params, prev_models, k) for k in range(n)]
+        models = []
+        for k, (est, fit_time, score_time, test, train) in enumerate(folds):
+            entry["fit_time"][k] = fit_time
+            entry["score_time"][k] = score_time
+            for name in self.scorers:
+                entry["test"][name][k] = test[name]
+                if entry["train"] is not None:
+                    entry["train"][name][k] = train[name]
+            models.append(est)
+        return models
+
+    def _fold(self, trial: Any, params: Mapping[str, Any], prev_models: Sequence[Any] | None,
+              k: int) -> tuple[Any, float, float, dict[str, float], dict[str, float]]:
+        """Fit and score fold ``k``: the estimator, fit and score times, test and train
+        scores."""
         from sklearn.base import clone
         from sklearn.utils import _safe_indexing
 
-        resource = trial.resource
-        models = []
-        for k, (train, test) in enumerate(self.splits):
-            if trial.should_stop():
-                raise _Stopped
-            if self.resource == "n_samples":
-                train, test = self._subsample(train, test, resource)
-            X_train, X_test = _safe_indexing(self.X, train), _safe_indexing(self.X, test)
-            y_train = None if self.y is None else _safe_indexing(self.y, train)
-            y_test = None if self.y is None else _safe_indexing(self.y, test)
-            fit_params = slice_params(self.fit_params, self.n_samples, train)
-            t0 = time.perf_counter()
-            if prev_models is not None:
-                est = copy.deepcopy(prev_models[k])  # the stored checkpoint stays as it was
-            else:
-                est = clone(self.estimator).set_params(**clone(dict(params), safe=False))
-            est = self._train(trial, est, X_train, y_train, fit_params,
-                              continued=prev_models is not None)
-            t1 = time.perf_counter()
-            entry["fit_time"][k] = t1 - t0
-            for name, scorer in self.scorers.items():
-                entry["test"][name][k] = _score(scorer, est, X_test, y_test)
-            t2 = time.perf_counter()
-            entry["score_time"][k] = t2 - t1
-            if entry["train"] is not None:
-                for name, scorer in self.scorers.items():
-                    entry["train"][name][k] = _score(scorer, est, X_train, y_train)
-            models.append(est)
-        return models
+        from .._threads import apply_in_thread
+
+        if trial.should_stop():
+            raise _Stopped
+        if self.fold_workers > 1:
+            apply_in_thread()  # the search's OpenMP cap, in this pool thread too
+        train, test = self.splits[k]
+        if self.resource == "n_samples":
+            train, test = self._subsample(train, test, trial.resource)
+        X_train, X_test = _safe_indexing(self.X, train), _safe_indexing(self.X, test)
+        y_train = None if self.y is None else _safe_indexing(self.y, train)
+        y_test = None if self.y is None else _safe_indexing(self.y, test)
+        fit_params = slice_params(self.fit_params, self.n_samples, train)
+        t0 = time.perf_counter()
+        if prev_models is not None:
+            est = copy.deepcopy(prev_models[k])  # the stored checkpoint stays as it was
+        else:
+            est = clone(self.estimator).set_params(**clone(dict(params), safe=False))
+        est = self._train(trial, est, X_train, y_train, fit_params,
+                          continued=prev_models is not None)
+        t1 = time.perf_counter()
+        test_scores = {name: _score(scorer, est, X_test, y_test)
+                       for name, scorer in self.scorers.items()}
+        t2 = time.perf_counter()
+        train_scores = ({name: _score(scorer, est, X_train, y_train)
+                         for name, scorer in self.scorers.items()}
+                        if self.return_train_score else {})
+        return est, t1 - t0, t2 - t1, test_scores, train_scores
 
     def _train(self, trial: Any, est: Any, X: Any, y: Any, fit_params: Mapping[str, Any], *,
                continued: bool) -> Any:

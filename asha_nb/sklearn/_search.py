@@ -51,11 +51,16 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
         (one call of ``partial_fit`` per resource unit on each training fold; a promoted
         candidate continues; classifiers get ``classes``).
     min_resources
-        Resource of the first rung: an integer, or ``"smallest"`` (``2 * n_splits`` samples,
-        times the number of classes for a classifier, for ``"n_samples"``; 1 otherwise).
+        Resource of the first rung: an integer, ``"smallest"`` (``2 * n_splits`` samples,
+        times the number of classes for a classifier, for ``"n_samples"``; 1 otherwise) or
+        ``"exhaust"`` (as scikit-learn's halving: the largest start from which the rungs the
+        candidates need, ``1 + floor(log_factor(n_candidates))`` and at least two, reach
+        ``max_resources``: ``max_resources // factor**(rungs - 1)``, at least ``"smallest"``).
     max_resources
-        Resource of the top rung (and of the refit): an integer, or ``"auto"`` (the number of
-        samples; only for ``"n_samples"``).
+        Resource of the top rung (and of the refit): an integer, or ``"auto"`` (for
+        ``"n_samples"`` only: the refit uses all the samples and, as in
+        ``HalvingRandomSearchCV``, the top rung is the largest ``min_resources * factor**k``
+        not above the number of samples).
     factor
         ``eta``: each rung promotes its top ``1/factor`` and multiplies the resource by it
         (integer >= 2).
@@ -76,7 +81,9 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
         cluster with a ``distributed.Client`` executor), ``-1`` all cores.
     executor
         Where jobs run: ``"thread"`` (default), ``"process"``, a ``distributed.Client`` (Dask),
-        or any executor :class:`asha_nb.Search` takes.
+        or any executor :class:`asha_nb.Search` takes. On ``"thread"`` the folds of the
+        running jobs share a pool of ``n_jobs`` threads, so a worker with no job of its own
+        (the last jobs of a rung, the end of the search) fits folds of a running one.
     type
         ``"promotion"`` (ASHA as in the paper) or ``"stopping"`` (a candidate goes on after each
         rung unless it falls out of the top ``1/factor`` so far).
@@ -203,7 +210,7 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
                         journal=self.journal, max_trials=setup["n_candidates"],
                         time_budget=self.time_budget, seed=setup["seed"],
                         min_resource=setup["min_resources"],
-                        max_resource=setup["max_resources"], reduction_factor=self.factor,
+                        max_resource=setup["top_resources"], reduction_factor=self.factor,
                         mode="max", progress=bool(self.progress))
         if self.error_score == "raise":
             search.subscribe(on_event)
@@ -258,6 +265,7 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
             if bar is not None:
                 bar.close()
         self._fit_state = None
+        state["objective"].close()
         finish(self, search, state)
         return self
 

@@ -150,33 +150,67 @@ def _resource_kind(search_cv: Any, classifier: bool, y: Any) -> tuple[str | None
     return warm_mode(est, est_params, resource), None
 
 
-def _resources(search_cv: Any, n_samples: int, n_splits: int, n_classes: int) -> tuple[int, int]:
-    """``(min_resources, max_resources)`` from the arguments and the data."""
+def _resources(search_cv: Any, n_samples: int, n_splits: int,
+               n_classes: int) -> tuple[int, int, int, int]:
+    """``(min_resources, max_resources, top, n_candidates)`` from the arguments and the data;
+    ``top`` is the resource of the search's top rung (see :class:`ASHASearchCV`)."""
     resource = search_cv.resource
+    factor = int(search_cv.factor)
     min_r = search_cv.min_resources
-    if min_r == "smallest":
+    n_cand = search_cv.n_candidates
+    exhaust = isinstance(min_r, str) and min_r == "exhaust"
+    if exhaust and isinstance(n_cand, str) and n_cand == "exhaust":
+        raise InvalidParameterError(
+            "n_candidates and min_resources cannot be both 'exhaust' (each is computed from "
+            "the other); give n_candidates an integer")
+    if (isinstance(min_r, str) and min_r == "smallest") or exhaust:
         min_r = 2 * n_splits * n_classes if resource == "n_samples" else 1
     max_r = search_cv.max_resources
-    if max_r == "auto":
+    auto = isinstance(max_r, str) and max_r == "auto"
+    if auto:
         if resource != "n_samples":
             raise InvalidParameterError(
                 f"max_resources must be an integer with resource={resource!r} ('auto' is "
                 "the number of samples, for resource='n_samples' only)")
         max_r = n_samples
-    for name, v in (("min_resources", min_r), ("max_resources", max_r)):
+    for name, v, words in (("min_resources", min_r, "'smallest' or 'exhaust'"),
+                           ("max_resources", max_r, "'auto'")):
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
             raise InvalidParameterError(
-                f"{name} must be an integer >= 1 (or {'smallest' if name[1] == 'i' else 'auto'!r})"
-                f"; got {v!r}")
+                f"{name} must be an integer >= 1 (or {words}); got {v!r}")
     min_r, max_r = int(min_r), int(max_r)
     if resource == "n_samples" and max_r > n_samples:
         raise InvalidParameterError(
             f"max_resources must be <= the number of samples ({n_samples}) with "
             f"resource='n_samples'; got {max_r}")
+    if isinstance(n_cand, str) and n_cand == "exhaust":
+        n_cand = max(factor, max_r // max(1, min_r))
+    if isinstance(n_cand, bool) or not isinstance(n_cand, numbers.Integral) or n_cand < 1:
+        raise InvalidParameterError(
+            f"n_candidates must be an integer >= 1 or 'exhaust'; got {n_cand!r}")
+    if exhaust:
+        # scikit-learn's rule: start as high as the rungs the candidates need allow, so that
+        # the top rung uses (nearly) all of max_resources; here at least two rungs
+        n_rungs = max(2, 1 + _floor_log(int(n_cand), factor))
+        min_r = max(min_r, max_r // factor ** (n_rungs - 1))
     if min_r >= max_r:
         raise InvalidParameterError(
             f"min_resources must be < max_resources; got {min_r} and {max_r}")
-    return min_r, max_r
+    top = max_r
+    if auto:
+        # the last rung of scikit-learn's halving: min_resources * factor**k <= n_samples (an
+        # explicit max_resources is trained exactly, as asha_nb's top rung always is)
+        steps = _floor_log(max_r // min_r, factor)
+        top = min_r * factor ** steps if steps > 0 else max_r
+    return min_r, max_r, top, int(n_cand)
+
+
+def _floor_log(n: int, base: int) -> int:
+    """``floor(log_base(n))`` for integers ``n >= 1`` (no floating-point error)."""
+    k = 0
+    while base ** (k + 1) <= n:
+        k += 1
+    return k
 
 
 def _n_jobs(n_jobs: Any, executor: Any) -> int:
@@ -195,7 +229,8 @@ def setup(search_cv: Any, X: Any, y: Any, params: dict[str, Any]) -> dict[str, A
     """Check ``search_cv``'s arguments against ``X, y`` and build what its search runs.
 
     Returns a dict: ``objective``, ``space``, ``n_workers``, ``n_candidates``, ``seed``,
-    ``min_resources``, ``max_resources``, ``scorers``, ``rank_metric``, ``multimetric``,
+    ``min_resources``, ``max_resources``, ``top_resources`` (the top rung's),
+    ``scorers``, ``rank_metric``, ``multimetric``,
     ``n_splits``, ``n_grids`` and ``fit_params``.
     """
     from sklearn.base import is_classifier
@@ -219,24 +254,19 @@ def setup(search_cv: Any, X: Any, y: Any, params: dict[str, Any]) -> dict[str, A
     _check_options(search_cv, multimetric)
     warm, classes = _resource_kind(search_cv, classifier, y)
     n_classes = len(np.unique(np.asarray(y))) if classifier and y is not None else 1
-    min_r, max_r = _resources(search_cv, n_samples, n_splits, n_classes)
-    factor = int(search_cv.factor)
-    n_cand = search_cv.n_candidates
-    if n_cand == "exhaust":
-        n_cand = max(factor, max_r // min_r)
-    if isinstance(n_cand, bool) or not isinstance(n_cand, numbers.Integral) or n_cand < 1:
-        raise InvalidParameterError(
-            f"n_candidates must be an integer >= 1 or 'exhaust'; got {n_cand!r}")
+    min_r, max_r, top, n_cand = _resources(search_cv, n_samples, n_splits, n_classes)
     n_jobs = _n_jobs(search_cv.n_jobs, search_cv.executor)
     rng = check_random_state(search_cv.random_state)
     seed = int(rng.randint(2**31 - 1))
     sub_seed = int(rng.randint(2**31 - 1))
     objective = CVObjective(
-        est, X, y, params, splits, scorer_map, rank_metric, search_cv.resource, max_r, warm,
+        est, X, y, params, splits, scorer_map, rank_metric, search_cv.resource, top, warm,
         classes, search_cv.error_score, bool(search_cv.return_train_score), sub_seed,
-        classifier, n_grids)
+        classifier, n_grids,
+        fold_workers=n_jobs if isinstance(search_cv.executor, str)
+        and search_cv.executor == "thread" else 1)
     return {"objective": objective, "space": space, "n_workers": n_jobs,
-            "n_candidates": int(n_cand), "seed": seed, "min_resources": min_r,
-            "max_resources": max_r, "scorers": scorer_map, "rank_metric": rank_metric,
+            "n_candidates": n_cand, "seed": seed, "min_resources": min_r,
+            "max_resources": max_r, "top_resources": top, "scorers": scorer_map, "rank_metric": rank_metric,
             "multimetric": multimetric, "n_splits": n_splits, "n_grids": n_grids,
             "fit_params": params}
