@@ -80,10 +80,15 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
         Number of workers (jobs in flight); ``None`` is 1 (the number of threads of a Dask
         cluster with a ``distributed.Client`` executor), ``-1`` all cores.
     executor
-        Where jobs run: ``"thread"`` (default), ``"process"``, a ``distributed.Client`` (Dask),
-        or any executor :class:`asha_nb.Search` takes. On ``"thread"`` the folds of the
-        running jobs share a pool of ``n_jobs`` threads, so a worker with no job of its own
-        (the last jobs of a rung, the end of the search) fits folds of a running one.
+        Where the work runs. ``"process"`` (default): the jobs run on threads of this process
+        and their folds on ``n_jobs`` worker processes (joblib's loky, as scikit-learn's
+        ``n_jobs``; started by the first search and reused by later ones), out of the GIL.
+        ``"thread"``: jobs and folds on threads (nothing is copied; scikit-learn's Python
+        code shares the GIL). On both, the folds of the running jobs share the ``n_jobs``
+        workers first come first served, so a worker with no job of its own (the last jobs
+        of a rung, the end of the search) fits folds of a running one. With ``n_jobs=1`` a
+        job fits its folds itself. A ``distributed.Client`` (Dask) or any executor
+        :class:`asha_nb.Search` takes runs whole jobs (their folds one after the other).
     type
         ``"promotion"`` (ASHA as in the paper) or ``"stopping"`` (a candidate goes on after each
         rung unless it falls out of the top ``1/factor`` so far).
@@ -140,7 +145,7 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
                  scoring: Any = None, cv: Any = 5, refit: Any = True,
                  error_score: Any = np.nan, return_train_score: bool = False,
                  random_state: Any = None, n_jobs: int | None = None,
-                 executor: Any = "thread", type: str = "promotion",
+                 executor: Any = "process", type: str = "promotion",
                  time_budget: float | None = None, journal: Any = None,
                  progress: bool = False, dashboard: bool = False) -> None:
         self.estimator = estimator
@@ -206,7 +211,7 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
                 failed.set()
 
         search = Search(setup["objective"], setup["space"], scheduler={"type": self.type},
-                        executor=self.executor, n_workers=setup["n_workers"],
+                        executor=setup["executor"], n_workers=setup["n_workers"],
                         journal=self.journal, max_trials=setup["n_candidates"],
                         time_budget=self.time_budget, seed=setup["seed"],
                         min_resource=setup["min_resources"],

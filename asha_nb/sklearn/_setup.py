@@ -228,7 +228,7 @@ def _n_jobs(n_jobs: Any, executor: Any) -> int:
 def setup(search_cv: Any, X: Any, y: Any, params: dict[str, Any]) -> dict[str, Any]:
     """Check ``search_cv``'s arguments against ``X, y`` and build what its search runs.
 
-    Returns a dict: ``objective``, ``space``, ``n_workers``, ``n_candidates``, ``seed``,
+    Returns a dict: ``objective``, ``space``, ``executor`` (of the search), ``n_workers``, ``n_candidates``, ``seed``,
     ``min_resources``, ``max_resources``, ``top_resources`` (the top rung's),
     ``scorers``, ``rank_metric``, ``multimetric``,
     ``n_splits``, ``n_grids`` and ``fit_params``.
@@ -256,16 +256,19 @@ def setup(search_cv: Any, X: Any, y: Any, params: dict[str, Any]) -> dict[str, A
     n_classes = len(np.unique(np.asarray(y))) if classifier and y is not None else 1
     min_r, max_r, top, n_cand = _resources(search_cv, n_samples, n_splits, n_classes)
     n_jobs = _n_jobs(search_cv.n_jobs, search_cv.executor)
+    executor = search_cv.executor
+    folds = executor if isinstance(executor, str) and executor in ("thread", "process") \
+        else "serial"
     rng = check_random_state(search_cv.random_state)
     seed = int(rng.randint(2**31 - 1))
     sub_seed = int(rng.randint(2**31 - 1))
     objective = CVObjective(
         est, X, y, params, splits, scorer_map, rank_metric, search_cv.resource, top, warm,
         classes, search_cv.error_score, bool(search_cv.return_train_score), sub_seed,
-        classifier, n_grids,
-        fold_workers=n_jobs if isinstance(search_cv.executor, str)
-        and search_cv.executor == "thread" else 1)
+        classifier, n_grids, folds=folds, n_fold_workers=n_jobs)
+    # jobs of "process" run on threads: their folds go to the worker processes
     return {"objective": objective, "space": space, "n_workers": n_jobs,
+            "executor": "thread" if folds != "serial" else executor,
             "n_candidates": n_cand, "seed": seed, "min_resources": min_r,
             "max_resources": max_r, "top_resources": top, "scorers": scorer_map, "rank_metric": rank_metric,
             "multimetric": multimetric, "n_splits": n_splits, "n_grids": n_grids,

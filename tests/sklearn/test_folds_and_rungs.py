@@ -94,5 +94,97 @@ def test_a_lone_job_spreads_its_folds_over_the_free_workers():
     BARRIERS["pairs"] = threading.Barrier(2, timeout=20)
     cv = ASHASearchCV(Together(key="pairs"), {"a": [1.0]}, resource="n_samples",
                       min_resources=40, max_resources=120, n_candidates=1, cv=4, n_jobs=2,
+                      executor="thread",
                       error_score="raise", refit=False, random_state=0).fit(X_IRIS, Y_IRIS)
     assert list(cv.cv_results_["status"]) == ["ok"]
+
+
+class Epochs(ClassifierMixin, BaseEstimator):
+    """Counts its partial_fit calls, its own and those of every instance (CALLS)."""
+
+    CALLS = [0]
+
+    def __init__(self, a=0.0):
+        self.a = a
+
+    def partial_fit(self, X, y, classes=None):
+        Epochs.CALLS[0] += 1
+        self.epochs_ = getattr(self, "epochs_", 0) + 1
+        self.classes_ = classes
+        return self
+
+    def fit(self, X, y):
+        return self.partial_fit(X, y, np.unique(y))
+
+    def predict(self, X):
+        return np.full(len(X), self.classes_[0])
+
+    def score(self, X, y):
+        return float(self.a)
+
+
+def test_partial_fit_promotion_trains_only_the_extra_epochs():
+    Epochs.CALLS[0] = 0
+    cv = ASHASearchCV(Epochs(), {"a": stats.uniform(0, 1)}, resource="partial_fit",
+                      min_resources=1, max_resources=9, n_candidates=9, cv=3, refit=False,
+                      scoring={"a": lambda e, X, y: float(e.a),
+                               "epochs": lambda e, X, y: float(e.epochs_)},
+                      n_jobs=1, random_state=0).fit(X_IRIS, Y_IRIS)
+    r = cv.cv_results_
+    assert (r["mean_test_epochs"] == r["n_resources"]).all()
+    previous = {0: 0, 1: 1, 2: 3}  # the rung below's resource: what a promotion continues
+    extra = sum(res - previous[int(rung)] for res, rung in zip(r["n_resources"], r["iter"]))
+    assert Epochs.CALLS[0] == 3 * extra  # 3 folds; refitting promoted ones would cost more
+    assert (r["iter"] > 0).any()
+
+
+class WarmCounter(ClassifierMixin, BaseEstimator):
+    """warm_start estimator whose fit records the max_iter of every call."""
+
+    def __init__(self, a=0.0, max_iter=1, warm_start=False):
+        self.a = a
+        self.max_iter = max_iter
+        self.warm_start = warm_start
+
+    def fit(self, X, y):
+        self.calls_ = [*getattr(self, "calls_", []), self.max_iter] if self.warm_start \
+            else [self.max_iter]
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.classes_[0])
+
+    def score(self, X, y):
+        return float(self.a)
+
+
+def test_process_folds_continue_promoted_candidates_and_keep_the_candidates():
+    kw = dict(resource="max_iter", min_resources=2, max_resources=18, n_candidates=9,
+              random_state=0, n_jobs=2,
+              scoring={"a": lambda e, X, y: float(e.a),
+                       "calls": lambda e, X, y: float(len(e.calls_)),
+                       "trained": lambda e, X, y: float(sum(e.calls_))}, refit="a")
+    procs = ASHASearchCV(WarmCounter(), {"a": stats.uniform(0, 1)}, executor="process",
+                         **kw).fit(X_IRIS, Y_IRIS)
+    threads = ASHASearchCV(WarmCounter(), {"a": stats.uniform(0, 1)}, executor="thread",
+                           **kw).fit(X_IRIS, Y_IRIS)
+    r = procs.cv_results_
+    assert set(r["n_resources"]) == {2, 6, 18}
+    # the fitted fold estimators went to a worker process and back: one fit call per rung
+    assert (r["mean_test_calls"] == r["iter"] + 1).all()
+    assert (r["mean_test_trained"] == r["n_resources"]).all()
+    # the jobs ran on threads; their folds in worker processes
+    assert type(procs.search_.executor).__name__ == "ThreadExecutor"
+    ours = {int(t): p["a"] for t, p in zip(r["trial_id"], r["params"])}
+    theirs = {int(t): p["a"] for t, p in zip(threads.cv_results_["trial_id"],
+                                             threads.cv_results_["params"])}
+    assert ours == theirs
+    assert procs.best_estimator_.max_iter == 18
+
+
+def test_process_folds_raise_the_original_error():
+    with pytest.raises(ValueError, match="'alpha' parameter"):  # scikit-learn's own error
+        ASHASearchCV(SGDClassifier(), {"alpha": [-1.0]}, resource="max_iter", min_resources=1,
+                     max_resources=3, n_candidates=2, n_jobs=2, executor="process",
+                     error_score="raise").fit(X_IRIS, Y_IRIS)
