@@ -139,10 +139,11 @@ class CVObjective:
         self._threads: ThreadFolds | None = (
             ThreadFolds(self.n_fold_workers) if self.folds == "thread" else None)
         self._token = uuid.uuid4().hex
+        self._subsamples: dict[tuple[int, float], tuple[np.ndarray, np.ndarray]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(_threads=None, folds="serial", failures={})
+        state.update(_threads=None, folds="serial", failures={}, _subsamples={})
         return state
 
     def close(self) -> None:
@@ -267,7 +268,7 @@ class CVObjective:
             apply_in_thread()  # the search's OpenMP cap, in this pool thread too
         train, test = self.splits[k]
         if self.resource == "n_samples":
-            train, test = self._subsample(train, test, trial.resource)
+            train, test = self._subsample(train, test, trial.resource, k)
         X_train, X_test = _safe_indexing(self.X, train), _safe_indexing(self.X, test)
         y_train = None if self.y is None else _safe_indexing(self.y, train)
         y_test = None if self.y is None else _safe_indexing(self.y, test)
@@ -312,13 +313,19 @@ class CVObjective:
         return est
 
     def _subsample(self, train: np.ndarray, test: np.ndarray,
-                   resource: float) -> tuple[np.ndarray, np.ndarray]:
-        """Stratified (classifiers) subsample of both folds to ``resource / n_samples``, the
-        same for every candidate of a rung (scikit-learn's halving subsamples both too)."""
+                   resource: float, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Stratified (classifiers) subsample of both parts of fold ``k`` to
+        ``resource / n_samples``, the same for every candidate of a rung (scikit-learn's
+        halving subsamples both too): drawn once per fold and rung, then reused."""
         fraction = float(resource) / self.n_samples
         if fraction >= 1:
             return train, test
-        return (self._resample(train, fraction), self._resample(test, fraction))
+        key = (k, float(resource))
+        cached = self._subsamples.get(key)
+        if cached is None:
+            cached = (self._resample(train, fraction), self._resample(test, fraction))
+            self._subsamples[key] = cached  # a race only draws the same subsample twice
+        return cached
 
     def _resample(self, idx: np.ndarray, fraction: float) -> np.ndarray:
         from sklearn.utils import _safe_indexing, resample
