@@ -188,3 +188,25 @@ def test_process_folds_raise_the_original_error():
         ASHASearchCV(SGDClassifier(), {"alpha": [-1.0]}, resource="max_iter", min_resources=1,
                      max_resources=3, n_candidates=2, n_jobs=2, executor="process",
                      error_score="raise").fit(X_IRIS, Y_IRIS)
+
+
+def test_by_default_folds_run_in_worker_processes_and_jobs_on_threads():
+    import os
+
+    cv = ASHASearchCV(SGDClassifier(random_state=0), {"alpha": stats.loguniform(1e-5, 1e-1)},
+                      resource="max_iter", min_resources=1, max_resources=3, n_candidates=3,
+                      n_jobs=2, cv=3, refit="a", random_state=0,
+                      scoring={"a": "accuracy", "pid": lambda e, X, y: float(os.getpid())})
+    cv.fit(X_IRIS, Y_IRIS)
+    pids = {cv.cv_results_[f"split{k}_test_pid"][i] for k in range(3)
+            for i in range(len(cv.cv_results_["params"]))}
+    assert os.getpid() not in pids and len(pids) <= 2
+    assert type(cv.search_.executor).__name__ == "ThreadExecutor"
+    serial = clone_with(cv, n_jobs=1).fit(X_IRIS, Y_IRIS)  # one worker: no pool to wait for
+    assert set(serial.cv_results_["mean_test_pid"]) == {float(os.getpid())}
+
+
+def clone_with(est, **params):
+    from sklearn.base import clone
+
+    return clone(est).set_params(**params)
