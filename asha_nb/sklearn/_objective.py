@@ -7,6 +7,10 @@ scores of every split, fit and score times, the traceback of a failed fit) trave
 trial's checkpoint, together with the fitted estimators a promoted job continues from
 (``warm_start`` and ``partial_fit`` resources): the checkpoint is the only thing besides the
 value that comes back from every executor.
+
+With ``n_jobs > 1`` a job's folds go to a pool shared by all the search's jobs (threads or
+processes; see :mod:`asha_nb.sklearn._folds`). A pickled objective (asha_nb's process and Dask
+workers) fits its folds one after the other.
 """
 
 from __future__ import annotations
@@ -15,10 +19,13 @@ import copy
 import numbers
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from ._folds import ThreadFolds
 
 __all__ = ["CVObjective", "to_params", "slice_params"]
 
@@ -92,6 +99,12 @@ class CVObjective:
         Subsample classifiers' folds stratified by class.
     n_grids
         Number of dicts in ``param_distributions`` (see :func:`to_params`).
+    folds
+        Where a job's folds are fitted: ``"serial"`` (one after the other, in the job),
+        ``"thread"`` or ``"process"`` (a pool of ``n_fold_workers`` shared by the jobs; see
+        :mod:`asha_nb.sklearn._folds`). A pickled copy is ``"serial"``.
+    n_fold_workers
+        Size of the fold pool.
     """
 
     __asha_form__ = "trial"
@@ -101,7 +114,7 @@ class CVObjective:
                  scorers: Mapping[str, Callable[..., Any]], rank_metric: str, resource: str,
                  max_resource: float, warm: str | None, classes: Any, error_score: Any,
                  return_train_score: bool, subsample_seed: int, stratify: bool,
-                 n_grids: int) -> None:
+                 n_grids: int, folds: str = "serial", n_fold_workers: int = 1) -> None:
         self.estimator = estimator
         self.X = X
         self.y = y
@@ -121,6 +134,22 @@ class CVObjective:
         #: job id -> the exception a fit raised (filled only where jobs run in this process:
         #: the thread executor), so ``error_score="raise"`` re-raises the original exception.
         self.failures: dict[int, BaseException] = {}
+        self.folds = folds if n_fold_workers > 1 else "serial"
+        self.n_fold_workers = max(1, int(n_fold_workers))
+        self._threads: ThreadFolds | None = (
+            ThreadFolds(self.n_fold_workers) if self.folds == "thread" else None)
+        self._token = uuid.uuid4().hex
+        self._subsamples: dict[tuple[int, float], tuple[np.ndarray, np.ndarray]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.update(_threads=None, folds="serial", failures={}, _subsamples={})
+        return state
+
+    def close(self) -> None:
+        """Let the fold threads go (the process pool stays for the next search)."""
+        if self._threads is not None:
+            self._threads.close()
 
     @property
     def n_samples(self) -> int:
@@ -159,45 +188,106 @@ class CVObjective:
                 if entry["train"] is not None:
                     entry["train"][name] = [float(self.error_score)] * n
             models = None
-        keep = models if (models is not None and self.warm is not None
-                          and trial.resource < self.max_resource) else None
+        keep = models if (models is not None and self.keeps_models(trial.resource)) else None
         trial.save({"history": [*history, entry], "models": keep})
         return float(np.mean(entry["test"][self.rank_metric]))
 
     def _cross_validate(self, trial: Any, params: Mapping[str, Any],
                         prev_models: Sequence[Any] | None, entry: dict[str, Any]) -> list[Any]:
+        n = len(self.splits)
+
+        def prev(k: int) -> Any:
+            return None if prev_models is None else prev_models[k]
+
+        if self.folds == "thread":
+            assert self._threads is not None
+            pool = self._threads.get()
+            folds = _gather(trial, [pool.submit(self.fold, trial, params, prev(k), k)
+                                    for k in range(n)])
+        elif self.folds == "process":
+            folds = self._process_folds(trial, dict(params), prev)
+        else:
+            folds = []
+            for k in range(n):
+                if trial.should_stop():
+                    raise _Stopped
+                folds.append(self.fold(trial, params, prev(k), k))
+        models = []
+        for k, (est, fit_time, score_time, test, train) in enumerate(folds):
+            entry["fit_time"][k] = fit_time
+            entry["score_time"][k] = score_time
+            for name in self.scorers:
+                entry["test"][name][k] = test[name]
+                if entry["train"] is not None:
+                    entry["train"][name][k] = train[name]
+            models.append(est)
+        return models
+
+    def _process_folds(self, trial: Any, params: dict[str, Any],
+                       prev: Callable[[int], Any]) -> list[Any]:
+        from ._folds import MISSING, process_pool, reset_process_pool, run_fold
+
+        if trial.should_stop():
+            raise _Stopped
+        pool = process_pool(self.n_fold_workers)
+        keep = self.keeps_models(trial.resource)
+
+        def submit(k: int, objective: Any) -> Any:
+            return pool.submit(run_fold, self._token, objective, trial.resource,
+                               trial.resume_from, params, prev(k), k, keep)
+
+        try:
+            futures = [submit(k, None) for k in range(len(self.splits))]
+            folds = _gather(trial, futures)
+            for k, fold in enumerate(folds):
+                if isinstance(fold, str) and fold == MISSING:  # a worker new to this search
+                    folds[k] = _gather(trial, [submit(k, self)])[0]
+        except Exception as exc:
+            if type(exc).__name__ == "BrokenProcessPool":
+                reset_process_pool(pool)
+            raise
+        return folds
+
+    def keeps_models(self, resource: float) -> bool:
+        """Whether a job at ``resource`` keeps its fitted estimators for its promotion."""
+        return (self.warm is not None or self.resource == "partial_fit") and \
+            resource < self.max_resource
+
+    def fold(self, trial: Any, params: Mapping[str, Any], prev_model: Any,
+             k: int) -> tuple[Any, float, float, dict[str, float], dict[str, float]]:
+        """Fit and score fold ``k`` (continuing ``prev_model`` if not ``None``): the
+        estimator, fit and score times, test and train scores."""
         from sklearn.base import clone
         from sklearn.utils import _safe_indexing
 
-        resource = trial.resource
-        models = []
-        for k, (train, test) in enumerate(self.splits):
-            if trial.should_stop():
-                raise _Stopped
-            if self.resource == "n_samples":
-                train, test = self._subsample(train, test, resource)
-            X_train, X_test = _safe_indexing(self.X, train), _safe_indexing(self.X, test)
-            y_train = None if self.y is None else _safe_indexing(self.y, train)
-            y_test = None if self.y is None else _safe_indexing(self.y, test)
-            fit_params = slice_params(self.fit_params, self.n_samples, train)
-            t0 = time.perf_counter()
-            if prev_models is not None:
-                est = copy.deepcopy(prev_models[k])  # the stored checkpoint stays as it was
-            else:
-                est = clone(self.estimator).set_params(**clone(dict(params), safe=False))
-            est = self._train(trial, est, X_train, y_train, fit_params,
-                              continued=prev_models is not None)
-            t1 = time.perf_counter()
-            entry["fit_time"][k] = t1 - t0
-            for name, scorer in self.scorers.items():
-                entry["test"][name][k] = _score(scorer, est, X_test, y_test)
-            t2 = time.perf_counter()
-            entry["score_time"][k] = t2 - t1
-            if entry["train"] is not None:
-                for name, scorer in self.scorers.items():
-                    entry["train"][name][k] = _score(scorer, est, X_train, y_train)
-            models.append(est)
-        return models
+        from .._threads import apply_in_thread
+
+        if trial.should_stop():
+            raise _Stopped
+        if self.folds == "thread":
+            apply_in_thread()  # the search's OpenMP cap, in this pool thread too
+        train, test = self.splits[k]
+        if self.resource == "n_samples":
+            train, test = self._subsample(train, test, trial.resource, k)
+        X_train, X_test = _safe_indexing(self.X, train), _safe_indexing(self.X, test)
+        y_train = None if self.y is None else _safe_indexing(self.y, train)
+        y_test = None if self.y is None else _safe_indexing(self.y, test)
+        fit_params = slice_params(self.fit_params, self.n_samples, train)
+        t0 = time.perf_counter()
+        if prev_model is not None:
+            est = copy.deepcopy(prev_model)  # the stored checkpoint stays as it was
+        else:
+            est = clone(self.estimator).set_params(**clone(dict(params), safe=False))
+        est = self._train(trial, est, X_train, y_train, fit_params,
+                          continued=prev_model is not None)
+        t1 = time.perf_counter()
+        test_scores = {name: _score(scorer, est, X_test, y_test)
+                       for name, scorer in self.scorers.items()}
+        t2 = time.perf_counter()
+        train_scores = ({name: _score(scorer, est, X_train, y_train)
+                         for name, scorer in self.scorers.items()}
+                        if self.return_train_score else {})
+        return est, t1 - t0, t2 - t1, test_scores, train_scores
 
     def _train(self, trial: Any, est: Any, X: Any, y: Any, fit_params: Mapping[str, Any], *,
                continued: bool) -> Any:
@@ -223,13 +313,19 @@ class CVObjective:
         return est
 
     def _subsample(self, train: np.ndarray, test: np.ndarray,
-                   resource: float) -> tuple[np.ndarray, np.ndarray]:
-        """Stratified (classifiers) subsample of both folds to ``resource / n_samples``, the
-        same for every candidate of a rung (scikit-learn's halving subsamples both too)."""
+                   resource: float, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Stratified (classifiers) subsample of both parts of fold ``k`` to
+        ``resource / n_samples``, the same for every candidate of a rung (scikit-learn's
+        halving subsamples both too): drawn once per fold and rung, then reused."""
         fraction = float(resource) / self.n_samples
         if fraction >= 1:
             return train, test
-        return (self._resample(train, fraction), self._resample(test, fraction))
+        key = (k, float(resource))
+        cached = self._subsamples.get(key)
+        if cached is None:
+            cached = (self._resample(train, fraction), self._resample(test, fraction))
+            self._subsamples[key] = cached  # a race only draws the same subsample twice
+        return cached
 
     def _resample(self, idx: np.ndarray, fraction: float) -> np.ndarray:
         from sklearn.utils import _safe_indexing, resample
@@ -261,3 +357,18 @@ def _warm_start_name(resource: str) -> str:
     """``warm_start`` beside the resource parameter (``"clf__max_iter"`` -> ``"clf__warm_start"``)."""
     prefix, sep, _ = resource.rpartition("__")
     return f"{prefix}{sep}warm_start"
+
+
+def _gather(trial: Any, futures: list[Any]) -> list[Any]:
+    """The futures' results in order; on a failure or a stop request the folds not started
+    yet are cancelled (running ones end on their own)."""
+    try:
+        out = []
+        for f in futures:
+            out.append(f.result())
+            if trial.should_stop() and len(out) < len(futures):
+                raise _Stopped
+        return out
+    finally:
+        for f in futures:
+            f.cancel()

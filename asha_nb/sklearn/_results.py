@@ -1,18 +1,23 @@
-"""``cv_results_`` of :class:`~asha_nb.sklearn.ASHASearchCV`: one row per job (candidate and
-rung), in scikit-learn's column names, from the search's records and the split scores its jobs
-brought back in their trials' checkpoints."""
+"""What :class:`~asha_nb.sklearn.ASHASearchCV` sets when its search ends: ``cv_results_`` (one
+row per job, candidate and rung, in scikit-learn's column names, from the search's records and
+the split scores its jobs brought back in their trials' checkpoints), ``best_*``, the rung
+attributes, and the refitted ``best_estimator_``."""
 
 from __future__ import annotations
 
+import numbers
+import time
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..core import JobStatus
-from ._objective import to_params
+from ..errors import SearchStateError
+from ._objective import CVObjective, to_params
 
-__all__ = ["build_cv_results", "default_best_index"]
+__all__ = ["build_cv_results", "default_best_index", "finish", "refit_best"]
 
 
 def build_cv_results(records: Sequence[Any], checkpoints: Mapping[int, Any],
@@ -118,3 +123,98 @@ def default_best_index(results: Mapping[str, Any], key: str) -> int:
     top = res[finite].max()
     idx = np.flatnonzero(finite & (res == top))
     return int(idx[np.argmax(means[idx])])
+
+
+def finish(search_cv: Any, search: Any, state: dict[str, Any]) -> None:
+    """Set ``search_cv``'s fitted attributes from its ended ``search`` (and refit)."""
+    from sklearn.exceptions import FitFailedWarning
+
+    objective: CVObjective = state["objective"]
+    records = search.records()
+    if search_cv.error_score == "raise":
+        for rec in records:
+            if rec.status is JobStatus.FAILED:
+                exc = objective.failures.get(rec.job_id)
+                if exc is not None:
+                    raise exc
+                raise ValueError(
+                    f"a fit failed with error_score='raise' (trial {rec.trial_id}, "
+                    f"resource {rec.resource}, params "
+                    f"{to_params(rec.config, state['n_grids'])}):\n{rec.error}")
+    if search.state == "failed":
+        reason = search.snapshot().reason
+        raise SearchStateError(f"the search failed: {reason or 'see search_.results()'}")
+    # the last checkpoint of every trial carries its jobs' split scores back from every executor
+    results, n_failed = build_cv_results(
+        records, search.checkpoints(), state["scorers"], state["n_splits"],
+        state["n_grids"], bool(search_cv.return_train_score), state["multimetric"])
+    if not len(results["params"]):
+        raise SearchStateError("the search ended before any job ran; nothing to report")
+    if n_failed:
+        n_fits = len(results["params"]) * state["n_splits"]
+        first = next(e for e in results["error"] if e)
+        warnings.warn(
+            f"\n{n_failed} fits failed out of a total of {n_fits}.\nThe score on these "
+            f"train-test partitions for these parameters will be set to "
+            f"{search_cv.error_score}.\nThe first failure:\n{first}", FitFailedWarning,
+            stacklevel=3)
+    rank = state["rank_metric"]
+    search_cv.multimetric_ = state["multimetric"]
+    search_cv.scorer_ = state["scorers"] if search_cv.multimetric_ else state["scorers"]["score"]
+    search_cv.n_splits_ = state["n_splits"]
+    search_cv.cv_results_ = results
+    rungs = list(search.scheduler.rung_resources[0])
+    ran = sorted(set(int(r) for r in results["iter"]))
+    search_cv.n_resources_ = [_plain_number(rungs[i]) for i in ran]
+    search_cv.n_candidates_ = [int(np.sum(results["iter"] == i)) for i in ran]
+    search_cv.n_iterations_ = len(ran)
+    search_cv.n_possible_iterations_ = len(rungs)
+    search_cv.min_resources_ = state["min_resources"]
+    search_cv.max_resources_ = state["max_resources"]
+    refit = search_cv.refit
+    if refit is not False or not search_cv.multimetric_:
+        if callable(refit):
+            best = refit(results)
+            if not isinstance(best, numbers.Integral) or isinstance(best, bool):
+                raise TypeError("best_index_ returned is not an integer")
+            if not 0 <= int(best) < len(results["params"]):
+                raise IndexError("best_index_ index out of range")
+        else:
+            best = default_best_index(results, f"mean_test_{rank}")
+            search_cv.best_score_ = float(results[f"mean_test_{rank}"][best])
+        search_cv.best_index_ = int(best)
+        search_cv.best_params_ = results["params"][search_cv.best_index_]
+    if refit is not False:
+        refit_best(search_cv, state)
+
+
+def refit_best(search_cv: Any, state: dict[str, Any]) -> None:
+    """Fit a clone with ``best_params_`` on all the data at the top resource: set
+    ``best_estimator_`` and ``refit_time_``."""
+    from sklearn.base import clone
+
+    X, y, fit_params = state["X"], state["y"], state["fit_params"]
+    est = clone(search_cv.estimator).set_params(**clone(search_cv.best_params_, safe=False))
+    resource = search_cv.resource
+    t0 = time.perf_counter()
+    if resource == "partial_fit":
+        objective: CVObjective = state["objective"]
+        extra = {} if objective.classes is None else {"classes": objective.classes}
+        for _ in range(state["max_resources"]):
+            est.partial_fit(X, y, **extra, **fit_params)
+    else:
+        if resource != "n_samples":
+            est.set_params(**{resource: state["max_resources"]})
+        if y is None:
+            est.fit(X, **fit_params)
+        else:
+            est.fit(X, y, **fit_params)
+    search_cv.refit_time_ = time.perf_counter() - t0
+    search_cv.best_estimator_ = est
+    if hasattr(est, "feature_names_in_"):
+        search_cv.feature_names_in_ = est.feature_names_in_
+
+
+def _plain_number(v: Any) -> int | float:
+    f = float(v)
+    return int(f) if f.is_integer() else f

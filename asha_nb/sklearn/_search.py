@@ -3,31 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import numbers
-import os
 import threading
 import time
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from sklearn.base import clone, is_classifier
-from sklearn.exceptions import FitFailedWarning
-from sklearn.model_selection import check_cv
 from sklearn.model_selection._search import BaseSearchCV
-from sklearn.utils.validation import _num_samples, indexable
 
-from .. import space as _space
 from ..core import JobStatus
-from ..errors import InvalidParameterError, InvalidTypeError, SearchStateError
-from ._objective import GRID_KEY, CVObjective, to_params
-from ._results import build_cv_results, default_best_index
+from ..errors import InvalidParameterError, SearchStateError
+from . import _setup
+from ._objective import GRID_KEY
+from ._results import finish
+from ._setup import grids
 
 __all__ = ["ASHASearchCV"]
-
-_RESOURCE_HINT = ("'n_samples', 'partial_fit' or the name of an estimator parameter such as "
-                  "'max_iter' or 'n_estimators'")
 
 
 class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no type stubs
@@ -60,11 +51,16 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
         (one call of ``partial_fit`` per resource unit on each training fold; a promoted
         candidate continues; classifiers get ``classes``).
     min_resources
-        Resource of the first rung: an integer, or ``"smallest"`` (``2 * n_splits`` samples,
-        times the number of classes for a classifier, for ``"n_samples"``; 1 otherwise).
+        Resource of the first rung: an integer, ``"smallest"`` (``2 * n_splits`` samples,
+        times the number of classes for a classifier, for ``"n_samples"``; 1 otherwise) or
+        ``"exhaust"`` (as scikit-learn's halving: the largest start from which the rungs the
+        candidates need, ``1 + floor(log_factor(n_candidates))`` and at least two, reach
+        ``max_resources``: ``max_resources // factor**(rungs - 1)``, at least ``"smallest"``).
     max_resources
-        Resource of the top rung (and of the refit): an integer, or ``"auto"`` (the number of
-        samples; only for ``"n_samples"``).
+        Resource of the top rung (and of the refit): an integer, or ``"auto"`` (for
+        ``"n_samples"`` only: the refit uses all the samples and, as in
+        ``HalvingRandomSearchCV``, the top rung is the largest ``min_resources * factor**k``
+        not above the number of samples).
     factor
         ``eta``: each rung promotes its top ``1/factor`` and multiplies the resource by it
         (integer >= 2).
@@ -84,8 +80,15 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
         Number of workers (jobs in flight); ``None`` is 1 (the number of threads of a Dask
         cluster with a ``distributed.Client`` executor), ``-1`` all cores.
     executor
-        Where jobs run: ``"thread"`` (default), ``"process"``, a ``distributed.Client`` (Dask),
-        or any executor :class:`asha_nb.Search` takes.
+        Where the work runs. ``"process"`` (default): the jobs run on threads of this process
+        and their folds on ``n_jobs`` worker processes (joblib's loky, as scikit-learn's
+        ``n_jobs``; started by the first search and reused by later ones), out of the GIL.
+        ``"thread"``: jobs and folds on threads of this process (nothing is copied, nothing
+        needs to pickle, but scikit-learn's Python code shares the GIL). On both, the folds of the running jobs share the ``n_jobs``
+        workers first come first served, so a worker with no job of its own (the last jobs
+        of a rung, the end of the search) fits folds of a running one. With ``n_jobs=1`` a
+        job fits its folds itself. A ``distributed.Client`` (Dask) or any executor
+        :class:`asha_nb.Search` takes runs whole jobs (their folds one after the other).
     type
         ``"promotion"`` (ASHA as in the paper) or ``"stopping"`` (a candidate goes on after each
         rung unless it falls out of the top ``1/factor`` so far).
@@ -142,7 +145,7 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
                  scoring: Any = None, cv: Any = 5, refit: Any = True,
                  error_score: Any = np.nan, return_train_score: bool = False,
                  random_state: Any = None, n_jobs: int | None = None,
-                 executor: Any = "thread", type: str = "promotion",
+                 executor: Any = "process", type: str = "promotion",
                  time_budget: float | None = None, journal: Any = None,
                  progress: bool = False, dashboard: bool = False) -> None:
         self.estimator = estimator
@@ -198,7 +201,7 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
             raise SearchStateError(
                 "cannot start: this ASHASearchCV's search is still running; wait() for it or "
                 "stop it (search_.stop()) first")
-        setup = self._setup(X, y, params)
+        setup = _setup.setup(self, X, y, params)
         from .._notebook import Search
 
         failed = threading.Event()
@@ -208,11 +211,11 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
                 failed.set()
 
         search = Search(setup["objective"], setup["space"], scheduler={"type": self.type},
-                        executor=self.executor, n_workers=setup["n_workers"],
+                        executor=setup["executor"], n_workers=setup["n_workers"],
                         journal=self.journal, max_trials=setup["n_candidates"],
                         time_budget=self.time_budget, seed=setup["seed"],
                         min_resource=setup["min_resources"],
-                        max_resource=setup["max_resources"], reduction_factor=self.factor,
+                        max_resource=setup["top_resources"], reduction_factor=self.factor,
                         mode="max", progress=bool(self.progress))
         if self.error_score == "raise":
             search.subscribe(on_event)
@@ -267,7 +270,8 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
             if bar is not None:
                 bar.close()
         self._fit_state = None
-        self._finish(search, state)
+        state["objective"].close()
+        finish(self, search, state)
         return self
 
     async def fit_async(self, X: Any, y: Any = None, **params: Any) -> ASHASearchCV:
@@ -309,261 +313,7 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
 
     # ------------------------------------------------------------------ set-up
     def _grids(self) -> list[Mapping[str, Any]]:
-        pd_ = self.param_distributions
-        grids = [pd_] if isinstance(pd_, Mapping) else pd_
-        if not isinstance(grids, Sequence) or isinstance(grids, str) or not grids or not all(
-                isinstance(g, Mapping) and g for g in grids):
-            raise InvalidTypeError(
-                "param_distributions must be a non-empty dict {name: values} or a non-empty "
-                f"list of such dicts; got {pd_!r:.200}")
-        return list(grids)
-
-    def _space(self) -> dict[str, Any]:
-        grids = self._grids()
-
-        def domain(v: Any) -> Any:
-            if isinstance(v, (list, tuple, np.ndarray)) and not isinstance(v, str):
-                if len(v) == 0:
-                    raise InvalidParameterError(
-                        "param_distributions: a list of values must not be empty")
-                return _space.choice(list(v))
-            return v
-
-        if len(grids) == 1:
-            sp = {k: domain(v) for k, v in grids[0].items()}
-        else:
-            sp = {GRID_KEY: _space.choice(list(range(len(grids))))}
-            for i, g in enumerate(grids):
-                sp.update({f"{i}:{k}": domain(v) for k, v in g.items()})
-        return sp
-
-    def _setup(self, X: Any, y: Any, params: dict[str, Any]) -> dict[str, Any]:
-        from sklearn.utils import check_random_state
-
-        est = self.estimator
-        if not hasattr(est, "fit"):
-            raise InvalidTypeError(f"estimator must have a fit method; got {est!r:.200}")
-        X, y = indexable(X, y)
-        params = dict(params)
-        groups = params.pop("groups", None)
-        n_samples = int(_num_samples(X))
-        classifier = is_classifier(est)
-        cv = check_cv(self.cv, y, classifier=classifier)
-        splits = list(cv.split(X, y, groups))
-        n_splits = len(splits)
-        scorers, rank_metric, multimetric = self._scorers()
-        space = self._space()
-        n_grids = len(self._grids())
-
-        factor = self.factor
-        if isinstance(factor, bool) or not isinstance(factor, numbers.Integral) or int(factor) < 2:
-            raise InvalidParameterError(f"factor must be an integer >= 2, got {factor!r}")
-        if self.type not in ("promotion", "stopping"):
-            raise InvalidParameterError(
-                f"type must be one of 'promotion', 'stopping'; got {self.type!r}")
-        if self.error_score != "raise" and not (
-                isinstance(self.error_score, numbers.Real)
-                and not isinstance(self.error_score, bool)):
-            raise InvalidParameterError(
-                f"error_score must be 'raise' or a number, got {self.error_score!r}")
-        if not (self.refit is True or self.refit is False or callable(self.refit)
-                or (isinstance(self.refit, str) and multimetric)):
-            raise InvalidParameterError(
-                f"refit must be True, False, a callable, or (with several metrics) a metric "
-                f"name; got {self.refit!r}")
-
-        resource = self.resource
-        warm: str | None = None
-        classes = None
-        if not isinstance(resource, str):
-            raise InvalidTypeError(f"resource must be {_RESOURCE_HINT}; got {resource!r}")
-        est_params = est.get_params(deep=True)
-        if resource == "partial_fit":
-            if not hasattr(est, "partial_fit"):
-                raise InvalidParameterError(
-                    f"resource='partial_fit' needs an estimator with partial_fit; "
-                    f"{type(est).__name__} has none")
-            if classifier and y is not None:
-                classes = np.unique(np.asarray(y))
-        elif resource != "n_samples":
-            if resource not in est_params:
-                raise InvalidParameterError(
-                    f"resource must be {_RESOURCE_HINT}; {resource!r} is not a parameter of "
-                    f"{type(est).__name__}")
-            for g in self._grids():
-                if resource in g:
-                    raise InvalidParameterError(
-                        f"param_distributions must not contain the resource {resource!r}: the "
-                        "search sets it per rung")
-            warm = _warm_mode(est, est_params, resource)
-        min_r = self.min_resources
-        if min_r == "smallest":
-            if resource == "n_samples":
-                n_classes = len(np.unique(np.asarray(y))) if classifier and y is not None else 1
-                min_r = 2 * n_splits * n_classes
-            else:
-                min_r = 1
-        max_r = self.max_resources
-        if max_r == "auto":
-            if resource != "n_samples":
-                raise InvalidParameterError(
-                    f"max_resources must be an integer with resource={resource!r} ('auto' is "
-                    "the number of samples, for resource='n_samples' only)")
-            max_r = n_samples
-        for name, v in (("min_resources", min_r), ("max_resources", max_r)):
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-                raise InvalidParameterError(
-                    f"{name} must be an integer >= 1 (or {'smallest' if name[1] == 'i' else 'auto'!r})"
-                    f"; got {v!r}")
-        min_r, max_r = int(min_r), int(max_r)
-        if resource == "n_samples" and max_r > n_samples:
-            raise InvalidParameterError(
-                f"max_resources must be <= the number of samples ({n_samples}) with "
-                f"resource='n_samples'; got {max_r}")
-        if min_r >= max_r:
-            raise InvalidParameterError(
-                f"min_resources must be < max_resources; got {min_r} and {max_r}")
-        n_cand = self.n_candidates
-        if n_cand == "exhaust":
-            n_cand = max(int(factor), max_r // min_r)
-        if isinstance(n_cand, bool) or not isinstance(n_cand, numbers.Integral) or n_cand < 1:
-            raise InvalidParameterError(
-                f"n_candidates must be an integer >= 1 or 'exhaust'; got {n_cand!r}")
-        n_jobs = self.n_jobs
-        if n_jobs is None:
-            nthreads = getattr(self.executor, "nthreads", None)
-            n_jobs = sum(nthreads().values()) if callable(nthreads) else 1
-        elif n_jobs == -1:
-            n_jobs = os.cpu_count() or 1
-        if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs < 1:
-            raise InvalidParameterError(
-                f"n_jobs must be None, -1 or an integer >= 1; got {self.n_jobs!r}")
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(2**31 - 1))
-        sub_seed = int(rng.randint(2**31 - 1))
-        objective = CVObjective(
-            est, X, y, params, splits, scorers, rank_metric, resource, max_r, warm, classes,
-            self.error_score, bool(self.return_train_score), sub_seed, classifier, n_grids)
-        return {"objective": objective, "space": space, "n_workers": int(n_jobs),
-                "n_candidates": int(n_cand), "seed": seed, "min_resources": min_r,
-                "max_resources": max_r, "scorers": scorers, "rank_metric": rank_metric,
-                "multimetric": multimetric, "n_splits": n_splits, "n_grids": n_grids,
-                "fit_params": params}
-
-    def _scorers(self) -> tuple[dict[str, Any], str, bool]:
-        """``{name: scorer}``, the metric ASHA promotes on, and whether there are several."""
-        from sklearn.metrics import check_scoring
-
-        scoring = self.scoring
-        if scoring is None or isinstance(scoring, str) or callable(scoring):
-            return {"score": check_scoring(self.estimator, scoring)}, "score", False
-        if isinstance(scoring, (list, tuple, set)):
-            names = list(scoring)
-            if not names or not all(isinstance(s, str) for s in names) or \
-                    len(set(names)) != len(names):
-                raise InvalidParameterError(
-                    f"scoring as a list must hold distinct metric names; got {scoring!r}")
-            scorers = {s: check_scoring(self.estimator, s) for s in names}
-        elif isinstance(scoring, Mapping):
-            if not scoring:
-                raise InvalidParameterError("scoring as a dict must not be empty")
-            scorers = {str(k): check_scoring(self.estimator, v) for k, v in scoring.items()}
-        else:
-            raise InvalidTypeError(
-                "scoring must be None, a metric name, a callable, a list of names or a dict "
-                f"{{name: scorer}}; got {scoring!r}")
-        if isinstance(self.refit, str):
-            if self.refit not in scorers:
-                raise InvalidParameterError(
-                    f"refit must be one of the metric names {sorted(scorers)} (or a callable, "
-                    f"or False) with several metrics; got {self.refit!r}")
-            return scorers, self.refit, True
-        if self.refit is True:
-            raise InvalidParameterError(
-                "For multi-metric scoring, refit must be set to a scorer key or a callable to "
-                "refit an estimator with the best parameter setting on the whole data, or to "
-                f"False; got True (metrics: {sorted(scorers)})")
-        return scorers, next(iter(scorers)), True
-
-    # ------------------------------------------------------------------ results
-    def _finish(self, search: Any, state: dict[str, Any]) -> None:
-        objective: CVObjective = state["objective"]
-        records = search.records()
-        if self.error_score == "raise":
-            for rec in records:
-                if rec.status is JobStatus.FAILED:
-                    exc = objective.failures.get(rec.job_id)
-                    if exc is not None:
-                        raise exc
-                    raise ValueError(
-                        f"a fit failed with error_score='raise' (trial {rec.trial_id}, "
-                        f"resource {rec.resource}, params "
-                        f"{to_params(rec.config, state['n_grids'])}):\n{rec.error}")
-        if search.state == "failed":
-            reason = search.snapshot().reason
-            raise SearchStateError(f"the search failed: {reason or 'see search_.results()'}")
-        results, n_failed = build_cv_results(
-            records, _checkpoints(search), state["scorers"], state["n_splits"],
-            state["n_grids"], bool(self.return_train_score), state["multimetric"])
-        if not len(results["params"]):
-            raise SearchStateError("the search ended before any job ran; nothing to report")
-        if n_failed:
-            n_fits = len(results["params"]) * state["n_splits"]
-            first = next(e for e in results["error"] if e)
-            warnings.warn(
-                f"\n{n_failed} fits failed out of a total of {n_fits}.\nThe score on these "
-                f"train-test partitions for these parameters will be set to "
-                f"{self.error_score}.\nThe first failure:\n{first}", FitFailedWarning,
-                stacklevel=3)
-        rank = state["rank_metric"]
-        self.multimetric_ = state["multimetric"]
-        self.scorer_ = state["scorers"] if self.multimetric_ else state["scorers"]["score"]
-        self.n_splits_ = state["n_splits"]
-        self.cv_results_ = results
-        rungs = list(search.scheduler.rung_resources[0])
-        ran = sorted(set(int(r) for r in results["iter"]))
-        self.n_resources_ = [_plain_number(rungs[i]) for i in ran]
-        self.n_candidates_ = [int(np.sum(results["iter"] == i)) for i in ran]
-        self.n_iterations_ = len(ran)
-        self.n_possible_iterations_ = len(rungs)
-        self.min_resources_ = state["min_resources"]
-        self.max_resources_ = state["max_resources"]
-        if self.refit is not False or not self.multimetric_:
-            if callable(self.refit):
-                best = self.refit(results)
-                if not isinstance(best, numbers.Integral) or isinstance(best, bool):
-                    raise TypeError("best_index_ returned is not an integer")
-                if not 0 <= int(best) < len(results["params"]):
-                    raise IndexError("best_index_ index out of range")
-            else:
-                best = default_best_index(results, f"mean_test_{rank}")
-                self.best_score_ = float(results[f"mean_test_{rank}"][best])
-            self.best_index_ = int(best)
-            self.best_params_ = results["params"][self.best_index_]
-        if self.refit is not False:
-            self._refit(state)
-
-    def _refit(self, state: dict[str, Any]) -> None:
-        X, y, fit_params = state["X"], state["y"], state["fit_params"]
-        est = clone(self.estimator).set_params(**clone(self.best_params_, safe=False))
-        resource = self.resource
-        t0 = time.perf_counter()
-        if resource == "partial_fit":
-            objective: CVObjective = state["objective"]
-            extra = {} if objective.classes is None else {"classes": objective.classes}
-            for _ in range(state["max_resources"]):
-                est.partial_fit(X, y, **extra, **fit_params)
-        else:
-            if resource != "n_samples":
-                est.set_params(**{resource: state["max_resources"]})
-            if y is None:
-                est.fit(X, **fit_params)
-            else:
-                est.fit(X, y, **fit_params)
-        self.refit_time_ = time.perf_counter() - t0
-        self.best_estimator_ = est
-        if hasattr(est, "feature_names_in_"):
-            self.feature_names_in_ = est.feature_names_in_
+        return grids(self.param_distributions)
 
     def __getstate__(self) -> dict[str, Any]:
         # The live search (threads, locks, an executor) stays behind: a fitted search pickles
@@ -575,28 +325,6 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
 
     def _run_search(self, evaluate_candidates: Any, *args: Any, **kwargs: Any) -> None:
         raise NotImplementedError("ASHASearchCV runs its own search (asha_nb.Search)")
-
-
-def _warm_mode(est: Any, est_params: Mapping[str, Any], resource: str) -> str | None:
-    """How a promoted candidate continues with a parameter resource (see CVObjective)."""
-    prefix, sep, _ = resource.rpartition("__")
-    if f"{prefix}{sep}warm_start" not in est_params:
-        return None
-    owner = est_params[prefix] if prefix else est
-    cumulative = (type(owner).__module__.startswith("sklearn.ensemble")
-                  or resource.endswith("n_estimators"))
-    return "total" if cumulative else "extra"
-
-
-def _checkpoints(search: Any) -> Mapping[int, Any]:
-    """The last checkpoint of every trial: ``{trial_id: (resource, checkpoint)}`` (they carry
-    each job's split scores back from every executor)."""
-    return search.checkpoints()  # type: ignore[no-any-return]
-
-
-def _plain_number(v: Any) -> int | float:
-    f = float(v)
-    return int(f) if f.is_integer() else f
 
 
 def _display(search: Any) -> None:

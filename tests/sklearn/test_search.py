@@ -338,7 +338,7 @@ def test_background_start_with_stop_and_add_from_another_thread():
     ENTERED.clear()
     cv = ASHASearchCV(Gated(), [{"a": stats.uniform(0, 0.5)}, {"a": [0.7], "fail": [False]}],
                       resource="max_iter", min_resources=1, max_resources=9, n_candidates=12,
-                      random_state=0, n_jobs=2)
+                      random_state=0, n_jobs=2, executor="thread")  # the gate is in this process
     cv.start(X_IRIS, Y_IRIS)
     assert ENTERED.wait(30)  # trial 0 is fitting: the search runs in the background
     added = cv.add_trial({"a": 2.0, "fail": False}, check=False)

@@ -1,0 +1,275 @@
+"""What :class:`~asha_nb.sklearn.ASHASearchCV` checks and builds before its search starts:
+its arguments against the data, the search space of ``param_distributions``, the scorers, the
+rung resources, and the :class:`~asha_nb.sklearn._objective.CVObjective` its jobs run.
+
+The constructor stores its arguments unchanged (scikit-learn's rule); everything is checked
+here, when ``fit`` / ``start`` sees the data.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import space as _space
+from ..errors import InvalidParameterError, InvalidTypeError
+from ._objective import GRID_KEY, CVObjective
+
+__all__ = ["grids", "search_space", "scorers", "setup", "warm_mode"]
+
+_RESOURCE_HINT = ("'n_samples', 'partial_fit' or the name of an estimator parameter such as "
+                  "'max_iter' or 'n_estimators'")
+
+
+def grids(param_distributions: Any) -> list[Mapping[str, Any]]:
+    """``param_distributions`` as a list of dicts (one dict is a list of one)."""
+    pd_ = param_distributions
+    out = [pd_] if isinstance(pd_, Mapping) else pd_
+    if not isinstance(out, Sequence) or isinstance(out, str) or not out or not all(
+            isinstance(g, Mapping) and g for g in out):
+        raise InvalidTypeError(
+            "param_distributions must be a non-empty dict {name: values} or a non-empty "
+            f"list of such dicts; got {pd_!r:.200}")
+    return list(out)
+
+
+def search_space(param_distributions: Any) -> dict[str, Any]:
+    """The asha_nb search space of ``param_distributions`` (see
+    :func:`~asha_nb.sklearn._objective.to_params` for a list of dicts)."""
+    gs = grids(param_distributions)
+
+    def domain(v: Any) -> Any:
+        if isinstance(v, (list, tuple, np.ndarray)) and not isinstance(v, str):
+            if len(v) == 0:
+                raise InvalidParameterError(
+                    "param_distributions: a list of values must not be empty")
+            return _space.choice(list(v))
+        return v
+
+    if len(gs) == 1:
+        return {k: domain(v) for k, v in gs[0].items()}
+    sp: dict[str, Any] = {GRID_KEY: _space.choice(list(range(len(gs))))}
+    for i, g in enumerate(gs):
+        sp.update({f"{i}:{k}": domain(v) for k, v in g.items()})
+    return sp
+
+
+def scorers(estimator: Any, scoring: Any, refit: Any) -> tuple[dict[str, Any], str, bool]:
+    """``{name: scorer}``, the metric ASHA promotes on, and whether there are several."""
+    from sklearn.metrics import check_scoring
+
+    if scoring is None or isinstance(scoring, str) or callable(scoring):
+        return {"score": check_scoring(estimator, scoring)}, "score", False
+    if isinstance(scoring, (list, tuple, set)):
+        names = list(scoring)
+        if not names or not all(isinstance(s, str) for s in names) or \
+                len(set(names)) != len(names):
+            raise InvalidParameterError(
+                f"scoring as a list must hold distinct metric names; got {scoring!r}")
+        out = {s: check_scoring(estimator, s) for s in names}
+    elif isinstance(scoring, Mapping):
+        if not scoring:
+            raise InvalidParameterError("scoring as a dict must not be empty")
+        out = {str(k): check_scoring(estimator, v) for k, v in scoring.items()}
+    else:
+        raise InvalidTypeError(
+            "scoring must be None, a metric name, a callable, a list of names or a dict "
+            f"{{name: scorer}}; got {scoring!r}")
+    if isinstance(refit, str):
+        if refit not in out:
+            raise InvalidParameterError(
+                f"refit must be one of the metric names {sorted(out)} (or a callable, "
+                f"or False) with several metrics; got {refit!r}")
+        return out, refit, True
+    if refit is True:
+        raise InvalidParameterError(
+            "For multi-metric scoring, refit must be set to a scorer key or a callable to "
+            "refit an estimator with the best parameter setting on the whole data, or to "
+            f"False; got True (metrics: {sorted(out)})")
+    return out, next(iter(out)), True
+
+
+def warm_mode(est: Any, est_params: Mapping[str, Any], resource: str) -> str | None:
+    """How a promoted candidate continues with a parameter resource (see CVObjective)."""
+    prefix, sep, _ = resource.rpartition("__")
+    if f"{prefix}{sep}warm_start" not in est_params:
+        return None
+    owner = est_params[prefix] if prefix else est
+    cumulative = (type(owner).__module__.startswith("sklearn.ensemble")
+                  or resource.endswith("n_estimators"))
+    return "total" if cumulative else "extra"
+
+
+def _check_options(search_cv: Any, multimetric: bool) -> None:
+    factor = search_cv.factor
+    if isinstance(factor, bool) or not isinstance(factor, numbers.Integral) or int(factor) < 2:
+        raise InvalidParameterError(f"factor must be an integer >= 2, got {factor!r}")
+    if search_cv.type not in ("promotion", "stopping"):
+        raise InvalidParameterError(
+            f"type must be one of 'promotion', 'stopping'; got {search_cv.type!r}")
+    error_score = search_cv.error_score
+    if error_score != "raise" and not (
+            isinstance(error_score, numbers.Real) and not isinstance(error_score, bool)):
+        raise InvalidParameterError(
+            f"error_score must be 'raise' or a number, got {error_score!r}")
+    refit = search_cv.refit
+    if not (refit is True or refit is False or callable(refit)
+            or (isinstance(refit, str) and multimetric)):
+        raise InvalidParameterError(
+            f"refit must be True, False, a callable, or (with several metrics) a metric "
+            f"name; got {refit!r}")
+
+
+def _resource_kind(search_cv: Any, classifier: bool, y: Any) -> tuple[str | None, Any]:
+    """Check ``resource``; return the ``warm_start`` mode and the ``partial_fit`` classes."""
+    est, resource = search_cv.estimator, search_cv.resource
+    if not isinstance(resource, str):
+        raise InvalidTypeError(f"resource must be {_RESOURCE_HINT}; got {resource!r}")
+    if resource == "partial_fit":
+        if not hasattr(est, "partial_fit"):
+            raise InvalidParameterError(
+                f"resource='partial_fit' needs an estimator with partial_fit; "
+                f"{type(est).__name__} has none")
+        return None, (np.unique(np.asarray(y)) if classifier and y is not None else None)
+    if resource == "n_samples":
+        return None, None
+    est_params = est.get_params(deep=True)
+    if resource not in est_params:
+        raise InvalidParameterError(
+            f"resource must be {_RESOURCE_HINT}; {resource!r} is not a parameter of "
+            f"{type(est).__name__}")
+    for g in grids(search_cv.param_distributions):
+        if resource in g:
+            raise InvalidParameterError(
+                f"param_distributions must not contain the resource {resource!r}: the "
+                "search sets it per rung")
+    return warm_mode(est, est_params, resource), None
+
+
+def _resources(search_cv: Any, n_samples: int, n_splits: int,
+               n_classes: int) -> tuple[int, int, int, int]:
+    """``(min_resources, max_resources, top, n_candidates)`` from the arguments and the data;
+    ``top`` is the resource of the search's top rung (see :class:`ASHASearchCV`)."""
+    resource = search_cv.resource
+    factor = int(search_cv.factor)
+    min_r = search_cv.min_resources
+    n_cand = search_cv.n_candidates
+    exhaust = isinstance(min_r, str) and min_r == "exhaust"
+    if exhaust and isinstance(n_cand, str) and n_cand == "exhaust":
+        raise InvalidParameterError(
+            "n_candidates and min_resources cannot be both 'exhaust' (each is computed from "
+            "the other); give n_candidates an integer")
+    if (isinstance(min_r, str) and min_r == "smallest") or exhaust:
+        min_r = 2 * n_splits * n_classes if resource == "n_samples" else 1
+    max_r = search_cv.max_resources
+    auto = isinstance(max_r, str) and max_r == "auto"
+    if auto:
+        if resource != "n_samples":
+            raise InvalidParameterError(
+                f"max_resources must be an integer with resource={resource!r} ('auto' is "
+                "the number of samples, for resource='n_samples' only)")
+        max_r = n_samples
+    for name, v, words in (("min_resources", min_r, "'smallest' or 'exhaust'"),
+                           ("max_resources", max_r, "'auto'")):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+            raise InvalidParameterError(
+                f"{name} must be an integer >= 1 (or {words}); got {v!r}")
+    min_r, max_r = int(min_r), int(max_r)
+    if resource == "n_samples" and max_r > n_samples:
+        raise InvalidParameterError(
+            f"max_resources must be <= the number of samples ({n_samples}) with "
+            f"resource='n_samples'; got {max_r}")
+    if isinstance(n_cand, str) and n_cand == "exhaust":
+        n_cand = max(factor, max_r // max(1, min_r))
+    if isinstance(n_cand, bool) or not isinstance(n_cand, numbers.Integral) or n_cand < 1:
+        raise InvalidParameterError(
+            f"n_candidates must be an integer >= 1 or 'exhaust'; got {n_cand!r}")
+    if exhaust:
+        # scikit-learn's rule: start as high as the rungs the candidates need allow, so that
+        # the top rung uses (nearly) all of max_resources; here at least two rungs
+        n_rungs = max(2, 1 + _floor_log(int(n_cand), factor))
+        min_r = max(min_r, max_r // factor ** (n_rungs - 1))
+    if min_r >= max_r:
+        raise InvalidParameterError(
+            f"min_resources must be < max_resources; got {min_r} and {max_r}")
+    top = max_r
+    if auto:
+        # the last rung of scikit-learn's halving: min_resources * factor**k <= n_samples (an
+        # explicit max_resources is trained exactly, as asha_nb's top rung always is)
+        steps = _floor_log(max_r // min_r, factor)
+        top = min_r * factor ** steps if steps > 0 else max_r
+    return min_r, max_r, top, int(n_cand)
+
+
+def _floor_log(n: int, base: int) -> int:
+    """``floor(log_base(n))`` for integers ``n >= 1`` (no floating-point error)."""
+    k = 0
+    while base ** (k + 1) <= n:
+        k += 1
+    return k
+
+
+def _n_jobs(n_jobs: Any, executor: Any) -> int:
+    if n_jobs is None:
+        nthreads = getattr(executor, "nthreads", None)
+        n_jobs = sum(nthreads().values()) if callable(nthreads) else 1
+    elif n_jobs == -1:
+        n_jobs = os.cpu_count() or 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs < 1:
+        raise InvalidParameterError(
+            f"n_jobs must be None, -1 or an integer >= 1; got {n_jobs!r}")
+    return int(n_jobs)
+
+
+def setup(search_cv: Any, X: Any, y: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """Check ``search_cv``'s arguments against ``X, y`` and build what its search runs.
+
+    Returns a dict: ``objective``, ``space``, ``executor`` (of the search), ``n_workers``, ``n_candidates``, ``seed``,
+    ``min_resources``, ``max_resources``, ``top_resources`` (the top rung's),
+    ``scorers``, ``rank_metric``, ``multimetric``,
+    ``n_splits``, ``n_grids`` and ``fit_params``.
+    """
+    from sklearn.base import is_classifier
+    from sklearn.model_selection import check_cv
+    from sklearn.utils import check_random_state
+    from sklearn.utils.validation import _num_samples, indexable
+
+    est = search_cv.estimator
+    if not hasattr(est, "fit"):
+        raise InvalidTypeError(f"estimator must have a fit method; got {est!r:.200}")
+    X, y = indexable(X, y)
+    params = dict(params)
+    groups = params.pop("groups", None)
+    n_samples = int(_num_samples(X))
+    classifier = is_classifier(est)
+    splits = list(check_cv(search_cv.cv, y, classifier=classifier).split(X, y, groups))
+    n_splits = len(splits)
+    scorer_map, rank_metric, multimetric = scorers(est, search_cv.scoring, search_cv.refit)
+    space = search_space(search_cv.param_distributions)
+    n_grids = len(grids(search_cv.param_distributions))
+    _check_options(search_cv, multimetric)
+    warm, classes = _resource_kind(search_cv, classifier, y)
+    n_classes = len(np.unique(np.asarray(y))) if classifier and y is not None else 1
+    min_r, max_r, top, n_cand = _resources(search_cv, n_samples, n_splits, n_classes)
+    n_jobs = _n_jobs(search_cv.n_jobs, search_cv.executor)
+    executor = search_cv.executor
+    folds = executor if isinstance(executor, str) and executor in ("thread", "process") \
+        else "serial"
+    rng = check_random_state(search_cv.random_state)
+    seed = int(rng.randint(2**31 - 1))
+    sub_seed = int(rng.randint(2**31 - 1))
+    objective = CVObjective(
+        est, X, y, params, splits, scorer_map, rank_metric, search_cv.resource, top, warm,
+        classes, search_cv.error_score, bool(search_cv.return_train_score), sub_seed,
+        classifier, n_grids, folds=folds, n_fold_workers=n_jobs)
+    # jobs of "process" run on threads: their folds go to the worker processes
+    return {"objective": objective, "space": space, "n_workers": n_jobs,
+            "executor": "thread" if folds != "serial" else executor,
+            "n_candidates": n_cand, "seed": seed, "min_resources": min_r,
+            "max_resources": max_r, "top_resources": top, "scorers": scorer_map, "rank_metric": rank_metric,
+            "multimetric": multimetric, "n_splits": n_splits, "n_grids": n_grids,
+            "fit_params": params}
