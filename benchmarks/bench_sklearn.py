@@ -1,8 +1,8 @@
 """ASHASearchCV against scikit-learn's searches (a script, not a test):
 ``python benchmarks/bench_sklearn.py [--quick] [--rounds N] [--case sgd|hgb|hgb2]``.
 
-Two workers each, on the same candidates: ``ASHASearchCV(n_jobs=2)`` (``executor="thread"``:
-jobs and folds on threads; ``executor="process"``, the default: jobs on threads, folds on two
+Two workers each, on the same candidates: ``ASHASearchCV(n_jobs=2)`` (``executor="thread"``, the
+default: jobs and folds on threads; ``executor="process"``: jobs on threads, folds on two
 worker processes), ``HalvingRandomSearchCV(n_jobs=2)`` and ``RandomizedSearchCV(n_jobs=2)``.
 
 1. ``SGDClassifier`` with ``resource="n_samples"`` on the digits data (1,797 rows).

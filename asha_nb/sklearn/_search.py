@@ -80,11 +80,12 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
         Number of workers (jobs in flight); ``None`` is 1 (the number of threads of a Dask
         cluster with a ``distributed.Client`` executor), ``-1`` all cores.
     executor
-        Where the work runs. ``"process"`` (default): the jobs run on threads of this process
-        and their folds on ``n_jobs`` worker processes (joblib's loky, as scikit-learn's
-        ``n_jobs``; started by the first search and reused by later ones), out of the GIL.
-        ``"thread"``: jobs and folds on threads of this process (nothing is copied, nothing
-        needs to pickle, but scikit-learn's Python code shares the GIL). On both, the folds of the running jobs share the ``n_jobs``
+        Where the work runs. ``"thread"`` (default): jobs and folds on threads of this process
+        (nothing is copied, nothing needs to pickle, but scikit-learn's Python code shares the
+        GIL). ``"process"``: the jobs run on threads of this process and their folds on
+        ``n_jobs`` worker processes (joblib's loky, as scikit-learn's ``n_jobs``; started by the
+        first search and reused by later ones), out of the GIL: faster for estimators whose
+        fits hold the GIL (HistGradientBoosting), the estimator and scorers must pickle. On both, the folds of the running jobs share the ``n_jobs``
         workers first come first served, so a worker with no job of its own (the last jobs
         of a rung, the end of the search) fits folds of a running one. With ``n_jobs=1`` a
         job fits its folds itself. A ``distributed.Client`` (Dask) or any executor
@@ -145,7 +146,7 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
                  scoring: Any = None, cv: Any = 5, refit: Any = True,
                  error_score: Any = np.nan, return_train_score: bool = False,
                  random_state: Any = None, n_jobs: int | None = None,
-                 executor: Any = "process", type: str = "promotion",
+                 executor: Any = "thread", type: str = "promotion",
                  time_budget: float | None = None, journal: Any = None,
                  progress: bool = False, dashboard: bool = False) -> None:
         self.estimator = estimator

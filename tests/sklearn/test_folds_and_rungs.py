@@ -190,12 +190,25 @@ def test_process_folds_raise_the_original_error():
                      error_score="raise").fit(X_IRIS, Y_IRIS)
 
 
-def test_by_default_folds_run_in_worker_processes_and_jobs_on_threads():
+def test_by_default_jobs_and_folds_run_in_this_process():
     import os
 
     cv = ASHASearchCV(SGDClassifier(random_state=0), {"alpha": stats.loguniform(1e-5, 1e-1)},
                       resource="max_iter", min_resources=1, max_resources=3, n_candidates=3,
                       n_jobs=2, cv=3, refit="a", random_state=0,
+                      scoring={"a": "accuracy", "pid": lambda e, X, y: float(os.getpid())})
+    assert cv.executor == "thread"
+    cv.fit(X_IRIS, Y_IRIS)
+    assert set(cv.cv_results_["mean_test_pid"]) == {float(os.getpid())}
+    assert type(cv.search_.executor).__name__ == "ThreadExecutor"
+
+
+def test_process_executor_fits_folds_in_worker_processes_and_jobs_on_threads():
+    import os
+
+    cv = ASHASearchCV(SGDClassifier(random_state=0), {"alpha": stats.loguniform(1e-5, 1e-1)},
+                      resource="max_iter", min_resources=1, max_resources=3, n_candidates=3,
+                      n_jobs=2, cv=3, refit="a", random_state=0, executor="process",
                       scoring={"a": "accuracy", "pid": lambda e, X, y: float(os.getpid())})
     cv.fit(X_IRIS, Y_IRIS)
     pids = {cv.cv_results_[f"split{k}_test_pid"][i] for k in range(3)
