@@ -23,6 +23,7 @@ from asha_nb.runtime.events import RunningJobInfo, SearchState
 from asha_nb.viz.charts import BEST_ANY
 from asha_nb.widgets import Dashboard
 
+from ._gated import gated_search
 from .conftest import job, shown, shown_one
 
 
@@ -251,18 +252,8 @@ def test_running_jobs_are_drawn_to_now_and_listed_with_a_stop_button():
 
 
 def test_the_stop_button_of_a_running_row_stops_that_trial():
-    gate = threading.Event()
-
-    def slow(config, resource):
-        gate.wait(20)
-        return config["x"]
-
-    s = Search(slow, {"x": space.uniform(0, 1)}, max_trials=20, max_resource=9, n_workers=2,
-               seed=0, progress=False)
-    d = Dashboard(s, start_timer=False)
-    s.start()
+    s, d, gate = gated_search(max_trials=20)
     try:
-        assert _until(lambda: s.snapshot().busy_workers == 2)
         d.flush()
         rows = d.chart.running["rows"]
         assert len(rows) == 2

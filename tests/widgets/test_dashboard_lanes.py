@@ -4,7 +4,6 @@ pause stays drawn, and Stop on a running row says what happens until the job rea
 from __future__ import annotations
 
 import io
-import threading
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from asha_nb.runtime import Search
 from asha_nb.viz._common import with_data
 from asha_nb.widgets import Dashboard
 
+from ._gated import gated_search
 from .test_dashboard_timeline_pixels import TOLERANCE, colour_coverage
 
 
@@ -144,23 +144,6 @@ def test_every_pause_stays_drawn():
     d.close()
 
 
-def _gated_search():
-    """A thread search of a plain objective whose jobs run until ``gate`` is set, its
-    (timer-less) dashboard, and the gate; the search is started and both workers are busy."""
-    gate = threading.Event()
-
-    def slow(config, resource):
-        gate.wait(20)
-        return config["x"]
-
-    s = Search(slow, {"x": space.uniform(0, 1)}, max_trials=6, max_resource=9, n_workers=2,
-               seed=0, progress=False)
-    d = Dashboard(s, start_timer=False)
-    s.start()
-    assert _until(lambda: s.snapshot().busy_workers == 2)
-    return s, d, gate
-
-
 def _end(s, gate):
     gate.set()
     if not s.snapshot().state.is_terminal:
@@ -172,7 +155,7 @@ def test_stop_on_a_running_row_says_stopping_until_the_job_ends():
     """A plain objective on threads cannot be interrupted: after Stop its row says
     "stopping…" and why, on every poll, until its job really ends; the list's title and the
     status line's trial counts agree (one job of a stopped trial still runs)."""
-    s, d, gate = _gated_search()
+    s, d, gate = gated_search()
     try:
         d.flush()
         target = d.chart.running["rows"][0]["trial_id"]
@@ -202,7 +185,7 @@ def test_stop_on_a_running_row_says_stopping_until_the_job_ends():
 def test_stop_trial_from_another_cell_marks_the_row_stopping_too():
     """``search.stop_trial()`` called from Python (not the row's button): the row says
     "stopping…" as well, from the snapshot's ``stopping`` flag, until the job ends."""
-    s, d, gate = _gated_search()
+    s, d, gate = gated_search()
     try:
         target = s.snapshot().running[0].trial_id
         s.stop_trial(target)
