@@ -94,6 +94,8 @@ def drive(executor: Any, objective: Any, sched: Any, n_workers: int) -> tuple[in
     inflight: dict[Any, Any] = {}
     ckpts: dict[int, Any] = {}
     epochs = 0
+    seen = 0  # futures taken in, for the executor's caught_up hint (absent before it existed)
+    caught_up = getattr(executor, "caught_up", None)
     t0 = time.perf_counter()
     try:
         while not sched.is_finished:
@@ -105,8 +107,11 @@ def drive(executor: Any, objective: Any, sched: Any, n_workers: int) -> tuple[in
                 spec = JobSpec(job.job_id, job.trial_id, dict(job.config), job.rung,
                                job.resource, job.resume_from, ck)
                 inflight[executor.submit(spec).future] = job
+            if caught_up is not None:
+                caught_up(seen)
             done, _ = cf.wait(list(inflight), return_when=cf.FIRST_COMPLETED)
             for fut in done:
+                seen += 1
                 job = inflight.pop(fut)
                 out = fut.result()
                 if out.error is not None:

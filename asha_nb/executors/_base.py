@@ -326,6 +326,13 @@ class BaseExecutor(abc.ABC):
         """Change the number of workers (the runtime never has more jobs than workers out)."""
         return None
 
+    def caught_up(self, n_seen: int) -> None:
+        """A hint from the runtime's loop thread: it has taken in ``n_seen`` of this
+        executor's resolved futures since :meth:`start` and submitted every job it has for
+        now. The default does nothing; the batched executor stops waiting for submissions
+        once the runtime has reacted to all the jobs it finished."""
+        return None
+
     @abc.abstractmethod
     def shutdown(self, wait: bool = False) -> None:
         """Release workers; jobs still running are stopped."""

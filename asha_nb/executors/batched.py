@@ -71,6 +71,7 @@ class _Msg(enum.Enum):
     STOP = "stop"
     RESIZE = "resize"
     WAKE = "wake"
+    CAUGHT_UP = "caught_up"
 
 
 class BatchedExecutor(BaseExecutor):
@@ -162,6 +163,10 @@ class BatchedExecutor(BaseExecutor):
         self._results_seq = 0  # how many times it did
         self._seen_seq = 0  # the last results batch a submission was timed against
         self._latency: float | None = None  # decaying max of the runtime's submission delay
+        self._n_resolved = 0  # futures the batching thread resolved (since start)
+        self._n_cancelled = 0  # futures stop_job cancelled before they were loaded
+        self._hinted = (-1, 0)  # the last caught_up hint sent: (n_seen, submissions)
+        self._n_submitted = 0
         self.timings = dict.fromkeys(("gather", "add", "step", "results"), 0.0)
 
     # ------------------------------------------------------------------ life cycle
@@ -197,6 +202,8 @@ class BatchedExecutor(BaseExecutor):
         self.n_workers = int(n_workers)
         self.timings = dict.fromkeys(("gather", "add", "step", "results"), 0.0)
         self._lost = None
+        self._n_resolved = self._n_cancelled = self._n_submitted = 0
+        self._hinted = (-1, 0)
         self._closed.clear()
         self._thread = threading.Thread(target=self._run, name="asha-batched", daemon=True)
         self._thread.start()
@@ -213,13 +220,24 @@ class BatchedExecutor(BaseExecutor):
             delay = time.perf_counter() - self._results_at
             self._latency = delay if self._latency is None else max(delay, 0.5 * self._latency)
         running = RunningJob(spec, cf.Future())
+        self._n_submitted += 1
         self._inbox.put((_Msg.ADD, running))
         return running
 
     def stop_job(self, running: RunningJob) -> None:
         """Cancel the job if not yet loaded, else drop its row at the next chunk boundary."""
-        if not running.future.cancel():
+        if running.future.cancel():
+            self._n_cancelled += 1
+        else:
             self._inbox.put((_Msg.STOP, running.spec.job_id))
+
+    def caught_up(self, n_seen: int) -> None:
+        """The runtime took in ``n_seen`` resolved futures and submitted all it has: once
+        that covers every job the batching thread finished, it stops waiting for more."""
+        hint = (n_seen, self._n_submitted)
+        if hint != self._hinted:  # only when something changed since the last hint
+            self._hinted = hint
+            self._inbox.put((_Msg.CAUGHT_UP, n_seen))
 
     def drain_reports(self) -> list[IntermediateReport]:
         """Values of rows still training, at the end of each chunk."""
@@ -257,6 +275,7 @@ class BatchedExecutor(BaseExecutor):
                 epochs = max(round(float(spec.resource)) - done, 0)
                 engine.add(spec.job_id, spec.trial_id, spec.config, epochs, ck)
             except Exception:  # noqa: BLE001 - a bad config/checkpoint fails this job only
+                self._n_resolved += 1
                 fut.set_result(JobOutcome(error=traceback.format_exc()))
                 return 0
             finally:
@@ -268,6 +287,7 @@ class BatchedExecutor(BaseExecutor):
             entry = self._jobs.pop(payload, None)
             if entry is not None:
                 engine.remove(payload)
+                self._n_resolved += 1
                 entry[1].set_result(JobOutcome(stopped=True, duration=time.perf_counter() - entry[2]))
         elif kind is _Msg.RESIZE:
             engine.set_capacity(payload)
@@ -302,6 +322,12 @@ class BatchedExecutor(BaseExecutor):
                 if deadline is None:
                     continue
                 return
+            if kind is _Msg.CAUGHT_UP:
+                # the runtime has reacted to every finished job: nothing more is coming now
+                if payload >= self._n_resolved + self._n_cancelled and (
+                        added or deadline is not None):
+                    deadline = 0.0
+                continue
             added += self._handle(engine, kind, payload)
             if deadline is None and added:
                 hard = time.perf_counter() + self.gather_window
@@ -316,6 +342,7 @@ class BatchedExecutor(BaseExecutor):
             if engine is not None:
                 engine.remove(job_id)
             if not fut.done():
+                self._n_resolved += 1
                 fut.set_result(JobOutcome(error=error))
         self._jobs.clear()
 
@@ -365,6 +392,7 @@ class BatchedExecutor(BaseExecutor):
                 entry = self._jobs.pop(f.key, None)
                 if entry is not None:
                     fut, t0 = entry[1], entry[2]
+                    self._n_resolved += 1
                     fut.set_result(JobOutcome(value=f.value, checkpoint=f.checkpoint, duration=now - t0))
             for key, (resource, value) in engine.progress().items():
                 job = self._jobs.get(key)

@@ -113,7 +113,8 @@ def pump(loop: Loop) -> None:
     """Complete what finished, apply control requests, refill the workers (driver lock held),
     until nothing is left to do now."""
     inbox = loop.inbox
-    complete = loop.endings.complete
+    endings = loop.endings
+    complete = endings.complete
     while True:
         while not inbox.empty():
             item = inbox.get_nowait()
@@ -123,7 +124,8 @@ def pump(loop: Loop) -> None:
             apply_requests(loop)
         if not loop.paused and loop.end_reason is None:
             loop.fill()
-        if inbox.empty():
+        if inbox.empty():  # every result that arrived is in, every job it allows is out
+            loop.executor.caught_up(endings.n_seen)
             return
 
 

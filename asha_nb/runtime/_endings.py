@@ -136,6 +136,7 @@ class JobEndings:
         self.curves: dict[int, list[tuple[float, float]]] = {}
         self.finished_ids: list[int] = []  # job ids in the order their jobs ended
         self.n_done = 0  # futures that resolved
+        self.n_seen = 0  # futures that reached complete() (handled before or not)
         self._write: dict[Ending, Callable[[RunningJob, Verdict, float], None]] = {
             Ending.OK: self._ok, Ending.FAILED: self._failed, Ending.RETRY: self._retry,
             Ending.LOST: self._lost, Ending.LATE: self._late, Ending.STOPPED: self._stopped,
@@ -167,6 +168,7 @@ class JobEndings:
     def complete(self, fl: RunningJob) -> None:
         """Classify the end of ``fl`` (its future resolved), then write it."""
         workers = self.workers
+        self.n_seen += 1
         if workers.inflight.get(fl.spec.job.job_id) is not fl:
             return  # already handled (e.g. a callback after the search ended)
         # an attempt that failed may run again while it is below the retries allowed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import time
 
 import pytest
@@ -165,3 +166,90 @@ def test_a_broken_batching_thread_loses_the_executor():
             ex.submit(JobSpec(1, 1, {"lr": 1.0}, 0, 1, 0))
     finally:
         ex.shutdown(wait=True)
+
+
+def test_the_runtimes_caught_up_hint_ends_the_wait_for_submissions():
+    # gather_window=600 s: without the hint the batching thread would wait a quarter of it
+    # (150 s) for more submissions after the last one before training the two rows
+    ex = BatchedExecutor(ToyModel(), gather_window=600.0)
+    ex.start(None, 4)
+    try:
+        jobs = [ex.submit(JobSpec(i, i, {"lr": 1.0}, 0, 1, 0)) for i in range(2)]
+        ex.caught_up(0)  # nothing finished yet, both jobs are out: nothing more is coming
+        done, _ = cf.wait([j.future for j in jobs], timeout=60)
+        assert len(done) == 2
+        assert [j.future.result().value for j in jobs] == [1.0, 1.0]
+        # the runtime took in both results and had no job left to submit: the hint covers
+        # both, and a later submission again runs without waiting for the window
+        ex.caught_up(2)
+        again = ex.submit(JobSpec(2, 0, {"lr": 1.0}, 1, 3, 1, {"resource": 1}))
+        ex.caught_up(2)
+        assert again.future.result(timeout=60).value == 3.0
+    finally:
+        ex.shutdown(wait=True)
+
+
+def test_a_hint_that_misses_finished_jobs_is_ignored():
+    # the hint counts the results the runtime took in: one that predates results the batching
+    # thread has since resolved does not end the wait; a hint that covers them all does
+    import queue
+
+    from asha_nb.executors import RunningJob
+    from asha_nb.executors.batched import _Msg
+
+    class Inbox:
+        """Hands out the queued messages and records how the batching thread asked."""
+
+        def __init__(self, messages):
+            self.messages, self.calls = list(messages), []
+
+        def get(self, timeout):
+            self.calls.append("wait")
+            return self._next()
+
+        def get_nowait(self):
+            self.calls.append("nowait")
+            return self._next()
+
+        def _next(self):
+            if not self.messages:
+                raise queue.Empty
+            return self.messages.pop(0)
+
+    ex = BatchedExecutor(ToyModel(), gather_window=600.0)
+    engine = ToyEngine(4)
+    ex.engine, ex.n_workers = engine, 4
+    ex._n_resolved = 3  # three jobs finished in the last chunk
+    job = RunningJob(JobSpec(0, 0, {"lr": 1.0}, 0, 1, 0), cf.Future())
+    ex._inbox = Inbox([(_Msg.ADD, job), (_Msg.CAUGHT_UP, 2), (_Msg.CAUGHT_UP, 3)])
+    ex._gather(engine, idle=False, want=3)
+    assert engine.n_active == 1
+    # after the stale hint (2 < 3) it still waits; after the fresh one it only takes what is
+    # there (nothing) and returns
+    assert ex._inbox.calls == ["wait", "wait", "wait", "nowait"]
+
+
+def test_the_runtime_hints_the_executor_after_each_burst():
+    from asha_nb import Search
+    from asha_nb.core import ASHA
+    from asha_nb.space import LogUniform
+
+    hints = []
+
+    class Model(ToyModel):  # Search wants a callable objective; the executor uses engine()
+        def __call__(self, config, resource):
+            raise AssertionError("the batched executor trains through the engine")
+
+    class Spy(BatchedExecutor):
+        def caught_up(self, n_seen):
+            hints.append(n_seen)
+            super().caught_up(n_seen)
+
+    sched = ASHA({"lr": LogUniform(0.01, 1.0)}, min_resource=1, max_resource=9,
+                 reduction_factor=3, max_trials=12, seed=0)
+    search = Search(Model(), scheduler=sched, executor=Spy(gather_window=600.0),
+                    n_workers=4, progress=False)
+    search.run()
+    n_jobs = sum(r.n_results for r in sched.snapshot().rungs)
+    assert hints and hints[0] == 0  # the first burst: every slot filled, nothing seen yet
+    assert hints == sorted(hints) and hints[-1] == n_jobs  # the last: every result taken in
