@@ -7,6 +7,7 @@ by bad arguments also derive from the built-in exception a user would expect
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 __all__ = [
@@ -64,6 +65,15 @@ class MissingExtraError(AshaError, ImportError):
         )
         self.extra = extra
         self.package = package
+
+
+def import_extra(module: str, extra: str, package: str | None = None) -> Any:
+    """``importlib.import_module(module)``, or :class:`MissingExtraError` naming the extra to
+    install (``package``: the name pip knows, if not ``module``)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtraError(extra, package or module) from exc
 
 
 class JournalError(InvalidParameterError):

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import InvalidParameterError, MissingExtraError
+from .errors import InvalidParameterError, MissingExtraError, import_extra
 
 if TYPE_CHECKING:  # pragma: no cover
     from .integrations.jax import BatchedModel
@@ -157,19 +157,11 @@ def torch_mlp(width: int = 64) -> Any:
 
 
 def _torch() -> Any:
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingExtraError("torch", "torch") from exc
-    return torch
+    return import_extra("torch", "torch")
 
 
 def _jax() -> Any:
-    try:
-        import jax
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingExtraError("jax", "jax") from exc
-    return jax
+    return import_extra("jax", "jax")
 
 
 def _config_seed(config: Mapping[str, Any]) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidParameterError, MissingExtraError
+from ..errors import InvalidParameterError, import_extra
 
 __all__ = ["jax_module", "freeze", "eval_blocks", "block_counts", "bucket_sizes", "train_sizes",
            "pack_chunk"]
@@ -19,11 +19,7 @@ __all__ = ["jax_module", "freeze", "eval_blocks", "block_counts", "bucket_sizes"
 
 def jax_module() -> Any:
     """``import jax``, or :class:`~asha_nb.errors.MissingExtraError` naming the extra."""
-    try:
-        import jax
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingExtraError("jax", "jax") from exc
-    return jax
+    return import_extra("jax", "jax")
 
 
 def freeze(value: Any) -> Hashable:

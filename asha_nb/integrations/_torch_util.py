@@ -10,18 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidParameterError, MissingExtraError
+from ..errors import InvalidParameterError, import_extra
 
 __all__ = ["save", "restore", "limit_threads", "seeded_init", "minibatch_order", "DeviceRow",
            "resolve_device"]
 
 
 def _torch() -> Any:
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingExtraError("torch", "torch") from exc
-    return torch
+    return import_extra("torch", "torch")
 
 
 def _to_cpu(obj: Any) -> Any:

@@ -6,6 +6,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ..errors import import_extra
+
 __all__ = ["RUNG_SCHEME", "FAILED_COLOUR", "IDLE_GREY", "IDLE_COLOUR", "PROMOTED_COLOUR",
            "CUTOFF_COLOUR", "INK", "SCHEMA", "NEVER", "UNITS", "PEN", "altair", "clean",
            "to_records", "with_data", "with_static", "base_chart", "rung_palette", "rung_scale",
@@ -106,13 +108,7 @@ def theme_config(ink: str = INK, background: str | None = None) -> dict[str, Any
 
 def altair() -> Any:
     """The altair module (imported on first use; a clear error without the widgets extra)."""
-    try:
-        import altair as alt
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        from ..errors import MissingExtraError
-
-        raise MissingExtraError("widgets", "altair") from exc
-    return alt
+    return import_extra("altair", "widgets")
 
 
 def clean(v: Any) -> Any:

@@ -24,6 +24,8 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..errors import import_extra
+
 if TYPE_CHECKING:  # Pillow and vl-convert are imported when a frame is rendered
     from PIL.Image import Image
 
@@ -37,23 +39,11 @@ _PLACED = re.compile(r"<svg\b[^>]*>|<g transform=\"[^\"]*\">")
 
 
 def _pillow() -> Any:
-    try:
-        from PIL import Image as pil
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        from ..errors import MissingExtraError
-
-        raise MissingExtraError("widgets", "pillow") from exc
-    return pil
+    return import_extra("PIL.Image", "widgets", "pillow")
 
 
 def _vl_convert() -> Any:
-    try:
-        import vl_convert as vlc
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        from ..errors import MissingExtraError
-
-        raise MissingExtraError("widgets", "vl-convert-python") from exc
-    return vlc
+    return import_extra("vl_convert", "widgets", "vl-convert-python")
 
 
 def _at(spec: Mapping[str, Any], signal: str, value: float) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any
 import anywidget
 import traitlets
 
+from ..errors import import_extra
 from . import _sync
 
 __all__ = ["VegaStream", "javascript_bundle"]
@@ -48,12 +49,7 @@ def javascript_bundle(snippet: str | None = None) -> str:
     with _BUNDLE_LOCK:
         if snippet is None and _BUNDLE is not None:
             return _BUNDLE
-        try:
-            import vl_convert as vlc
-        except ImportError as exc:  # pragma: no cover - environment
-            from ..errors import MissingExtraError
-
-            raise MissingExtraError("widgets", "vl-convert-python") from exc
+        vlc = import_extra("vl_convert", "widgets", "vl-convert-python")
         src = _JS_PATH.read_text() if snippet is None else snippet
         key = hashlib.sha256((getattr(vlc, "__version__", "?") + src).encode()).hexdigest()[:16]
         path = _cache_dir() / f"vega-bundle-{key}.js"
