@@ -18,7 +18,7 @@ from ..core import ASHA, SHA, Hyperband
 from ..errors import InvalidParameterError, InvalidTypeError
 from ..simulate import simulate
 from ..synthetic import SyntheticBenchmark
-from ..viz import lesson as _lesson_viz
+from ..viz import data as _lesson_data
 from ..viz import to_records
 
 __all__ = ["PromotionLesson", "lesson_counters"]
@@ -43,16 +43,16 @@ def lesson_counters(rows: Sequence[Mapping[str, Any]], n_workers: int, horizon: 
     Returns
     -------
     dict
-        The keys of :func:`asha_nb.viz.lesson.frame_counters` at ``time = horizon``, plus
+        The keys of :func:`asha_nb.viz.data.frame_counters` at ``time = horizon``, plus
         ``horizon`` and ``idle_share``.
     """
     recs = to_records(rows)
     if top_rung is None:
         top_rung = max((int(r["rung"]) for r in recs), default=0)
     top = max((float(r["resource"]) for r in recs if int(r["rung"]) == top_rung), default=0.0)
-    lr = _lesson_viz.lesson_rows(recs, horizon=float(horizon) + 1e-12, n_workers=n_workers,
+    lr = _lesson_data.lesson_rows(recs, horizon=float(horizon) + 1e-12, n_workers=n_workers,
                                  synchronous=False, top_resource=top or None)
-    c = _lesson_viz.frame_counters(lr, n_workers, float(horizon))
+    c = _lesson_data.frame_counters(lr, n_workers, float(horizon))
     c["horizon"] = float(horizon)
     c["idle_share"] = None if c["utilization"] is None else 1.0 - c["utilization"]
     return c
@@ -98,7 +98,7 @@ class PromotionLesson:
     horizon
         SHA's makespan: the last frame's time.
     jobs
-        ``{scheduler: lesson rows}`` (see :func:`asha_nb.viz.lesson.lesson_rows`).
+        ``{scheduler: lesson rows}`` (see :func:`asha_nb.viz.data.lesson_rows`).
     counters
         ``{scheduler: counters at the horizon}`` (the final values).
 
@@ -201,30 +201,30 @@ class PromotionLesson:
         self.titles = dict(titles)
         raw = {s: [r for r in to_records(tl) if r.get("start") is not None
                    and r.get("end") is not None] for s, tl in timelines.items()}
-        ranges = _lesson_viz.value_ranges(list(raw.values()))
+        ranges = _lesson_data.value_ranges(list(raw.values()))
         top = max(self.resources) if self.resources else None
         self.jobs: dict[str, list[dict[str, Any]]] = {}
         self.idle: dict[str, list[dict[str, Any]]] = {}
         for s, rows in raw.items():
-            lr = _lesson_viz.lesson_rows(
+            lr = _lesson_data.lesson_rows(
                 rows, horizon=self.horizon, n_workers=self.panel_workers[s],
                 synchronous=self.synchronous[s], mode=mode, top_resource=top,
                 value_range=ranges)
             for r in lr:
                 r["scheduler"] = s
             self.jobs[s] = lr
-            idle = _lesson_viz.idle_intervals(lr, self.panel_workers[s], self.horizon)
+            idle = _lesson_data.idle_intervals(lr, self.panel_workers[s], self.horizon)
             for r in idle:
                 r["scheduler"] = s
             self.idle[s] = idle
-        self.promotions = {s: _lesson_viz.promotions(rows) for s, rows in self.jobs.items()}
+        self.promotions = {s: _lesson_data.promotions(rows) for s, rows in self.jobs.items()}
         self.promotion_times = sorted({p["time"] for ps in self.promotions.values() for p in ps
                                        if p["time"] < self.horizon})
         #: Every promotion of every panel with the value and the cutoff it beat, by time
         #: (the log under the animation).
         self.log = sorted(
             ({"scheduler": s, **p} for s in self.schedulers
-             for p in _lesson_viz.promotion_log(self.jobs[s], reduction_factor=self.panel_eta,
+             for p in _lesson_data.promotion_log(self.jobs[s], reduction_factor=self.panel_eta,
                                                 mode=mode, synchronous=self.synchronous[s])
              if p["time"] < self.horizon),
             key=lambda p: (p["time"], self.schedulers.index(p["scheduler"]), p["trial_id"]))
@@ -245,12 +245,12 @@ class PromotionLesson:
 
     def counters_at(self, time: float) -> dict[str, dict[str, Any]]:
         """``{scheduler: counters}`` of the frame at ``time`` (what the chart shows then)."""
-        return {s: _lesson_viz.frame_counters(self.jobs[s], self.panel_workers[s], time)
+        return {s: _lesson_data.frame_counters(self.jobs[s], self.panel_workers[s], time)
                 for s in self.schedulers}
 
     def counter_texts(self, time: float) -> dict[str, dict[str, str]]:
         """``{scheduler: {counter: text}}`` exactly as written on screen at ``time``."""
-        return {s: _lesson_viz.format_counters(c, synchronous=self.synchronous[s])
+        return {s: _lesson_data.format_counters(c, synchronous=self.synchronous[s])
                 for s, c in self.counters_at(time).items()}
 
     # ------------------------------------------------------------ replaying runs

@@ -97,7 +97,7 @@ class PromotionView(PromotionLesson):
     horizon
         SHA's makespan: the last frame's time.
     jobs
-        ``{scheduler: lesson rows}`` (see :func:`asha_nb.viz.lesson.lesson_rows`).
+        ``{scheduler: lesson rows}`` (see :func:`asha_nb.viz.data.lesson_rows`).
     counters
         ``{scheduler: counters at the horizon}`` (the final values).
 
