@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import enum
+import gc
 import queue
 import threading
 import time
@@ -64,6 +65,30 @@ __all__ = [
 
 
 
+_gc_lock = threading.Lock()
+_gc_holders = 0  # running executors that froze the heap (gc.freeze) and will undo it
+
+
+def _freeze_heap() -> bool:
+    """``gc.freeze()`` unless someone else froze objects already; whether this call did."""
+    global _gc_holders
+    with _gc_lock:
+        if _gc_holders == 0 and gc.get_freeze_count():
+            return False  # frozen by the user: leave it to them
+        if _gc_holders == 0:
+            gc.freeze()
+        _gc_holders += 1
+        return True
+
+
+def _thaw_heap() -> None:
+    global _gc_holders
+    with _gc_lock:
+        _gc_holders -= 1
+        if _gc_holders == 0:
+            gc.unfreeze()
+
+
 class _Msg(enum.Enum):
     """Messages from the runtime's thread to the batching thread."""
 
@@ -77,9 +102,10 @@ class _Msg(enum.Enum):
 class BatchedExecutor(BaseExecutor):
     """Train the search's jobs in batches: one batch engine instead of ``n_workers`` workers.
 
-    ``n_workers`` is the *batch capacity*: the most jobs (rows) trained together. Jobs join the
-    batch as they are submitted and leave it when they reach their resource (continuous
-    batching); a stopped job's row is dropped at the next chunk boundary.
+    ``n_workers`` is the *batch capacity*: the most jobs (rows) trained together, unless
+    ``batch_size`` is smaller (then the rest queue). Jobs join the batch as they are submitted
+    and leave it when they reach their resource (continuous batching); a stopped job's row is
+    dropped at the next chunk boundary.
 
     Parameters
     ----------
@@ -99,9 +125,23 @@ class BatchedExecutor(BaseExecutor):
         Most epochs per chunk (``None``: the engine's own chunk, ``min(remaining)`` for the
         bundled engines); smaller chunks let new jobs join sooner and stream intermediate
         values more often.
+    batch_size
+        Most rows trained at once (the engine's capacity); ``None``: ``n_workers``. With a
+        ``batch_size`` below the search's ``n_workers``, the other jobs wait in the engine's
+        queue (in the order submitted) and fill the rows that finish in the very next chunk,
+        without waiting for the runtime to react to the finished jobs: the device keeps
+        training while the runtime decides (e.g. ``n_workers=2 * batch_size``). The queued jobs
+        count as running (the search's ``n_workers`` are the jobs handed to the executor).
+    freeze_gc
+        While the batching thread runs, keep the objects that exist when it starts out of
+        Python's full garbage collections (``gc.freeze()``, undone with ``gc.unfreeze()`` when
+        the last such executor stops; left alone when the program froze objects itself). With
+        JAX loaded a full collection scans ~200,000 objects and stalls both threads for about
+        0.1 s, which a search of a few seconds would otherwise pay once or twice.
     **engine_options
-        Passed to ``model.engine(n_workers, **engine_options)``, e.g. ``devices=``,
-        ``buckets=``, ``max_pool_bytes=`` (the device checkpoint pool's cap) or
+        Passed to ``model.engine(capacity, **engine_options)``, e.g. ``devices=``,
+        ``buckets=``, ``max_pool_bytes=`` (the device checkpoint pool's cap),
+        ``pipeline_depth=`` (chunks dispatched ahead of the one being read) or
         ``progress_interval=`` (seconds between evaluations of every row, whose values of the
         rows still training are the intermediate reports; ``0``: every chunk, ``None``: never;
         default 1 s) for a JAX :class:`~asha_nb.integrations.jax.BatchedModel`.
@@ -120,9 +160,9 @@ class BatchedExecutor(BaseExecutor):
     Raises
     ------
     InvalidParameterError
-        For a negative ``gather_window`` or a ``max_chunk`` below 1.
+        For a negative ``gather_window``, a ``max_chunk`` or ``batch_size`` below 1.
     InvalidTypeError
-        From :meth:`start`, if the model has no ``engine()`` or its engine does not follow
+        For a ``freeze_gc`` that is not a bool; from :meth:`start`, if the model has no ``engine()`` or its engine does not follow
         :class:`BatchEngine` (the message names the missing members).
 
     Notes
@@ -141,8 +181,14 @@ class BatchedExecutor(BaseExecutor):
         *,
         gather_window: float = 0.02,
         max_chunk: int | None = None,
+        batch_size: int | None = None,
+        freeze_gc: bool = True,
         **engine_options: Any,
     ) -> None:
+        if batch_size is not None and (
+                not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1):
+            raise InvalidParameterError(
+                f"batch_size must be None or an int >= 1 (rows trained at once), got {batch_size!r}")
         if not gather_window >= 0:
             raise InvalidParameterError(f"gather_window must be >= 0 seconds, got {gather_window!r}")
         if max_chunk is not None and (not isinstance(max_chunk, int) or max_chunk < 1):
@@ -150,6 +196,11 @@ class BatchedExecutor(BaseExecutor):
         self.model = model
         self.gather_window = float(gather_window)
         self.max_chunk = max_chunk
+        self.batch_size = batch_size
+        if not isinstance(freeze_gc, bool):
+            raise InvalidTypeError(f"freeze_gc must be a bool, got {type(freeze_gc).__name__}")
+        self.freeze_gc = freeze_gc
+        self._froze = False
         self.engine_options = dict(engine_options)
         self.engine: BatchEngine | None = None
         self.n_workers = 0
@@ -181,7 +232,7 @@ class BatchedExecutor(BaseExecutor):
                 f"BatchedExecutor(model=...); got {type(model).__name__}"
             )
         try:
-            engine = model.engine(int(n_workers), **self.engine_options)
+            engine = model.engine(self._capacity(int(n_workers)), **self.engine_options)
         except TypeError as exc:
             if not self.engine_options:
                 raise
@@ -205,6 +256,7 @@ class BatchedExecutor(BaseExecutor):
         self._n_resolved = self._n_cancelled = self._n_submitted = 0
         self._hinted = (-1, 0)
         self._closed.clear()
+        self._froze = self.freeze_gc and _freeze_heap()
         self._thread = threading.Thread(target=self._run, name="asha-batched", daemon=True)
         self._thread.start()
 
@@ -248,10 +300,15 @@ class BatchedExecutor(BaseExecutor):
             except queue.Empty:
                 return out
 
+    def _capacity(self, n_workers: int) -> int:
+        """Rows trained at once: ``batch_size``, at most ``n_workers``."""
+        return n_workers if self.batch_size is None else min(self.batch_size, n_workers)
+
     def resize(self, n_workers: int) -> None:
-        """Change the batch capacity (applied at the next chunk boundary)."""
+        """Change the jobs in flight and with them the batch capacity (at most
+        ``batch_size``; applied at the next chunk boundary)."""
         self.n_workers = int(n_workers)
-        self._inbox.put((_Msg.RESIZE, int(n_workers)))
+        self._inbox.put((_Msg.RESIZE, self._capacity(int(n_workers))))
 
     def shutdown(self, wait: bool = False) -> None:
         """Stop the thread; queued and running jobs are cancelled/stopped."""
@@ -362,13 +419,19 @@ class BatchedExecutor(BaseExecutor):
         close = getattr(engine, "close", None)
         if callable(close):  # optional: an engine may free its batches (device memory)
             close()
+        if self._froze:
+            self._froze = False
+            _thaw_heap()
 
     def _loop(self, engine: BatchEngine) -> None:
         freed = self.n_workers
         timings = self.timings
         while not self._closed.is_set():
             t0 = time.perf_counter()
-            self._gather(engine, engine.n_active == 0, freed)
+            # with jobs queued beyond the batch (batch_size < n_workers), the freed rows are
+            # refilled from the queue: no waiting for the runtime's next submissions
+            queued = engine.n_active >= self._capacity(self.n_workers)
+            self._gather(engine, engine.n_active == 0, 0 if queued else freed)
             t1 = time.perf_counter()
             timings["gather"] += t1 - t0
             if self._closed.is_set():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import math
 import time
 import weakref
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -50,9 +51,16 @@ class JaxBatchEngine(_Layout):
     journal), reading its ``["state"]``, or *spilling*: the pool grows by doubling up to
     ``max_pool_bytes`` and then copies its oldest handles to host memory.
 
-    :meth:`step` dispatches a chunk of every static group that has no chunk in flight before
-    it reads the oldest chunk's values, so with several groups one group's host work overlaps
-    the others' device work (JAX dispatch is asynchronous).
+    :meth:`step` dispatches chunks before it reads the oldest chunk's values (JAX dispatch is
+    asynchronous): up to ``pipeline_depth`` chunks of each static group are in flight, so the
+    device trains the next chunk while the host turns the last one's values into outcomes and
+    the runtime reacts to them, and with several groups one group's host work overlaps the
+    others' device work. Which rows finish in a chunk is known when it is dispatched (their
+    remaining epochs), so the next chunk trains the rows that go on, plus queued rows in the
+    slots of the finishing ones; rows submitted meanwhile join the chunk after. A chunk
+    dispatched behind one whose rows finish is at most as long as that one, so the rows the
+    runtime sends in reply do not wait long. Rows added beyond ``capacity`` wait in a queue
+    (in order) and take the slots that free up.
 
     Batch sizes are buckets (:func:`bucket_sizes`); empty slots are masked (their state is kept,
     their value ignored), and each bucket a group uses is one more compiled program. A group
@@ -96,6 +104,9 @@ class JaxBatchEngine(_Layout):
         still training :meth:`progress` returns (intermediate values); ``0``: every chunk
         (every row evaluated after every chunk, as before this option); ``None``: never (only
         the rows that finish are evaluated; no intermediate values). Default 1 s.
+    pipeline_depth
+        Chunks of a static group in flight at once (``>= 1``); ``1``: each :meth:`step`
+        dispatches one chunk and reads it, the device idles while the host works. Default 2.
     trim_empty
         ``True``: a chunk trains only its live rows, in the smallest batch of
         :func:`~asha_nb.integrations._jax_common.train_sizes` (the bucket, a half, ..., a
@@ -152,6 +163,7 @@ class JaxBatchEngine(_Layout):
         max_pool_bytes: int | None = None,
         progress_interval: float | None = 1.0,
         trim_empty: bool = False,
+        pipeline_depth: int = 2,
         clock: Callable[[], float] = time.perf_counter,
     ):
         jax = jax_module()
@@ -174,6 +186,12 @@ class JaxBatchEngine(_Layout):
             raise InvalidParameterError(
                 f"progress_interval must be None or >= 0 seconds, got {progress_interval!r}")
         self.progress_interval = None if progress_interval is None else float(progress_interval)
+        if (not isinstance(pipeline_depth, (int, np.integer)) or isinstance(pipeline_depth, bool)
+                or pipeline_depth < 1):
+            raise InvalidParameterError(
+                f"pipeline_depth must be an int >= 1 (chunks of a group in flight), got "
+                f"{pipeline_depth!r}")
+        self.pipeline_depth = int(pipeline_depth)
         if not isinstance(trim_empty, (bool, np.bool_)):
             raise InvalidTypeError(f"trim_empty must be a bool, got {type(trim_empty).__name__}")
         self.trim_empty = bool(trim_empty)
@@ -195,6 +213,7 @@ class JaxBatchEngine(_Layout):
         self._rr = itertools.count()
         self._inflight: collections.deque[_Chunk] = collections.deque()
         self._last_values: dict[Hashable, tuple[int, float]] = {}
+        self._last_done = -math.inf  # clock time the last chunk's values were read
         self._used: set[int] = set()
         self.n_chunks = 0
         self.epochs_trained = 0
@@ -310,21 +329,26 @@ class JaxBatchEngine(_Layout):
         return True
 
     # ------------------------------------------------------------------ running
-    def _dispatch(self, group: _Group, max_epochs: int | None) -> None:
-        """Lay out and launch one chunk of ``group`` (asynchronously)."""
+    def _dispatch(self, group: _Group, max_epochs: int | None) -> bool:
+        """Lay out and launch one chunk of ``group`` (asynchronously); whether one was."""
         self._layout(group)
         pool = group.pool
         assert pool is not None
         rows = group.rows
         live = [(i, r) for i, r in enumerate(rows) if r is not None]
         if not live:
-            return
+            return False
         n = min(r.remaining for _, r in live)
         if max_epochs is not None:
             n = min(n, max(1, int(max_epochs)))
+        if group.inflight and group.ahead[1]:
+            # rows finish at the end of the chunk ahead: their replacements join the chunk
+            # after this one, which starts no later than the chunk ahead took
+            n = min(n, group.ahead[0])
         finishing = [(i, r) for i, r in live if r.remaining <= n]
         going = [(i, r) for i, r in live if r.remaining > n]
         pinned = set(group.src[group.load].tolist()) if group.load.any() else set()
+        pinned |= {r.handle._slot for r in group.pending if r.handle is not None}
         slots = pool.alloc(len(finishing), pinned)  # may grow the pool: before the program
         size = len(rows)
         dst = np.full(size, pool.size, np.int32)
@@ -370,20 +394,26 @@ class JaxBatchEngine(_Layout):
             group.active_host[i] = False
         self.slot_epochs += m * n
         self.epochs_trained += n * len(live)
-        group.busy = True
-        self._inflight.append(_Chunk(group, size, m, n, t0, values, done, going, full,
+        group.inflight += 1
+        group.ahead = (n, bool(finishing))
+        reached = [(i, r, r.resource) for i, r in going]  # a later chunk trains them further
+        self._inflight.append(_Chunk(group, size, m, n, t0, values, done, reached, full,
                                      bool(report)))
         self.n_chunks += 1
         self._used.add(len(rows))
+        return True
 
     def _resolve(self, chunk: _Chunk) -> list[Finished]:
         """Read a chunk's values; turn its finished rows into :class:`Finished` outcomes."""
         t_wait = time.perf_counter()
         values = np.asarray(chunk.values)  # waits for the chunk
         self.wait_seconds += time.perf_counter() - t_wait
-        seconds = self._clock() - chunk.t0
+        now = self._clock()
+        # the device ran this chunk after the one before it (chunks queue up in order)
+        seconds = now - max(chunk.t0, self._last_done)
+        self._last_done = now
         group = chunk.group
-        group.busy = False
+        group.inflight -= 1
         group.epoch_seconds[chunk.size] = seconds / chunk.n
         pool = group.pool
         assert pool is not None
@@ -399,7 +429,7 @@ class JaxBatchEngine(_Layout):
         n_left = group.n_live()
         if n_left and self._fit(n_left) < chunk.size:  # what a smaller bucket would have saved
             group.waste += seconds * (1 - self._trained_rows(self._fit(n_left), n_left)[1] / chunk.m)
-        self._last_values = ({r.key: (r.resource, float(values[i])) for i, r in chunk.going}
+        self._last_values = ({r.key: (res, float(values[i])) for i, r, res in chunk.going}
                              if chunk.report else {})
         return out
 
@@ -408,9 +438,10 @@ class JaxBatchEngine(_Layout):
 
         Adds its time to :attr:`host_seconds`, less the time spent waiting for the device.
 
-        Launches a chunk of every static group with rows and no chunk in flight (groups take
-        turns at going first), then waits for the oldest chunk in flight and returns its
-        finished rows; with one group, that is the chunk just launched.
+        Launches chunks of every static group with rows until it has ``pipeline_depth``
+        chunks in flight (groups take turns at going first), then waits for the oldest chunk
+        in flight and returns its finished rows; with ``pipeline_depth=1`` and one group,
+        that is the chunk just launched.
 
         Parameters
         ----------
@@ -420,11 +451,14 @@ class JaxBatchEngine(_Layout):
         t0 = time.perf_counter()
         wait = self.wait_seconds
         try:
-            groups = [g for g in self._groups.values() if g.n_live() and not g.busy]
+            groups = [g for g in self._groups.values()
+                      if g.n_live() and g.inflight < self.pipeline_depth]
             if groups:
                 first = next(self._rr) % len(groups)
                 for group in groups[first:] + groups[:first]:
-                    self._dispatch(group, max_epochs)
+                    while (group.inflight < self.pipeline_depth and group.n_live()
+                           and self._dispatch(group, max_epochs)):
+                        pass
             if not self._inflight:
                 return []
             return self._resolve(self._inflight.popleft())
@@ -454,7 +488,7 @@ class JaxBatchEngine(_Layout):
         self._inflight.clear()
         self._where.clear()
         for group in self._groups.values():
-            group.rows, group.pending, group.state, group.busy = [], [], None, False
+            group.rows, group.pending, group.state, group.inflight = [], [], None, 0
             group.dyn_dev = None
 
     @property

@@ -40,7 +40,8 @@ class _Group:
     dyn_host: dict[str, np.ndarray] = field(default_factory=dict)
     active_host: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
     dyn_dev: Any = None  # device copy, None when stale
-    busy: bool = False  # a chunk is in flight
+    inflight: int = 0  # chunks dispatched whose values have not been read
+    ahead: tuple[int, bool] = (0, False)  # the last dispatched chunk: (epochs, rows finishing)
     # what the next chunk loads: pool slots (src/load), new states (new/take_new), on the host
     src: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     load: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
@@ -50,7 +51,11 @@ class _Group:
     last_full: float = -math.inf  # clock time of the last chunk that evaluated every row
 
     def n_live(self) -> int:
-        return sum(r is not None for r in self.rows) + len(self.pending)
+        return self.n_placed() + len(self.pending)
+
+    def n_placed(self) -> int:
+        """Rows in the batch (the pending ones not yet placed excluded)."""
+        return sum(r is not None for r in self.rows)
 
     def remaining(self) -> int:
         """Epochs until the longest row finishes (the group runs at least that long)."""
@@ -69,7 +74,7 @@ class _Chunk:
     t0: float
     values: Any  # device array: by batch slot (full), else ``done``'s rows in order
     done: list[tuple[int, _Row, int]]  # (batch slot, row, pool slot)
-    going: list[tuple[int, _Row]]  # rows that keep training
+    going: list[tuple[int, _Row, int]]  # rows that keep training: (slot, row, resource reached)
     full: bool  # every row was evaluated
     report: bool  # ... for the progress: the values of ``going`` are reported
 
@@ -79,6 +84,8 @@ class _Layout:
 
     model: Any
     mesh: Any
+    capacity: int
+    _groups: dict[Hashable, _Group]
     devices: list[Any]
     trim_empty: bool
     buckets: tuple[int, ...]
@@ -105,9 +112,10 @@ class _Layout:
     def _fit(self, n_live: int) -> int:
         return next((b for b in self.buckets if b >= n_live), self.buckets[-1])
 
-    def _target_size(self, group: _Group) -> int:
-        """The bucket the group's next chunk runs in (see the class docstring)."""
-        n_live, size = group.n_live(), len(group.rows)
+    def _target_size(self, group: _Group, n_live: int) -> int:
+        """The bucket the group's next chunk runs in, holding ``n_live`` rows (see the class
+        docstring)."""
+        size = len(group.rows)
         fit = self._fit(n_live)
         if n_live > size:
             ready = [b for b in self.buckets if b >= n_live and self._ready(group, b)]
@@ -158,15 +166,20 @@ class _Layout:
         assert pool is not None
         pool.alloc(0)  # the pool exists before anything is gathered from it
         size = len(group.rows)
-        new_size = self._target_size(group)
+        # rows beyond the capacity (all groups' batches together) wait in ``pending``, in order
+        room = max(0, self.capacity - sum(g.n_placed() for g in self._groups.values()))
+        take = min(len(group.pending), room)
+        n_rows = group.n_placed() + take
+        new_size = self._target_size(group, n_rows)
         first = group.state is None
-        if not group.pending and new_size == size:
+        if not take and new_size == size:
             return
-        if group.n_live() > new_size:
+        if n_rows > new_size:
             raise InvalidParameterError(
-                f"capacity must cover the rows: {group.n_live()} rows exceed the largest "
+                f"capacity must cover the rows: {n_rows} rows exceed the largest "
                 f"bucket {new_size}")
         pinned = {r.handle._slot for r in group.pending if r.handle is not None}
+        placing, group.pending = group.pending[:take], group.pending[take:]
         moved: list[tuple[int, int]] = []  # (new batch slot, pool slot) of rows kept on resize
         if new_size == size and not first:
             rows = list(group.rows)
@@ -204,16 +217,18 @@ class _Layout:
             src[j], load[j] = slot, True
         free = [i for i, r in enumerate(rows) if r is None]
         host_rows: list[tuple[int, _Row]] = []
-        for row, slot in zip(group.pending, free):
+        for row, slot in zip(placing, free):
             rows[slot] = row
             for k in self.model.dynamic:
                 group.dyn_host[k][slot] = row.dyn[k]
             group.active_host[slot] = True
             if row.fresh:
                 take_new[slot], tids[slot] = True, row.trial_id
-            elif row.handle is not None:
+            elif row.handle is not None and row.handle.on_device:
                 src[slot], load[slot] = row.handle._slot, True
-            else:
+            else:  # a host checkpoint, or a handle spilled while its row waited for room
+                if row.host_state is None and row.handle is not None:
+                    row.host_state = row.handle.state()
                 host_rows.append((slot, row))
         if host_rows:  # checkpoints in host memory: copied to pool slots, then gathered
             pinned |= {slot for _, slot in moved}
@@ -230,7 +245,6 @@ class _Layout:
             self.rows_from_host += len(host_rows)
         group.temp.extend(slot for _, slot in moved)
         group.dyn_dev = self._put(group.dyn_host)
-        for row in group.pending:
+        for row in placing:
             row.handle, row.host_state, row.fresh = None, None, False
-        group.pending = []
         group.rows = rows

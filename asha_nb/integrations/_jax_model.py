@@ -351,12 +351,14 @@ class BatchedModel(BatchPrograms):
         max_pool_bytes: int | None = None,
         progress_interval: float | None = 1.0,
         trim_empty: bool = False,
+        pipeline_depth: int = 2,
     ) -> JaxBatchEngine:
         """A :class:`~asha_nb.integrations.jax.JaxBatchEngine` over this model (see there)."""
         return JaxBatchEngine(self, capacity, devices=devices, buckets=buckets,
                               compact_after=compact_after, pool_fraction=pool_fraction,
                               max_pool_bytes=max_pool_bytes,
-                              progress_interval=progress_interval, trim_empty=trim_empty)
+                              progress_interval=progress_interval, trim_empty=trim_empty,
+                              pipeline_depth=pipeline_depth)
 
     def __repr__(self) -> str:
         return (f"BatchedModel(dynamic={self.dynamic!r}, static={self.static!r}, "

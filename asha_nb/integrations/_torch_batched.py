@@ -234,13 +234,15 @@ class TorchBatchEngine:
         return self._rows.pop(key, None) is not None
 
     def step(self, max_epochs: int | None = None) -> list[Finished]:
-        """Train one group's rows one chunk; return the rows that finished."""
+        """Train one group's rows one chunk (at most ``capacity`` of them, in the order they
+        were added); return the rows that finished."""
         if not self._rows:
             return []
         groups = list(dict.fromkeys(r["group"] for r in self._rows.values()))
         group = groups[self._turn % len(groups)]
         self._turn += 1
-        keys = [k for k, r in self._rows.items() if r["group"] == group]
+        # at most ``capacity`` rows, the oldest first: the others wait in the queue
+        keys = [k for k, r in self._rows.items() if r["group"] == group][: self.capacity]
         rows = [self._rows[k] for k in keys]
         n = min(r["remaining"] for r in rows)
         if max_epochs is not None:

@@ -260,13 +260,14 @@ def _poly_model(**kw):
 
 
 def _sizes(compact_after):
-    """Batch size after each of three 1-epoch chunks, with a fake clock (every chunk: 1 s).
+    """Batch size after each of three 1-epoch chunks, with a fake clock (every chunk: 1 s),
+    one chunk at a time (``pipeline_depth=1``: each step runs and reads one chunk).
 
     8 rows in bucket 8: 7 finish after the first chunk; then a 2-epoch row joins the one left.
     """
     model = _poly_model()
     eng = JaxBatchEngine(model, 8, devices=jax.local_devices()[:1], compact_after=compact_after,
-                         clock=itertools.count(0.0, 1.0).__next__)
+                         clock=itertools.count(0.0, 1.0).__next__, pipeline_depth=1)
     for i in range(8):
         eng.add(i, i, {"lr": 0.1}, 2 if i == 0 else 1)
     sizes = []

@@ -30,6 +30,8 @@ def _leaves(ck) -> list[np.ndarray]:
 
 
 EPOCHS = [1, 1, 1, 1, 3, 3, 3, 3]  # the first chunk (1 epoch) finishes half of the rows
+# the tests that count evaluations per step run one chunk at a time (``pipeline_depth=1``);
+# tests/integrations/test_jax_pipeline.py checks that pipelined chunks give the same values
 
 
 def _fill(eng, cfgs) -> None:
@@ -40,12 +42,12 @@ def _fill(eng, cfgs) -> None:
 def test_a_chunk_evaluates_only_the_rows_that_finish_and_their_values_are_unchanged(model):
     cfgs = _cfgs(8)
     # the reference: every row evaluated after every chunk (the engine before the option)
-    ref = model.engine(8, devices=jax.local_devices()[:1], progress_interval=0)
+    ref = model.engine(8, devices=jax.local_devices()[:1], pipeline_depth=1, progress_interval=0)
     _fill(ref, cfgs)
     want = {f.key: f for f in ref.run()}
     assert ref.stats["full_evaluations"] == 1  # the last chunk: every row finishes
 
-    eng = model.engine(8, devices=jax.local_devices()[:1], progress_interval=None)
+    eng = model.engine(8, devices=jax.local_devices()[:1], pipeline_depth=1, progress_interval=None)
     _fill(eng, cfgs)
     first = eng.step()
     assert sorted(f.key for f in first) == [0, 1, 2, 3]
@@ -68,7 +70,7 @@ def test_a_chunk_evaluates_only_the_rows_that_finish_and_their_values_are_unchan
 
 def test_progress_interval_0_evaluates_every_row_after_every_chunk(model):
     cfgs = _cfgs(8)
-    eng = model.engine(8, devices=jax.local_devices()[:1], progress_interval=0)
+    eng = model.engine(8, devices=jax.local_devices()[:1], pipeline_depth=1, progress_interval=0)
     _fill(eng, cfgs)
     first = {f.key: f for f in eng.step()}
     assert eng.stats["rows_evaluated"] == 8 and eng.stats["full_evaluations"] == 1
@@ -88,7 +90,7 @@ def test_progress_interval_0_evaluates_every_row_after_every_chunk(model):
 def test_every_row_is_evaluated_once_per_progress_interval(model):
     now = [0.0]
     eng = JaxBatchEngine(model, 8, devices=jax.local_devices()[:1], progress_interval=10.0,
-                         clock=lambda: now[0])
+                         clock=lambda: now[0], pipeline_depth=1)
     for i, c in enumerate(_cfgs(8)):
         eng.add(i, i, c, 5 if i else 1)
     seen = []

@@ -169,6 +169,22 @@ def test_torch_engine_equals_train_batched_and_resumes():
         assert abs(got[i].value - float(acc[i])) < 1e-6
 
 
+def test_torch_engine_trains_at_most_capacity_rows_the_oldest_first():
+    m = torch_digits_batched()
+    cfgs = [{"lr": 0.05 * (i + 1), "weight_decay": 1e-4, "momentum": 0.9, "width": 64}
+            for i in range(3)]
+    eng = m.engine(2)
+    for i, c in enumerate(cfgs):
+        eng.add(i, i, c, 1)
+    assert [f.key for f in eng.step()] == [0, 1]  # row 2 waited: capacity 2
+    assert eng.n_active == 1
+    (last,) = eng.step()
+    alone = m.engine(2)  # the queued row trained as usual
+    alone.add(2, 2, cfgs[2], 1)
+    assert last.key == 2 and abs(last.value - alone.run()[0].value) < 1e-6
+    assert eng.epochs_trained == 3
+
+
 def test_torch_engine_rejects_bad_rows():
     eng = torch_digits_batched().engine(2)
     cfg = {"lr": 0.1, "weight_decay": 0.0, "momentum": 0.0, "width": 8}
