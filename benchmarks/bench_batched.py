@@ -30,7 +30,9 @@ host time per job (the search's wall time less the least device time its epochs 
 evaluations need, measured with a bare ``jit(vmap)`` loop, per job; target <= 60 us) and the
 search's and the engine's model-epochs/s as a share of that loop's (target >= 0.7); with
 ``--before PATH`` the same in a process importing asha_nb from PATH (e.g. the main
-checkout), side by side.
+checkout), side by side. Each also runs a variant: ``train_block=K`` (one block: every slot
+trains every chunk), or ``trim_empty=True`` where PATH predates ``train_block``; the table
+shows the row-epochs trained (``slot_epochs``) and the block size.
 
 ``--gpu``: the GPU table (run it on a machine with a GPU; on a CPU it runs with small K):
 device name and count; the whole ASHA search cold (first in the process, empty compilation
@@ -254,6 +256,7 @@ def proxy_child(rounds: int = 3) -> dict[str, Any]:
                          "engine_host_s": getattr(eng, "host_seconds", None),
                          "wait_s": getattr(eng, "wait_seconds", None),
                          "slot_epochs": getattr(eng, "slot_epochs", None),
+                         "train_block": getattr(eng, "train_block", None),
                          "chunks": getattr(eng, "n_chunks", None),
                          "timings": getattr(ex, "timings", None)})
         return runs
@@ -265,7 +268,10 @@ def proxy_child(rounds: int = 3) -> dict[str, Any]:
     out = {"path": os.path.dirname(os.path.dirname(os.path.abspath(asha_nb.__file__))),
            "runs": runs, "per_epoch": per_epoch, "per_eval": per_eval, "bare": bare,
            "engine": engine, "zero": searches(*zero_model())}
-    if "trim_empty" in inspect.signature(model.engine).parameters:
+    options = inspect.signature(model.engine).parameters
+    if "train_block" in options:  # one block of the whole batch: every slot trains every chunk
+        out["one block"] = searches(model, space, train_block=k)
+    if "trim_empty" in options:  # before train_block
         out["trim"] = searches(model, space, trim_empty=True)
     out["zero_search"] = search_runtime(*zero_model(), rounds=rounds)
     return out
@@ -311,6 +317,7 @@ def proxy_summary(res: dict[str, Any], key: str = "runs") -> dict[str, Any]:
            "search_vs_bare": mid["epochs"] / mid["seconds"] / res["bare"],
            "engine_vs_bare": res["engine"] / res["bare"], "cold_s": res[key][0]["seconds"],
            "slot_epochs": mid.get("slot_epochs"), "chunks": mid.get("chunks"), "parts": None,
+           "train_block": mid.get("train_block"),
            "zero_search_us": None}
     if "zero_search" in res:
         zs = _median_run(res["zero_search"])
@@ -342,26 +349,31 @@ def run_proxy(before: str | None) -> None:
             raise RuntimeError(f"proxy child for {path} failed:\n{out.stderr}")
         res = json.loads(out.stdout.strip().splitlines()[-1])
         results[label] = proxy_summary(res) | {"path": res["path"]}
-        if "trim" in res:
-            results[label + ", trim"] = proxy_summary(res, "trim") | {"path": res["path"]}
+        for variant in ("one block", "trim"):
+            if variant in res:
+                results[f"{label}, {variant}"] = (proxy_summary(res, variant)
+                                                  | {"path": res["path"]})
     k, n, r, w = PROXY["k"], PROXY["n"], PROXY["r"], PROXY["width"]
     print(f"\nCPU proxy of host overhead: digits_mlp(widths=({w},), batch_size=16, n_batches=1), "
           f"ASHA r=1 R={r} eta=3, K={k}, N={n}, warm (median of 3), 1 CPU device")
     print(f"{'':20s} {'jobs':>5s} {'search s':>8s} {'wall':>7s} {'floor':>6s} {'host':>7s} "
           f"{'engine':>7s} {'zero':>7s} {'search/bare':>11s} {'engine/bare':>11s} {'cold s':>6s} "
-          f"{'slot-ep':>7s}  asha_nb from")
+          f"{'slot-ep':>7s} {'block':>5s}  asha_nb from")
     for label, x in results.items():
         eng = "n/a" if x["engine_us"] is None else f"{x['engine_us']:.1f}"
         slots = "n/a" if x["slot_epochs"] is None else str(x["slot_epochs"])
+        block = "n/a" if x["train_block"] is None else str(x["train_block"])
         print(f"{label:20s} {x['jobs']:5d} {x['seconds']:8.3f} {x['wall_us']:7.1f} "
               f"{x['floor_us']:6.1f} {x['host_us']:7.1f} {eng:>7s} {x['zero_us']:7.1f} "
               f"{x['search_vs_bare']:11.2f} {x['engine_vs_bare']:11.2f} {x['cold_s']:6.2f} "
-              f"{slots:>7s}  {x['path']}")
+              f"{slots:>7s} {block:>5s}  {x['path']}")
     print("us per job: wall = search wall time / jobs; floor = the model-epochs and one evaluation "
           "per job timed in a\nbare jit(vmap) program; host = wall - floor; engine = the engine's "
           "own host time (step() not waiting for\nthe device); zero = wall / jobs of the same "
           "search with a model that computes nearly nothing (3 weights,\n16 points); slot-ep = "
-          "row-epochs the programs trained (empty slots included; the jobs' own: the epochs).\n"
+          "row-epochs the programs trained (empty slots included; the jobs' own: the epochs);\n"
+          "block = rows per training block (train_block; 'one block': every slot trains every "
+          "chunk;\n'trim': the trim_empty option that train_block replaced).\n"
           "Targets: host <= 60 us/job, search/bare >= 0.7.")
     parts = {label: x["parts"] for label, x in results.items() if x["parts"] is not None}
     if parts:
@@ -373,7 +385,7 @@ def run_proxy(before: str | None) -> None:
             print(f"{name:58s}" + "".join(f" {parts[lab][name]:20.1f}" for lab in labels))
         print(f"{'= wall':58s}" + "".join(f" {results[lab]['wall_us']:20.1f}" for lab in labels))
     for label, x in results.items():
-        if x["zero_search_us"] is not None and not label.endswith("trim"):
+        if x["zero_search_us"] is not None and "," not in label:
             print(f"{label}: the zero-compute search through Search (the real runtime) instead of "
                   f"the bare drive() loop: {x['zero_search_us']:.1f} us/job (drive(): "
                   f"{x['zero_us']:.1f})")

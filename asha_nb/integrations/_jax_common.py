@@ -6,6 +6,7 @@ The modules import in one direction: ``_jax_model`` -> ``_jax_engine`` -> ``_jax
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
@@ -13,8 +14,8 @@ import numpy as np
 
 from ..errors import InvalidParameterError, import_extra
 
-__all__ = ["jax_module", "freeze", "eval_blocks", "block_counts", "bucket_sizes", "train_sizes",
-           "pack_chunk"]
+__all__ = ["jax_module", "freeze", "eval_blocks", "block_counts", "bucket_sizes",
+           "default_train_block", "pack_chunk"]
 
 
 def jax_module() -> Any:
@@ -114,24 +115,29 @@ def bucket_sizes(capacity: int, n_devices: int = 1) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-def train_sizes(size: int, n_devices: int = 1) -> tuple[int, ...]:
-    """Row counts a batch of ``size`` rows trains in a chunk: ``size``, a half, a quarter, ...
-    down to a sixteenth, each a multiple of ``n_devices`` (largest first). A chunk trains the
-    first of its live-first ``order`` in the smallest of them that holds its live rows.
+def default_train_block(capacity: int, n_devices: int = 1, cpu: bool = True,
+                        buckets: Sequence[int] | None = None) -> int:
+    """The rows per training block an engine picks when it is not told (``train_block=None``).
 
-    >>> train_sizes(256), train_sizes(8, 4), train_sizes(1)
-    ((256, 128, 64, 32, 16), (8, 4), (1,))
+    On CPU devices 16 rows per device, or the largest default bucket
+    (:func:`bucket_sizes`) if that is smaller; on accelerators, where empty rows cost little
+    and large batches are what make them fast, the largest bucket (one block: the whole
+    batch). With ``buckets`` given: the largest number of rows that divides every bucket and
+    ``16 * n_devices`` (CPU), or every bucket (accelerators).
+
+    >>> default_train_block(256), default_train_block(256, 4), default_train_block(8, 4)
+    (16, 64, 8)
+    >>> default_train_block(256, 4, cpu=False), default_train_block(20, cpu=True, buckets=(8, 12))
+    (256, 4)
     """
-    out = []
-    for j in range(5):
-        m = int(size) >> j
-        if m >= 1 and m % n_devices == 0 and m << j == int(size):
-            out.append(m)
-    return tuple(out)
+    if buckets is None:
+        largest = bucket_sizes(capacity, n_devices)[-1]
+        return min(16 * n_devices, largest) if cpu else largest
+    return math.gcd(16 * n_devices if cpu else 0, *(int(b) for b in buckets))
 
 
 def pack_chunk(src: np.ndarray, tids: np.ndarray, dst: np.ndarray, order: np.ndarray,
-               load: np.ndarray, take_new: np.ndarray, n_epochs: int, full: bool, branch: int,
+               load: np.ndarray, take_new: np.ndarray, n_epochs: int, full: bool, n_blocks: int,
                counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The ``(idx, meta)`` arguments of a batched program (see ``BatchPrograms.batch_program``).
 
@@ -144,7 +150,7 @@ def pack_chunk(src: np.ndarray, tids: np.ndarray, dst: np.ndarray, order: np.nda
     idx[0], idx[1], idx[2], idx[3] = src, tids, dst, order
     np.add(load.astype(np.int32), 2 * take_new.astype(np.int32), out=idx[4])
     meta = np.empty(3 + len(counts), np.int32)
-    meta[0], meta[1], meta[2] = n_epochs, int(full), branch
+    meta[0], meta[1], meta[2] = n_epochs, int(full), n_blocks
     meta[3:] = counts
     return idx, meta
 

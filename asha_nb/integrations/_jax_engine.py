@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidParameterError, InvalidTypeError
+from ..errors import InvalidParameterError
 from ..executors.batched import Finished, whole_epochs
 from ._jax_common import block_counts, bucket_sizes, eval_blocks, freeze, jax_module, pack_chunk
 from ._jax_layout import _Chunk, _Group, _Layout, _Row
-from ._jax_pool import _DEFAULT_POOL_BYTES, DeviceCheckpoint, _Pool
+from ._jax_pool import DeviceCheckpoint
 
 __all__ = ["JaxBatchEngine", "DeviceCheckpoint", "bucket_sizes"]
 
@@ -62,8 +62,14 @@ class JaxBatchEngine(_Layout):
     runtime sends in reply do not wait long. Rows added beyond ``capacity`` wait in a queue
     (in order) and take the slots that free up.
 
-    Batch sizes are buckets (:func:`bucket_sizes`); empty slots are masked (their state is kept,
-    their value ignored), and each bucket a group uses is one more compiled program. A group
+    A chunk trains only its live rows, gathered live first, in ``ceil(live / train_block)``
+    blocks of ``train_block`` rows (a loop in the program), then scattered back; the other
+    slots keep their state. Every row trains in a batch of exactly ``train_block`` rows, so its
+    results do not depend on the bucket, its slot or the other rows, bit for bit (XLA's CPU
+    code rounds differently for different batch shapes): a promoted row continues exactly.
+
+    Batch sizes are buckets (:func:`bucket_sizes`, multiples of ``train_block``); empty slots
+    are masked (state kept, value ignored); each bucket a group uses is one more program. A group
     that needs more slots grows to the smallest compiled bucket that holds its rows, else to the
     largest bucket (the runtime keeps the batch full until the search's tail, so one program
     serves most of it). A group whose rows fit a smaller bucket moves there at once if that
@@ -75,7 +81,8 @@ class JaxBatchEngine(_Layout):
     compilation that barely pays is not worth its risk; a ski-rental rule). The saving assumes
     an epoch costs in proportion to the bucket size, as on a CPU, where long tails at a low fill
     move to a smaller bucket and short ones stay; on an accelerator a smaller bucket saves less
-    than that, so the rule errs towards compiling.
+    than that, so the rule errs towards compiling. With training in live blocks, a smaller
+    bucket trains the same blocks, saves nothing, and is compiled only with ``compact_after=0``.
 
     Parameters
     ----------
@@ -86,8 +93,9 @@ class JaxBatchEngine(_Layout):
     devices
         Devices to shard the configuration axis over (default: ``jax.local_devices()``).
     buckets
-        Batch sizes (default ``bucket_sizes(capacity, len(devices))``); each must be a multiple
-        of ``len(devices)``.
+        Batch sizes (default ``bucket_sizes(capacity, train_block)``: ``train_block`` rows,
+        twice that, ... up to the first that holds ``capacity``); each must be a multiple of
+        ``train_block``.
     compact_after
         Seconds of empty-slot cost that pay for compiling a smaller bucket; ``None``: twice the
         model's compile estimate; ``0``: compact whenever the rows fit a smaller bucket (every
@@ -107,29 +115,26 @@ class JaxBatchEngine(_Layout):
     pipeline_depth
         Chunks of a static group in flight at once (``>= 1``); ``1``: each :meth:`step`
         dispatches one chunk and reads it, the device idles while the host works. Default 2.
-    trim_empty
-        ``True``: a chunk trains only its live rows, in the smallest batch of
-        :func:`~asha_nb.integrations._jax_common.train_sizes` (the bucket, a half, ..., a
-        sixteenth) that holds them, not the whole bucket: the empty slots of a partly filled
-        batch (a search's tail) cost nothing, without a new program per size (one program
-        switches between them; it takes longer to compile). On a CPU, XLA's code for each
-        size may round differently, so a row's results may then differ in the last bits with
-        the number of rows it trained with. ``False`` (default): every slot trains, and a
-        promoted row continues bit-for-bit as in its original batch.
+    train_block
+        Rows per training block, a multiple of ``len(devices)`` fixed for the engine's life.
+        ``None``: :func:`~asha_nb.integrations._jax_common.default_train_block`: on CPU devices
+        16 rows per device (at most the largest bucket); on accelerators (GPU, TPU: empty rows
+        cost little, large batches make them fast) the largest bucket, then the only one.
     clock
         Monotonic clock in seconds (``time.perf_counter``); tests inject a fake one.
 
     Attributes
     ----------
+    train_block : int
+        Rows per training block (the argument, or the default it chose).
     n_chunks : int
         Chunks run so far.
     epochs_trained : int
         Model-epochs trained by live rows (padding excluded).
     slot_epochs : int
-        Row-epochs the chunks' programs trained, empty slots included: each chunk trains its
-        live rows first, in the smallest of :func:`~asha_nb.integrations._jax_common.train_sizes`
-        that holds them (a half, a quarter, ... down to a sixteenth of the batch), so a batch
-        that is partly empty trains at most about twice its live rows, not the whole batch.
+        Row-epochs the chunks' programs trained, empty slots included: blocks trained x
+        ``train_block`` x epochs (each chunk trains its live rows in whole blocks, so at most
+        ``train_block - 1`` empty slots per chunk).
     rows_to_host : int
         Row states copied from the device to host memory (handles read, pickled or spilled);
         the values of each chunk are not counted.
@@ -162,7 +167,7 @@ class JaxBatchEngine(_Layout):
         pool_fraction: float = 0.5,
         max_pool_bytes: int | None = None,
         progress_interval: float | None = 1.0,
-        trim_empty: bool = False,
+        train_block: int | None = None,
         pipeline_depth: int = 2,
         clock: Callable[[], float] = time.perf_counter,
     ):
@@ -192,9 +197,6 @@ class JaxBatchEngine(_Layout):
                 f"pipeline_depth must be an int >= 1 (chunks of a group in flight), got "
                 f"{pipeline_depth!r}")
         self.pipeline_depth = int(pipeline_depth)
-        if not isinstance(trim_empty, (bool, np.bool_)):
-            raise InvalidTypeError(f"trim_empty must be a bool, got {type(trim_empty).__name__}")
-        self.trim_empty = bool(trim_empty)
         self.model = model
         self.devices = list(devices) if devices is not None else list(jax.local_devices())
         self.mesh = Mesh(np.array(self.devices), ("k",))
@@ -202,8 +204,7 @@ class JaxBatchEngine(_Layout):
         self._data = model.device_data(NamedSharding(self.mesh, PartitionSpec()))
         self._fixed_buckets = buckets is not None
         self.capacity = int(capacity)
-        self.buckets = self._check_buckets(
-            tuple(buckets) if buckets is not None else bucket_sizes(self.capacity, len(self.devices)))
+        self.train_block, self.buckets = self._blocks_and_buckets(train_block, buckets)
         self.compact_after = compact_after
         self.pool_fraction = float(pool_fraction)
         self.max_pool_bytes = None if max_pool_bytes is None else int(max_pool_bytes)
@@ -226,55 +227,15 @@ class JaxBatchEngine(_Layout):
         self.host_seconds = 0.0
         self.wait_seconds = 0.0
 
-    def _check_buckets(self, buckets: tuple[int, ...]) -> tuple[int, ...]:
-        nd = len(self.devices)
-        if not buckets or any(int(b) < 1 or int(b) % nd for b in buckets):
-            raise InvalidParameterError(
-                f"buckets must be positive multiples of the device count {nd}, got {buckets!r}")
-        if max(buckets) < self.capacity:
-            raise InvalidParameterError(
-                f"buckets must include one >= capacity={self.capacity}, got {buckets!r}")
-        return tuple(sorted({int(b) for b in buckets}))
-
     def set_capacity(self, capacity: int) -> None:
-        """Change the capacity (adds larger buckets if needed)."""
+        """Change the capacity (adds larger buckets if needed; multiples of ``train_block``,
+        which stays)."""
         if capacity < 1:
             raise InvalidParameterError(f"capacity must be >= 1, got {capacity!r}")
         self.capacity = int(capacity)
         if not self._fixed_buckets or max(self.buckets) < capacity:
             self.buckets = tuple(sorted(set(self.buckets) | set(
-                bucket_sizes(self.capacity, len(self.devices)))))
-
-    def pool_bytes(self) -> int:
-        """The byte cap of each group's checkpoint pool (see ``max_pool_bytes``)."""
-        if self.max_pool_bytes is not None:
-            return self.max_pool_bytes
-        limits = []
-        for d in self.devices:
-            try:
-                stats = d.memory_stats()
-            except Exception:  # noqa: BLE001 - backends without memory stats (CPU)
-                stats = None
-            if not stats or "bytes_limit" not in stats:
-                return _DEFAULT_POOL_BYTES
-            limits.append(int(stats["bytes_limit"]))
-        return int(self.pool_fraction * sum(limits))
-
-    def _new_group(self, sig: Hashable, static: dict[str, Any]) -> _Group:
-        group = _Group(sig, static)
-        leaves = jax_module().tree.leaves(self.model.template(static))
-        row_bytes = sum(int(np.prod(t.shape, dtype=np.int64)) * np.dtype(t.dtype).itemsize
-                        for t in leaves)
-        nd = len(self.devices)
-        cap = self.pool_bytes()
-        max_rows = (cap // max(row_bytes, 1)) // nd * nd
-        need = 2 * max(self.buckets)
-        if max_rows < need:
-            raise InvalidParameterError(
-                f"max_pool_bytes must hold two full batches ({need} rows of {row_bytes} bytes "
-                f"= {need * row_bytes} bytes) of static group {dict(static)}, got {cap}")
-        group.pool = _Pool(self, group, row_bytes, max_rows)
-        return group
+                bucket_sizes(self.capacity, self.train_block))))
 
     # ------------------------------------------------------------------ rows
     @property
@@ -428,7 +389,7 @@ class JaxBatchEngine(_Layout):
             out.append(Finished(r.key, r.trial_id, float(value), handle, r.trained))
         n_left = group.n_live()
         if n_left and self._fit(n_left) < chunk.size:  # what a smaller bucket would have saved
-            group.waste += seconds * (1 - self._trained_rows(self._fit(n_left), n_left)[1] / chunk.m)
+            group.waste += seconds * self._saved(chunk.size, self._fit(n_left), n_left)
         self._last_values = ({r.key: (res, float(values[i])) for i, r, res in chunk.going}
                              if chunk.report else {})
         return out

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..errors import InvalidParameterError
-from ._jax_common import eval_blocks, jax_module, pack_chunk, train_sizes
-from ._jax_pool import DeviceCheckpoint, _Pool
+from ._jax_common import bucket_sizes, default_train_block, eval_blocks, jax_module, pack_chunk
+from ._jax_pool import _DEFAULT_POOL_BYTES, DeviceCheckpoint, _Pool
 
 
 @dataclass(eq=False)
@@ -69,7 +69,7 @@ class _Chunk:
 
     group: _Group
     size: int
-    m: int  # rows trained (the live ones first, see ``train_sizes``)
+    m: int  # rows trained: the live ones first, in whole blocks of ``train_block`` rows
     n: int
     t0: float
     values: Any  # device array: by batch slot (full), else ``done``'s rows in order
@@ -84,30 +84,96 @@ class _Layout:
 
     model: Any
     mesh: Any
-    capacity: int
     _groups: dict[Hashable, _Group]
     devices: list[Any]
-    trim_empty: bool
+    train_block: int
+    capacity: int
+    max_pool_bytes: int | None
+    pool_fraction: float
     buckets: tuple[int, ...]
     compact_after: float | None
     rows_from_host: int
     _rows_sharding: Any
     _data: Any
 
+    def _blocks_and_buckets(self, train_block: int | None,
+                            buckets: Sequence[int] | None) -> tuple[int, tuple[int, ...]]:
+        """The engine's ``(train_block, buckets)`` from its arguments (see there), checked."""
+        nd = len(self.devices)
+        if train_block is not None and (
+                not isinstance(train_block, (int, np.integer)) or isinstance(train_block, bool)
+                or train_block < 1 or train_block % nd):
+            raise InvalidParameterError(
+                f"train_block must be None or a positive multiple of the device count {nd}, "
+                f"got {train_block!r}")
+        given = None if buckets is None else tuple(buckets)
+        if given is not None and (not given or any(
+                not isinstance(b, (int, np.integer)) or b < 1 for b in given)):
+            raise InvalidParameterError(
+                f"buckets must be positive multiples of the device count {nd}, got {given!r}")
+        cpu = all(d.platform == "cpu" for d in self.devices)
+        block = int(train_block) if train_block is not None else default_train_block(
+            self.capacity, nd, cpu, given)
+        sizes = given if given is not None else bucket_sizes(self.capacity, block)
+        if any(int(b) % nd for b in sizes):
+            raise InvalidParameterError(
+                f"buckets must be positive multiples of the device count {nd}, got {sizes!r}")
+        if any(int(b) % block for b in sizes):
+            raise InvalidParameterError(
+                f"buckets must be multiples of train_block={block} (a chunk trains in whole "
+                f"blocks), got {sizes!r}")
+        if max(sizes) < self.capacity:
+            raise InvalidParameterError(
+                f"buckets must include one >= capacity={self.capacity}, got {sizes!r}")
+        return block, tuple(sorted({int(b) for b in sizes}))
+
+    def pool_bytes(self) -> int:
+        """The byte cap of each group's checkpoint pool (see ``max_pool_bytes``)."""
+        if self.max_pool_bytes is not None:
+            return self.max_pool_bytes
+        limits = []
+        for d in self.devices:
+            try:
+                stats = d.memory_stats()
+            except Exception:  # noqa: BLE001 - backends without memory stats (CPU)
+                stats = None
+            if not stats or "bytes_limit" not in stats:
+                return _DEFAULT_POOL_BYTES
+            limits.append(int(stats["bytes_limit"]))
+        return int(self.pool_fraction * sum(limits))
+
+    def _new_group(self, sig: Hashable, static: dict[str, Any]) -> _Group:
+        group = _Group(sig, static)
+        leaves = jax_module().tree.leaves(self.model.template(static))
+        row_bytes = sum(int(np.prod(t.shape, dtype=np.int64)) * np.dtype(t.dtype).itemsize
+                        for t in leaves)
+        nd = len(self.devices)
+        cap = self.pool_bytes()
+        max_rows = (cap // max(row_bytes, 1)) // nd * nd
+        need = 2 * max(self.buckets)
+        if max_rows < need:
+            raise InvalidParameterError(
+                f"max_pool_bytes must hold two full batches ({need} rows of {row_bytes} bytes "
+                f"= {need * row_bytes} bytes) of static group {dict(static)}, got {cap}")
+        group.pool = _Pool(self, group, row_bytes, max_rows)
+        return group
+
     def _ready(self, group: _Group, size: int) -> bool:
         pool = group.pool
         assert pool is not None
         return self.model.is_compiled(self.model.batch_key(group.sig, size, self.mesh, pool.size,
-                                                          self.trim_empty))
+                                                          self.train_block))
 
     def _trained_rows(self, size: int, n_live: int) -> tuple[int, int]:
-        """``(branch, m)``: the rows a chunk of a ``size`` batch with ``n_live`` live rows
-        trains (the smallest of ``train_sizes(size)`` holding them with ``trim_empty``)."""
-        if not self.trim_empty:
-            return 0, size
-        sizes = train_sizes(size, len(self.devices))
-        branch = max((j for j, m in enumerate(sizes) if m >= n_live), default=0)
-        return branch, sizes[branch]
+        """``(n_blocks, m)``: the blocks and rows (``m = n_blocks * train_block``) a chunk of a
+        ``size`` batch with ``n_live`` live rows trains: the live rows, in whole blocks."""
+        n_blocks = min(-(-int(n_live) // self.train_block), size // self.train_block)
+        return n_blocks, n_blocks * self.train_block
+
+    def _saved(self, size: int, fit: int, n_live: int) -> float:
+        """The fraction of a chunk's training that ``n_live`` rows would save in a ``fit``
+        batch rather than a ``size`` one: none when the live rows fill the same blocks."""
+        return 1 - self._trained_rows(fit, n_live)[1] / max(self._trained_rows(size, n_live)[1], 1)
 
     def _fit(self, n_live: int) -> int:
         return next((b for b in self.buckets if b >= n_live), self.buckets[-1])
@@ -125,7 +191,7 @@ class _Layout:
             if ready and ready[0] == fit:
                 return fit
             epoch = group.epoch_seconds.get(size, 0.0)
-            saved = 1 - self._trained_rows(fit, n_live)[1] / self._trained_rows(size, n_live)[1]
+            saved = self._saved(size, fit, n_live)
             to_come = epoch * saved * group.remaining()
             threshold = (2 * self.model.compile_estimate() if self.compact_after is None
                          else self.compact_after)
@@ -139,7 +205,7 @@ class _Layout:
         """The batched program of ``group`` for ``size`` rows (and its pool's current size)."""
         pool = group.pool
         assert pool is not None
-        return self.model.batch_program(group.static, size, pool.size, self.mesh, self.trim_empty)
+        return self.model.batch_program(group.static, size, pool.size, self.mesh, self.train_block)
 
     def _put(self, tree: Any) -> Any:
         """``tree`` on the devices, row-sharded (copied first: CPU buffers may be aliased)."""

@@ -350,14 +350,19 @@ class BatchedModel(BatchPrograms):
         pool_fraction: float = 0.5,
         max_pool_bytes: int | None = None,
         progress_interval: float | None = 1.0,
-        trim_empty: bool = False,
+        train_block: int | None = None,
         pipeline_depth: int = 2,
     ) -> JaxBatchEngine:
-        """A :class:`~asha_nb.integrations.jax.JaxBatchEngine` over this model (see there)."""
+        """A :class:`~asha_nb.integrations.jax.JaxBatchEngine` over this model (see there).
+
+        ``train_block``: a chunk trains only its live rows, in blocks of that many rows (a
+        row's results never depend on the bucket, its slot or the other rows); ``None``: 16
+        rows per device on a CPU, the largest bucket on an accelerator (GPU, TPU).
+        ``BatchedExecutor(train_block=...)`` passes it here, like the other options."""
         return JaxBatchEngine(self, capacity, devices=devices, buckets=buckets,
                               compact_after=compact_after, pool_fraction=pool_fraction,
                               max_pool_bytes=max_pool_bytes,
-                              progress_interval=progress_interval, trim_empty=trim_empty,
+                              progress_interval=progress_interval, train_block=train_block,
                               pipeline_depth=pipeline_depth)
 
     def __repr__(self) -> str:

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from ._jax_common import _abstract, _mesh_ids, _where, eval_blocks, freeze, jax_module, train_sizes
+from ..errors import InvalidParameterError
+from ._jax_common import _abstract, _mesh_ids, _where, eval_blocks, freeze, jax_module
 
 __all__ = ["BatchPrograms"]
 
@@ -31,35 +32,36 @@ class BatchPrograms:
 
     @staticmethod
     def batch_key(sig: Hashable, size: int, mesh: Any, pool_size: int,
-                  trim: bool = False) -> Hashable:
+                  block: int | None = None) -> Hashable:
         """Key of the batched program of group ``sig`` for ``size`` rows on ``mesh`` with a
-        checkpoint pool of ``pool_size`` rows (``trim``: see :meth:`batch_program`)."""
-        key = ("batch", sig, int(size), _mesh_ids(mesh), int(pool_size))
-        return (*key, "trim") if trim else key
-
+        checkpoint pool of ``pool_size`` rows, training in blocks of ``block`` rows (``None``:
+        ``size``; see :meth:`batch_program`)."""
+        return ("batch", sig, int(size), _mesh_ids(mesh), int(pool_size),
+                int(size if block is None else block))
 
     def batch_program(self, static: Mapping[str, Any], size: int, pool_size: int, mesh: Any,
-                      trim: bool = False) -> Any:
+                      block: int | None = None) -> Any:
         """Compiled ``(state, pool, dyn, data, idx, meta) -> (state, pool, values)``: one chunk
         of ``size`` rows, new rows and checkpoints in and out included.
 
         Every leaf of ``state`` and ``pool`` has a leading axis (``size`` rows, ``pool_size``
         for the checkpoint pool), sharded over ``mesh``'s axis ``"k"``. ``idx`` (int32, shape
         ``(5, size)``) holds, per row, ``src``, ``tids``, ``dst``, ``order`` and ``flags``;
-        ``meta`` (int32) holds ``n_epochs``, ``full``, ``branch`` and ``counts`` (one per
+        ``meta`` (int32) holds ``n_epochs``, ``full``, ``n_blocks`` and ``counts`` (one per
         :func:`~asha_nb.integrations._jax_common.eval_blocks` size): one host-to-device copy
         each per chunk. First, row ``i`` becomes a fresh state (``init(fold_in(PRNGKey(seed),
         tids[i]), hparams)``, vmapped over the batch, computed only when some row needs it)
         where ``flags[i] & 2``, else ``pool[src[i]]`` where ``flags[i] & 1`` (promoted rows,
         gathered by index). Then ``n_epochs`` epochs (traced: one program for every chunk
-        length) train every row; with ``trim``, only the rows ``order[:m]``, ``m =
-        train_sizes(size, n_devices)[branch]`` (a ``lax.switch`` over those sizes): ``order``
-        lists the live rows first, so the empty slots of a partly filled batch are not trained
-        beyond the smallest of those sizes that holds the live rows (the others are left as
-        they were: every row placed in a slot later is overwritten). XLA compiles each size's
-        training on its own, and on a CPU its results may differ in the last bits from one
-        size to another, so trimmed training is exact per configuration only up to rounding
-        (without ``trim`` a row's results do not depend on the other rows). Then row
+        length) train the rows ``order[:n_blocks * block]`` (``order`` lists the live rows
+        first), in ``n_blocks`` blocks of ``block`` rows (``block`` divides ``size`` and is a
+        multiple of the device count; default ``size``): the rows are gathered in that order,
+        each block is trained in turn (a loop whose trip count is ``n_blocks``: one program
+        whatever the live rows), and the rows are scattered back; the other slots keep their
+        state (a row placed in an empty slot later overwrites it). Every row thus trains in a
+        batch of exactly ``block`` rows (``block / n_devices`` per device) whatever ``size``,
+        its slot or the other rows, so its results are the same, bit for bit, in every bucket
+        (XLA's code for a CPU may round differently for different batch shapes). Then row
         ``i`` is written to ``pool[dst[i]]`` (``dst[i] == pool_size``: not written). Then,
         where ``full`` is 1, every row is evaluated (``values[i]``: row ``i``'s); else the
         rows ``order[:n]`` (``n`` the rows that finish, first in ``order``) are, in
@@ -73,13 +75,18 @@ class BatchPrograms:
         from jax.sharding import NamedSharding, PartitionSpec
 
         rows, repl = NamedSharding(mesh, PartitionSpec("k")), NamedSharding(mesh, PartitionSpec())
-        n_dev = len(_mesh_ids(mesh))
+        by_block = NamedSharding(mesh, PartitionSpec(None, "k"))
+        blk = int(size if block is None else block)
+        if blk < 1 or size % blk or blk % len(_mesh_ids(mesh)):
+            raise InvalidParameterError(
+                f"block must divide size={size} and be a multiple of the device count "
+                f"{len(_mesh_ids(mesh))}, got {block!r}")
 
         def build() -> Any:
             def program(state: Any, pool: Any, dyn: Any, data: Any, idx: Any, meta: Any) -> Any:
                 src, tids, dst, order, flags = idx[0], idx[1], idx[2], idx[3], idx[4]
                 load, take_new = (flags & 1) != 0, (flags & 2) != 0
-                n_epochs, full, branch, counts = meta[0], meta[1] != 0, meta[2], meta[3:]
+                n_epochs, full, n_blocks, counts = meta[0], meta[1] != 0, meta[2], meta[3:]
 
                 def fresh() -> Any:
                     base = jax.random.PRNGKey(self.seed)
@@ -95,23 +102,25 @@ class BatchPrograms:
                     step = jax.vmap(lambda s1, d1: self.train_epoch(s1, {**static, **d1}, data))
                     return jax.lax.fori_loop(0, n_epochs, lambda _, s1: step(s1, d), s)
 
-                def train(m: int) -> Callable[[Any], Any]:
-                    if m == size:
-                        return lambda s: epochs(s, dyn)
+                if blk == size:  # one block: the batch as it is (0 or 1 times)
+                    state = jax.lax.fori_loop(0, n_blocks, lambda _, s: epochs(s, dyn), state)
+                else:  # live rows first, as (size // blk) blocks of blk rows, each sharded
+                    def split(a: Any) -> Any:
+                        return jax.lax.with_sharding_constraint(
+                            a[order].reshape(size // blk, blk, *a.shape[1:]), by_block)
 
-                    def prefix(s: Any) -> Any:
-                        live = order[:m]
-                        sub = jax.lax.with_sharding_constraint(  # as a batch of m rows
-                            (jax.tree.map(lambda a: a[live], s), {k: v[live] for k, v in dyn.items()}),
-                            rows)
-                        sub = epochs(*sub)
-                        return jax.tree.map(
-                            lambda a, b: a.at[live].set(b, unique_indices=True), s, sub)
-                    return prefix
+                    def one(b: Any, sd: Any) -> Any:
+                        s, d = jax.lax.with_sharding_constraint(jax.tree.map(
+                            lambda a: jax.lax.dynamic_index_in_dim(a, b, 0, keepdims=False),
+                            sd), rows)
+                        s = epochs(s, d)
+                        return (jax.tree.map(lambda a, x: jax.lax.dynamic_update_index_in_dim(
+                            a, x, b, 0), sd[0], s), sd[1])
 
-                sizes = train_sizes(size, n_dev) if trim else (size,)
-                state = (jax.lax.switch(branch, [train(m) for m in sizes], state)
-                         if len(sizes) > 1 else train(size)(state))
+                    sub, _ = jax.lax.fori_loop(0, n_blocks, one, jax.tree.map(split, (state, dyn)))
+                    state = jax.tree.map(
+                        lambda a, x: a.at[order].set(x.reshape(a.shape), unique_indices=True),
+                        state, sub)
                 pool = jax.tree.map(lambda p, s: p.at[dst].set(s, mode="drop"), pool, state)
 
                 def evaluate_all(s: Any) -> Any:
@@ -146,7 +155,7 @@ class BatchPrograms:
             return jax.jit(program, out_shardings=(rows, rows, rows),
                            donate_argnums=(0, 1)).lower(*args)
 
-        return self._compiled(self.batch_key(freeze(static), size, mesh, pool_size, trim), build)
+        return self._compiled(self.batch_key(freeze(static), size, mesh, pool_size, blk), build)
 
     def store_program(self, static: Mapping[str, Any], size: int, pool_size: int, mesh: Any) -> Any:
         """Compiled ``(pool, state, dst) -> pool``: row ``i`` of ``state`` written to

@@ -107,7 +107,10 @@ def test_slice_resume_is_bit_for_bit(digits):
 def test_removed_rows_and_compaction(digits):
     model, _ = digits
     cfgs = _cfgs(8)
-    eng = model.engine(8, devices=jax.local_devices()[:1], compact_after=0)
+    # blocks of 1 row, so that the buckets 1, 2, 4, 8 exist (the default block on a CPU,
+    # 16 rows per device, would leave only the bucket 8 here)
+    eng = model.engine(8, devices=jax.local_devices()[:1], compact_after=0, train_block=1)
+    assert eng.buckets == (1, 2, 4, 8)
     for i, c in enumerate(cfgs):
         eng.add(i, i, c, 3 if i < 2 else 1)
     first = eng.step()
@@ -153,7 +156,8 @@ def _run_search(executor, model, sched, n_workers):
 def test_asha_search_compiles_a_bounded_number_of_programs():
     model, space = digits_mlp(widths=(16, 32), n_batches=4)
     sched = ASHA(space, min_resource=1, max_resource=9, reduction_factor=3, max_trials=243, seed=0)
-    ex = BatchedExecutor(devices=jax.local_devices()[:1], compact_after=0)
+    # blocks of 1 row: buckets 1, 2, 4, 8, 16 (with the default, 16 rows, only 16)
+    ex = BatchedExecutor(devices=jax.local_devices()[:1], compact_after=0, train_block=1)
     trained = _run_search(ex, model, sched, n_workers=16)
     assert sched.snapshot().rungs[0].n_results == 243
     # every epoch the engine trained was needed: promotions resumed from their checkpoints
@@ -259,15 +263,24 @@ def _poly_model(**kw):
     return BatchedModel(init, train_epoch, evaluate, data, dynamic=("lr",), **kw)
 
 
-def _sizes(compact_after):
+class _Proportional(JaxBatchEngine):
+    """An engine whose saving estimate is that of training every slot: an epoch costs in
+    proportion to the bucket (the rule's input before chunks trained only the live blocks)."""
+
+    def _saved(self, size, fit, n_live):
+        return 1 - fit / size
+
+
+def _sizes(compact_after, engine=_Proportional):
     """Batch size after each of three 1-epoch chunks, with a fake clock (every chunk: 1 s),
     one chunk at a time (``pipeline_depth=1``: each step runs and reads one chunk).
 
-    8 rows in bucket 8: 7 finish after the first chunk; then a 2-epoch row joins the one left.
+    8 rows in bucket 8 (blocks of 1 row: buckets 1, 2, 4, 8): 7 finish after the first chunk;
+    then a 2-epoch row joins the one left.
     """
     model = _poly_model()
-    eng = JaxBatchEngine(model, 8, devices=jax.local_devices()[:1], compact_after=compact_after,
-                         clock=itertools.count(0.0, 1.0).__next__, pipeline_depth=1)
+    eng = engine(model, 8, devices=jax.local_devices()[:1], compact_after=compact_after,
+                 clock=itertools.count(0.0, 1.0).__next__, train_block=1, pipeline_depth=1)
     for i in range(8):
         eng.add(i, i, {"lr": 0.1}, 2 if i == 0 else 1)
     sizes = []
@@ -289,6 +302,14 @@ def test_a_smaller_bucket_compiles_only_when_it_pays():
     assert _sizes(2.0) == [8, 2, 2]  # 0.875 + 1.5 >= 2 before chunk 2; then 0.5 + 0.5 < 2
     assert _sizes(0) == [8, 2, 1]  # compact as soon as the rows fit
     assert _sizes(float("inf")) == [8, 8, 8]
+
+
+def test_live_blocks_leave_nothing_for_a_smaller_bucket_to_save():
+    # the chunks train only the live rows' blocks, in any bucket: a smaller bucket saves no
+    # training, so it is compiled only with compact_after=0 (the numbers above: all 8)
+    for after in (2.0, 2.5, 3.0, float("inf")):
+        assert _sizes(after, JaxBatchEngine) == [8, 8, 8]
+    assert _sizes(0, JaxBatchEngine) == [8, 2, 1]
 
 
 def test_bad_engine_arguments():
