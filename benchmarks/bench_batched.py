@@ -244,21 +244,14 @@ def proxy_child(rounds: int = 3) -> dict[str, Any]:
     k, n, r, width = PROXY["k"], PROXY["n"], PROXY["r"], PROXY["width"]
     args = argparse.Namespace(rmax=r, n_trials=n, seed=0)
 
-    def searches(model: Any, space: Any, **options: Any) -> list[dict[str, Any]]:
+    def searches(model: Any, space: Any, workers: int = k, **options: Any
+                 ) -> list[dict[str, Any]]:
         runs = []
         for _ in range(rounds + 1):  # the first is cold (compiles)
             sched = _sched(args, space)
             ex = BatchedExecutor(**options)
-            e, t = drive(ex, model, sched, k)
-            eng = ex.engine
-            runs.append({"epochs": e, "seconds": t,
-                         "jobs": sum(x.n_results for x in sched.snapshot().rungs),
-                         "engine_host_s": getattr(eng, "host_seconds", None),
-                         "wait_s": getattr(eng, "wait_seconds", None),
-                         "slot_epochs": getattr(eng, "slot_epochs", None),
-                         "train_block": getattr(eng, "train_block", None),
-                         "chunks": getattr(eng, "n_chunks", None),
-                         "timings": getattr(ex, "timings", None)})
+            e, t = drive(ex, model, sched, workers)
+            runs.append(_engine_run(ex, sched, e, t))
         return runs
 
     model, space = digits_mlp(widths=(width,), batch_size=16, n_batches=1, compilation_cache=False)
@@ -269,6 +262,13 @@ def proxy_child(rounds: int = 3) -> dict[str, Any]:
            "runs": runs, "per_epoch": per_epoch, "per_eval": per_eval, "bare": bare,
            "engine": engine, "zero": searches(*zero_model())}
     options = inspect.signature(model.engine).parameters
+    if "pipeline_depth" in options:  # one chunk at a time: the device waits for the host
+        out["depth 1"] = searches(model, space, pipeline_depth=1)
+    if "batch_size" in inspect.signature(BatchedExecutor).parameters:
+        # K rows trained, 2K jobs in flight: freed rows refilled from the queue at once
+        out["queue"] = searches(model, space, workers=2 * k, batch_size=k)
+        out["Search, queue"] = search_runtime(model, space, rounds, workers=2 * k, batch_size=k)
+    out["Search"] = search_runtime(model, space, rounds)
     if "train_block" in options:  # one block of the whole batch: every slot trains every chunk
         out["one block"] = searches(model, space, train_block=k)
     if "trim_empty" in options:  # before train_block
@@ -277,7 +277,21 @@ def proxy_child(rounds: int = 3) -> dict[str, Any]:
     return out
 
 
-def search_runtime(model: Any, space: Any, rounds: int = 3) -> list[dict[str, Any]]:
+def _engine_run(ex: Any, sched: Any, epochs: int, seconds: float) -> dict[str, Any]:
+    """One search's numbers (the executor's engine's counters, where it has them)."""
+    eng = ex.engine
+    return {"epochs": epochs, "seconds": seconds,
+            "jobs": sum(x.n_results for x in sched.snapshot().rungs),
+            "engine_host_s": getattr(eng, "host_seconds", None),
+            "wait_s": getattr(eng, "wait_seconds", None),
+            "slot_epochs": getattr(eng, "slot_epochs", None),
+            "train_block": getattr(eng, "train_block", None),
+            "chunks": getattr(eng, "n_chunks", None),
+            "timings": getattr(ex, "timings", None)}
+
+
+def search_runtime(model: Any, space: Any, rounds: int = 3, workers: int | None = None,
+                   **options: Any) -> list[dict[str, Any]]:
     """The proxy's search through ``Search`` (the real runtime) instead of :func:`drive`."""
     from asha_nb import Search
     from asha_nb.executors import BatchedExecutor
@@ -286,13 +300,15 @@ def search_runtime(model: Any, space: Any, rounds: int = 3) -> list[dict[str, An
     runs = []
     for _ in range(rounds + 1):
         sched = _sched(args, space)
-        ex = BatchedExecutor()
-        search = Search(model, scheduler=sched, executor=ex, n_workers=PROXY["k"], progress=False)
+        ex = BatchedExecutor(**options)
+        search = Search(model, scheduler=sched, executor=ex, n_workers=workers or PROXY["k"],
+                        progress=False)
         t = time.perf_counter()
         search.run()
-        runs.append({"seconds": time.perf_counter() - t,
-                     "jobs": sum(x.n_results for x in sched.snapshot().rungs),
-                     "timings": getattr(ex, "timings", None)})
+        seconds = time.perf_counter() - t
+        res = search.results()
+        epochs = int((res["resource"] - res["resume_from"]).sum())
+        runs.append(_engine_run(ex, sched, epochs, seconds))
     return runs
 
 
@@ -349,21 +365,21 @@ def run_proxy(before: str | None) -> None:
             raise RuntimeError(f"proxy child for {path} failed:\n{out.stderr}")
         res = json.loads(out.stdout.strip().splitlines()[-1])
         results[label] = proxy_summary(res) | {"path": res["path"]}
-        for variant in ("one block", "trim"):
+        for variant in ("depth 1", "queue", "Search", "Search, queue", "one block", "trim"):
             if variant in res:
                 results[f"{label}, {variant}"] = (proxy_summary(res, variant)
                                                   | {"path": res["path"]})
     k, n, r, w = PROXY["k"], PROXY["n"], PROXY["r"], PROXY["width"]
     print(f"\nCPU proxy of host overhead: digits_mlp(widths=({w},), batch_size=16, n_batches=1), "
           f"ASHA r=1 R={r} eta=3, K={k}, N={n}, warm (median of 3), 1 CPU device")
-    print(f"{'':20s} {'jobs':>5s} {'search s':>8s} {'wall':>7s} {'floor':>6s} {'host':>7s} "
+    print(f"{'':30s} {'jobs':>5s} {'search s':>8s} {'wall':>7s} {'floor':>6s} {'host':>7s} "
           f"{'engine':>7s} {'zero':>7s} {'search/bare':>11s} {'engine/bare':>11s} {'cold s':>6s} "
           f"{'slot-ep':>7s} {'block':>5s}  asha_nb from")
     for label, x in results.items():
         eng = "n/a" if x["engine_us"] is None else f"{x['engine_us']:.1f}"
         slots = "n/a" if x["slot_epochs"] is None else str(x["slot_epochs"])
         block = "n/a" if x["train_block"] is None else str(x["train_block"])
-        print(f"{label:20s} {x['jobs']:5d} {x['seconds']:8.3f} {x['wall_us']:7.1f} "
+        print(f"{label:30s} {x['jobs']:5d} {x['seconds']:8.3f} {x['wall_us']:7.1f} "
               f"{x['floor_us']:6.1f} {x['host_us']:7.1f} {eng:>7s} {x['zero_us']:7.1f} "
               f"{x['search_vs_bare']:11.2f} {x['engine_vs_bare']:11.2f} {x['cold_s']:6.2f} "
               f"{slots:>7s} {block:>5s}  {x['path']}")
@@ -373,7 +389,10 @@ def run_proxy(before: str | None) -> None:
           "search with a model that computes nearly nothing (3 weights,\n16 points); slot-ep = "
           "row-epochs the programs trained (empty slots included; the jobs' own: the epochs);\n"
           "block = rows per training block (train_block; 'one block': every slot trains every "
-          "chunk;\n'trim': the trim_empty option that train_block replaced).\n"
+          "chunk;\n'trim': the trim_empty option that train_block replaced); 'depth 1': "
+          "pipeline_depth=1 (one chunk at a time);\n'queue': BatchedExecutor(batch_size=K) "
+          "with 2K jobs in flight; 'Search': through the real runtime\n(Search.run()) instead "
+          "of the benchmark's drive() loop.\n"
           "Targets: host <= 60 us/job, search/bare >= 0.7.")
     parts = {label: x["parts"] for label, x in results.items() if x["parts"] is not None}
     if parts:

@@ -450,6 +450,7 @@ class JaxBatchEngine(_Layout):
         self._where.clear()
         for group in self._groups.values():
             group.rows, group.pending, group.state, group.inflight = [], [], None, 0
+            group.active_host = np.zeros(0, np.bool_)
             group.dyn_dev = None
 
     @property

@@ -55,7 +55,7 @@ class _Group:
 
     def n_placed(self) -> int:
         """Rows in the batch (the pending ones not yet placed excluded)."""
-        return sum(r is not None for r in self.rows)
+        return int(np.count_nonzero(self.active_host))  # kept with ``rows``
 
     def remaining(self) -> int:
         """Epochs until the longest row finishes (the group runs at least that long)."""

@@ -49,10 +49,10 @@ class BatchPrograms:
         ``(5, size)``) holds, per row, ``src``, ``tids``, ``dst``, ``order`` and ``flags``;
         ``meta`` (int32) holds ``n_epochs``, ``full``, ``n_blocks`` and ``counts`` (one per
         :func:`~asha_nb.integrations._jax_common.eval_blocks` size): one host-to-device copy
-        each per chunk. First, row ``i`` becomes a fresh state (``init(fold_in(PRNGKey(seed),
-        tids[i]), hparams)``, vmapped over the batch, computed only when some row needs it)
-        where ``flags[i] & 2``, else ``pool[src[i]]`` where ``flags[i] & 1`` (promoted rows,
-        gathered by index). Then ``n_epochs`` epochs (traced: one program for every chunk
+        each per chunk. First, row ``i`` becomes ``pool[src[i]]`` where ``flags[i] & 1``
+        (promoted rows, gathered by index), and a fresh state (``init(fold_in(PRNGKey(seed),
+        tids[i]), hparams)``) where ``flags[i] & 2``: vmapped over each training block that
+        has a new row (over the batch, when some row is new, with one block). Then ``n_epochs`` epochs (traced: one program for every chunk
         length) train the rows ``order[:n_blocks * block]`` (``order`` lists the live rows
         first), in ``n_blocks`` blocks of ``block`` rows (``block`` divides ``size`` and is a
         multiple of the device count; default ``size``): the rows are gathered in that order,
@@ -94,15 +94,15 @@ class BatchPrograms:
                                                           {**static, **d}))(tids, dyn)
                     return jax.tree.map(lambda n, s: n.astype(s.dtype), new, state)
 
-                new = jax.lax.cond(jnp.any(take_new), fresh, lambda: state)
-                state = jax.tree.map(
-                    lambda s, p, n: _where(take_new)(n, _where(load)(p[src], s)), state, pool, new)
+                state = jax.tree.map(lambda s, p: _where(load)(p[src], s), state, pool)
 
                 def epochs(s: Any, d: Any) -> Any:
                     step = jax.vmap(lambda s1, d1: self.train_epoch(s1, {**static, **d1}, data))
                     return jax.lax.fori_loop(0, n_epochs, lambda _, s1: step(s1, d), s)
 
                 if blk == size:  # one block: the batch as it is (0 or 1 times)
+                    new = jax.lax.cond(jnp.any(take_new), fresh, lambda: state)
+                    state = jax.tree.map(lambda s, n: _where(take_new)(n, s), state, new)
                     state = jax.lax.fori_loop(0, n_blocks, lambda _, s: epochs(s, dyn), state)
                 else:  # live rows first, as (size // blk) blocks of blk rows, each sharded
                     def split(a: Any) -> Any:
@@ -110,14 +110,23 @@ class BatchPrograms:
                             a[order].reshape(size // blk, blk, *a.shape[1:]), by_block)
 
                     def one(b: Any, sd: Any) -> Any:
-                        s, d = jax.lax.with_sharding_constraint(jax.tree.map(
+                        s, d, t, tn = jax.lax.with_sharding_constraint(jax.tree.map(
                             lambda a: jax.lax.dynamic_index_in_dim(a, b, 0, keepdims=False),
                             sd), rows)
-                        s = epochs(s, d)
-                        return (jax.tree.map(lambda a, x: jax.lax.dynamic_update_index_in_dim(
-                            a, x, b, 0), sd[0], s), sd[1])
 
-                    sub, _ = jax.lax.fori_loop(0, n_blocks, one, jax.tree.map(split, (state, dyn)))
+                        def init() -> Any:  # the block's new rows (new rows are live rows)
+                            base = jax.random.PRNGKey(self.seed)
+                            made = jax.vmap(lambda t1, d1: self.init(
+                                jax.random.fold_in(base, t1), {**static, **d1}))(t, d)
+                            return jax.tree.map(
+                                lambda n, s1: _where(tn)(n.astype(s1.dtype), s1), made, s)
+
+                        s = epochs(jax.lax.cond(jnp.any(tn), init, lambda: s), d)
+                        return (jax.tree.map(lambda a, x: jax.lax.dynamic_update_index_in_dim(
+                            a, x, b, 0), sd[0], s), *sd[1:])
+
+                    sub, *_ = jax.lax.fori_loop(
+                        0, n_blocks, one, jax.tree.map(split, (state, dyn, tids, take_new)))
                     state = jax.tree.map(
                         lambda a, x: a.at[order].set(x.reshape(a.shape), unique_indices=True),
                         state, sub)
