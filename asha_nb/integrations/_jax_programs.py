@@ -75,7 +75,6 @@ class BatchPrograms:
         from jax.sharding import NamedSharding, PartitionSpec
 
         rows, repl = NamedSharding(mesh, PartitionSpec("k")), NamedSharding(mesh, PartitionSpec())
-        by_block = NamedSharding(mesh, PartitionSpec(None, "k"))
         blk = int(size if block is None else block)
         if blk < 1 or size % blk or blk % len(_mesh_ids(mesh)):
             raise InvalidParameterError(
@@ -94,7 +93,10 @@ class BatchPrograms:
                                                           {**static, **d}))(tids, dyn)
                     return jax.tree.map(lambda n, s: n.astype(s.dtype), new, state)
 
-                state = jax.tree.map(lambda s, p: _where(load)(p[src], s), state, pool)
+                state = jax.lax.cond(  # promoted rows, gathered from the pool
+                    jnp.any(load),
+                    lambda: jax.tree.map(lambda s, p: _where(load)(p[src], s), state, pool),
+                    lambda: state)
 
                 def epochs(s: Any, d: Any) -> Any:
                     step = jax.vmap(lambda s1, d1: self.train_epoch(s1, {**static, **d1}, data))
@@ -104,15 +106,11 @@ class BatchPrograms:
                     new = jax.lax.cond(jnp.any(take_new), fresh, lambda: state)
                     state = jax.tree.map(lambda s, n: _where(take_new)(n, s), state, new)
                     state = jax.lax.fori_loop(0, n_blocks, lambda _, s: epochs(s, dyn), state)
-                else:  # live rows first, as (size // blk) blocks of blk rows, each sharded
-                    def split(a: Any) -> Any:
-                        return jax.lax.with_sharding_constraint(
-                            a[order].reshape(size // blk, blk, *a.shape[1:]), by_block)
-
-                    def one(b: Any, sd: Any) -> Any:
+                else:  # live rows first (``order``), in blocks of blk rows, each sharded
+                    def one(b: Any, state: Any) -> Any:
+                        ids = jax.lax.dynamic_slice_in_dim(order, b * blk, blk)
                         s, d, t, tn = jax.lax.with_sharding_constraint(jax.tree.map(
-                            lambda a: jax.lax.dynamic_index_in_dim(a, b, 0, keepdims=False),
-                            sd), rows)
+                            lambda a: a[ids], (state, dyn, tids, take_new)), rows)
 
                         def init() -> Any:  # the block's new rows (new rows are live rows)
                             base = jax.random.PRNGKey(self.seed)
@@ -122,14 +120,10 @@ class BatchPrograms:
                                 lambda n, s1: _where(tn)(n.astype(s1.dtype), s1), made, s)
 
                         s = epochs(jax.lax.cond(jnp.any(tn), init, lambda: s), d)
-                        return (jax.tree.map(lambda a, x: jax.lax.dynamic_update_index_in_dim(
-                            a, x, b, 0), sd[0], s), *sd[1:])
+                        return jax.tree.map(
+                            lambda a, x: a.at[ids].set(x, unique_indices=True), state, s)
 
-                    sub, *_ = jax.lax.fori_loop(
-                        0, n_blocks, one, jax.tree.map(split, (state, dyn, tids, take_new)))
-                    state = jax.tree.map(
-                        lambda a, x: a.at[order].set(x.reshape(a.shape), unique_indices=True),
-                        state, sub)
+                    state = jax.lax.fori_loop(0, n_blocks, one, state)
                 pool = jax.tree.map(lambda p, s: p.at[dst].set(s, mode="drop"), pool, state)
 
                 def evaluate_all(s: Any) -> Any:
@@ -138,13 +132,12 @@ class BatchPrograms:
                 out = jax.eval_shape(evaluate_all, state)
 
                 def evaluate_some(s: Any) -> Any:
-                    sub = jax.tree.map(lambda a: a[order], s)
                     values, off = jnp.zeros(out.shape, out.dtype), jnp.int32(0)
                     for j, b in enumerate(eval_blocks(size)):
                         def block(_: Any, carry: Any, b: int = b) -> Any:
                             vals, at = carry
-                            rows = jax.tree.map(
-                                lambda a: jax.lax.dynamic_slice_in_dim(a, at, b), sub)
+                            ids = jax.lax.dynamic_slice_in_dim(order, at, b)
+                            rows = jax.tree.map(lambda a: a[ids], s)
                             vals = jax.lax.dynamic_update_slice_in_dim(
                                 vals, evaluate_all(rows), at, 0)
                             return vals, at + b
