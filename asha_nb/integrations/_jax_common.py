@@ -138,17 +138,21 @@ def default_train_block(capacity: int, n_devices: int = 1, cpu: bool = True,
 
 def pack_chunk(src: np.ndarray, tids: np.ndarray, dst: np.ndarray, order: np.ndarray,
                load: np.ndarray, take_new: np.ndarray, n_epochs: int, full: bool, n_blocks: int,
-               counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The ``(idx, meta)`` arguments of a batched program (see ``BatchPrograms.batch_program``).
+               counts: np.ndarray, dyn: Sequence[np.ndarray] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(idx, meta)`` arguments of a batched program (see ``BatchPrograms.batch_program``):
+    the per-row values (``dyn``: float32 hyperparameters, their bits) in one int32 array.
 
     >>> idx, meta = pack_chunk(*(np.arange(3),) * 4, np.array([1, 0, 0], bool),
-    ...                        np.array([0, 1, 0], bool), 2, False, 0, np.array([1, 0]))
-    >>> idx[4].tolist(), meta.tolist()
-    ([1, 2, 0], [2, 0, 0, 1, 0])
+    ...                        np.array([0, 1, 0], bool), 2, False, 0, np.array([1, 0]),
+    ...                        [np.array([0.5, 0.25, 1.0], np.float32)])
+    >>> idx[4].tolist(), meta.tolist(), idx[5].view(np.float32).tolist()
+    ([1, 2, 0], [2, 0, 0, 1, 0], [0.5, 0.25, 1.0])
     """
-    idx = np.empty((5, len(src)), np.int32)
+    idx = np.empty((5 + len(dyn), len(src)), np.int32)
     idx[0], idx[1], idx[2], idx[3] = src, tids, dst, order
     np.add(load.astype(np.int32), 2 * take_new.astype(np.int32), out=idx[4])
+    for j, values in enumerate(dyn):
+        idx[5 + j] = np.asarray(values, np.float32).view(np.int32)
     meta = np.empty(3 + len(counts), np.int32)
     meta[0], meta[1], meta[2] = n_epochs, int(full), n_blocks
     meta[3:] = counts

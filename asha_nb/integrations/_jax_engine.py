@@ -336,10 +336,10 @@ class JaxBatchEngine(_Layout):
             self.rows_evaluated += nf
         counts = block_counts(0 if full else nf, eval_blocks(size))
         idx, meta = pack_chunk(group.src, group.tids, dst, order, group.load, group.take_new,
-                               n, full, branch, counts)
-        with pool.lock:
-            state, pool.arrays, values = program(
-                group.state, pool.arrays, group.dyn_dev, self._data, idx, meta)
+                               n, full, branch, counts,
+                               [group.dyn_host[k] for k in self.model.dynamic])
+        with pool.lock:  # idx and meta: the chunk's only host-to-device copies
+            state, pool.arrays, values = program(group.state, pool.arrays, self._data, idx, meta)
         group.state = state
         group.load[:] = False
         group.take_new[:] = False
@@ -451,7 +451,6 @@ class JaxBatchEngine(_Layout):
         for group in self._groups.values():
             group.rows, group.pending, group.state, group.inflight = [], [], None, 0
             group.active_host = np.zeros(0, np.bool_)
-            group.dyn_dev = None
 
     @property
     def stats(self) -> dict[str, Any]:

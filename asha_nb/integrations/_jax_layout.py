@@ -39,7 +39,6 @@ class _Group:
     epoch_seconds: dict[int, float] = field(default_factory=dict)  # bucket -> last epoch time
     dyn_host: dict[str, np.ndarray] = field(default_factory=dict)
     active_host: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
-    dyn_dev: Any = None  # device copy, None when stale
     inflight: int = 0  # chunks dispatched whose values have not been read
     ahead: tuple[int, bool] = (0, False)  # the last dispatched chunk: (epochs, rows finishing)
     # what the next chunk loads: pool slots (src/load), new states (new/take_new), on the host
@@ -258,18 +257,14 @@ class _Layout:
                 dst[[i for i, _ in old]] = temp
                 zero = np.zeros(size, np.int32)
                 idx, meta = pack_chunk(zero, zero, dst, np.arange(size, dtype=np.int32),
-                                       zero, zero, 0, False, 0, np.zeros(len(eval_blocks(size))))
+                                       zero, zero, 0, False, 0, np.zeros(len(eval_blocks(size))),
+                                       [zero.view(np.float32)] * len(self.model.dynamic))
                 program = self._program(group, size)
                 with pool.lock:
-                    _, pool.arrays, _ = program(
-                        group.state, pool.arrays, group.dyn_dev, self._data, idx, meta)
+                    _, pool.arrays, _ = program(group.state, pool.arrays, self._data, idx, meta)
                 moved = list(enumerate(temp))
-            leaves_t = jax.tree.leaves(self.model.template(group.static))
-            group.state = jax.device_put(  # the base of the new batch (every row is replaced)
-                jax.tree.unflatten(
-                    jax.tree.structure(self.model.template(group.static)),
-                    [np.zeros((new_size, *t.shape), t.dtype) for t in leaves_t]),
-                self._rows_sharding)
+            # the base of the new batch (every row is replaced), made on the devices
+            group.state = self.model.zeros_program(group.static, new_size, self.mesh)()
             group.waste = 0.0
             group.dyn_host = {k: np.asarray([r.dyn[k] if r is not None else 0.0 for r in rows],
                                             np.float32) for k in self.model.dynamic}
@@ -310,7 +305,6 @@ class _Layout:
             group.temp.extend(slots)
             self.rows_from_host += len(host_rows)
         group.temp.extend(slot for _, slot in moved)
-        group.dyn_dev = self._put(group.dyn_host)
         for row in placing:
             row.handle, row.host_state, row.fresh = None, None, False
         group.rows = rows

@@ -147,12 +147,9 @@ class _Pool:
 
     def _resize(self, new_size: int) -> None:
         eng = self.engine
-        jax = jax_module()
         with self.lock:
-            if self.size == 0:  # zeros from the host: nothing to compile
-                self.arrays = jax.device_put(
-                    jax.tree.map(lambda t: np.zeros((new_size, *t.shape), t.dtype),
-                                 eng.model.template(self.group.static)), eng._rows_sharding)
+            if self.size == 0:  # zeros made on the devices
+                self.arrays = eng.model.zeros_program(self.group.static, new_size, eng.mesh)()
             else:
                 fn = eng.model.grow_program(self.group.static, self.size, new_size, eng.mesh)
                 self.arrays = fn(self.arrays)

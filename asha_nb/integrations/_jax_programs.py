@@ -41,12 +41,13 @@ class BatchPrograms:
 
     def batch_program(self, static: Mapping[str, Any], size: int, pool_size: int, mesh: Any,
                       block: int | None = None) -> Any:
-        """Compiled ``(state, pool, dyn, data, idx, meta) -> (state, pool, values)``: one chunk
+        """Compiled ``(state, pool, data, idx, meta) -> (state, pool, values)``: one chunk
         of ``size`` rows, new rows and checkpoints in and out included.
 
         Every leaf of ``state`` and ``pool`` has a leading axis (``size`` rows, ``pool_size``
         for the checkpoint pool), sharded over ``mesh``'s axis ``"k"``. ``idx`` (int32, shape
-        ``(5, size)``) holds, per row, ``src``, ``tids``, ``dst``, ``order`` and ``flags``;
+        ``(5 + len(dynamic), size)``) holds, per row, ``src``, ``tids``, ``dst``, ``order``,
+        ``flags`` and the bits of each float32 dynamic hyperparameter (the rows' ``dyn``);
         ``meta`` (int32) holds ``n_epochs``, ``full``, ``n_blocks`` and ``counts`` (one per
         :func:`~asha_nb.integrations._jax_common.eval_blocks` size): one host-to-device copy
         each per chunk. First, row ``i`` becomes ``pool[src[i]]`` where ``flags[i] & 1``
@@ -82,8 +83,11 @@ class BatchPrograms:
                 f"{len(_mesh_ids(mesh))}, got {block!r}")
 
         def build() -> Any:
-            def program(state: Any, pool: Any, dyn: Any, data: Any, idx: Any, meta: Any) -> Any:
+            def program(state: Any, pool: Any, data: Any, idx: Any, meta: Any) -> Any:
                 src, tids, dst, order, flags = idx[0], idx[1], idx[2], idx[3], idx[4]
+                dyn = jax.lax.with_sharding_constraint(
+                    {k: jax.lax.bitcast_convert_type(idx[5 + j], jnp.float32)
+                     for j, k in enumerate(self.dynamic)}, rows)
                 load, take_new = (flags & 1) != 0, (flags & 2) != 0
                 n_epochs, full, n_blocks, counts = meta[0], meta[1] != 0, meta[2], meta[3:]
 
@@ -149,9 +153,8 @@ class BatchPrograms:
             tmpl = self.template(static)
             args = (
                 _abstract(tmpl, rows, lead=size), _abstract(tmpl, rows, lead=pool_size),
-                {k: jax.ShapeDtypeStruct((size,), np.float32, sharding=rows) for k in self.dynamic},
                 _abstract(self.data, repl),
-                jax.ShapeDtypeStruct((5, size), np.int32, sharding=repl),
+                jax.ShapeDtypeStruct((5 + len(self.dynamic), size), np.int32, sharding=repl),
                 jax.ShapeDtypeStruct((3 + len(eval_blocks(size)),), np.int32, sharding=repl),
             )
             return jax.jit(program, out_shardings=(rows, rows, rows),
@@ -178,6 +181,26 @@ class BatchPrograms:
             return jax.jit(program, out_shardings=rows, donate_argnums=(0,)).lower(*args)
 
         key = ("store", freeze(static), int(size), int(pool_size), _mesh_ids(mesh))
+        return self._compiled(key, build)
+
+    def zeros_program(self, static: Mapping[str, Any], n: int, mesh: Any) -> Any:
+        """Compiled ``() -> rows``: ``n`` zero rows of group ``static``'s state, made on the
+        devices (a new batch's or pool's buffers: nothing is copied from host memory, which
+        for a pool of large models on an accelerator would be gigabytes)."""
+        jax = jax_module()
+        jnp = jax.numpy
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        rows = NamedSharding(mesh, PartitionSpec("k"))
+        tmpl = self.template(static)
+
+        def build() -> Any:
+            def program() -> Any:
+                return jax.tree.map(lambda t: jnp.zeros((n, *t.shape), t.dtype), tmpl)
+
+            return jax.jit(program, out_shardings=rows).lower()
+
+        key = ("zeros", freeze(static), int(n), _mesh_ids(mesh))
         return self._compiled(key, build)
 
     def grow_program(self, static: Mapping[str, Any], pool_size: int, new_size: int, mesh: Any) -> Any:

@@ -167,8 +167,12 @@ def test_asha_search_compiles_a_bounded_number_of_programs():
     # (new rows initialised, checkpoints gathered and stored inside it); the pools never grew,
     # no checkpoint came from or went to the host
     assert ex.engine.buckets == (1, 2, 4, 8, 16)
-    assert model.program_counts() == {"batch": model.n_compiles + model.n_cache_hits}
-    assert 2 <= model.n_compiles + model.n_cache_hits <= 2 * 5
+    counts = model.program_counts()
+    assert set(counts) == {"batch", "zeros"}  # no pool grow, store or take programs
+    assert sum(counts.values()) == model.n_compiles + model.n_cache_hits
+    assert 2 <= counts["batch"] <= 2 * 5
+    # zero rows made on the device: a new batch's base (one per bucket) and the first pool
+    assert counts["zeros"] <= 2 * (5 + 1)
 
 
 def test_search_runtime_reaches_good_accuracy():
@@ -179,9 +183,12 @@ def test_search_runtime_reaches_good_accuracy():
     assert s.state == "finished"
     assert s.best["value"] >= 0.9
     # one static group: with the default compaction rule, at most one training program per
-    # bucket (and its init and pool programs)
-    assert model.program_counts() == {"batch": model.n_compiles + model.n_cache_hits}
-    assert 1 <= model.n_compiles + model.n_cache_hits <= len(ex.engine.buckets)
+    # bucket (and its init and pool programs), and programs making zero rows on the device
+    counts = model.program_counts()
+    assert set(counts) == {"batch", "zeros"}
+    assert sum(counts.values()) == model.n_compiles + model.n_cache_hits
+    assert 1 <= counts["batch"] <= len(ex.engine.buckets)
+    assert counts["zeros"] <= len(ex.engine.buckets) + 1
     counts = [r.n_results for r in sched.snapshot().rungs]
     assert counts[0] == 64 and counts[-1] >= 1
     # the executor stopped: the engine let go of its batch (device memory), not of the pool
@@ -237,11 +244,12 @@ def test_custom_model_and_dynamic_hparams_do_not_recompile():
         for i in range(4):
             eng.add((rnd, i), i, {"lr": 0.1 * (i + 1) + rnd, "deg": 2}, 2)
         eng.run()
-    programs = model.n_compiles + model.n_cache_hits
-    assert programs == 1  # one group, one bucket: whatever the lr values of the rounds
+    # one group, one bucket: one training program whatever the lr values of the rounds (and
+    # the programs making the batch's and the pool's zero rows on the device)
+    assert model.program_counts() == {"batch": 1, "zeros": 2}
     eng.add("d3", 0, {"lr": 0.1, "deg": 3}, 1)
     eng.run()
-    assert model.n_compiles + model.n_cache_hits == 2  # a new static value is a new group
+    assert model.program_counts() == {"batch": 2, "zeros": 4}  # a new static value: a new group
 
 
 def _poly_model(**kw):
