@@ -331,6 +331,7 @@ def proxy_summary(res: dict[str, Any], key: str = "runs") -> dict[str, Any]:
            "engine_us": None if eng is None else 1e6 * eng / jobs,
            "zero_us": 1e6 * zero["seconds"] / zero["jobs"],
            "search_vs_bare": mid["epochs"] / mid["seconds"] / res["bare"],
+           "search_vs_floor": floor / mid["seconds"],
            "engine_vs_bare": res["engine"] / res["bare"], "cold_s": res[key][0]["seconds"],
            "slot_epochs": mid.get("slot_epochs"), "chunks": mid.get("chunks"), "parts": None,
            "train_block": mid.get("train_block"),
@@ -373,7 +374,8 @@ def run_proxy(before: str | None) -> None:
     print(f"\nCPU proxy of host overhead: digits_mlp(widths=({w},), batch_size=16, n_batches=1), "
           f"ASHA r=1 R={r} eta=3, K={k}, N={n}, warm (median of 3), 1 CPU device")
     print(f"{'':30s} {'jobs':>5s} {'search s':>8s} {'wall':>7s} {'floor':>6s} {'host':>7s} "
-          f"{'engine':>7s} {'zero':>7s} {'search/bare':>11s} {'engine/bare':>11s} {'cold s':>6s} "
+          f"{'engine':>7s} {'zero':>7s} {'search/bare':>11s} {'/floor':>6s} {'engine/bare':>11s} "
+          f"{'cold s':>6s} "
           f"{'slot-ep':>7s} {'block':>5s}  asha_nb from")
     for label, x in results.items():
         eng = "n/a" if x["engine_us"] is None else f"{x['engine_us']:.1f}"
@@ -381,13 +383,17 @@ def run_proxy(before: str | None) -> None:
         block = "n/a" if x["train_block"] is None else str(x["train_block"])
         print(f"{label:30s} {x['jobs']:5d} {x['seconds']:8.3f} {x['wall_us']:7.1f} "
               f"{x['floor_us']:6.1f} {x['host_us']:7.1f} {eng:>7s} {x['zero_us']:7.1f} "
-              f"{x['search_vs_bare']:11.2f} {x['engine_vs_bare']:11.2f} {x['cold_s']:6.2f} "
+              f"{x['search_vs_bare']:11.2f} {x['search_vs_floor']:6.2f} "
+              f"{x['engine_vs_bare']:11.2f} {x['cold_s']:6.2f} "
               f"{slots:>7s} {block:>5s}  {x['path']}")
     print("us per job: wall = search wall time / jobs; floor = the model-epochs and one evaluation "
           "per job timed in a\nbare jit(vmap) program; host = wall - floor; engine = the engine's "
           "own host time (step() not waiting for\nthe device); zero = wall / jobs of the same "
           "search with a model that computes nearly nothing (3 weights,\n16 points); slot-ep = "
           "row-epochs the programs trained (empty slots included; the jobs' own: the epochs);\n"
+          "search/bare: the search's model-epochs/s as a share of the bare loop's (27 epochs per "
+          "evaluation);\n/floor: the search's wall time as a share of its floor (a bare loop "
+          "doing the same epochs and evaluations);\n"
           "block = rows per training block (train_block; 'one block': every slot trains every "
           "chunk;\n'trim': the trim_empty option that train_block replaced); 'depth 1': "
           "pipeline_depth=1 (one chunk at a time);\n'queue': BatchedExecutor(batch_size=K) "
