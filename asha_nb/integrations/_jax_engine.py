@@ -375,7 +375,8 @@ class JaxBatchEngine(_Layout):
         self._last_done = now
         group = chunk.group
         group.inflight -= 1
-        group.epoch_seconds[chunk.size] = seconds / chunk.n
+        if chunk.n:  # a chunk of 0 epochs (rows already at their resource) times no epoch
+            group.epoch_seconds[chunk.size] = seconds / chunk.n
         pool = group.pool
         assert pool is not None
         out: list[Finished] = []

@@ -112,6 +112,19 @@ def test_rows_beyond_the_capacity_queue_and_train_as_usual(digits):
             np.testing.assert_array_equal(a, b)
 
 
+def test_a_row_of_zero_epochs_is_evaluated_not_trained(digits):
+    model, _ = digits
+    cfgs = _cfgs(2)
+    eng = model.engine(4, devices=jax.local_devices()[:1])
+    eng.add("a", 0, cfgs[0], 2)
+    first = eng.run()[0]
+    eng.add("zero", 0, cfgs[0], 0, first.checkpoint)  # already at its resource
+    eng.add("b", 1, cfgs[1], 1)
+    got = {f.key: f for f in eng.run()}  # a chunk of 0 epochs: no division by its length
+    assert got["zero"].epochs == 0 and got["zero"].value == first.value
+    assert got["zero"].checkpoint["resource"] == 2 and got["b"].epochs == 1
+
+
 def test_bad_pipeline_depth(digits):
     model, _ = digits
     for bad in (0, -1, 1.5, True):
