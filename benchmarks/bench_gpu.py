@@ -7,6 +7,9 @@ Printed, with the device name and count:
 - the whole ASHA search (``Search(model, executor="batched", n_workers=K)``), cold (first search
   at this K: its programs are in neither memory nor the compilation cache, a temporary folder)
   and warm (the second search), model-epochs/s;
+- warm, the executor's options side by side: the queue (``BatchedExecutor(batch_size=K)``
+  with 2K jobs in flight), one chunk at a time (``pipeline_depth=1``), training blocks of K/8
+  rows (``train_block``; the default on a GPU is one block of the whole batch);
 - the engine on one full batch of K rows for R epochs, and a bare ``jit(vmap(epoch))`` loop on
   the same rows (the ceiling), and their ratio;
 - per-trial torch on the same device (``torch_digits_objective(device=...)``, thread executor,
@@ -42,13 +45,22 @@ def _epochs(search: Any) -> int:
 
 
 def _search(model: Any, space: Any, k: int, n: int, r: int, executor: Any = "batched") -> float:
-    """Model-epochs/s of one ASHA search."""
+    """Model-epochs/s of one ASHA search (``k`` jobs in flight)."""
     from asha_nb import ASHA, Search
 
     sched = ASHA(space, min_resource=1, max_resource=r, reduction_factor=3, max_trials=n, seed=0)
     t = time.perf_counter()
     s = Search(model, scheduler=sched, executor=executor, n_workers=k, progress=False).run()
     return _epochs(s) / (time.perf_counter() - t)
+
+
+def _VARIANTS(k: int, n_dev: int) -> list[tuple[str, dict[str, Any], int]]:
+    """The batched executor's options compared warm at batch capacity ``k``: (name,
+    ``BatchedExecutor`` options, jobs in flight)."""
+    block = max(n_dev, k // 8 // n_dev * n_dev)
+    return [("queue", {"batch_size": k}, 2 * k),
+            ("depth1", {"pipeline_depth": 1}, k),
+            ("blocks", {"train_block": block}, k)]
 
 
 def gpu_table(ks: str | None = None, r: int | None = None, torch_trials: int | None = None) -> dict:
@@ -58,6 +70,7 @@ def gpu_table(ks: str | None = None, r: int | None = None, torch_trials: int | N
     from bench_batched import bare_overhead
 
     from asha_nb.examples import digits_mlp, torch_digits_objective
+    from asha_nb.executors import BatchedExecutor
 
     devices = jax.local_devices()
     on_gpu = jax.default_backend() == "gpu"
@@ -74,9 +87,15 @@ def gpu_table(ks: str | None = None, r: int | None = None, torch_trials: int | N
         model, space = digits_mlp(compilation_cache=cache)
         cold = _search(model, space, k, 4 * k, r)
         warm = _search(model, space, k, 4 * k, r)
+        row = {"cold": cold, "warm": warm}
+        for name, opts, jobs in _VARIANTS(k, len(devices)):  # warm: programs compiled here
+            ex = BatchedExecutor(**opts)
+            _search(model, space, jobs, 4 * k, r, executor=ex)
+            row[name] = _search(model, space, jobs, 4 * k, r, executor=BatchedExecutor(**opts))
         bare, engine = bare_overhead(model, k, r)
-        out["rows"][k] = {"cold": cold, "warm": warm, "engine": engine, "bare": bare}
-        print(f"K={k}: search cold {cold:.0f}, warm {warm:.0f}; engine {engine:.0f}, bare "
+        out["rows"][k] = {**row, "engine": engine, "bare": bare}
+        print(f"K={k}: search cold {cold:.0f}, warm {warm:.0f} (queue {row['queue']:.0f}, depth 1 "
+              f"{row['depth1']:.0f}, blocks {row['blocks']:.0f}); engine {engine:.0f}, bare "
               f"{bare:.0f} model-epochs/s", flush=True)
     n_torch = torch_trials or (256 if on_gpu else 27)
     obj, tspace = torch_digits_objective(device=tdev)
@@ -94,6 +113,9 @@ def gpu_table(ks: str | None = None, r: int | None = None, torch_trials: int | N
     print(f"{'':58s}" + "".join(f"{'K=' + str(k):>10s}" for k in k_list))
     lines = [("whole ASHA search, cold (first search, empty cache)", "cold"),
              ("whole ASHA search, warm (second search)", "warm"),
+             ("  warm, queue: batch_size=K, 2K jobs in flight", "queue"),
+             ("  warm, one chunk at a time (pipeline_depth=1)", "depth1"),
+             ("  warm, train_block=K/8 (only live blocks train)", "blocks"),
              ("the engine alone on one full batch", "engine"),
              ("bare jit(vmap(epoch)) loop on the same rows (ceiling)", "bare")]
     for label, key in lines:

@@ -59,8 +59,11 @@ class JaxBatchEngine(_Layout):
     remaining epochs), so the next chunk trains the rows that go on, plus queued rows in the
     slots of the finishing ones; rows submitted meanwhile join the chunk after. A chunk
     dispatched behind one whose rows finish is at most as long as that one, so the rows the
-    runtime sends in reply do not wait long. Rows added beyond ``capacity`` wait in a queue
-    (in order) and take the slots that free up.
+    runtime sends in reply do not wait long. A chunk is dispatched behind another only when its
+    live rows fill at least half of the rows it trains (whole ``train_block`` blocks): with one
+    block of the whole batch (the default on accelerators) and few rows going on, the device
+    would train mostly empty slots. Rows added beyond ``capacity`` wait in a queue (in order)
+    and take the slots that free up.
 
     A chunk trains only its live rows, gathered live first, in ``ceil(live / train_block)``
     blocks of ``train_block`` rows (a loop in the program), then scattered back; the other
@@ -298,6 +301,10 @@ class JaxBatchEngine(_Layout):
         rows = group.rows
         live = [(i, r) for i, r in enumerate(rows) if r is not None]
         if not live:
+            return False
+        if group.inflight and 2 * len(live) < self._trained_rows(len(rows), len(live))[1]:
+            # behind a chunk in flight, a chunk whose blocks would be mostly empty slots costs
+            # the device more than it saves: the rows the runtime sends next join it instead
             return False
         n = min(r.remaining for _, r in live)
         if max_epochs is not None:

@@ -74,7 +74,7 @@ def test_pipelined_chunks_give_the_same_rows_bit_for_bit(digits):
 def test_intermediate_values_carry_the_resource_they_were_evaluated_at(digits):
     model, _ = digits
     cfgs = _cfgs(2)
-    eng = model.engine(4, devices=jax.local_devices()[:1], progress_interval=0)
+    eng = model.engine(4, devices=jax.local_devices()[:1], progress_interval=0, train_block=1)
     eng.add(0, 0, cfgs[0], 1)
     eng.add(1, 1, cfgs[1], 3)
     eng.step()  # chunk 1 (1 epoch) read; chunk 2 (row 1's 2nd epoch) already dispatched
@@ -110,6 +110,23 @@ def test_rows_beyond_the_capacity_queue_and_train_as_usual(digits):
         assert got[i].value == want[i].value
         for a, b in zip(_leaves(got[i].checkpoint), _leaves(want[i].checkpoint)):
             np.testing.assert_array_equal(a, b)
+
+
+def test_no_chunk_ahead_of_mostly_empty_blocks(digits):
+    model, _ = digits
+    cfgs = _cfgs(8)
+    # one block of the whole batch (8 rows): 1 row going on fills an eighth of it
+    eng = model.engine(8, devices=jax.local_devices()[:1], train_block=8)
+    for i, c in enumerate(cfgs):
+        eng.add(i, i, c, 3 if i == 0 else 1)
+    eng.step()
+    assert len(eng._inflight) == 0 and eng.n_chunks == 1  # no chunk of 1 row in 8 ahead
+    # blocks of 1 row: the row going on is a full block, dispatched ahead
+    ahead = model.engine(8, devices=jax.local_devices()[:1], train_block=1)
+    for i, c in enumerate(cfgs):
+        ahead.add(i, i, c, 3 if i == 0 else 1)
+    ahead.step()
+    assert len(ahead._inflight) == 1 and ahead.n_chunks == 2
 
 
 def test_a_row_of_zero_epochs_is_evaluated_not_trained(digits):
