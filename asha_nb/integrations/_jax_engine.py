@@ -121,8 +121,10 @@ class JaxBatchEngine(_Layout):
     train_block
         Rows per training block, a multiple of ``len(devices)`` fixed for the engine's life.
         ``None``: :func:`~asha_nb.integrations._jax_common.default_train_block`: on CPU devices
-        16 rows per device (at most the largest bucket); on accelerators (GPU, TPU: empty rows
-        cost little, large batches make them fast) the largest bucket, then the only one.
+        16 rows per device, or an eighth of the largest bucket if smaller (at least a row per
+        device); on accelerators (GPU, TPU: empty rows cost little, large batches make them
+        fast) the largest bucket, then the only one. A row's bits depend on its block size:
+        engines with different blocks may differ in the last bits.
     clock
         Monotonic clock in seconds (``time.perf_counter``); tests inject a fake one.
 

@@ -357,8 +357,11 @@ class BatchedModel(BatchPrograms):
 
         ``train_block``: a chunk trains only its live rows, in blocks of that many rows (a
         row's results never depend on the bucket, its slot or the other rows); ``None``: 16
-        rows per device on a CPU, the largest bucket on an accelerator (GPU, TPU).
-        ``BatchedExecutor(train_block=...)`` passes it here, like the other options."""
+        rows per device on a CPU, or an eighth of the largest bucket if smaller, the largest
+        bucket on an accelerator (GPU, TPU). ``pipeline_depth``: chunks of a static group in
+        flight (default 2: the next chunk is dispatched before the last one is read).
+        ``BatchedExecutor(train_block=..., pipeline_depth=...)`` passes them here, like the
+        other options."""
         return JaxBatchEngine(self, capacity, devices=devices, buckets=buckets,
                               compact_after=compact_after, pool_fraction=pool_fraction,
                               max_pool_bytes=max_pool_bytes,

@@ -106,14 +106,18 @@ def test_one_program_per_bucket_whatever_the_live_rows(model):
 
 def test_default_block_and_buckets(model):
     one, four = jax.local_devices()[:1], jax.local_devices()[:4]
-    # on a CPU: 16 rows per device, no more than the largest bucket; the buckets are multiples
+    # on a CPU: 16 rows per device, no more than an eighth of the largest bucket (at least a
+    # row per device); the buckets are multiples
+    eng = model.engine(256, devices=one)
+    assert eng.train_block == 16 and eng.buckets == (16, 32, 64, 128, 256)
+    eng.set_capacity(300)  # the block stays; new buckets are multiples of it
+    assert eng.train_block == 16 and eng.buckets == (16, 32, 64, 128, 256, 512)
     eng = model.engine(64, devices=one)
-    assert eng.train_block == 16 and eng.buckets == (16, 32, 64)
-    eng.set_capacity(100)  # the block stays; new buckets are multiples of it
-    assert eng.train_block == 16 and eng.buckets == (16, 32, 64, 128)
-    assert model.engine(8, devices=one).buckets == (8,)
+    assert eng.train_block == 8 and eng.buckets == (8, 16, 32, 64)
+    assert model.engine(8, devices=one).buckets == (1, 2, 4, 8)
     eng = model.engine(256, devices=four)
-    assert eng.train_block == 64 and eng.buckets == (64, 128, 256)
+    assert eng.train_block == 32 and eng.buckets == (32, 64, 128, 256)
+    assert model.engine(8, devices=four).train_block == 4
     assert model.engine(8, devices=one, buckets=(8, 12)).train_block == 4  # divides both
     assert model.engine(8, devices=one, train_block=3).buckets == (3, 6, 12)
     # on accelerators: the largest bucket (one block, the whole batch)
