@@ -98,6 +98,12 @@ class BatchEngine(Protocol):
         """Change the most rows trained at once (the search's ``n_workers``)."""
         ...
 
+    # Optional (not checked): ``take_started() -> list[(key, time.perf_counter())]``, the rows
+    # whose training began since the last call. An engine that has it may keep rows beyond its
+    # capacity waiting; the executor then times each job from its row's start (the job's
+    # ``RunningJob.started_at`` stays ``None`` while it waits, so no timeout runs meanwhile).
+    # ``close()``: free the engine's batches when the executor stops.
+
 
 @runtime_checkable
 class BatchedObjective(Protocol):

@@ -89,6 +89,20 @@ def _thaw_heap() -> None:
             gc.unfreeze()
 
 
+class _Job:
+    """A job the engine has: its handle, and when its row began training (``perf_counter``;
+    ``None`` while it waits in the engine's queue)."""
+
+    __slots__ = ("running", "t0")
+
+    def __init__(self, running: RunningJob, t0: float | None) -> None:
+        self.running = running
+        self.t0 = t0
+
+    def duration(self, now: float) -> float:
+        return 0.0 if self.t0 is None else now - self.t0
+
+
 class _Msg(enum.Enum):
     """Messages from the runtime's thread to the batching thread."""
 
@@ -206,7 +220,8 @@ class BatchedExecutor(BaseExecutor):
         self.n_workers = 0
         self._inbox: queue.SimpleQueue[tuple[_Msg, Any]] = queue.SimpleQueue()
         self._reports: queue.SimpleQueue[IntermediateReport] = queue.SimpleQueue()
-        self._jobs: dict[Hashable, tuple[JobSpec, cf.Future[JobOutcome], float]] = {}
+        self._jobs: dict[Hashable, _Job] = {}
+        self._starts = False  # the engine reports when rows begin training (take_started)
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
         self._lost: str | None = None
@@ -250,6 +265,9 @@ class BatchedExecutor(BaseExecutor):
             )
         self.model = model
         self.engine = engine
+        # an engine that reports when rows begin training: jobs queued behind the batch are
+        # not "started" (nor timed out) before they train
+        self._starts = self.reports_starts = callable(getattr(engine, "take_started", None))
         self.n_workers = int(n_workers)
         self.timings = dict.fromkeys(("gather", "add", "step", "results"), 0.0)
         self._lost = None
@@ -337,15 +355,19 @@ class BatchedExecutor(BaseExecutor):
                 return 0
             finally:
                 self.timings["add"] += time.perf_counter() - t0
-            running.started_at = time.monotonic()
-            self._jobs[spec.job_id] = (spec, fut, time.perf_counter())
+            if self._starts:  # timed from when its row enters a chunk (it may wait in a queue)
+                self._jobs[spec.job_id] = _Job(running, None)
+            else:
+                running.started_at = time.monotonic()
+                self._jobs[spec.job_id] = _Job(running, time.perf_counter())
             return 1
         if kind is _Msg.STOP:
             entry = self._jobs.pop(payload, None)
             if entry is not None:
                 engine.remove(payload)
                 self._n_resolved += 1
-                entry[1].set_result(JobOutcome(stopped=True, duration=time.perf_counter() - entry[2]))
+                entry.running.future.set_result(
+                    JobOutcome(stopped=True, duration=entry.duration(time.perf_counter())))
         elif kind is _Msg.RESIZE:
             engine.set_capacity(payload)
         return 0
@@ -395,7 +417,8 @@ class BatchedExecutor(BaseExecutor):
 
     def _fail_all(self, error: str) -> None:
         engine = self.engine
-        for job_id, (_, fut, _) in list(self._jobs.items()):
+        for job_id, entry in list(self._jobs.items()):
+            fut = entry.running.future
             if engine is not None:
                 engine.remove(job_id)
             if not fut.done():
@@ -411,9 +434,9 @@ class BatchedExecutor(BaseExecutor):
         except BaseException as exc:  # noqa: BLE001 - a broken batching thread loses the executor
             self._lost = f"the batching thread stopped: {type(exc).__name__}: {exc}"
             self._closed.set()
-            for _, fut, _ in self._jobs.values():
-                if not fut.done():
-                    fut.set_exception(ExecutorLostError(self._lost))
+            for entry in self._jobs.values():
+                if not entry.running.future.done():
+                    entry.running.future.set_exception(ExecutorLostError(self._lost))
             self._jobs.clear()
         self._drain_on_exit()
         close = getattr(engine, "close", None)
@@ -446,6 +469,8 @@ class BatchedExecutor(BaseExecutor):
                 freed = self.n_workers
                 continue
             freed = len(finished)
+            if self._starts:
+                self._mark_started(engine.take_started())  # type: ignore[attr-defined]
             now = time.perf_counter()
             timings["step"] += now - t1
             if finished:
@@ -454,20 +479,32 @@ class BatchedExecutor(BaseExecutor):
             for f in finished:
                 entry = self._jobs.pop(f.key, None)
                 if entry is not None:
-                    fut, t0 = entry[1], entry[2]
                     self._n_resolved += 1
-                    fut.set_result(JobOutcome(value=f.value, checkpoint=f.checkpoint, duration=now - t0))
+                    entry.running.future.set_result(JobOutcome(
+                        value=f.value, checkpoint=f.checkpoint, duration=entry.duration(now)))
             for key, (resource, value) in engine.progress().items():
                 job = self._jobs.get(key)
                 if job is not None:
-                    self._reports.put(IntermediateReport(job[0].job_id, job[0].trial_id, resource, value))
+                    spec = job.running.spec
+                    self._reports.put(IntermediateReport(spec.job_id, spec.trial_id, resource, value))
             timings["results"] += time.perf_counter() - now
+
+    def _mark_started(self, started: Any) -> None:
+        """Rows that began training (``(key, perf_counter time)`` from the engine): their jobs
+        really started then (``RunningJob.started_at``, and their duration counts from it)."""
+        mono, perf = time.monotonic(), time.perf_counter()
+        for key, t in started:
+            entry = self._jobs.get(key)
+            if entry is not None and entry.t0 is None:
+                entry.t0 = t
+                entry.running.started_at = mono - (perf - t)
 
     def _drain_on_exit(self) -> None:
         """Shutdown: stop the jobs still in the batch, cancel the ones never loaded."""
-        for _spec, fut, t0 in self._jobs.values():
-            if not fut.done():
-                fut.set_result(JobOutcome(stopped=True, duration=time.perf_counter() - t0))
+        for entry in self._jobs.values():
+            if not entry.running.future.done():
+                entry.running.future.set_result(
+                    JobOutcome(stopped=True, duration=entry.duration(time.perf_counter())))
         self._jobs.clear()
         while True:
             try:

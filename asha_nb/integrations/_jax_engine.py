@@ -220,6 +220,7 @@ class JaxBatchEngine(_Layout):
         self._inflight: collections.deque[_Chunk] = collections.deque()
         self._last_values: dict[Hashable, tuple[int, float]] = {}
         self._last_done = -math.inf  # clock time the last chunk's values were read
+        self._started: list[tuple[Hashable, float]] = []  # see take_started
         self._used: set[int] = set()
         self.n_chunks = 0
         self.epochs_trained = 0
@@ -347,6 +348,11 @@ class JaxBatchEngine(_Layout):
         idx, meta = pack_chunk(group.src, group.tids, dst, order, group.load, group.take_new,
                                n, full, branch, counts,
                                [group.dyn_host[k] for k in self.model.dynamic])
+        t_start = time.perf_counter()
+        for _, r in live:
+            if not r.started:  # its first chunk: the job begins training now
+                r.started = True
+                self._started.append((r.key, t_start))
         with pool.lock:  # idx and meta: the chunk's only host-to-device copies
             state, pool.arrays, values = program(group.state, pool.arrays, self._data, idx, meta)
         group.state = state
@@ -436,6 +442,13 @@ class JaxBatchEngine(_Layout):
         finally:
             self.host_seconds += time.perf_counter() - t0 - (self.wait_seconds - wait)
 
+    def take_started(self) -> list[tuple[Hashable, float]]:
+        """``(key, time.perf_counter())`` of the rows whose first chunk was dispatched since
+        the last call (rows added beyond ``capacity`` wait in the queue until then); the
+        executor times its jobs from these (``RunningJob.started_at``)."""
+        out, self._started = self._started, []
+        return out
+
     def progress(self) -> dict[Hashable, tuple[int, float]]:
         """``key -> (resource, value)`` of the rows still training, evaluated by the chunk the
         last :meth:`step` read; empty when that chunk did not evaluate every row (at most one
@@ -479,20 +492,3 @@ class JaxBatchEngine(_Layout):
                 "full_evaluations": self.full_evaluations,
                 "pool_rows": {sig: p.size for sig, p in pools.items()},
                 "pool_used": {sig: p.n_used for sig, p in pools.items()}}
-
-    def state_sharding(self, sig: Hashable) -> Any:
-        """The sharding of static group ``sig``'s batched state (``None`` before its first chunk)."""
-        group = self._groups.get(sig)
-        if group is None or group.state is None:
-            return None
-        return jax_module().tree.leaves(group.state)[0].sharding
-
-    @property
-    def buckets_used(self) -> tuple[int, ...]:
-        """Batch sizes the chunks ran with so far (all groups)."""
-        return tuple(sorted(self._used))
-
-    @property
-    def batch_sizes(self) -> dict[Hashable, int]:
-        """Current batch size (bucket) of each static group."""
-        return {sig: len(g.rows) for sig, g in self._groups.items()}

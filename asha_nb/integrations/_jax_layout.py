@@ -25,6 +25,7 @@ class _Row:
     handle: DeviceCheckpoint | None = None  # this engine's checkpoint to gather, until loaded
     host_state: Any = None  # host checkpoint to load, until loaded
     fresh: bool = False  # needs a new initial state
+    started: bool = False  # has been in a dispatched chunk
 
 
 @dataclass(eq=False)
@@ -92,6 +93,7 @@ class _Layout:
     buckets: tuple[int, ...]
     compact_after: float | None
     rows_from_host: int
+    _used: set[int]
     _rows_sharding: Any
     _data: Any
 
@@ -308,3 +310,20 @@ class _Layout:
         for row in placing:
             row.handle, row.host_state, row.fresh = None, None, False
         group.rows = rows
+
+    def state_sharding(self, sig: Hashable) -> Any:
+        """The sharding of static group ``sig``'s batched state (``None`` before its first chunk)."""
+        group = self._groups.get(sig)
+        if group is None or group.state is None:
+            return None
+        return jax_module().tree.leaves(group.state)[0].sharding
+
+    @property
+    def buckets_used(self) -> tuple[int, ...]:
+        """Batch sizes the chunks ran with so far (all groups)."""
+        return tuple(sorted(self._used))
+
+    @property
+    def batch_sizes(self) -> dict[Hashable, int]:
+        """Current batch size (bucket) of each static group."""
+        return {sig: len(g.rows) for sig, g in self._groups.items()}

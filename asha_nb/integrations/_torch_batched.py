@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
@@ -206,6 +207,7 @@ class TorchBatchEngine:
         self.n_chunks = 0
         self.epochs_trained = 0
         self._last: dict[Hashable, tuple[int, float]] = {}
+        self._started: list[tuple[Hashable, float]] = []
 
     @property
     def n_active(self) -> int:
@@ -227,7 +229,7 @@ class TorchBatchEngine:
         state = (self.model.init_row(config, trial_id) if checkpoint is None
                  else self.model.load_row(checkpoint))
         self._rows[key] = {"state": state, "config": dict(config), "remaining": n, "trained": 0,
-                           "group": self.model.group_key(config)}
+                           "group": self.model.group_key(config), "started": False}
 
     def remove(self, key: Hashable) -> bool:
         """Drop a row (a stopped job); return whether it was there."""
@@ -244,6 +246,11 @@ class TorchBatchEngine:
         # at most ``capacity`` rows, the oldest first: the others wait in the queue
         keys = [k for k, r in self._rows.items() if r["group"] == group][: self.capacity]
         rows = [self._rows[k] for k in keys]
+        t_start = time.perf_counter()
+        for key, r in zip(keys, rows):
+            if not r["started"]:  # its first chunk: the job begins training now
+                r["started"] = True
+                self._started.append((key, t_start))
         n = min(r["remaining"] for r in rows)
         if max_epochs is not None:
             n = min(n, max(1, int(max_epochs)))
@@ -261,6 +268,12 @@ class TorchBatchEngine:
                                     DeviceRow(s, resource=s["epoch"]), r["trained"]))
             else:
                 self._last[key] = (s["epoch"], float(a))
+        return out
+
+    def take_started(self) -> list[tuple[Hashable, float]]:
+        """``(key, time.perf_counter())`` of the rows that began training since the last call
+        (rows beyond ``capacity`` wait until a step takes them)."""
+        out, self._started = self._started, []
         return out
 
     def progress(self) -> dict[Hashable, tuple[int, float]]:

@@ -203,3 +203,39 @@ def test_freeze_gc_while_the_batching_thread_runs(digits):
         gc.unfreeze()
     with pytest.raises(InvalidTypeError, match="freeze_gc"):
         BatchedExecutor(freeze_gc=1)
+
+
+def test_the_engine_reports_when_rows_begin_training(digits):
+    model, _ = digits
+    cfgs = _cfgs(6)
+    eng = model.engine(4, devices=jax.local_devices()[:1], buckets=(4,), pipeline_depth=1)
+    for i, c in enumerate(cfgs):
+        eng.add(i, i, c, 1)
+    assert eng.take_started() == []  # added, not yet training
+    eng.step()
+    first = eng.take_started()
+    assert [k for k, _ in first] == [0, 1, 2, 3]  # rows 4 and 5 wait for room
+    eng.step()
+    assert [k for k, _ in eng.take_started()] == [4, 5]
+    assert eng.take_started() == []  # each row once
+
+
+def test_a_queued_job_starts_when_its_row_trains(digits):
+    import time
+
+    model, _ = digits
+    cfgs = _cfgs(2)
+    ex = BatchedExecutor(batch_size=1, pipeline_depth=1, devices=jax.local_devices()[:1])
+    ex.start(model, 2)
+    done_at = {}
+    try:
+        assert ex.reports_starts  # the runtime counts timeouts from the real start
+        jobs = [ex.submit(JobSpec(i, i, c, 0, 1, 0)) for i, c in enumerate(cfgs)]
+        jobs[0].future.add_done_callback(lambda _: done_at.setdefault(0, time.monotonic()))
+        outs = [j.future.result(timeout=60) for j in jobs]
+    finally:
+        ex.shutdown(wait=True)
+    assert all(o.error is None for o in outs)
+    # job 1 waited in the queue for job 0's row: it started (and is timed) from then on
+    assert jobs[1].started_at is not None and jobs[1].started_at >= done_at[0]
+    assert jobs[1].started_at > jobs[0].started_at

@@ -233,3 +233,15 @@ def test_torch_engine_checkpoints_stay_on_its_device_and_pickle_to_cpu():
     assert a.value == b.value
     for name in a.checkpoint["params"]:
         assert torch.equal(a.checkpoint["params"][name], b.checkpoint["params"][name])
+
+
+def test_torch_engine_reports_when_rows_begin_training():
+    m = torch_digits_batched()
+    cfg = {"lr": 0.05, "weight_decay": 1e-4, "momentum": 0.9, "width": 64}
+    eng = m.engine(1)
+    eng.add("a", 0, cfg, 1)
+    eng.add("b", 1, cfg, 1)
+    eng.step()
+    assert [k for k, _ in eng.take_started()] == ["a"]  # "b" waits for room
+    eng.step()
+    assert [k for k, _ in eng.take_started()] == ["b"] and eng.take_started() == []
