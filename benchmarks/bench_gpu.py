@@ -54,7 +54,7 @@ def _search(model: Any, space: Any, k: int, n: int, r: int, executor: Any = "bat
     return _epochs(s) / (time.perf_counter() - t)
 
 
-def _VARIANTS(k: int, n_dev: int) -> list[tuple[str, dict[str, Any], int]]:
+def _variants(k: int, n_dev: int) -> list[tuple[str, dict[str, Any], int]]:
     """The batched executor's options compared warm at batch capacity ``k``: (name,
     ``BatchedExecutor`` options, jobs in flight)."""
     block = max(n_dev, k // 8 // n_dev * n_dev)
@@ -88,9 +88,8 @@ def gpu_table(ks: str | None = None, r: int | None = None, torch_trials: int | N
         cold = _search(model, space, k, 4 * k, r)
         warm = _search(model, space, k, 4 * k, r)
         row = {"cold": cold, "warm": warm}
-        for name, opts, jobs in _VARIANTS(k, len(devices)):  # warm: programs compiled here
-            ex = BatchedExecutor(**opts)
-            _search(model, space, jobs, 4 * k, r, executor=ex)
+        for name, opts, jobs in _variants(k, len(devices)):  # warm: programs compiled here
+            _search(model, space, jobs, 4 * k, r, executor=BatchedExecutor(**opts))
             row[name] = _search(model, space, jobs, 4 * k, r, executor=BatchedExecutor(**opts))
         bare, engine = bare_overhead(model, k, r)
         out["rows"][k] = {**row, "engine": engine, "bare": bare}

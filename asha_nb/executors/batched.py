@@ -127,8 +127,9 @@ class BatchedExecutor(BaseExecutor):
     InvalidParameterError
         For a negative ``gather_window``, a ``max_chunk`` or ``batch_size`` below 1.
     InvalidTypeError
-        For a ``freeze_gc`` that is not a bool; from :meth:`start`, if the model has no ``engine()`` or its engine does not follow
-        :class:`BatchEngine` (the message names the missing members).
+        For a ``freeze_gc`` that is not a bool; from :meth:`start`, if the model has no
+        ``engine()`` or its engine does not follow :class:`BatchEngine` (the message names the
+        missing members).
 
     Notes
     -----
