@@ -77,6 +77,8 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--before", help="asha_nb checkout to compare the proxy with (its PYTHONPATH)")
     p.add_argument("--gpu", action="store_true", help="the GPU table (small K on a CPU)")
     p.add_argument("--ks", help="comma-separated batch capacities K for --gpu")
+    p.add_argument("--out", help="--gpu: write its numbers to this JSON file after every part")
+    p.add_argument("--budget", type=float, help="--gpu: skip parts that would start later (s)")
     p.add_argument("--child", choices=["cold", "rerun", "eager", "extras", "proxy"],
                    help=argparse.SUPPRESS)
     p.add_argument("--cache", help=argparse.SUPPRESS)
@@ -488,7 +490,7 @@ def main() -> None:
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
         from bench_gpu import gpu_table
 
-        gpu_table(args.ks)
+        gpu_table(args.ks, out_path=args.out, budget=args.budget)
         return
     from asha_nb.examples import mlp_space, torch_digits_batched, torch_digits_objective
     from asha_nb.executors import BatchedExecutor
