@@ -4,7 +4,8 @@
 #   bash benchmarks/gpu_session.sh [BUDGET_SECONDS]     # default 420
 #
 # Run from the project root on the GPU machine (it needs JAX with CUDA, torch, numpy, pandas
-# and scikit-learn there; nothing else: the project is put on PYTHONPATH). Writes into $OUT
+# and scikit-learn there; nothing else: the project is put on PYTHONPATH, and wheels in
+# .whl/, if any, are installed into /tmp/site). Writes into $OUT
 # (or ./gpu_out): nvidia-smi.txt, gpu_table.json (rewritten after every part, so a run killed
 # at the time limit keeps what it measured) and gpu_table.log. Parts that would start after
 # BUDGET_SECONDS are skipped; the whole run is killed 150 s after that.
@@ -15,6 +16,10 @@ mkdir -p "$out"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 export XLA_PYTHON_CLIENT_PREALLOCATE=false   # torch shares the GPU with JAX
 py=$(command -v python3 || command -v python)
+if compgen -G ".whl/*.whl" > /dev/null; then  # wheels carried along (e.g. pebble), if any
+    "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/site"
+fi
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || echo "no nvidia-smi" > "$out/nvidia-smi.txt"
 "$py" -c "import jax, torch; print('jax', jax.__version__, jax.devices(), '| torch',
 torch.__version__, torch.cuda.is_available())" 2>&1 | tee "$out/gpu_table.log"
