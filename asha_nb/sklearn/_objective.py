@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InvalidTypeError
 from ._folds import ThreadFolds
 
 __all__ = ["CVObjective", "to_params", "slice_params"]
@@ -343,8 +344,18 @@ class CVObjective:
 
 def _score(scorer: Callable[..., Any], est: Any, X: Any, y: Any) -> float:
     value = scorer(est, X) if y is None else scorer(est, X, y)
-    if not isinstance(value, numbers.Number):
-        value = np.asarray(value).item()
+    if hasattr(value, "item") and getattr(value, "size", None) == 1:
+        value = value.item()  # a numpy scalar or a one-element array
+    if isinstance(value, Mapping):
+        raise InvalidTypeError(
+            f"scoring must return a number; {scorer!r:.100} returned a dict "
+            f"{sorted(value)!r:.200}: ASHASearchCV does not take scikit-learn's callable that "
+            "returns a dict of scores; give scoring as a dict {name: scorer} (one callable "
+            "per metric)")
+    if not isinstance(value, numbers.Real):
+        raise InvalidTypeError(
+            f"scoring must return a number, got {value!r:.100} ({type(value).__name__}) "
+            f"instead (scorer={scorer!r:.100})")
     return float(value)
 
 
