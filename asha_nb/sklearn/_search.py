@@ -194,7 +194,10 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
             Training data and targets.
         **params
             ``groups`` (for group-aware ``cv``) and the estimator's fit parameters (arrays with
-            one entry per sample are sliced per split).
+            one entry per sample are sliced per split), routed as in scikit-learn's searches:
+            ``sample_weight`` also weighs the scores of the scorers that take it (scikit-learn
+            >= 1.7), and with metadata routing enabled every parameter goes where it is
+            requested (an unrequested one is refused, as ``GridSearchCV`` does).
 
         Returns
         -------

@@ -272,6 +272,19 @@ def _check_names(est: Any, space: Mapping[str, Any], n_grids: int) -> None:
                 f"({type(est).__name__}); setting {sorted(params)} failed: {exc}") from exc
 
 
+def _route(search_cv: Any, params: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
+    """``fit``'s ``**params`` as the estimator's fit params, the splitter's (``groups``) and
+    the scorers' (``sample_weight``), as the installed scikit-learn's searches route them
+    (with metadata routing enabled: as requested)."""
+    route = getattr(search_cv, "_get_routed_params_for_fit", None)
+    if route is None:  # an older scikit-learn: groups to the splitter, the rest to fit
+        rest = dict(params)
+        return rest, {"groups": rest.pop("groups", None)}, {}
+    routed = route(dict(params))
+    return (dict(routed.estimator.fit), dict(routed.splitter.split),
+            dict(routed.scorer.score))
+
+
 def setup(search_cv: Any, X: Any, y: Any, params: dict[str, Any]) -> dict[str, Any]:
     """Check ``search_cv``'s arguments against ``X, y`` and build what its search runs.
 
@@ -289,13 +302,12 @@ def setup(search_cv: Any, X: Any, y: Any, params: dict[str, Any]) -> dict[str, A
     if not hasattr(est, "fit"):
         raise InvalidTypeError(f"estimator must have a fit method; got {est!r:.200}")
     X, y = indexable(X, y)
-    params = dict(params)
-    groups = params.pop("groups", None)
+    scorer_map, rank_metric, multimetric = scorers(est, search_cv.scoring, search_cv.refit)
+    params, split_params, score_params = _route(search_cv, params)
     n_samples = int(_num_samples(X))
     classifier = is_classifier(est)
-    splits = list(check_cv(search_cv.cv, y, classifier=classifier).split(X, y, groups))
+    splits = list(check_cv(search_cv.cv, y, classifier=classifier).split(X, y, **split_params))
     n_splits = len(splits)
-    scorer_map, rank_metric, multimetric = scorers(est, search_cv.scoring, search_cv.refit)
     space = search_space(search_cv.param_distributions)
     n_grids = len(grids(search_cv.param_distributions))
     _check_options(search_cv, multimetric)
@@ -317,7 +329,7 @@ def setup(search_cv: Any, X: Any, y: Any, params: dict[str, Any]) -> dict[str, A
     objective = CVObjective(
         est, X, y, params, splits, scorer_map, rank_metric, search_cv.resource, top, warm,
         classes, search_cv.error_score, bool(search_cv.return_train_score), sub_seed,
-        classifier, n_grids, folds=folds, n_fold_workers=n_jobs)
+        classifier, n_grids, folds=folds, n_fold_workers=n_jobs, score_params=score_params)
     # jobs of "process" run on threads: their folds go to the worker processes
     return {"objective": objective, "space": space, "n_workers": n_jobs,
             "executor": "thread" if folds != "serial" else executor,

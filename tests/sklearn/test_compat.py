@@ -9,13 +9,19 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn
 from scipy import stats
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.datasets import load_iris
-from sklearn.exceptions import FitFailedWarning
+from sklearn.exceptions import FitFailedWarning, UnsetMetadataPassedError
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GroupKFold, HalvingRandomSearchCV, StratifiedKFold
+from sklearn.model_selection import (
+    GridSearchCV,
+    GroupKFold,
+    HalvingRandomSearchCV,
+    StratifiedKFold,
+)
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
@@ -180,3 +186,41 @@ def test_groups_splits_and_fit_params_reach_the_fits():
     splits = list(StratifiedKFold(3).split(X_IRIS, Y_IRIS))
     assert ASHASearchCV(TREE, LEAVES, **{**QUICK, "cv": splits}).fit(
         X_IRIS, Y_IRIS).n_splits_ == 3
+
+
+@pytest.mark.parametrize("scoring", [None, ["accuracy", "balanced_accuracy"]])
+def test_sample_weight_weighs_the_scores_as_in_grid_search(scoring):
+    # scikit-learn >= 1.7 passes fit's sample_weight to the scorers that take it (before: the
+    # weights reached the fits only, and every score was unweighted)
+    weights = np.where(Y_IRIS == 2, 5.0, 0.2)
+    kw = {} if scoring is None else {"refit": "accuracy"}
+    key = "score" if scoring is None else "accuracy"
+    grid = GridSearchCV(LogisticRegression(max_iter=2), {"C": [0.01]}, scoring=scoring,
+                        **kw).fit(X_IRIS, Y_IRIS, sample_weight=weights)
+    if not hasattr(grid, "_check_scorers_accept_sample_weight"):
+        pytest.skip("this scikit-learn gives sample_weight to the fits only")
+    cv = ASHASearchCV(LogisticRegression(), {"C": [0.01]}, scoring=scoring, resource="max_iter",
+                      min_resources=2, max_resources=8, factor=2, n_candidates=1,
+                      random_state=0, **kw).fit(X_IRIS, Y_IRIS, sample_weight=weights)
+    first = cv.cv_results_["n_resources"] == 2  # max_iter=2 on whole folds, as the grid's
+    assert first.sum() == 1
+    for k in range(5):
+        col = f"split{k}_test_{key}"
+        np.testing.assert_allclose(cv.cv_results_[col][first], grid.cv_results_[col])
+
+
+def test_metadata_routing_is_followed_when_enabled():
+    weights = np.where(Y_IRIS == 2, 5.0, 0.2)
+    kw = dict(resource="max_iter", min_resources=2, max_resources=8, factor=2, n_candidates=1,
+              random_state=0)
+    with sklearn.config_context(enable_metadata_routing=True):
+        with pytest.raises(UnsetMetadataPassedError, match="sample_weight"):
+            ASHASearchCV(LogisticRegression(), {"C": [0.01]}, **kw).fit(
+                X_IRIS, Y_IRIS, sample_weight=weights)  # as GridSearchCV: not requested
+        est = LogisticRegression().set_fit_request(sample_weight=True)
+        fitted = ASHASearchCV(est.set_score_request(sample_weight=False), {"C": [0.01]},
+                              **kw).fit(X_IRIS, Y_IRIS, sample_weight=weights)
+        weighted = ASHASearchCV(clone(est).set_score_request(sample_weight=True),
+                                {"C": [0.01]}, **kw).fit(X_IRIS, Y_IRIS, sample_weight=weights)
+    unweighted = fitted.cv_results_["mean_test_score"][-1]
+    assert unweighted != weighted.cv_results_["mean_test_score"][-1]
