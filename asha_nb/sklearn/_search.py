@@ -41,7 +41,10 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
         A dict ``{name: values}``, or a list of such dicts (a candidate uses one of them, each
         equally likely). A value is a list (each item equally likely), a frozen ``scipy.stats``
         distribution (anything with ``rvs``), an asha_nb ``space`` domain
-        (``space.loguniform(1e-5, 1)``, ...) or a fixed value.
+        (``space.loguniform(1e-5, 1)``, ...) or a fixed value. When every value is a list
+        or a fixed value, the candidates are drawn from the grid of their combinations without
+        replacement, as ``RandomizedSearchCV`` does (``n_candidates`` above the grid's size
+        runs every combination once, with a warning).
     resource
         What the rungs grow: ``"n_samples"`` (each candidate is fitted from scratch on a
         stratified subsample of every fold, as scikit-learn's halving does), the name of an
@@ -142,7 +145,8 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
     >>> from sklearn.linear_model import SGDClassifier
     >>> from asha_nb.sklearn import ASHASearchCV
     >>> X, y = load_iris(return_X_y=True)
-    >>> cv = ASHASearchCV(SGDClassifier(random_state=0), {"alpha": [1e-4, 1e-3, 1e-2]},
+    >>> alphas = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
+    >>> cv = ASHASearchCV(SGDClassifier(random_state=0), {"alpha": alphas},
     ...                   resource="max_iter", min_resources=1, max_resources=9,
     ...                   n_candidates=9, random_state=0).fit(X, y)
     >>> cv.n_resources_, cv.n_candidates_

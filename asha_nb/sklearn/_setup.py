@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from .. import space as _space
 from ..errors import InvalidParameterError, InvalidTypeError
+from ._grid import domain_options, grid_space
 from ._objective import GRID_KEY, CVObjective
 
 __all__ = ["grids", "search_space", "scorers", "setup", "warm_mode"]
@@ -174,10 +176,11 @@ def _resource_kind(search_cv: Any, classifier: bool, y: Any) -> tuple[str | None
     return warm_mode(est, est_params, resource), None
 
 
-def _resources(search_cv: Any, n_samples: int, n_splits: int,
-               n_classes: int) -> tuple[int, int, int, int]:
+def _resources(search_cv: Any, n_samples: int, n_splits: int, n_classes: int,
+               grid_size: int | None = None) -> tuple[int, int, int, int]:
     """``(min_resources, max_resources, top, n_candidates)`` from the arguments and the data;
-    ``top`` is the resource of the search's top rung (see :class:`ASHASearchCV`)."""
+    ``top`` is the resource of the search's top rung (see :class:`ASHASearchCV`). A grid of
+    lists (``grid_size`` combinations) caps the candidates, as scikit-learn's samplers do."""
     resource = search_cv.resource
     factor = _factor(search_cv.factor)
     min_r = search_cv.min_resources
@@ -212,6 +215,12 @@ def _resources(search_cv: Any, n_samples: int, n_splits: int,
     if isinstance(n_cand, bool) or not isinstance(n_cand, numbers.Integral) or n_cand < 1:
         raise InvalidParameterError(
             f"n_candidates must be an integer >= 1 or 'exhaust'; got {n_cand!r}")
+    if grid_size is not None and n_cand > grid_size:
+        warnings.warn(
+            f"The total space of parameters {grid_size} is smaller than n_candidates="
+            f"{n_cand}. Running {grid_size} candidates (each combination of the lists of "
+            "param_distributions once).", UserWarning, stacklevel=4)
+        n_cand = grid_size
     if exhaust:
         # scikit-learn's rule: start as high as the rungs the candidates need allow, so that
         # the top rung uses (nearly) all of max_resources; here at least two rungs
@@ -254,16 +263,23 @@ def _n_jobs(n_jobs: Any, executor: Any) -> int:
 
 
 def _check_names(est: Any, space: Mapping[str, Any], n_grids: int) -> None:
-    """Set one sampled candidate of every dict of ``param_distributions`` on a clone of the
-    estimator, as every job will: a name the estimator does not take is refused now, not
-    after a search whose every fit failed."""
+    """Set every dict of ``param_distributions`` on a clone of the estimator, as every job
+    will: a name the estimator does not take is refused now, not after a search whose every
+    fit failed. The values set are a list's first item, a fixed value, or for a distribution
+    the estimator's current value (``None`` if it has none): no distribution is sampled (a
+    stateful one keeps its sequence)."""
     from sklearn.base import clone
 
     from ._objective import to_params
 
-    sample = _space.as_space(space).sample(np.random.default_rng(0))
+    current = est.get_params(deep=True)
+    config: dict[str, Any] = {}
+    for key, domain in _space.Space(space).items():
+        values = domain_options(domain)
+        name = key.partition(":")[2] if n_grids > 1 else key
+        config[key] = values[0] if values else current.get(name)
     for i in range(n_grids):
-        params = to_params({**sample, GRID_KEY: i} if n_grids > 1 else sample, n_grids)
+        params = to_params({**config, GRID_KEY: i} if n_grids > 1 else config, n_grids)
         try:
             clone(est).set_params(**clone(params, safe=False))
         except (ValueError, TypeError, AttributeError) as exc:
@@ -318,7 +334,9 @@ def setup(search_cv: Any, X: Any, y: Any, params: dict[str, Any]) -> dict[str, A
             f"y must hold at least 2 classes for a classifier ({type(est).__name__}); got "
             f"{n_classes} class: {np.unique(np.asarray(y))!r:.100}")
     _check_names(est, space, n_grids)
-    min_r, max_r, top, n_cand = _resources(search_cv, n_samples, n_splits, n_classes)
+    grid = grid_space(space, n_grids)  # lists only: candidates without replacement
+    min_r, max_r, top, n_cand = _resources(search_cv, n_samples, n_splits, n_classes,
+                                           None if grid is None else grid.size)
     n_jobs = _n_jobs(search_cv.n_jobs, search_cv.executor)
     executor = search_cv.executor
     folds = executor if isinstance(executor, str) and executor in ("thread", "process") \
@@ -331,7 +349,8 @@ def setup(search_cv: Any, X: Any, y: Any, params: dict[str, Any]) -> dict[str, A
         classes, search_cv.error_score, bool(search_cv.return_train_score), sub_seed,
         classifier, n_grids, folds=folds, n_fold_workers=n_jobs, score_params=score_params)
     # jobs of "process" run on threads: their folds go to the worker processes
-    return {"objective": objective, "space": space, "n_workers": n_jobs,
+    return {"objective": objective, "space": space if grid is None else grid,
+            "n_workers": n_jobs,
             "executor": "thread" if folds != "serial" else executor,
             "n_candidates": n_cand, "seed": seed, "factor": _factor(search_cv.factor),
             "min_resources": min_r, "max_resources": max_r, "top_resources": top,

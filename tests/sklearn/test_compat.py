@@ -63,7 +63,7 @@ def test_all_fits_failing_raise_a_value_error_as_in_scikit_learn():
     # before: refit=True raised the candidate's own error from the refit, refit=False returned
     # a failed candidate as best_params_ with a NaN best_score_
     for refit in (True, False):
-        cv = ASHASearchCV(Picky(), {"c": [2.0, 3.0]}, n_candidates=3, cv=3, refit=refit,
+        cv = ASHASearchCV(Picky(), {"c": [2.0, 3.0]}, n_candidates=2, cv=3, refit=refit,
                           random_state=0)
         with pytest.raises(ValueError, match=r"All the \d+ fits failed") as info:
             cv.fit(X_IRIS, Y_IRIS)
@@ -76,7 +76,7 @@ def test_all_fits_failing_raise_a_value_error_as_in_scikit_learn():
 
 def test_some_fits_failing_still_leave_the_search_with_a_result():
     with pytest.warns(FitFailedWarning, match="fits failed"):
-        cv = ASHASearchCV(Picky(), {"c": [0.5, 2.0]}, n_candidates=6, cv=3,
+        cv = ASHASearchCV(Picky(), {"c": [0.5, 2.0]}, n_candidates=2, cv=3,
                           random_state=0).fit(X_IRIS, Y_IRIS)
     assert cv.best_params_ == {"c": 0.5} and cv.best_score_ == 0.5
 
@@ -91,10 +91,10 @@ def test_scoring_must_return_numbers_and_a_dict_returning_callable_is_refused_cl
     # ... and, when it is only found out by calling it, every fit says why (before: "float()
     # argument must be a string or a real number, not 'dict'")
     with pytest.raises(ValueError, match="All the") as info:
-        ASHASearchCV(TREE, {"min_samples_leaf": [1, 5]}, scoring=two, **QUICK).fit(X_IRIS, Y_IRIS)
+        ASHASearchCV(TREE, LEAVES, scoring=two, **QUICK).fit(X_IRIS, Y_IRIS)
     assert "returned a dict ['acc', 'neg']" in str(info.value)
     with pytest.raises(InvalidTypeError, match="scoring must return a number, got 'high'"):
-        ASHASearchCV(TREE, {"min_samples_leaf": [1, 5]}, scoring=lambda e, X, y: "high",
+        ASHASearchCV(TREE, LEAVES, scoring=lambda e, X, y: "high",
                      error_score="raise", **QUICK).fit(X_IRIS, Y_IRIS)
     arr = ASHASearchCV(TREE, LEAVES, scoring=lambda e, X, y: np.array([e.score(X, y)]),
                        **QUICK).fit(X_IRIS, Y_IRIS)  # a one-element array is a number
@@ -168,8 +168,9 @@ def test_a_new_fit_keeps_nothing_of_the_previous_one():
     cv.fit(X_IRIS, Y_IRIS)
     assert not hasattr(cv, "feature_names_in_")  # before: the names of the first fit's data
     with pytest.raises(ValueError, match="All the"):
-        cv.set_params(estimator=Picky(), param_distributions={"c": [2.0]}, resource="n_samples",
-                      min_resources="smallest", max_resources="auto").fit(X_IRIS, Y_IRIS)
+        cv.set_params(estimator=Picky(), param_distributions={"c": [2.0, 3.0, 4.0, 5.0]},
+                      resource="n_samples", min_resources="smallest",
+                      max_resources="auto").fit(X_IRIS, Y_IRIS)
     assert "n_iterations_" in vars(cv) and "multimetric_" not in vars(cv)
     assert "refit_time_" not in vars(cv) and "best_index_" not in vars(cv)
 
@@ -224,3 +225,40 @@ def test_metadata_routing_is_followed_when_enabled():
                                 {"C": [0.01]}, **kw).fit(X_IRIS, Y_IRIS, sample_weight=weights)
     unweighted = fitted.cv_results_["mean_test_score"][-1]
     assert unweighted != weighted.cv_results_["mean_test_score"][-1]
+
+
+@pytest.mark.parametrize("dists", [
+    {"max_depth": [1, 2, 3], "criterion": ["gini", "entropy"]},
+    [{"max_depth": [1, 2]}, {"min_samples_leaf": [1, 5, 10], "criterion": "gini"}],
+])
+def test_a_grid_of_lists_is_sampled_without_replacement_like_parameter_sampler(dists):
+    # before: candidates were drawn with replacement (the same combination fitted twice)
+    kw = dict(factor=2, min_resources=20, random_state=0)
+    size = 6 if isinstance(dists, dict) else 5
+    cv = ASHASearchCV(TREE, dists, n_candidates=size, **kw).fit(X_IRIS, Y_IRIS)
+    r = cv.cv_results_
+    first = [tuple(sorted(p.items())) for p, it in zip(r["params"], r["iter"]) if it == 0]
+    assert len(first) == len(set(first)) == size  # every combination once
+    with pytest.warns(UserWarning, match=f"total space of parameters {size} is smaller than"):
+        capped = ASHASearchCV(TREE, dists, n_candidates=size + 4, **kw).fit(X_IRIS, Y_IRIS)
+    assert capped.n_candidates_[0] == size
+    again = ASHASearchCV(TREE, dists, n_candidates=size, **kw).fit(X_IRIS, Y_IRIS)
+    assert again.cv_results_["params"] == r["params"]  # the same seed, the same candidates
+
+
+def test_the_setup_checks_sample_no_distribution():
+    class Sequence:  # the benchmark's way to give every search the same candidates
+        def __init__(self, values):
+            self.values, self.i = values, 0
+
+        def rvs(self, random_state=None):
+            self.i += 1
+            return self.values[(self.i - 1) % len(self.values)]
+
+    leaves = Sequence([1, 2, 3, 4, 5, 6])
+    cv = ASHASearchCV(TREE, {"min_samples_leaf": leaves}, **{**QUICK, "n_candidates": 6})
+    cv.fit(X_IRIS, Y_IRIS)
+    r = cv.cv_results_
+    first = {int(t): p["min_samples_leaf"] for t, p, it in zip(r["trial_id"], r["params"],
+                                                                 r["iter"]) if it == 0}
+    assert leaves.i == 6 and sorted(first.values()) == [1, 2, 3, 4, 5, 6]
