@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InvalidTypeError
 from ._folds import ThreadFolds
 
 __all__ = ["CVObjective", "to_params", "slice_params"]
@@ -105,6 +106,9 @@ class CVObjective:
         :mod:`asha_nb.sklearn._folds`). A pickled copy is ``"serial"``.
     n_fold_workers
         Size of the fold pool.
+    score_params
+        Parameters of the scorers (``sample_weight``, as scikit-learn routes them; sliced per
+        split like ``fit_params``).
     """
 
     __asha_form__ = "trial"
@@ -114,11 +118,13 @@ class CVObjective:
                  scorers: Mapping[str, Callable[..., Any]], rank_metric: str, resource: str,
                  max_resource: float, warm: str | None, classes: Any, error_score: Any,
                  return_train_score: bool, subsample_seed: int, stratify: bool,
-                 n_grids: int, folds: str = "serial", n_fold_workers: int = 1) -> None:
+                 n_grids: int, folds: str = "serial", n_fold_workers: int = 1,
+                 score_params: Mapping[str, Any] | None = None) -> None:
         self.estimator = estimator
         self.X = X
         self.y = y
         self.fit_params = dict(fit_params)
+        self.score_params = dict(score_params or {})
         self.splits = [(np.asarray(tr), np.asarray(te)) for tr, te in splits]
         self.scorers = dict(scorers)
         self.rank_metric = rank_metric
@@ -281,13 +287,25 @@ class CVObjective:
         est = self._train(trial, est, X_train, y_train, fit_params,
                           continued=prev_model is not None)
         t1 = time.perf_counter()
-        test_scores = {name: _score(scorer, est, X_test, y_test)
-                       for name, scorer in self.scorers.items()}
+        test_scores = self._scores(est, X_test, y_test, test)
         t2 = time.perf_counter()
-        train_scores = ({name: _score(scorer, est, X_train, y_train)
-                         for name, scorer in self.scorers.items()}
+        train_scores = (self._scores(est, X_train, y_train, train)
                         if self.return_train_score else {})
         return est, t1 - t0, t2 - t1, test_scores, train_scores
+
+    def _scores(self, est: Any, X: Any, y: Any, idx: np.ndarray) -> dict[str, float]:
+        """Every metric of ``est`` on the rows ``idx`` (``X, y``), with their score params;
+        several metrics with score params go through scikit-learn's multi-metric scorer,
+        which gives each scorer the params it takes (or requests, with metadata routing)."""
+        params = slice_params(self.score_params, self.n_samples, idx)
+        if params and len(self.scorers) > 1:
+            from sklearn.metrics._scorer import _MultimetricScorer
+
+            multi = _MultimetricScorer(scorers=self.scorers, raise_exc=True)
+            values = multi(est, X, **params) if y is None else multi(est, X, y, **params)
+            return {name: _number(values[name], scorer)
+                    for name, scorer in self.scorers.items()}
+        return {name: _score(scorer, est, X, y, params) for name, scorer in self.scorers.items()}
 
     def _train(self, trial: Any, est: Any, X: Any, y: Any, fit_params: Mapping[str, Any], *,
                continued: bool) -> Any:
@@ -341,10 +359,26 @@ class CVObjective:
         return out
 
 
-def _score(scorer: Callable[..., Any], est: Any, X: Any, y: Any) -> float:
-    value = scorer(est, X) if y is None else scorer(est, X, y)
-    if not isinstance(value, numbers.Number):
-        value = np.asarray(value).item()
+def _score(scorer: Callable[..., Any], est: Any, X: Any, y: Any,
+           params: Mapping[str, Any]) -> float:
+    return _number(scorer(est, X, **params) if y is None else scorer(est, X, y, **params),
+                   scorer)
+
+
+def _number(value: Any, scorer: Any) -> float:
+    """A scorer's value as a float; anything but a number is refused, naming ``scoring``."""
+    if hasattr(value, "item") and getattr(value, "size", None) == 1:
+        value = value.item()  # a numpy scalar or a one-element array
+    if isinstance(value, Mapping):
+        raise InvalidTypeError(
+            f"scoring must return a number; {scorer!r:.100} returned a dict "
+            f"{sorted(value)!r:.200}: ASHASearchCV does not take scikit-learn's callable that "
+            "returns a dict of scores; give scoring as a dict {name: scorer} (one callable "
+            "per metric)")
+    if not isinstance(value, numbers.Real):
+        raise InvalidTypeError(
+            f"scoring must return a number, got {value!r:.100} ({type(value).__name__}) "
+            f"instead (scorer={scorer!r:.100})")
     return float(value)
 
 

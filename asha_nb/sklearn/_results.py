@@ -16,14 +16,16 @@ import numpy as np
 from ..core import JobStatus
 from ..errors import SearchStateError
 from ._objective import CVObjective, to_params
+from ._setup import _floor_log
 
 __all__ = ["build_cv_results", "default_best_index", "finish", "refit_best"]
 
 
 def build_cv_results(records: Sequence[Any], checkpoints: Mapping[int, Any],
                      scorers: Mapping[str, Any], n_splits: int, n_grids: int,
-                     train: bool, multimetric: bool) -> tuple[dict[str, Any], int]:
-    """Columns of ``cv_results_`` and the number of failed fits (numeric ``error_score``).
+                     train: bool, multimetric: bool) -> tuple[dict[str, Any], int, int]:
+    """Columns of ``cv_results_``, the number of failed fits (numeric ``error_score``) and
+    the number of fits whose outcome came back (failed or not).
 
     Every job that ended (``ok``, ``failed``, ``stopped``, ``interrupted``) is a row: what was
     recorded is what happened. A job whose split scores did not come back (it failed with
@@ -48,7 +50,7 @@ def build_cv_results(records: Sequence[Any], checkpoints: Mapping[int, Any],
     score_t: list[list[float]] = []
     test: dict[str, list[list[float]]] = {k: [] for k in names}
     tr: dict[str, list[list[float]]] = {k: [] for k in names}
-    n_failed = 0
+    n_failed = n_done = 0
     for rec in rows:
         e = entries.get(rec.job_id)
         cols["iter"].append(int(rec.rung))
@@ -65,6 +67,7 @@ def build_cv_results(records: Sequence[Any], checkpoints: Mapping[int, Any],
                 test[k].append(list(nan_splits))
                 tr[k].append(list(nan_splits))
             continue
+        n_done += n_splits
         if e["error"]:
             n_failed += n_splits
         cols["error"].append(e["error"] or rec.error or "")
@@ -109,7 +112,7 @@ def build_cv_results(records: Sequence[Any], checkpoints: Mapping[int, Any],
         store(f"test_{label}", test[k], True, True)
         if train:
             store(f"train_{label}", tr[k], True, False)
-    return out, n_failed
+    return out, n_failed, n_done
 
 
 def default_best_index(results: Mapping[str, Any], key: str) -> int:
@@ -145,14 +148,21 @@ def finish(search_cv: Any, search: Any, state: dict[str, Any]) -> None:
         reason = search.snapshot().reason
         raise SearchStateError(f"the search failed: {reason or 'see search_.results()'}")
     # the last checkpoint of every trial carries its jobs' split scores back from every executor
-    results, n_failed = build_cv_results(
+    results, n_failed, n_done = build_cv_results(
         records, search.checkpoints(), state["scorers"], state["n_splits"],
         state["n_grids"], bool(search_cv.return_train_score), state["multimetric"])
     if not len(results["params"]):
         raise SearchStateError("the search ended before any job ran; nothing to report")
+    _set_rungs(search_cv, search, results, state)
     if n_failed:
         n_fits = len(results["params"]) * state["n_splits"]
         first = next(e for e in results["error"] if e)
+        if n_failed == n_done:  # scikit-learn's rule: no candidate to choose from
+            search_cv.cv_results_ = results  # what ran stays readable (its "error" column)
+            raise ValueError(
+                f"\nAll the {n_failed} fits failed.\nIt is very likely that your model is "
+                "misconfigured.\nYou can try to debug the error by setting "
+                f"error_score='raise'.\n\nThe first failure:\n{first}")
         warnings.warn(
             f"\n{n_failed} fits failed out of a total of {n_fits}.\nThe score on these "
             f"train-test partitions for these parameters will be set to "
@@ -163,14 +173,6 @@ def finish(search_cv: Any, search: Any, state: dict[str, Any]) -> None:
     search_cv.scorer_ = state["scorers"] if search_cv.multimetric_ else state["scorers"]["score"]
     search_cv.n_splits_ = state["n_splits"]
     search_cv.cv_results_ = results
-    rungs = list(search.scheduler.rung_resources[0])
-    ran = sorted(set(int(r) for r in results["iter"]))
-    search_cv.n_resources_ = [_plain_number(rungs[i]) for i in ran]
-    search_cv.n_candidates_ = [int(np.sum(results["iter"] == i)) for i in ran]
-    search_cv.n_iterations_ = len(ran)
-    search_cv.n_possible_iterations_ = len(rungs)
-    search_cv.min_resources_ = state["min_resources"]
-    search_cv.max_resources_ = state["max_resources"]
     refit = search_cv.refit
     if refit is not False or not search_cv.multimetric_:
         if callable(refit):
@@ -186,6 +188,36 @@ def finish(search_cv: Any, search: Any, state: dict[str, Any]) -> None:
         search_cv.best_params_ = results["params"][search_cv.best_index_]
     if refit is not False:
         refit_best(search_cv, state)
+    if search_cv.verbose > 0:
+        print(_summary(search_cv, f"mean_test_{rank}" if search_cv.multimetric_
+                       else "mean_test_score"))
+
+
+def _set_rungs(search_cv: Any, search: Any, results: Mapping[str, Any],
+               state: Mapping[str, Any]) -> None:
+    """The rung attributes (``n_resources_``, ``n_candidates_``, ...) of an ended search."""
+    rungs = list(search.scheduler.rung_resources[0])
+    ran = sorted(set(int(r) for r in results["iter"]))
+    factor = int(state["factor"])
+    search_cv.n_resources_ = [_plain_number(rungs[i]) for i in ran]
+    search_cv.n_candidates_ = [int(np.sum(results["iter"] == i)) for i in ran]
+    search_cv.n_iterations_ = len(ran)
+    search_cv.n_possible_iterations_ = len(rungs)
+    search_cv.n_required_iterations_ = 1 + _floor_log(int(state["n_candidates"]), factor)
+    search_cv.n_remaining_candidates_ = -(-search_cv.n_candidates_[-1] // factor)
+    search_cv.min_resources_ = state["min_resources"]
+    search_cv.max_resources_ = state["max_resources"]
+
+
+def _summary(search_cv: Any, key: str) -> str:
+    """What ``verbose`` prints when the search ends (``key``: the column it ranks on)."""
+    lines = [f"iter: {i}, n_resources: {r}, n_candidates: {c}" for i, (r, c) in
+             enumerate(zip(search_cv.n_resources_, search_cv.n_candidates_))]
+    if "best_index_" in vars(search_cv):
+        best = search_cv.best_index_
+        lines.append(f"best (row {best}): {search_cv.best_params_}, {key} "
+                     f"{search_cv.cv_results_[key][best]:.6g}")
+    return "\n".join(lines)
 
 
 def refit_best(search_cv: Any, state: dict[str, Any]) -> None:

@@ -41,7 +41,10 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
         A dict ``{name: values}``, or a list of such dicts (a candidate uses one of them, each
         equally likely). A value is a list (each item equally likely), a frozen ``scipy.stats``
         distribution (anything with ``rvs``), an asha_nb ``space`` domain
-        (``space.loguniform(1e-5, 1)``, ...) or a fixed value.
+        (``space.loguniform(1e-5, 1)``, ...) or a fixed value. When every value is a list
+        or a fixed value, the candidates are drawn from the grid of their combinations without
+        replacement, as ``RandomizedSearchCV`` does (``n_candidates`` above the grid's size
+        runs every combination once, with a warning).
     resource
         What the rungs grow: ``"n_samples"`` (each candidate is fitted from scratch on a
         stratified subsample of every fold, as scikit-learn's halving does), the name of an
@@ -78,7 +81,14 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
         the order in which jobs finish (the candidates themselves are still the same).
     n_jobs
         Number of workers (jobs in flight); ``None`` is 1 (the number of threads of a Dask
-        cluster with a ``distributed.Client`` executor), ``-1`` all cores.
+        cluster with a ``distributed.Client`` executor), ``-1`` all cores, ``-2`` all but
+        one (joblib's rule).
+    verbose
+        ``> 0``: print the rungs when the search starts and, when it ends, what each rung ran
+        and the best candidate (as ``HalvingRandomSearchCV`` prints its iterations).
+    aggressive_elimination
+        Only ``False`` (``HalvingRandomSearchCV``'s argument, accepted for its code; ASHA has
+        no counterpart of its replays of the first iteration).
     executor
         Where the work runs. ``"thread"`` (default): jobs and folds on threads of this process
         (nothing is copied, nothing needs to pickle, but scikit-learn's Python code shares the
@@ -122,6 +132,10 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
         Resource and number of candidates of each rung that ran.
     min_resources_, max_resources_, n_iterations_, n_possible_iterations_
         The resources of the first and top rung, how many rungs ran and how many exist.
+    n_required_iterations_, n_remaining_candidates_
+        As in ``HalvingRandomSearchCV``: the rungs the candidates would need to come down to
+        one (``1 + floor(log_factor(n_candidates))``), and ``ceil(n_candidates_[-1] /
+        factor)``, the candidates the last rung that ran would promote.
     search_ : asha_nb.Search
         The search itself (set when it starts).
 
@@ -131,7 +145,8 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
     >>> from sklearn.linear_model import SGDClassifier
     >>> from asha_nb.sklearn import ASHASearchCV
     >>> X, y = load_iris(return_X_y=True)
-    >>> cv = ASHASearchCV(SGDClassifier(random_state=0), {"alpha": [1e-4, 1e-3, 1e-2]},
+    >>> alphas = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
+    >>> cv = ASHASearchCV(SGDClassifier(random_state=0), {"alpha": alphas},
     ...                   resource="max_iter", min_resources=1, max_resources=9,
     ...                   n_candidates=9, random_state=0).fit(X, y)
     >>> cv.n_resources_, cv.n_candidates_
@@ -145,7 +160,8 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
                  max_resources: Any = "auto", factor: int = 3, n_candidates: Any = "exhaust",
                  scoring: Any = None, cv: Any = 5, refit: Any = True,
                  error_score: Any = np.nan, return_train_score: bool = False,
-                 random_state: Any = None, n_jobs: int | None = None,
+                 random_state: Any = None, n_jobs: int | None = None, verbose: int = 0,
+                 aggressive_elimination: bool = False,
                  executor: Any = "thread", type: str = "promotion",
                  time_budget: float | None = None, journal: Any = None,
                  progress: bool = False, dashboard: bool = False) -> None:
@@ -163,6 +179,8 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
         self.return_train_score = return_train_score
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.verbose = verbose
+        self.aggressive_elimination = aggressive_elimination
         self.executor = executor
         self.type = type
         self.time_budget = time_budget
@@ -180,7 +198,10 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
             Training data and targets.
         **params
             ``groups`` (for group-aware ``cv``) and the estimator's fit parameters (arrays with
-            one entry per sample are sliced per split).
+            one entry per sample are sliced per split), routed as in scikit-learn's searches:
+            ``sample_weight`` also weighs the scores of the scorers that take it (scikit-learn
+            >= 1.7), and with metadata routing enabled every parameter goes where it is
+            requested (an unrequested one is refused, as ``GridSearchCV`` does).
 
         Returns
         -------
@@ -216,15 +237,16 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
                         journal=self.journal, max_trials=setup["n_candidates"],
                         time_budget=self.time_budget, seed=setup["seed"],
                         min_resource=setup["min_resources"],
-                        max_resource=setup["top_resources"], reduction_factor=self.factor,
+                        max_resource=setup["top_resources"], reduction_factor=setup["factor"],
                         mode="max", progress=bool(self.progress))
         if self.error_score == "raise":
             search.subscribe(on_event)
         self._fit_state: dict[str, Any] | None = dict(setup, X=X, y=y, failed=failed)
         self.search_ = search
-        for name in ("cv_results_", "best_index_", "best_params_", "best_score_",
-                     "best_estimator_", "refit_time_"):
+        for name in _FITTED:  # nothing of an earlier fit outlives this one
             self.__dict__.pop(name, None)
+        if self.verbose > 0:
+            print(_plan(self, setup, search))
         search.start()
         if self.dashboard:
             _display(search)
@@ -326,6 +348,24 @@ class ASHASearchCV(BaseSearchCV):  # type: ignore[misc]  # scikit-learn has no t
 
     def _run_search(self, evaluate_candidates: Any, *args: Any, **kwargs: Any) -> None:
         raise NotImplementedError("ASHASearchCV runs its own search (asha_nb.Search)")
+
+
+#: What a fit sets (``start`` removes them, so that a failed fit leaves none of an earlier one).
+_FITTED = ("cv_results_", "best_index_", "best_params_", "best_score_", "best_estimator_",
+           "refit_time_", "feature_names_in_", "scorer_", "multimetric_", "n_splits_",
+           "n_resources_", "n_candidates_", "n_iterations_", "n_possible_iterations_",
+           "n_required_iterations_", "n_remaining_candidates_", "min_resources_",
+           "max_resources_")
+
+
+def _plan(search_cv: Any, setup: Mapping[str, Any], search: Any) -> str:
+    """What ``verbose`` prints when the search starts (as HalvingRandomSearchCV does)."""
+    rungs = [int(r) if float(r).is_integer() else r
+             for r in search.scheduler.rung_resources[0]]
+    return (f"ASHASearchCV: {setup['n_candidates']} candidates, {setup['n_splits']} folds "
+            f"each, {setup['n_workers']} workers\nrungs (n_resources): {rungs}, factor: "
+            f"{setup['factor']}, min_resources_: {setup['min_resources']}, max_resources_: "
+            f"{setup['max_resources']}, resource: {search_cv.resource!r}")
 
 
 def _display(search: Any) -> None:

@@ -185,7 +185,7 @@ def test_process_folds_continue_promoted_candidates_and_keep_the_candidates():
 
 def test_process_folds_raise_the_original_error():
     with pytest.raises(ValueError, match="'alpha' parameter"):  # scikit-learn's own error
-        ASHASearchCV(SGDClassifier(), {"alpha": [-1.0]}, resource="max_iter", min_resources=1,
+        ASHASearchCV(SGDClassifier(), {"alpha": [-1.0, -2.0]}, resource="max_iter", min_resources=1,
                      max_resources=3, n_candidates=2, n_jobs=2, executor="process",
                      error_score="raise").fit(X_IRIS, Y_IRIS)
 

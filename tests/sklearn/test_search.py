@@ -206,7 +206,8 @@ def test_clone_params_pipeline_and_nested_cross_validation():
 def test_delegation_follows_the_best_estimator():
     hinge = ASHASearchCV(SGDClassifier(loss="hinge"), {"alpha": [1e-4, 1e-3]})
     assert not hasattr(hinge, "predict_proba") and hasattr(hinge, "decision_function")
-    cv = ASHASearchCV(SGDClassifier(loss="log_loss", random_state=0), {"alpha": [1e-4, 1e-3]},
+    cv = ASHASearchCV(SGDClassifier(loss="log_loss", random_state=0),
+                      {"alpha": [1e-4, 1e-3, 1e-2]},
                       resource="max_iter", min_resources=1, max_resources=9, n_candidates=3,
                       random_state=0).fit(X_IRIS, Y_IRIS)
     assert cv.predict_proba(X_IRIS[:4]).shape == (4, 3)
@@ -234,8 +235,8 @@ def test_error_score_number_keeps_the_traceback_on_the_row():
 
 
 def test_error_score_raise_raises_the_original_error():
-    cv = ASHASearchCV(Probe(), {"fail": [True]}, resource="max_iter", min_resources=1,
-                      max_resources=9, n_candidates=3, error_score="raise")
+    cv = ASHASearchCV(Probe(), {"fail": [True], "a": stats.uniform(0, 1)}, resource="max_iter",
+                      min_resources=1, max_resources=9, n_candidates=3, error_score="raise")
     with pytest.raises(ValueError, match="boom"):
         cv.fit(X_IRIS, Y_IRIS)
     assert cv.search_.state == "stopped" or cv.search_.state == "finished"
@@ -354,7 +355,7 @@ def test_background_start_with_stop_and_add_from_another_thread():
 
 
 def test_fit_async():
-    cv = ASHASearchCV(SGDClassifier(random_state=0), {"alpha": [1e-4, 1e-2]},
+    cv = ASHASearchCV(SGDClassifier(random_state=0), {"alpha": [1e-4, 1e-3, 1e-2]},
                       resource="max_iter", min_resources=1, max_resources=3, n_candidates=3,
                       random_state=0)
     assert asyncio.run(cv.fit_async(X_IRIS, Y_IRIS)) is cv
