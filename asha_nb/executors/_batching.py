@@ -1,12 +1,15 @@
 """The batched executor's small parts: its inbox messages, its record of a job the engine has,
-and the shared heap freeze (``freeze_gc``)."""
+the shared heap freeze (``freeze_gc``) and the check of a model's engine options."""
 
 from __future__ import annotations
 
 import enum
 import gc
+import inspect
 import threading
+from typing import Any
 
+from ..errors import InvalidTypeError
 from ._base import RunningJob
 
 __all__: list[str] = []
@@ -35,6 +38,28 @@ def _thaw_heap() -> None:
             gc.unfreeze()
 
 
+class _HeapHold:
+    """One executor session's share of the heap freeze (``freeze_gc``), released once: by
+    ``shutdown()`` or by the batching thread's end, whichever comes first (a session's late
+    thread never releases a later session's share)."""
+
+    __slots__ = ("_held", "_lock")
+
+    def __init__(self, freeze: bool) -> None:
+        self._lock = threading.Lock()
+        self._held = freeze and _freeze_heap()
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    def release(self) -> None:
+        with self._lock:
+            held, self._held = self._held, False
+        if held:
+            _thaw_heap()
+
+
 class _Job:
     """A job the engine has: its handle, and when its row began training (``perf_counter``;
     ``None`` while it waits in the engine's queue)."""
@@ -57,3 +82,24 @@ class _Msg(enum.Enum):
     RESIZE = "resize"
     WAKE = "wake"
     CAUGHT_UP = "caught_up"
+
+
+def _check_model_options(model: Any, options: dict[str, Any]) -> None:
+    """Refuse engine options ``model.engine()`` does not take, and those its own
+    ``check_engine_options(**options)`` (optional; the JAX model has it) refuses."""
+    if not options:
+        return
+    engine = getattr(model, "engine", None)
+    if not callable(engine):
+        return  # start() names what is missing
+    try:
+        inspect.signature(engine).bind(1, **options)
+    except TypeError as exc:
+        raise InvalidTypeError(
+            f"{type(model).__name__}.engine() does not take the executor's engine options "
+            f"{sorted(options)}: {exc}") from exc
+    except ValueError:  # no signature to read (a builtin): the engine call will tell
+        pass
+    check = getattr(model, "check_engine_options", None)
+    if callable(check):
+        check(**options)

@@ -47,10 +47,11 @@ from ._batch_protocol import (
     BatchedObjective,
     BatchEngine,
     Finished,
+    check_engine_options,
     missing_engine_members,
     whole_epochs,
 )
-from ._batching import _freeze_heap, _Job, _Msg, _thaw_heap
+from ._batching import _check_model_options, _HeapHold, _Job, _Msg
 
 __all__ = [
     "BatchEngine",
@@ -58,6 +59,7 @@ __all__ = [
     "BatchedExecutor",
     "Finished",
     "ENGINE_MEMBERS",
+    "check_engine_options",
     "missing_engine_members",
     "whole_epochs",
 ]
@@ -125,9 +127,13 @@ class BatchedExecutor(BaseExecutor):
     Raises
     ------
     InvalidParameterError
-        For a negative ``gather_window``, a ``max_chunk`` or ``batch_size`` below 1.
+        For a negative ``gather_window``, a ``max_chunk`` or ``batch_size`` below 1, an
+        engine option out of its range (:func:`check_engine_options`; with ``model`` given,
+        also what its ``check_engine_options`` refuses, e.g. a ``train_block`` that is not
+        a multiple of the JAX device count).
     InvalidTypeError
-        For a ``freeze_gc`` that is not a bool; from :meth:`start`, if the model has no
+        For a ``freeze_gc`` that is not a bool, engine options ``model.engine()`` does not
+        take (with ``model`` given, else from :meth:`start`); from :meth:`start`, if the model has no
         ``engine()`` or its engine does not follow :class:`BatchEngine` (the message names the
         missing members).
 
@@ -155,10 +161,16 @@ class BatchedExecutor(BaseExecutor):
                 not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1):
             raise InvalidParameterError(
                 f"batch_size must be None or an int >= 1 (rows trained at once), got {batch_size!r}")
-        if not gather_window >= 0:
+        if not (isinstance(gather_window, (int, float)) and not isinstance(gather_window, bool)
+                and gather_window >= 0):
             raise InvalidParameterError(f"gather_window must be >= 0 seconds, got {gather_window!r}")
-        if max_chunk is not None and (not isinstance(max_chunk, int) or max_chunk < 1):
+        if max_chunk is not None and (not isinstance(max_chunk, int) or isinstance(max_chunk, bool)
+                                      or max_chunk < 1):
             raise InvalidParameterError(f"max_chunk must be None or an int >= 1, got {max_chunk!r}")
+        # bad engine options are refused here, not when the search starts
+        check_engine_options(engine_options)
+        if model is not None:
+            _check_model_options(model, engine_options)
         self.model = model
         self.gather_window = float(gather_window)
         self.max_chunk = max_chunk
@@ -166,7 +178,7 @@ class BatchedExecutor(BaseExecutor):
         if not isinstance(freeze_gc, bool):
             raise InvalidTypeError(f"freeze_gc must be a bool, got {type(freeze_gc).__name__}")
         self.freeze_gc = freeze_gc
-        self._froze = False
+        self._hold = _HeapHold(False)
         self.engine_options = dict(engine_options)
         self.engine: BatchEngine | None = None
         self.n_workers = 0
@@ -189,7 +201,24 @@ class BatchedExecutor(BaseExecutor):
 
     # ------------------------------------------------------------------ life cycle
     def start(self, objective: Any, n_workers: int) -> None:
-        """Build the engine (capacity ``n_workers``) and start the batching thread."""
+        """Build the engine (capacity ``n_workers``) and start the batching thread.
+
+        An executor runs one search at a time: after the last one's :meth:`shutdown` it waits
+        for that search's batching thread to end (its chunk in flight) before starting anew.
+
+        Raises
+        ------
+        SearchStateError
+            If the executor still runs another search (give each search its own executor).
+        """
+        prev = self._thread
+        if prev is not None and prev.is_alive():
+            if not self._closed.is_set():
+                raise SearchStateError(
+                    "this BatchedExecutor is running another search: give each search its "
+                    "own executor, or stop the other search first")
+            if prev is not threading.current_thread():
+                prev.join()  # its chunk in flight: it must not take the new session's jobs
         model = self.model if self.model is not None else objective
         if not callable(getattr(model, "engine", None)):
             raise InvalidTypeError(
@@ -198,15 +227,8 @@ class BatchedExecutor(BaseExecutor):
                 "BatchedTorchModel): pass it as the search objective or as "
                 f"BatchedExecutor(model=...); got {type(model).__name__}"
             )
-        try:
-            engine = model.engine(self._capacity(int(n_workers)), **self.engine_options)
-        except TypeError as exc:
-            if not self.engine_options:
-                raise
-            raise InvalidTypeError(
-                f"{type(model).__name__}.engine() does not take the executor's engine options "
-                f"{sorted(self.engine_options)}: {exc}"
-            ) from exc
+        _check_model_options(model, self.engine_options)
+        engine = model.engine(self._capacity(int(n_workers)), **self.engine_options)
         missing = missing_engine_members(engine)
         if missing:
             raise InvalidTypeError(
@@ -226,8 +248,9 @@ class BatchedExecutor(BaseExecutor):
         self._n_resolved = self._n_cancelled = self._n_submitted = 0
         self._hinted = (-1, 0)
         self._closed.clear()
-        self._froze = self.freeze_gc and _freeze_heap()
-        self._thread = threading.Thread(target=self._run, name="asha-batched", daemon=True)
+        self._hold = _HeapHold(self.freeze_gc)
+        self._thread = threading.Thread(target=self._run, args=(self._hold,),
+                                        name="asha-batched", daemon=True)
         self._thread.start()
 
     def submit(self, spec: JobSpec) -> RunningJob:
@@ -281,9 +304,11 @@ class BatchedExecutor(BaseExecutor):
         self._inbox.put((_Msg.RESIZE, self._capacity(int(n_workers))))
 
     def shutdown(self, wait: bool = False) -> None:
-        """Stop the thread; queued and running jobs are cancelled/stopped."""
+        """Stop the thread; queued and running jobs are cancelled/stopped. The heap freeze
+        (``freeze_gc``) is undone now, not when the thread ends (after its chunk in flight)."""
         self._closed.set()
         self._inbox.put((_Msg.WAKE, None))
+        self._hold.release()
         if wait and self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
 
@@ -378,7 +403,7 @@ class BatchedExecutor(BaseExecutor):
                 fut.set_result(JobOutcome(error=error))
         self._jobs.clear()
 
-    def _run(self) -> None:
+    def _run(self, hold: _HeapHold) -> None:
         engine = self.engine
         assert engine is not None  # set by start() before the thread starts
         try:
@@ -394,9 +419,7 @@ class BatchedExecutor(BaseExecutor):
         close = getattr(engine, "close", None)
         if callable(close):  # optional: an engine may free its batches (device memory)
             close()
-        if self._froze:
-            self._froze = False
-            _thaw_heap()
+        hold.release()
 
     def _loop(self, engine: BatchEngine) -> None:
         freed = self.n_workers

@@ -1,0 +1,316 @@
+"""A trust pass over batched searches: the queue beyond the batch, pipelining and the control
+calls, as a notebook user drives them. What the search records must be what happened.
+
+The searches are steered deterministically with a *gated* engine: its ``step`` waits until the
+test releases it, so a control call lands while the jobs are known to be queued or training.
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+import threading
+
+import jax
+import pytest
+from _polling import until
+
+from asha_nb import ASHA, Search
+from asha_nb.errors import InvalidParameterError, InvalidTypeError, SearchStateError
+from asha_nb.examples import digits_mlp, mlp_space, torch_digits_batched
+from asha_nb.executors import _batching
+from asha_nb.executors.batched import BatchedExecutor
+
+BLOCK = 4  # one row per fake device (conftest: 4 CPU devices); the reference engine uses it too
+
+
+class Gated:
+    """An engine whose ``step`` waits for the test's go (``release(n)``, or ``free()``)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.go = threading.Semaphore(0)
+        self.open = False
+        self.steps = 0
+        self.keys: list = []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    @property
+    def n_active(self):
+        return self.inner.n_active
+
+    def add(self, key, trial_id, config, epochs, checkpoint=None):
+        self.keys.append(key)
+        self.inner.add(key, trial_id, config, epochs, checkpoint)
+
+    def step(self, max_epochs=None):
+        if not self.open:
+            self.go.acquire()
+        out = self.inner.step(max_epochs)
+        self.steps += 1
+        return out
+
+    def release(self, n=1):
+        for _ in range(n):
+            self.go.release()
+
+    def free(self):
+        self.open = True
+        self.go.release()
+
+
+class GatedModel:
+    """Builds gated engines of ``model`` (pass it as ``BatchedExecutor(GatedModel(model))``)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.engines: list[Gated] = []
+
+    def engine(self, capacity, **options):
+        eng = Gated(self.model.engine(capacity, **options))
+        self.engines.append(eng)
+        return eng
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """Two static groups (widths)."""
+    return digits_mlp(widths=(8, 16), n_batches=2)
+
+
+@pytest.fixture(scope="module")
+def digits8():
+    """One static group: the first step trains jobs 0-3 and dispatches 4-7 behind them."""
+    return digits_mlp(widths=(8,), n_batches=2)
+
+
+def _search(model, space, gm, *, n_workers=12, max_trials=16, seed=0, jax_engine=True,
+            **options):
+    sched = ASHA(space, min_resource=1, max_resource=9, reduction_factor=3,
+                 max_trials=max_trials, seed=seed)
+    ex = BatchedExecutor(gm, batch_size=4, **({"train_block": BLOCK} if jax_engine else {}))
+    return Search(model, scheduler=sched, executor=ex, n_workers=n_workers, progress=False,
+                  **options)
+
+
+def _started_queue(search, gm, n):
+    search.start()
+    assert until(lambda: gm.engines and gm.engines[-1].n_active == n)
+    return gm.engines[-1]
+
+
+def _configs(results):
+    cols = [c for c in results.columns if c.startswith("config_")]
+    for _, row in results.iterrows():
+        cfg = {c[len("config_"):]: row[c] for c in cols}
+        cfg["width"] = int(cfg.get("width", 8))
+        yield row, cfg
+
+
+def _assert_values_of_a_straight_run(model, results):
+    """Every completed job's value is, bit for bit, the value of its configuration trained
+    from scratch to its resource in one go."""
+    ok = results[results.status == "ok"]
+    assert len(ok)
+    eng = model.engine(64, train_block=BLOCK)
+    for row, cfg in _configs(ok):
+        eng.add(int(row.job_id), int(row.trial_id), cfg, int(row.resource))
+    straight = {f.key: f.value for f in eng.run()}
+    assert {int(j): float(v) for j, v in zip(ok.job_id, ok.value)} == straight
+
+
+# ---------------------------------------------------------------------- bad options
+@pytest.mark.parametrize("options, name", [
+    ({"pipeline_depth": 0}, "pipeline_depth"),
+    ({"pipeline_depth": 2.5}, "pipeline_depth"),
+    ({"progress_interval": -1}, "progress_interval"),
+    ({"progress_interval": "1"}, "progress_interval"),
+    ({"train_block": 0}, "train_block"),
+    ({"compact_after": -1}, "compact_after"),
+    ({"pool_fraction": 0}, "pool_fraction"),
+    ({"max_pool_bytes": 0}, "max_pool_bytes"),
+    ({"buckets": []}, "buckets"),
+    ({"buckets": [8, 0]}, "buckets"),
+    ({"devices": []}, "devices"),
+    ({"devices": "cpu"}, "devices"),
+    ({"gather_window": "0.1"}, "gather_window"),
+    ({"max_chunk": True}, "max_chunk"),
+])
+def test_bad_options_are_refused_when_the_executor_is_made(options, name):
+    with pytest.raises(InvalidParameterError, match=f"^{name} must .*got {re.escape(repr(options[name]))}$"):
+        BatchedExecutor(**options)
+
+
+def test_options_that_need_the_model_are_refused_when_it_is_given(digits):
+    model, _ = digits
+    assert len(jax.local_devices()) == 4
+    with pytest.raises(InvalidParameterError, match="train_block .* device count 4, got 3"):
+        BatchedExecutor(model, train_block=3)
+    with pytest.raises(InvalidParameterError, match="buckets .* got \\(6,\\)"):
+        BatchedExecutor(model, buckets=[6])
+    with pytest.raises(InvalidParameterError, match="buckets must be multiples of train_block=8"):
+        BatchedExecutor(model, train_block=8, buckets=[4])
+    with pytest.raises(InvalidParameterError, match="devices must be JAX devices"):
+        BatchedExecutor(model, devices=["cpu"])
+    with pytest.raises(InvalidTypeError, match="engine options \\['tile'\\]"):
+        BatchedExecutor(model, tile=2)
+    with pytest.raises(InvalidTypeError, match="engine options \\['pipeline_depth'\\]"):
+        BatchedExecutor(torch_digits_batched(device="cpu"), pipeline_depth=2)
+    BatchedExecutor(model, devices=jax.local_devices()[:2], train_block=2, buckets=[4, 8])
+
+
+def test_the_engine_refuses_devices_that_are_not_jax_devices(digits):
+    model, _ = digits
+    with pytest.raises(InvalidParameterError, match="devices must be JAX devices"):
+        model.engine(4, devices=["cpu"])
+
+
+# ---------------------------------------------------------------------- one executor, sessions
+def test_an_executor_runs_one_search_at_a_time(digits):
+    model, _ = digits
+    ex = BatchedExecutor(batch_size=4)
+    ex.start(model, 4)
+    try:
+        with pytest.raises(SearchStateError, match="running another search"):
+            ex.start(model, 4)
+    finally:
+        ex.shutdown(wait=True)
+
+
+def test_a_reused_executor_leaves_the_stopped_searchs_thread_nothing(digits):
+    """A search stopped while its chunk trains, then a new search on the same executor: the
+    old batching thread ends with its chunk; it takes none of the new search's jobs and the
+    heap freeze is undone once both have ended."""
+    assert gc.get_freeze_count() == 0
+    model, space = digits
+    gm = GatedModel(model)
+    sched = ASHA(space, min_resource=1, max_resource=9, reduction_factor=3, max_trials=12, seed=0)
+    ex = BatchedExecutor(gm, batch_size=4, train_block=BLOCK)
+    first = Search(model, scheduler=sched, executor=ex, n_workers=8, progress=False)
+    old = _started_queue(first, gm, 8)
+    first.stop()  # its thread waits in step: a chunk in flight
+    sched = ASHA(space, min_resource=1, max_resource=9, reduction_factor=3, max_trials=12, seed=1)
+    second = Search(model, scheduler=sched, executor=ex, n_workers=8, progress=False)
+    second.start()
+    old.free()
+    assert until(lambda: len(gm.engines) == 2)
+    gm.engines[1].free()
+    assert second.wait(timeout=120)
+    assert str(second.state) == "finished"
+    assert set(old.keys) == set(first.results().job_id)  # only the first search's jobs
+    assert set(gm.engines[1].keys) == set(second.results().job_id)
+    assert until(lambda: not any(t.name == "asha-batched" for t in threading.enumerate()))
+    assert gc.get_freeze_count() == 0 and _batching._gc_holders == 0
+
+
+def test_stop_undoes_the_heap_freeze_while_the_chunk_in_flight_ends(digits):
+    assert gc.get_freeze_count() == 0
+    model, space = digits
+    gm = GatedModel(model)
+    search = _search(model, space, gm, n_workers=8)
+    eng = _started_queue(search, gm, 8)
+    assert gc.get_freeze_count() > 0
+    search.stop()
+    assert gc.get_freeze_count() == 0  # not only once the thread has ended
+    eng.free()
+    assert until(lambda: not any(t.name == "asha-batched" for t in threading.enumerate()))
+    assert gc.get_freeze_count() == 0 and _batching._gc_holders == 0
+
+
+# ---------------------------------------------------------------------- what held up
+def test_a_job_stopped_in_the_queue_never_started_and_the_others_are_exact(digits8):
+    """K = 4 rows, 12 jobs out: a stop of a job still queued (never trained) records it as
+    stopped, no value, no start; every completed job's value is a straight run's."""
+    model, space = digits8
+    gm = GatedModel(model)
+    search = _search(model, space, gm)
+    eng = _started_queue(search, gm, 12)
+    search.stop_trial(10)  # the first step trains jobs 0-7 (two chunks in flight): 10 waits
+    eng.free()
+    assert search.wait(timeout=120)
+    res = search.results()
+    job = res[(res.trial_id == 10) & (res.rung == 0)].iloc[0]
+    assert job.status == "stopped" and job.value is None
+    assert job.started != job.started  # NaN: it never trained
+    assert (res.status[res.trial_id != 10] == "ok").all()
+    started = res[res.status == "ok"]
+    assert (started.started >= started.start).all() and (started.end >= started.started).all()
+    _assert_values_of_a_straight_run(model, res)
+
+
+def test_the_job_timeout_of_a_queued_job_counts_from_its_first_chunk(digits8):
+    """Jobs 8-11 wait in the queue while the batching thread is held longer than the job
+    timeout: the jobs whose chunk was dispatched time out, the queued ones train and finish."""
+    model, space = digits8
+    gm = GatedModel(model)
+    search = _search(model, space, gm, job_timeout=0.5)
+    eng = _started_queue(search, gm, 12)
+    eng.release(1)  # chunks of jobs 0-3 (read) and 4-7 (dispatched behind) go out
+    assert until(lambda: (search.results().status == "failed").sum() == 4)
+    eng.free()
+    assert search.wait(timeout=120)
+    res = search.results()
+    rung0 = res[res.rung == 0].set_index("job_id")
+    assert list(rung0.status[:4]) == ["ok"] * 4
+    assert list(rung0.status[4:8]) == ["failed"] * 4
+    assert all("timed out after 0.5 s" in e for e in rung0.error[4:8])
+    assert list(rung0.status[8:12]) == ["ok"] * 4
+
+
+def test_pause_resize_and_added_trials_with_the_queue_give_exact_values(digits):
+    model, space = digits
+    gm = GatedModel(model)
+    search = _search(model, space, gm, max_trials=20)
+    eng = _started_queue(search, gm, 12)
+    search.set_n_workers(2)
+    eng.release(2)
+    search.pause()
+    added = search.add_trial({"lr": 0.1, "width": 16})
+    search.set_n_workers(16)
+    search.resume()
+    eng.free()
+    assert search.wait(timeout=120)
+    res = search.results()
+    assert str(search.state) == "finished" and (res.status == "ok").all()
+    assert added in set(res.trial_id)
+    _assert_values_of_a_straight_run(model, res)
+
+
+def test_a_journaled_search_with_the_queue_resumes_with_nothing_lost(digits, tmp_path):
+    model, space = digits
+    path = tmp_path / "batched.sqlite"
+    gm = GatedModel(model)
+    search = _search(model, space, gm, journal=path)
+    eng = _started_queue(search, gm, 12)
+    eng.release(4)
+    assert until(lambda: eng.steps == 4)
+    search.stop()
+    eng.free()
+    before = search.results()
+    done = before[before.status == "ok"][["job_id", "trial_id", "resource", "value"]]
+    assert len(done)
+    again = Search.from_journal(path, model, n_workers=12, progress=False,
+                                executor=BatchedExecutor(batch_size=4, train_block=BLOCK))
+    res = again.run().results()
+    kept = res.merge(done, on="job_id", suffixes=("", "_before"))
+    assert len(kept) == len(done)
+    assert (kept.value == kept.value_before).all() and (kept.status == "ok").all()
+    assert str(again.state) == "finished"
+    _assert_values_of_a_straight_run(model, res)
+
+
+def test_torch_with_the_queue_and_a_stopped_queued_job():
+    torch_model = torch_digits_batched(device="cpu")
+    gm = GatedModel(torch_model)
+    search = _search(torch_model, mlp_space((8, 16)), gm, max_trials=14, jax_engine=False)
+    eng = _started_queue(search, gm, 12)
+    search.stop_trial(10)
+    eng.free()
+    assert search.wait(timeout=120)
+    res = search.results()
+    job = res[(res.trial_id == 10) & (res.rung == 0)].iloc[0]
+    assert job.status == "stopped" and job.value is None and job.started != job.started
+    ok = res[res.status == "ok"]
+    assert len(ok) == len(res) - 1 and (ok.end >= ok.started).all()
