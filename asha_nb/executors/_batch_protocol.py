@@ -105,6 +105,10 @@ class BatchEngine(Protocol):
     # capacity waiting; the executor then times each job from its row's start (the job's
     # ``RunningJob.started_at`` stays ``None`` while it waits, so no timeout runs meanwhile).
     # ``close()``: free the engine's batches when the executor stops.
+    # ``finishing(key) -> bool``: the row's last chunk is in flight (dispatched, not read);
+    # the executor then keeps the value it computes, rather than removing the row on a stop.
+    # ``flush() -> list[Finished]``: read the chunks in flight, dispatching none (shutdown:
+    # the values of the rows that finish in them are kept).
 
 
 @runtime_checkable

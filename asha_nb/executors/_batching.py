@@ -9,7 +9,7 @@ import inspect
 import threading
 from typing import Any
 
-from ..errors import InvalidTypeError
+from ..errors import InvalidTypeError, SearchStateError
 from ._base import RunningJob
 
 __all__: list[str] = []
@@ -103,3 +103,17 @@ def _check_model_options(model: Any, options: dict[str, Any]) -> None:
     check = getattr(model, "check_engine_options", None)
     if callable(check):
         check(**options)
+
+
+def _join_ended(thread: threading.Thread | None, closed: threading.Event) -> None:
+    """Before a new session: wait for the last session's batching thread (shut down, maybe
+    still reading its chunk in flight) to end, so that it takes none of the new session's
+    jobs; refuse if that session still runs."""
+    if thread is None or not thread.is_alive():
+        return
+    if not closed.is_set():
+        raise SearchStateError(
+            "this BatchedExecutor is running another search: give each search its own "
+            "executor, or stop the other search first")
+    if thread is not threading.current_thread():
+        thread.join()

@@ -51,7 +51,7 @@ from ._batch_protocol import (
     missing_engine_members,
     whole_epochs,
 )
-from ._batching import _check_model_options, _HeapHold, _Job, _Msg
+from ._batching import _check_model_options, _HeapHold, _Job, _join_ended, _Msg
 
 __all__ = [
     "BatchEngine",
@@ -63,7 +63,6 @@ __all__ = [
     "missing_engine_members",
     "whole_epochs",
 ]
-
 
 
 class BatchedExecutor(BaseExecutor):
@@ -211,14 +210,7 @@ class BatchedExecutor(BaseExecutor):
         SearchStateError
             If the executor still runs another search (give each search its own executor).
         """
-        prev = self._thread
-        if prev is not None and prev.is_alive():
-            if not self._closed.is_set():
-                raise SearchStateError(
-                    "this BatchedExecutor is running another search: give each search its "
-                    "own executor, or stop the other search first")
-            if prev is not threading.current_thread():
-                prev.join()  # its chunk in flight: it must not take the new session's jobs
+        _join_ended(self._thread, self._closed)
         model = self.model if self.model is not None else objective
         if not callable(getattr(model, "engine", None)):
             raise InvalidTypeError(
@@ -339,6 +331,9 @@ class BatchedExecutor(BaseExecutor):
                 self._jobs[spec.job_id] = _Job(running, time.perf_counter())
             return 1
         if kind is _Msg.STOP:
+            finishing = getattr(engine, "finishing", None)
+            if callable(finishing) and finishing(payload):
+                return 0  # its last chunk is in flight: the value it computes is kept
             entry = self._jobs.pop(payload, None)
             if entry is not None:
                 engine.remove(payload)
@@ -415,7 +410,7 @@ class BatchedExecutor(BaseExecutor):
                 if not entry.running.future.done():
                     entry.running.future.set_exception(ExecutorLostError(self._lost))
             self._jobs.clear()
-        self._drain_on_exit()
+        self._drain_on_exit(engine)
         close = getattr(engine, "close", None)
         if callable(close):  # optional: an engine may free its batches (device memory)
             close()
@@ -451,18 +446,21 @@ class BatchedExecutor(BaseExecutor):
             if finished:
                 self._results_at = now
                 self._results_seq += 1
-            for f in finished:
-                entry = self._jobs.pop(f.key, None)
-                if entry is not None:
-                    self._n_resolved += 1
-                    entry.running.future.set_result(JobOutcome(
-                        value=f.value, checkpoint=f.checkpoint, duration=entry.duration(now)))
+            self._resolve(finished, now)
             for key, (resource, value) in engine.progress().items():
                 job = self._jobs.get(key)
                 if job is not None:
                     spec = job.running.spec
                     self._reports.put(IntermediateReport(spec.job_id, spec.trial_id, resource, value))
             timings["results"] += time.perf_counter() - now
+
+    def _resolve(self, finished: list[Finished], now: float) -> None:
+        for f in finished:
+            entry = self._jobs.pop(f.key, None)
+            if entry is not None:
+                self._n_resolved += 1
+                entry.running.future.set_result(JobOutcome(
+                    value=f.value, checkpoint=f.checkpoint, duration=entry.duration(now)))
 
     def _mark_started(self, started: Any) -> None:
         """Rows that began training (``(key, perf_counter time)`` from the engine): their jobs
@@ -474,8 +472,16 @@ class BatchedExecutor(BaseExecutor):
                 entry.t0 = t
                 entry.running.started_at = mono - (perf - t)
 
-    def _drain_on_exit(self) -> None:
-        """Shutdown: stop the jobs still in the batch, cancel the ones never loaded."""
+    def _drain_on_exit(self, engine: BatchEngine) -> None:
+        """Shutdown: resolve the rows that finish in the chunks in flight (the engine's
+        optional ``flush()``) with their values, stop the other jobs still in the batch,
+        cancel the ones never loaded."""
+        flush = getattr(engine, "flush", None)
+        if callable(flush) and self._lost is None:
+            try:
+                self._resolve(flush(), time.perf_counter())
+            except Exception:  # noqa: BLE001 - a failed chunk: its jobs are stopped below
+                pass
         for entry in self._jobs.values():
             if not entry.running.future.done():
                 entry.running.future.set_result(

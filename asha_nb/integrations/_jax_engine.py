@@ -430,6 +430,21 @@ class JaxBatchEngine(_Layout):
         finally:
             self.host_seconds += time.perf_counter() - t0 - (self.wait_seconds - wait)
 
+    def finishing(self, key: Hashable) -> bool:
+        """Whether ``key``'s row finishes in a chunk in flight (dispatched, not yet read):
+        the executor keeps the value it computes rather than removing the row on a stop."""
+        group = self._where.get(key)
+        return group is not None and not any(r.key == key for r in group.pending) and not any(
+            r is not None and r.key == key for r in group.rows)
+
+    def flush(self) -> list[Finished]:
+        """Read every chunk in flight, dispatching none; return the rows that finished (the
+        executor's shutdown keeps their values)."""
+        out: list[Finished] = []
+        while self._inflight:
+            out.extend(self._resolve(self._inflight.popleft()))
+        return out
+
     def take_started(self) -> list[tuple[Hashable, float]]:
         """``(key, time.perf_counter())`` of the rows whose first chunk was dispatched since
         the last call (rows added beyond ``capacity`` wait in the queue until then); the

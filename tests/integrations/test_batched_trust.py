@@ -25,10 +25,12 @@ BLOCK = 4  # one row per fake device (conftest: 4 CPU devices); the reference en
 
 
 class Gated:
-    """An engine whose ``step`` waits for the test's go (``release(n)``, or ``free()``)."""
+    """An engine whose ``step`` waits for the test's go (``release(n)``, or ``free()``): before
+    it trains, or with ``after=True`` once it has trained, before it returns."""
 
-    def __init__(self, inner):
+    def __init__(self, inner, after=False):
         self.inner = inner
+        self.after = after
         self.go = threading.Semaphore(0)
         self.open = False
         self.steps = 0
@@ -46,10 +48,12 @@ class Gated:
         self.inner.add(key, trial_id, config, epochs, checkpoint)
 
     def step(self, max_epochs=None):
-        if not self.open:
+        if not self.open and not self.after:
             self.go.acquire()
         out = self.inner.step(max_epochs)
         self.steps += 1
+        if not self.open and self.after:
+            self.go.acquire()
         return out
 
     def release(self, n=1):
@@ -64,12 +68,13 @@ class Gated:
 class GatedModel:
     """Builds gated engines of ``model`` (pass it as ``BatchedExecutor(GatedModel(model))``)."""
 
-    def __init__(self, model):
+    def __init__(self, model, after=False):
         self.model = model
+        self.after = after
         self.engines: list[Gated] = []
 
     def engine(self, capacity, **options):
-        eng = Gated(self.model.engine(capacity, **options))
+        eng = Gated(self.model.engine(capacity, **options), self.after)
         self.engines.append(eng)
         return eng
 
@@ -217,6 +222,49 @@ def test_stop_undoes_the_heap_freeze_while_the_chunk_in_flight_ends(digits):
     eng.free()
     assert until(lambda: not any(t.name == "asha-batched" for t in threading.enumerate()))
     assert gc.get_freeze_count() == 0 and _batching._gc_holders == 0
+
+
+# ---------------------------------------------------------------------- values in flight
+def test_a_stop_keeps_the_value_of_a_row_whose_last_chunk_is_in_flight(digits8):
+    """Jobs 4-7 finish in the chunk dispatched behind the first one; a stop that reaches the
+    batching thread while that chunk is in flight keeps its value (status ``stopped``), as
+    for a thread worker that returns after its stop."""
+    model, space = digits8
+    gm = GatedModel(model, after=True)
+    search = _search(model, space, gm, n_workers=8)
+    search.start()
+    assert until(lambda: gm.engines and gm.engines[0].steps == 1)  # jobs 4-7 in flight
+    eng = gm.engines[0]
+    search.stop_trial(5)
+    eng.free()
+    assert search.wait(timeout=120)
+    res = search.results()
+    job = res[(res.trial_id == 5) & (res.rung == 0)].iloc[0]
+    assert job.status == "stopped" and job.value is not None
+    assert not (res.trial_id[res.rung > 0] == 5).any()  # stopped: never promoted
+    _assert_values_of_a_straight_run(model, res[res.job_id != job.job_id])
+    straight = model.engine(4, train_block=BLOCK)
+    (_, cfg), = _configs(res[res.job_id == job.job_id])
+    straight.add(0, 5, cfg, 1)
+    assert [f.value for f in straight.run()] == [job.value]
+
+
+def test_the_values_of_chunks_in_flight_when_the_search_stops_are_kept(digits8):
+    """``stop()`` while jobs 4-7 finish in a chunk in flight: they are recorded as interrupted
+    (the search had ended), with the values their chunk computed."""
+    model, space = digits8
+    gm = GatedModel(model, after=True)
+    search = _search(model, space, gm, n_workers=8)
+    search.start()
+    assert until(lambda: gm.engines and gm.engines[0].steps == 1)
+    search.stop()
+    gm.engines[0].free()
+    assert until(lambda: not any(t.name == "asha-batched" for t in threading.enumerate()))
+    assert until(lambda: search.results().value.notna().sum() == 8)
+    res = search.results().set_index("job_id")
+    assert set(res.status[:8]) == {"interrupted"}
+    assert all("after the search ended" in e for e in res.error[:8])
+    _assert_values_of_a_straight_run(model, res.reset_index().assign(status="ok"))
 
 
 # ---------------------------------------------------------------------- what held up
