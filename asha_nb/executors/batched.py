@@ -71,7 +71,7 @@ class BatchedExecutor(BaseExecutor):
     ``n_workers`` is the *batch capacity*: the most jobs (rows) trained together, unless
     ``batch_size`` is smaller (then the rest queue). Jobs join the batch as they are submitted
     and leave it when they reach their resource (continuous batching); a stopped job's row is
-    dropped at the next chunk boundary.
+    dropped at the next chunk boundary (one whose last chunk is in flight ends with its value).
 
     Parameters
     ----------

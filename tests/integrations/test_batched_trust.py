@@ -362,3 +362,26 @@ def test_torch_with_the_queue_and_a_stopped_queued_job():
     assert job.status == "stopped" and job.value is None and job.started != job.started
     ok = res[res.status == "ok"]
     assert len(ok) == len(res) - 1 and (ok.end >= ok.started).all()
+
+
+def test_two_searches_at_once_on_two_executors_do_not_mix(digits8):
+    """Two searches of one model at once, each on its own executor (and engine): each records
+    only its own jobs, every value is a straight run's, and the heap freeze is undone once both
+    have ended."""
+    assert gc.get_freeze_count() == 0
+    model, space = digits8
+    gms = [GatedModel(model), GatedModel(model)]
+    searches = [_search(model, space, gm, n_workers=8, max_trials=12, seed=i)
+                for i, gm in enumerate(gms)]
+    for search, gm in zip(searches, gms):
+        _started_queue(search, gm, 8)
+    assert gc.get_freeze_count() > 0
+    for gm in gms:
+        gm.engines[0].free()
+    for search, gm in zip(searches, gms):
+        assert search.wait(timeout=120) and str(search.state) == "finished"
+        res = search.results()
+        assert sorted(gm.engines[0].keys) == sorted(res.job_id)
+        _assert_values_of_a_straight_run(model, res)
+    assert until(lambda: not any(t.name == "asha-batched" for t in threading.enumerate()))
+    assert gc.get_freeze_count() == 0 and _batching._gc_holders == 0
