@@ -3,17 +3,20 @@ the shared heap freeze (``freeze_gc``) and the check of a model's engine options
 
 from __future__ import annotations
 
+import atexit
 import enum
 import gc
 import inspect
 import threading
+import weakref
 from typing import Any
 
 from ..errors import InvalidTypeError, SearchStateError
-from ._base import RunningJob
+from ._base import JobOutcome, RunningJob
 
 __all__: list[str] = []
 
+_live: weakref.WeakSet[Any] = weakref.WeakSet()  # executors whose batching thread may run
 _gc_lock = threading.Lock()
 _gc_holders = 0  # running executors that froze the heap (gc.freeze) and will undo it
 
@@ -61,17 +64,23 @@ class _HeapHold:
 
 
 class _Job:
-    """A job the engine has: its handle, and when its row began training (``perf_counter``;
-    ``None`` while it waits in the engine's queue)."""
+    """A job the engine has: its handle, when its row began training (``perf_counter``;
+    ``None`` while it waits in the engine's queue) and its intermediate values so far."""
 
-    __slots__ = ("running", "t0")
+    __slots__ = ("running", "t0", "curve")
 
     def __init__(self, running: RunningJob, t0: float | None) -> None:
         self.running = running
         self.t0 = t0
+        self.curve: list[tuple[float, float]] = []
 
     def duration(self, now: float) -> float:
         return 0.0 if self.t0 is None else now - self.t0
+
+    def outcome(self, now: float, **fields: Any) -> JobOutcome:
+        """The job's outcome; it carries the intermediate values too, which the runtime
+        takes where it did not drain them from the executor before the job ended."""
+        return JobOutcome(duration=self.duration(now), intermediate=tuple(self.curve), **fields)
 
 
 class _Msg(enum.Enum):
@@ -117,3 +126,23 @@ def _join_ended(thread: threading.Thread | None, closed: threading.Event) -> Non
             "executor, or stop the other search first")
     if thread is not threading.current_thread():
         thread.join()
+
+
+def _end_at_exit(executor: Any) -> None:
+    """Have ``executor``'s batching thread (a daemon) stopped and joined when the interpreter
+    exits: a thread still inside JAX or torch while Python finalizes aborts the process
+    ("terminate called after throwing ..."), e.g. a script that ends right after ``run()``."""
+    if not _live:
+        atexit.unregister(_join_all)
+        atexit.register(_join_all)
+    _live.add(executor)
+
+
+def _join_all(timeout: float = 30.0) -> None:
+    executors = list(_live)
+    for ex in executors:
+        ex.shutdown(wait=False)
+    for ex in executors:
+        thread = ex._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)

@@ -51,7 +51,7 @@ from ._batch_protocol import (
     missing_engine_members,
     whole_epochs,
 )
-from ._batching import _check_model_options, _HeapHold, _Job, _join_ended, _Msg
+from ._batching import _check_model_options, _end_at_exit, _HeapHold, _Job, _join_ended, _Msg
 
 __all__ = [
     "BatchEngine",
@@ -200,17 +200,12 @@ class BatchedExecutor(BaseExecutor):
 
     # ------------------------------------------------------------------ life cycle
     def start(self, objective: Any, n_workers: int) -> None:
-        """Build the engine (capacity ``n_workers``) and start the batching thread.
-
-        An executor runs one search at a time: after the last one's :meth:`shutdown` it waits
-        for that search's batching thread to end (its chunk in flight) before starting anew.
-
-        Raises
-        ------
-        SearchStateError
-            If the executor still runs another search (give each search its own executor).
-        """
+        """Build the engine (capacity ``n_workers``) and start the batching thread. One search
+        at a time: a :class:`SearchStateError` while another runs; after one's
+        :meth:`shutdown`, its batching thread ends first (it reads its chunk in flight)."""
         _join_ended(self._thread, self._closed)
+        # nothing of the last search (its last values, messages) reaches this one
+        self._inbox, self._reports = queue.SimpleQueue(), queue.SimpleQueue()
         model = self.model if self.model is not None else objective
         if not callable(getattr(model, "engine", None)):
             raise InvalidTypeError(
@@ -244,6 +239,7 @@ class BatchedExecutor(BaseExecutor):
         self._thread = threading.Thread(target=self._run, args=(self._hold,),
                                         name="asha-batched", daemon=True)
         self._thread.start()
+        _end_at_exit(self)
 
     def submit(self, spec: JobSpec) -> RunningJob:
         """Queue ``spec`` for the next batch; never blocks."""
@@ -338,8 +334,7 @@ class BatchedExecutor(BaseExecutor):
             if entry is not None:
                 engine.remove(payload)
                 self._n_resolved += 1
-                entry.running.future.set_result(
-                    JobOutcome(stopped=True, duration=entry.duration(time.perf_counter())))
+                entry.running.future.set_result(entry.outcome(time.perf_counter(), stopped=True))
         elif kind is _Msg.RESIZE:
             engine.set_capacity(payload)
         return 0
@@ -451,6 +446,7 @@ class BatchedExecutor(BaseExecutor):
                 job = self._jobs.get(key)
                 if job is not None:
                     spec = job.running.spec
+                    job.curve.append((resource, value))
                     self._reports.put(IntermediateReport(spec.job_id, spec.trial_id, resource, value))
             timings["results"] += time.perf_counter() - now
 
@@ -459,8 +455,8 @@ class BatchedExecutor(BaseExecutor):
             entry = self._jobs.pop(f.key, None)
             if entry is not None:
                 self._n_resolved += 1
-                entry.running.future.set_result(JobOutcome(
-                    value=f.value, checkpoint=f.checkpoint, duration=entry.duration(now)))
+                entry.running.future.set_result(
+                    entry.outcome(now, value=f.value, checkpoint=f.checkpoint))
 
     def _mark_started(self, started: Any) -> None:
         """Rows that began training (``(key, perf_counter time)`` from the engine): their jobs
@@ -484,8 +480,7 @@ class BatchedExecutor(BaseExecutor):
                 pass
         for entry in self._jobs.values():
             if not entry.running.future.done():
-                entry.running.future.set_result(
-                    JobOutcome(stopped=True, duration=entry.duration(time.perf_counter())))
+                entry.running.future.set_result(entry.outcome(time.perf_counter(), stopped=True))
         self._jobs.clear()
         while True:
             try:

@@ -8,8 +8,13 @@ test releases it, so a control call lands while the jobs are known to be queued 
 from __future__ import annotations
 
 import gc
+import os
 import re
+import subprocess
+import sys
+import textwrap
 import threading
+from pathlib import Path
 
 import jax
 import pytest
@@ -210,6 +215,38 @@ def test_a_reused_executor_leaves_the_stopped_searchs_thread_nothing(digits):
     assert gc.get_freeze_count() == 0 and _batching._gc_holders == 0
 
 
+def test_a_reused_executor_brings_no_values_of_the_last_search(digits8):
+    """The first search stops with intermediate values not yet taken by its runtime; the
+    second search on the same executor (job and trial ids start at 0 again) must not show
+    them: every point of its learning curves is its own trial's value at that resource."""
+    model, space = digits8
+    gm = GatedModel(model)
+    ex = BatchedExecutor(gm, batch_size=4, train_block=BLOCK, max_chunk=1, progress_interval=0)
+    searches = []
+    for seed in (0, 1):
+        sched = ASHA(space, min_resource=3, max_resource=9, reduction_factor=3, max_trials=8,
+                     seed=seed)
+        searches.append(Search(model, scheduler=sched, executor=ex, n_workers=8, progress=False))
+    first, second = searches
+    eng = _started_queue(first, gm, 8)
+    eng.release(2)
+    assert until(lambda: eng.steps == 2)
+    first.stop()  # the values of the second chunk are still on their way to the runtime
+    eng.free()
+    second.start()
+    assert until(lambda: len(gm.engines) == 2)
+    gm.engines[1].free()
+    assert second.wait(timeout=120)
+    configs = {int(r.trial_id): c for r, c in _configs(second.results())}
+    straight = model.engine(64, train_block=BLOCK)
+    points = [(t, int(r), v) for t, curve in second.curves().items() for r, v in curve]
+    assert points
+    for k, (t, r, _) in enumerate(points):
+        straight.add(k, t, configs[t], r)
+    values = {f.key: f.value for f in straight.run()}
+    assert [v for _, _, v in points] == pytest.approx([values[k] for k in range(len(points))])
+
+
 def test_stop_undoes_the_heap_freeze_while_the_chunk_in_flight_ends(digits):
     assert gc.get_freeze_count() == 0
     model, space = digits
@@ -265,6 +302,50 @@ def test_the_values_of_chunks_in_flight_when_the_search_stops_are_kept(digits8):
     assert set(res.status[:8]) == {"interrupted"}
     assert all("after the search ended" in e for e in res.error[:8])
     _assert_values_of_a_straight_run(model, res.reset_index().assign(status="ok"))
+
+
+def test_intermediate_values_of_jobs_that_end_fast_reach_the_curves(digits8):
+    """Every chunk evaluates every row (``progress_interval=0``, one epoch per chunk): each
+    job's values at the resources it passed are in its trial's curve, exactly, even where the
+    job ended before the runtime's next look at the streamed values."""
+    model, space = digits8
+    sched = ASHA(space, min_resource=3, max_resource=9, reduction_factor=3, max_trials=8, seed=0)
+    ex = BatchedExecutor(batch_size=4, train_block=BLOCK, max_chunk=1, progress_interval=0)
+    search = Search(model, scheduler=sched, executor=ex, n_workers=8, progress=False).run()
+    res = search.results()
+    curves = search.curves()
+    want = [(int(row.trial_id), r, cfg) for row, cfg in _configs(res[res.status == "ok"])
+            for r in range(int(row.resume_from) + 1, int(row.resource))]
+    assert len(want) >= 16
+    straight = model.engine(64, train_block=BLOCK)
+    for k, (t, r, cfg) in enumerate(want):
+        straight.add(k, t, cfg, r)
+    values = {f.key: f.value for f in straight.run()}
+    for k, (t, r, _) in enumerate(want):
+        assert (r, values[k]) in curves.get(t, []), (t, r)
+
+
+def test_a_script_that_ends_while_a_chunk_trains_exits_cleanly(tmp_path):
+    """A daemon batching thread inside JAX while Python finalizes aborted the process
+    ("terminate called after throwing ...", exit status 134)."""
+    script = tmp_path / "ends.py"
+    script.write_text(textwrap.dedent("""
+        from _polling import until
+        from asha_nb import ASHA, Search
+        from asha_nb.examples import digits_mlp
+        from asha_nb.executors.batched import BatchedExecutor
+        model, space = digits_mlp(widths=(8,), n_batches=11)
+        ex = BatchedExecutor(batch_size=4, max_chunk=50)
+        sched = ASHA(space, min_resource=200, max_resource=600, reduction_factor=3,
+                     max_trials=8, seed=0)
+        Search(model, scheduler=sched, executor=ex, n_workers=8, progress=False).start()
+        assert until(lambda: ex.engine is not None and ex.engine.n_chunks >= 2)
+    """))
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "tests")])}
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 # ---------------------------------------------------------------------- what held up
