@@ -374,7 +374,7 @@ def test_the_job_timeout_of_a_queued_job_counts_from_its_first_chunk(digits8):
     timeout: the jobs whose chunk was dispatched time out, the queued ones train and finish."""
     model, space = digits8
     gm = GatedModel(model)
-    search = _search(model, space, gm, job_timeout=0.5)
+    search = _search(model, space, gm, job_timeout=1.5)
     eng = _started_queue(search, gm, 12)
     eng.release(1)  # chunks of jobs 0-3 (read) and 4-7 (dispatched behind) go out
     assert until(lambda: (search.results().status == "failed").sum() == 4)
@@ -384,7 +384,7 @@ def test_the_job_timeout_of_a_queued_job_counts_from_its_first_chunk(digits8):
     rung0 = res[res.rung == 0].set_index("job_id")
     assert list(rung0.status[:4]) == ["ok"] * 4
     assert list(rung0.status[4:8]) == ["failed"] * 4
-    assert all("timed out after 0.5 s" in e for e in rung0.error[4:8])
+    assert all("timed out after 1.5 s" in e for e in rung0.error[4:8])
     assert list(rung0.status[8:12]) == ["ok"] * 4
 
 
