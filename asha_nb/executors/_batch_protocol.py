@@ -12,7 +12,8 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+import numbers
+from collections.abc import Hashable, Iterable, Mapping, Sized
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -22,6 +23,7 @@ __all__ = [
     "BatchEngine",
     "BatchedObjective",
     "ENGINE_MEMBERS",
+    "check_engine_options",
     "Finished",
     "missing_engine_members",
     "whole_epochs",
@@ -103,6 +105,10 @@ class BatchEngine(Protocol):
     # capacity waiting; the executor then times each job from its row's start (the job's
     # ``RunningJob.started_at`` stays ``None`` while it waits, so no timeout runs meanwhile).
     # ``close()``: free the engine's batches when the executor stops.
+    # ``finishing(key) -> bool``: the row's last chunk is in flight (dispatched, not read);
+    # the executor then keeps the value it computes, rather than removing the row on a stop.
+    # ``flush() -> list[Finished]``: read the chunks in flight, dispatching none (shutdown:
+    # the values of the rows that finish in them are kept).
 
 
 @runtime_checkable
@@ -154,3 +160,58 @@ def whole_epochs(value: float, what: str = "epochs") -> int:
             f"{what} must be a non-negative whole number of epochs for a batch engine, got {value!r}"
         )
     return n
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_engine_options(options: Mapping[str, Any]) -> None:
+    """Check the values of the engine options the bundled engines share (their names as in
+    :class:`~asha_nb.integrations.jax.BatchedModel`'s ``engine``), without building an engine:
+    :class:`BatchedExecutor` calls it when it is made, so a bad option is refused there and
+    not when the search starts. Other names pass (an engine may take its own options); what
+    depends on the devices (``train_block`` a multiple of their count) the engine checks.
+
+    Raises
+    ------
+    InvalidParameterError
+        The first option out of its range; the message names it, its range and the value.
+
+    Examples
+    --------
+    >>> check_engine_options({"pipeline_depth": 2, "progress_interval": None})
+    >>> check_engine_options({"pipeline_depth": 0})
+    Traceback (most recent call last):
+    ...
+    asha_nb.errors.InvalidParameterError: pipeline_depth must be an int >= 1 (chunks of a group in flight), got 0
+    """
+    for name, value in options.items():
+        message = _option_error(name, value)
+        if message is not None:
+            raise InvalidParameterError(f"{message}, got {value!r}")
+
+
+def _option_error(name: str, value: Any) -> str | None:
+    """What is wrong with engine option ``name = value`` (``None``: nothing we know of)."""
+    if name == "pipeline_depth" and not (_is_int(value) and value >= 1):
+        return "pipeline_depth must be an int >= 1 (chunks of a group in flight)"
+    if name in ("progress_interval", "compact_after") and value is not None and not (
+            _is_real(value) and value >= 0):
+        return f"{name} must be None or >= 0 seconds"
+    if name == "pool_fraction" and not (_is_real(value) and 0 < value <= 1):
+        return "pool_fraction must be in (0, 1]"
+    if name in ("max_pool_bytes", "train_block") and value is not None and not (
+            _is_int(value) and value >= 1):
+        return f"{name} must be None or an int >= 1"
+    if name in ("buckets", "devices") and value is not None and (
+            isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sized)
+            or not isinstance(value, Iterable) or not len(value)):
+        return f"{name} must be None or a non-empty sequence"
+    if name == "buckets" and value is not None and not all(_is_int(b) and b >= 1 for b in value):
+        return "buckets must be None or a non-empty sequence of ints >= 1 (batch sizes)"
+    return None

@@ -47,10 +47,11 @@ from ._batch_protocol import (
     BatchedObjective,
     BatchEngine,
     Finished,
+    check_engine_options,
     missing_engine_members,
     whole_epochs,
 )
-from ._batching import _freeze_heap, _Job, _Msg, _thaw_heap
+from ._batching import _check_model_options, _end_at_exit, _HeapHold, _Job, _join_ended, _Msg
 
 __all__ = [
     "BatchEngine",
@@ -58,10 +59,10 @@ __all__ = [
     "BatchedExecutor",
     "Finished",
     "ENGINE_MEMBERS",
+    "check_engine_options",
     "missing_engine_members",
     "whole_epochs",
 ]
-
 
 
 class BatchedExecutor(BaseExecutor):
@@ -70,7 +71,7 @@ class BatchedExecutor(BaseExecutor):
     ``n_workers`` is the *batch capacity*: the most jobs (rows) trained together, unless
     ``batch_size`` is smaller (then the rest queue). Jobs join the batch as they are submitted
     and leave it when they reach their resource (continuous batching); a stopped job's row is
-    dropped at the next chunk boundary.
+    dropped at the next chunk boundary (one whose last chunk is in flight ends with its value).
 
     Parameters
     ----------
@@ -125,9 +126,13 @@ class BatchedExecutor(BaseExecutor):
     Raises
     ------
     InvalidParameterError
-        For a negative ``gather_window``, a ``max_chunk`` or ``batch_size`` below 1.
+        For a negative ``gather_window``, a ``max_chunk`` or ``batch_size`` below 1, an
+        engine option out of its range (:func:`check_engine_options`; with ``model`` given,
+        also what its ``check_engine_options`` refuses, e.g. a ``train_block`` that is not
+        a multiple of the JAX device count).
     InvalidTypeError
-        For a ``freeze_gc`` that is not a bool; from :meth:`start`, if the model has no
+        For a ``freeze_gc`` that is not a bool, engine options ``model.engine()`` does not
+        take (with ``model`` given, else from :meth:`start`); from :meth:`start`, if the model has no
         ``engine()`` or its engine does not follow :class:`BatchEngine` (the message names the
         missing members).
 
@@ -155,10 +160,16 @@ class BatchedExecutor(BaseExecutor):
                 not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1):
             raise InvalidParameterError(
                 f"batch_size must be None or an int >= 1 (rows trained at once), got {batch_size!r}")
-        if not gather_window >= 0:
+        if not (isinstance(gather_window, (int, float)) and not isinstance(gather_window, bool)
+                and gather_window >= 0):
             raise InvalidParameterError(f"gather_window must be >= 0 seconds, got {gather_window!r}")
-        if max_chunk is not None and (not isinstance(max_chunk, int) or max_chunk < 1):
+        if max_chunk is not None and (not isinstance(max_chunk, int) or isinstance(max_chunk, bool)
+                                      or max_chunk < 1):
             raise InvalidParameterError(f"max_chunk must be None or an int >= 1, got {max_chunk!r}")
+        # bad engine options are refused here, not when the search starts
+        check_engine_options(engine_options)
+        if model is not None:
+            _check_model_options(model, engine_options)
         self.model = model
         self.gather_window = float(gather_window)
         self.max_chunk = max_chunk
@@ -166,7 +177,7 @@ class BatchedExecutor(BaseExecutor):
         if not isinstance(freeze_gc, bool):
             raise InvalidTypeError(f"freeze_gc must be a bool, got {type(freeze_gc).__name__}")
         self.freeze_gc = freeze_gc
-        self._froze = False
+        self._hold = _HeapHold(False)
         self.engine_options = dict(engine_options)
         self.engine: BatchEngine | None = None
         self.n_workers = 0
@@ -189,7 +200,12 @@ class BatchedExecutor(BaseExecutor):
 
     # ------------------------------------------------------------------ life cycle
     def start(self, objective: Any, n_workers: int) -> None:
-        """Build the engine (capacity ``n_workers``) and start the batching thread."""
+        """Build the engine (capacity ``n_workers``) and start the batching thread. One search
+        at a time: a :class:`SearchStateError` while another runs; after one's
+        :meth:`shutdown`, its batching thread ends first (it reads its chunk in flight)."""
+        _join_ended(self._thread, self._closed)
+        # nothing of the last search (its last values, messages) reaches this one
+        self._inbox, self._reports = queue.SimpleQueue(), queue.SimpleQueue()
         model = self.model if self.model is not None else objective
         if not callable(getattr(model, "engine", None)):
             raise InvalidTypeError(
@@ -198,15 +214,8 @@ class BatchedExecutor(BaseExecutor):
                 "BatchedTorchModel): pass it as the search objective or as "
                 f"BatchedExecutor(model=...); got {type(model).__name__}"
             )
-        try:
-            engine = model.engine(self._capacity(int(n_workers)), **self.engine_options)
-        except TypeError as exc:
-            if not self.engine_options:
-                raise
-            raise InvalidTypeError(
-                f"{type(model).__name__}.engine() does not take the executor's engine options "
-                f"{sorted(self.engine_options)}: {exc}"
-            ) from exc
+        _check_model_options(model, self.engine_options)
+        engine = model.engine(self._capacity(int(n_workers)), **self.engine_options)
         missing = missing_engine_members(engine)
         if missing:
             raise InvalidTypeError(
@@ -226,9 +235,11 @@ class BatchedExecutor(BaseExecutor):
         self._n_resolved = self._n_cancelled = self._n_submitted = 0
         self._hinted = (-1, 0)
         self._closed.clear()
-        self._froze = self.freeze_gc and _freeze_heap()
-        self._thread = threading.Thread(target=self._run, name="asha-batched", daemon=True)
+        self._hold = _HeapHold(self.freeze_gc)
+        self._thread = threading.Thread(target=self._run, args=(self._hold,),
+                                        name="asha-batched", daemon=True)
         self._thread.start()
+        _end_at_exit(self)
 
     def submit(self, spec: JobSpec) -> RunningJob:
         """Queue ``spec`` for the next batch; never blocks."""
@@ -281,9 +292,11 @@ class BatchedExecutor(BaseExecutor):
         self._inbox.put((_Msg.RESIZE, self._capacity(int(n_workers))))
 
     def shutdown(self, wait: bool = False) -> None:
-        """Stop the thread; queued and running jobs are cancelled/stopped."""
+        """Stop the thread; queued and running jobs are cancelled/stopped. The heap freeze
+        (``freeze_gc``) is undone now, not when the thread ends (after its chunk in flight)."""
         self._closed.set()
         self._inbox.put((_Msg.WAKE, None))
+        self._hold.release()
         if wait and self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
 
@@ -314,12 +327,14 @@ class BatchedExecutor(BaseExecutor):
                 self._jobs[spec.job_id] = _Job(running, time.perf_counter())
             return 1
         if kind is _Msg.STOP:
+            finishing = getattr(engine, "finishing", None)
+            if callable(finishing) and finishing(payload):
+                return 0  # its last chunk is in flight: the value it computes is kept
             entry = self._jobs.pop(payload, None)
             if entry is not None:
                 engine.remove(payload)
                 self._n_resolved += 1
-                entry.running.future.set_result(
-                    JobOutcome(stopped=True, duration=entry.duration(time.perf_counter())))
+                entry.running.future.set_result(entry.outcome(time.perf_counter(), stopped=True))
         elif kind is _Msg.RESIZE:
             engine.set_capacity(payload)
         return 0
@@ -378,7 +393,7 @@ class BatchedExecutor(BaseExecutor):
                 fut.set_result(JobOutcome(error=error))
         self._jobs.clear()
 
-    def _run(self) -> None:
+    def _run(self, hold: _HeapHold) -> None:
         engine = self.engine
         assert engine is not None  # set by start() before the thread starts
         try:
@@ -390,13 +405,11 @@ class BatchedExecutor(BaseExecutor):
                 if not entry.running.future.done():
                     entry.running.future.set_exception(ExecutorLostError(self._lost))
             self._jobs.clear()
-        self._drain_on_exit()
+        self._drain_on_exit(engine)
         close = getattr(engine, "close", None)
         if callable(close):  # optional: an engine may free its batches (device memory)
             close()
-        if self._froze:
-            self._froze = False
-            _thaw_heap()
+        hold.release()
 
     def _loop(self, engine: BatchEngine) -> None:
         freed = self.n_workers
@@ -428,18 +441,22 @@ class BatchedExecutor(BaseExecutor):
             if finished:
                 self._results_at = now
                 self._results_seq += 1
-            for f in finished:
-                entry = self._jobs.pop(f.key, None)
-                if entry is not None:
-                    self._n_resolved += 1
-                    entry.running.future.set_result(JobOutcome(
-                        value=f.value, checkpoint=f.checkpoint, duration=entry.duration(now)))
+            self._resolve(finished, now)
             for key, (resource, value) in engine.progress().items():
                 job = self._jobs.get(key)
                 if job is not None:
                     spec = job.running.spec
+                    job.curve.append((resource, value))
                     self._reports.put(IntermediateReport(spec.job_id, spec.trial_id, resource, value))
             timings["results"] += time.perf_counter() - now
+
+    def _resolve(self, finished: list[Finished], now: float) -> None:
+        for f in finished:
+            entry = self._jobs.pop(f.key, None)
+            if entry is not None:
+                self._n_resolved += 1
+                entry.running.future.set_result(
+                    entry.outcome(now, value=f.value, checkpoint=f.checkpoint))
 
     def _mark_started(self, started: Any) -> None:
         """Rows that began training (``(key, perf_counter time)`` from the engine): their jobs
@@ -451,12 +468,19 @@ class BatchedExecutor(BaseExecutor):
                 entry.t0 = t
                 entry.running.started_at = mono - (perf - t)
 
-    def _drain_on_exit(self) -> None:
-        """Shutdown: stop the jobs still in the batch, cancel the ones never loaded."""
+    def _drain_on_exit(self, engine: BatchEngine) -> None:
+        """Shutdown: resolve the rows that finish in the chunks in flight (the engine's
+        optional ``flush()``) with their values, stop the other jobs still in the batch,
+        cancel the ones never loaded."""
+        flush = getattr(engine, "flush", None)
+        if callable(flush) and self._lost is None:
+            try:
+                self._resolve(flush(), time.perf_counter())
+            except Exception:  # noqa: BLE001 - a failed chunk: its jobs are stopped below
+                pass
         for entry in self._jobs.values():
             if not entry.running.future.done():
-                entry.running.future.set_result(
-                    JobOutcome(stopped=True, duration=entry.duration(time.perf_counter())))
+                entry.running.future.set_result(entry.outcome(time.perf_counter(), stopped=True))
         self._jobs.clear()
         while True:
             try:

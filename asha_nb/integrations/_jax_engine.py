@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidParameterError
-from ..executors.batched import Finished, whole_epochs
+from ..executors.batched import Finished, check_engine_options, whole_epochs
 from ._jax_common import block_counts, bucket_sizes, eval_blocks, freeze, jax_module, pack_chunk
 from ._jax_layout import _Chunk, _Group, _Layout, _Row
 from ._jax_pool import DeviceCheckpoint
@@ -181,29 +181,17 @@ class JaxBatchEngine(_Layout):
 
         if not isinstance(capacity, (int, np.integer)) or capacity < 1:
             raise InvalidParameterError(f"capacity must be an int >= 1, got {capacity!r}")
-        if compact_after is not None and not compact_after >= 0:
-            raise InvalidParameterError(
-                f"compact_after must be None or >= 0 seconds, got {compact_after!r}")
-        if not 0 < pool_fraction <= 1:
-            raise InvalidParameterError(f"pool_fraction must be in (0, 1], got {pool_fraction!r}")
-        if max_pool_bytes is not None and (
-                not isinstance(max_pool_bytes, (int, np.integer)) or max_pool_bytes < 1):
-            raise InvalidParameterError(
-                f"max_pool_bytes must be None or an int >= 1, got {max_pool_bytes!r}")
-        if progress_interval is not None and not (
-                isinstance(progress_interval, (int, float, np.integer, np.floating))
-                and not isinstance(progress_interval, bool) and progress_interval >= 0):
-            raise InvalidParameterError(
-                f"progress_interval must be None or >= 0 seconds, got {progress_interval!r}")
+        check_engine_options({
+            "compact_after": compact_after, "pool_fraction": pool_fraction,
+            "max_pool_bytes": max_pool_bytes, "progress_interval": progress_interval,
+            "pipeline_depth": pipeline_depth, "devices": devices})
         self.progress_interval = None if progress_interval is None else float(progress_interval)
-        if (not isinstance(pipeline_depth, (int, np.integer)) or isinstance(pipeline_depth, bool)
-                or pipeline_depth < 1):
-            raise InvalidParameterError(
-                f"pipeline_depth must be an int >= 1 (chunks of a group in flight), got "
-                f"{pipeline_depth!r}")
         self.pipeline_depth = int(pipeline_depth)
         self.model = model
         self.devices = list(devices) if devices is not None else list(jax.local_devices())
+        if not all(isinstance(d, jax.Device) for d in self.devices):
+            raise InvalidParameterError(
+                f"devices must be JAX devices (e.g. jax.local_devices()[:2]), got {devices!r}")
         self.mesh = Mesh(np.array(self.devices), ("k",))
         self._rows_sharding = NamedSharding(self.mesh, PartitionSpec("k"))
         self._data = model.device_data(NamedSharding(self.mesh, PartitionSpec()))
@@ -441,6 +429,21 @@ class JaxBatchEngine(_Layout):
             return self._resolve(self._inflight.popleft())
         finally:
             self.host_seconds += time.perf_counter() - t0 - (self.wait_seconds - wait)
+
+    def finishing(self, key: Hashable) -> bool:
+        """Whether ``key``'s row finishes in a chunk in flight (dispatched, not yet read):
+        the executor keeps the value it computes rather than removing the row on a stop."""
+        group = self._where.get(key)
+        return group is not None and not any(r.key == key for r in group.pending) and not any(
+            r is not None and r.key == key for r in group.rows)
+
+    def flush(self) -> list[Finished]:
+        """Read every chunk in flight, dispatching none; return the rows that finished (the
+        executor's shutdown keeps their values)."""
+        out: list[Finished] = []
+        while self._inflight:
+            out.extend(self._resolve(self._inflight.popleft()))
+        return out
 
     def take_started(self) -> list[tuple[Hashable, float]]:
         """``(key, time.perf_counter())`` of the rows whose first chunk was dispatched since

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidParameterError, InvalidTypeError
-from ..executors.batched import whole_epochs
+from ..executors.batched import check_engine_options, whole_epochs
 from ._jax_cache import (
     compile_counted,
     enable_compilation_cache,
@@ -367,6 +367,33 @@ class BatchedModel(BatchPrograms):
                               max_pool_bytes=max_pool_bytes,
                               progress_interval=progress_interval, train_block=train_block,
                               pipeline_depth=pipeline_depth)
+
+    def check_engine_options(self, *, devices: Sequence[Any] | None = None,
+                             train_block: int | None = None,
+                             buckets: Sequence[int] | None = None, **options: Any) -> None:
+        """Refuse the :meth:`engine` options that cannot work, before any engine is built
+        (``BatchedExecutor(model, ...)`` calls it): their ranges
+        (:func:`~asha_nb.executors.batched.check_engine_options`), ``devices`` that are not
+        JAX devices, a ``train_block`` or ``buckets`` that are not multiples of the device
+        count (``jax.local_devices()`` by default)."""
+        check_engine_options({"devices": devices, "train_block": train_block,
+                              "buckets": buckets, **options})
+        jax = jax_module()
+        devs = list(jax.local_devices()) if devices is None else list(devices)
+        if not all(isinstance(d, jax.Device) for d in devs):
+            raise InvalidParameterError(
+                f"devices must be JAX devices (e.g. jax.local_devices()[:2]), got {devices!r}")
+        nd = len(devs)
+        if train_block is not None and train_block % nd:
+            raise InvalidParameterError(
+                f"train_block must be None or a positive multiple of the device count {nd}, "
+                f"got {train_block!r}")
+        if buckets is not None and any(int(b) % (train_block or nd) for b in buckets):
+            raise InvalidParameterError(
+                f"buckets must be multiples of train_block={train_block} (a chunk trains in "
+                f"whole blocks), got {tuple(buckets)!r}" if train_block else
+                f"buckets must be positive multiples of the device count {nd}, "
+                f"got {tuple(buckets)!r}")
 
     def __repr__(self) -> str:
         return (f"BatchedModel(dynamic={self.dynamic!r}, static={self.static!r}, "

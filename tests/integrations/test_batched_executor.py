@@ -100,9 +100,11 @@ def test_start_refuses_a_model_without_engine():
 
 
 def test_engine_options_the_model_does_not_take():
-    ex = BatchedExecutor(ToyModel(), devices=[0])
     with pytest.raises(InvalidTypeError, match="engine options \\['devices'\\]"):
-        ex.start(None, 2)
+        BatchedExecutor(ToyModel(), devices=[0])  # the model given: refused at once
+    ex = BatchedExecutor(devices=[0])  # the model comes at start (the search's objective)
+    with pytest.raises(InvalidTypeError, match="engine options \\['devices'\\]"):
+        ex.start(ToyModel(), 2)
 
 
 def test_factory_names():
