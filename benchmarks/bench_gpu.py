@@ -188,14 +188,20 @@ def gpu_table(ks: str | None = None, r: int | None = None, torch_trials: int | N
                            "rows": {}, "diag": {}, "torch": {}}
     parts = _Parts(out, out_path, budget)
     cache = tempfile.mkdtemp(prefix="asha_nb_gpu_cache_")  # JAX's cache is process-wide
+    preset = jax.config.jax_compilation_cache_dir  # set before (a test session): JAX keeps it
+    out["compilation_cache"] = preset or cache
+    if preset:
+        print(f"JAX's compilation cache was already set ({preset}): cold searches may load "
+              "their programs from it", flush=True)
+    cache_opt = None if preset else cache  # a folder of our own would only be warned about
     out["continuation"] = parts.run("continuation", lambda: continuation_check(
-        digits_mlp(compilation_cache=cache)[0], k_list[0]))
+        digits_mlp(compilation_cache=cache_opt)[0], k_list[0]))
     print(f"continuation from device checkpoints at K={k_list[0]}: {out['continuation']}",
           flush=True)
 
     def measure(k: int) -> None:  # each K has its own programs: its first search compiles them
         row: dict[str, Any] = out["rows"][k]
-        model, space = digits_mlp(compilation_cache=cache)
+        model, space = digits_mlp(compilation_cache=cache_opt)
 
         def timed(name: str, jobs: int, opts: dict[str, Any], warm_up: bool = False) -> float:
             if warm_up:  # compile the variant's programs first
@@ -234,7 +240,7 @@ def gpu_table(ks: str | None = None, r: int | None = None, torch_trials: int | N
     kmax = k_list[-1]
 
     def mixed() -> float:
-        m, mspace = digits_mlp(widths=(64, 256, 1024), compilation_cache=cache)
+        m, mspace = digits_mlp(widths=(64, 256, 1024), compilation_cache=cache_opt)
         _search(m, mspace, kmax, 4 * kmax, r)
         diag: dict[str, Any] = {}
         rate = _search(m, mspace, kmax, 4 * kmax, r, executor=BatchedExecutor(), diag=diag)

@@ -151,19 +151,22 @@ class BatchedModel(BatchPrograms):
             owner = fut is None
             if owner:
                 fut = self._programs[key] = cf.Future()
-                if not self._cache_ready:
-                    folder = enable_compilation_cache(self.compilation_cache)
-                    self._cache_dir = folder if folder is not None and folder == owned_cache_dir() else None
-                    self._cache_ready = True
         assert fut is not None
-        if owner:
+        if owner:  # whatever fails here fails the future too: no thread waits for it forever
             try:
+                with self._lock:
+                    if not self._cache_ready:
+                        folder = enable_compilation_cache(self.compilation_cache)
+                        self._cache_dir = (folder if folder is not None
+                                           and folder == owned_cache_dir() else None)
+                        self._cache_ready = True
                 compiled, hit, seconds = compile_counted(build())
             except BaseException as exc:
                 with self._lock:
                     del self._programs[key]
                 fut.set_exception(exc)
                 raise
+            fut.set_result(compiled)
             with self._lock:
                 self.compile_seconds += seconds
                 if hit:
@@ -174,7 +177,6 @@ class BatchedModel(BatchPrograms):
                         self._batch_misses.append(seconds)
                         if self._cache_dir is not None:
                             record_compile_seconds(self._cache_dir, seconds)
-            fut.set_result(compiled)
         return fut.result()
 
     def compile_estimate(self, default: float = 1.0) -> float:

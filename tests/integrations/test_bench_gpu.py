@@ -22,6 +22,13 @@ def bench(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import bench_gpu
 
+    from asha_nb.integrations.jax import enable_compilation_cache
+
+    # as in the whole test session, where an earlier test set JAX's (process-wide) cache: the
+    # benchmark must then use it, not warn about its own folder (an error under pytest) and
+    # leave a program pending that the next search waits for forever
+    enable_compilation_cache()
+
     return bench_gpu
 
 

@@ -128,3 +128,36 @@ def test_compile_seconds_record_keeps_the_last_twenty(tmp_path):
     assert read_compile_seconds(tmp_path) == [0.5 + i for i in range(5, 25)]
     (tmp_path / TIMES_FILE).write_text("not json")
     assert read_compile_seconds(tmp_path) == []  # a damaged record is ignored
+
+
+def test_a_failed_cache_setup_fails_the_program_instead_of_hanging_later_callers(monkeypatch):
+    """The first program of a model sets the compilation cache up; when that raises (a
+    warning turned into an error, a folder that cannot be made), the program's future must
+    fail too. Before, it stayed pending and every later search of the model waited forever."""
+    import threading
+
+    import jax
+
+    from asha_nb.examples import digits_mlp
+    from asha_nb.integrations import _jax_model
+
+    model, _ = digits_mlp(widths=(8,), compilation_cache=False)
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("no cache today")
+
+    monkeypatch.setattr(_jax_model, "enable_compilation_cache", broken)
+
+    def build() -> object:
+        return jax.jit(lambda x: x + 1).lower(1.0)
+
+    with pytest.raises(RuntimeError, match="no cache today"):
+        model._compiled("plus-one", build)
+    monkeypatch.undo()
+    got: list[object] = []
+    worker = threading.Thread(target=lambda: got.append(model._compiled("plus-one", build)(1.0)),
+                              daemon=True)
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive(), "the second call waits for the failed first one"
+    assert float(got[0]) == 2.0
