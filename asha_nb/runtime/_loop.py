@@ -270,6 +270,9 @@ class Loop:
             if fl.timed_out is None:
                 status = JobStatus.STOPPED if fl.user_stopped else JobStatus.INTERRUPTED
                 self.store.mark(fl.spec.job.job_id, status, end=now)
+                # it did begin (if the executor saw it: a queued batched job may not have)
+                self.store.set_started(fl.spec.job.job_id,
+                                       self.endings.started_time(fl, None, now))
             try:
                 ex.stop_job(fl)
             except Exception:

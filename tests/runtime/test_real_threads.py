@@ -89,6 +89,8 @@ def test_late_value_after_stop_is_kept():
     s.stop()
     assert s.state == "stopped"
     assert s.results().status.tolist() == ["interrupted"]
+    row = s.results().iloc[0]
+    assert row.start <= row.started <= row.end  # it did begin: not recorded as unknown
     release.set()
     assert until(lambda: s.results().value.iloc[0] is not None, WAIT)
     row = s.results().iloc[0]

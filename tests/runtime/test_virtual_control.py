@@ -111,6 +111,7 @@ def test_stop_at_a_virtual_time_interrupts_running_jobs_then():
     df = s.results()
     running = df[df.status == "interrupted"]
     assert len(running) == 3 and (running.end == 7.5).all()
+    assert (running.started == running.start).all()  # they began (virtual: when handed out)
     assert (df[df.status == "ok"].end <= 7.5).all()
     with pytest.raises(SearchStateError, match="stopped"):
         s.add_trial({"x": 0.5})
