@@ -217,15 +217,15 @@ class JobEndings:
                 logger.warning("asha_nb: trial %s: %s", job.trial_id, saved)
         if fl.note is not None:
             notes.append(fl.note)
-        events = self.calls.report(job, value, now)
-        self.best.track(job.trial_id, job.resource, value, now)
-        self.finished_ids.append(job.job_id)
         if self.virtual:
             started: float | None = fl.start
         elif outcome.duration > 0:  # the worker's own measure (see started_time)
             started = max(now - outcome.duration, fl.start)
         else:
             started = self.started_time(fl, outcome, now)
+        events = self.calls.report(job, value, now, started)
+        self.best.track(job.trial_id, job.resource, value, now)
+        self.finished_ids.append(job.job_id)
         note = "; ".join(notes) if notes else None
         self.store.finish_ok(job.job_id, now, value, note, _NAN if started is None else started)
         if self.bus.listening:
@@ -235,8 +235,9 @@ class JobEndings:
 
     def _failed(self, fl: RunningJob, v: Verdict, now: float) -> None:
         assert v.error is not None
-        events = self.calls.fail(fl.spec.job, v.error, now)
-        self._finish(fl, v, JobStatus.FAILED, None, v.error, now, events)
+        started = self.started_time(fl, v.outcome, now)
+        events = self.calls.fail(fl.spec.job, v.error, now, started)
+        self._finish(fl, v, JobStatus.FAILED, None, v.error, now, events, started)
 
     def _retry(self, fl: RunningJob, v: Verdict, now: float) -> None:
         job = fl.spec.job
@@ -269,20 +270,23 @@ class JobEndings:
         # It ran to the end anyway: its rung keeps the value (never promoted).
         job = fl.spec.job
         assert v.value is not None
-        events = self.calls.report(job, v.value, now)
+        started = self.started_time(fl, v.outcome, now)
+        events = self.calls.report(job, v.value, now, started)
         self.best.track(job.trial_id, job.resource, v.value, now)
-        self._finish(fl, v, JobStatus.STOPPED, v.value, None, now, events)
+        self._finish(fl, v, JobStatus.STOPPED, v.value, None, now, events, started)
 
     def _stopped(self, fl: RunningJob, v: Verdict, now: float) -> None:
         note = None if v.value is None else (
             "stopped before the end of its job: a partial value, not recorded in the rung")
-        events = self.calls.fail(fl.spec.job, _STOPPED_BY_USER, now)
-        self._finish(fl, v, JobStatus.STOPPED, v.value, note, now, events)
+        started = self.started_time(fl, v.outcome, now)
+        events = self.calls.fail(fl.spec.job, _STOPPED_BY_USER, now, started)
+        self._finish(fl, v, JobStatus.STOPPED, v.value, note, now, events, started)
 
     def _finish(self, fl: RunningJob, v: Verdict, status: JobStatus, value: float | None,
-                error: str | None, now: float, events: list[Event]) -> None:
+                error: str | None, now: float, events: list[Event],
+                started: float | None) -> None:
         job = fl.spec.job
-        self.store.set_started(job.job_id, self.started_time(fl, v.outcome, now))
+        self.store.set_started(job.job_id, started)
         if fl.note is not None:
             error = fl.note if error is None else f"{error}; {fl.note}"
         self.finished_ids.append(job.job_id)
@@ -337,8 +341,9 @@ class JobEndings:
             now = self.clock.now()
             error = self.timeouts.error()
             fl.timed_out = error
-            self.store.set_started(job.job_id, self.started_time(fl, None, now))
-            events = self.calls.fail(job, error, now)
+            started = self.started_time(fl, None, now)
+            self.store.set_started(job.job_id, started)
+            events = self.calls.fail(job, error, now, started)
             self.store.mark(job.job_id, JobStatus.FAILED, end=None, value=None, error=error)
             if self.bus.listening:
                 self._publish_end(fl, JobStatus.FAILED, None, error, now, events)

@@ -44,12 +44,16 @@ class SchedulerCalls:
         """``scheduler.next_job(events)`` (:attr:`JournalOp.NEXT_JOB`)."""
         return self.scheduler.next_job(events)
 
-    def report(self, job: Job, value: float, now: float) -> list[Event]:
-        """``scheduler.report(job, value)`` (:attr:`JournalOp.REPORT`)."""
+    def report(self, job: Job, value: float, now: float,
+               started: float | None = None) -> list[Event]:
+        """``scheduler.report(job, value)`` (:attr:`JournalOp.REPORT`); ``started``: when the
+        job's objective began (journaled with it, for the records of a resumed search)."""
         return self.scheduler.report(job, value)
 
-    def fail(self, job: Job, error: str, now: float) -> list[Event]:
-        """``scheduler.fail(job, error)`` (:attr:`JournalOp.FAIL`)."""
+    def fail(self, job: Job, error: str, now: float,
+             started: float | None = None) -> list[Event]:
+        """``scheduler.fail(job, error)`` (:attr:`JournalOp.FAIL`); ``started`` as for
+        :meth:`report`."""
         return self.scheduler.fail(job, error)
 
     def add_trial(self, config: Mapping[str, Any], check: bool, events: list[Event] | None,
@@ -116,14 +120,17 @@ class JournaledScheduler(SchedulerCalls):
                          data=dict(job.config))
         return job
 
-    def report(self, job: Job, value: float, now: float) -> list[Event]:
+    def report(self, job: Job, value: float, now: float,
+               started: float | None = None) -> list[Event]:
+        # a non-finite value keeps its exact self in the row's data instead (journal.append)
         self._append(JournalOp.REPORT, time=now, job_id=job.job_id, trial_id=job.trial_id,
-                     value=value)
+                     value=value, data=_began(started) if value - value == 0.0 else None)
         return self.scheduler.report(job, value)
 
-    def fail(self, job: Job, error: str, now: float) -> list[Event]:
+    def fail(self, job: Job, error: str, now: float,
+             started: float | None = None) -> list[Event]:
         self._append(JournalOp.FAIL, time=now, job_id=job.job_id, trial_id=job.trial_id,
-                     text=error)
+                     text=error, data=_began(started))
         return self.scheduler.fail(job, error)
 
     def add_trial(self, config: Mapping[str, Any], check: bool, events: list[Event] | None,
@@ -174,3 +181,8 @@ def scheduler_calls(scheduler: Scheduler, clock: Clock,
     if journal is None:
         return SchedulerCalls(scheduler, clock)
     return JournaledScheduler(scheduler, clock, journal)
+
+
+def _began(started: float | None) -> dict[str, float] | None:
+    """The ``data`` of a report or fail row: when the job's objective began, if known."""
+    return None if started is None or started != started else {"started": float(started)}

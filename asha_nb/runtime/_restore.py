@@ -54,6 +54,8 @@ class Restored:
     rerun: list[Job]
     n_issued: int
     last_time: float
+    #: job id -> when its objective began (journals written before it was kept: none)
+    started: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -86,6 +88,8 @@ class _Rebuilding:
     running_of_trial: dict[int, int] = field(default_factory=dict)
     #: trial id -> why its last checkpoint was not saved
     ckpt_notes: dict[int, str] = field(default_factory=dict)
+    #: job id -> when its objective began (from its report or fail row)
+    started: dict[int, float] = field(default_factory=dict)
     n_issued: int = 0
 
 
@@ -171,7 +175,13 @@ def _record_checkpoint_error(st: _Rebuilding, row: JournalRow) -> None:
         "trial from scratch")
 
 
+def _record_began(st: _Rebuilding, row: JournalRow) -> None:
+    if isinstance(row.data, dict) and isinstance(row.data.get("started"), (int, float)):
+        st.started[row.job_id] = float(row.data["started"])  # type: ignore[index]
+
+
 def _record_report(st: _Rebuilding, row: JournalRow) -> None:
+    _record_began(st, row)
     rec = st.records[row.job_id]  # type: ignore[index]
     status = JobStatus.STOPPED if rec.job_id in st.stopped_while_running else JobStatus.OK
     value = row.value
@@ -184,6 +194,7 @@ def _record_report(st: _Rebuilding, row: JournalRow) -> None:
 
 
 def _record_fail(st: _Rebuilding, row: JournalRow) -> None:
+    _record_began(st, row)
     rec = st.records[row.job_id]  # type: ignore[index]
     text = row.text or "failed"
     stopped = rec.job_id in st.stopped_while_running or text == _STOPPED_TEXT
@@ -251,7 +262,7 @@ def restore_records(rr: ReplayResult) -> Restored:
         if rec.status is JobStatus.FAILED and rec.end is None:
             records[jid] = rec._replace(end=last_time)
     ordered = [records[j] for j in sorted(records)]
-    return Restored(ordered, rerun, st.n_issued, last_time)
+    return Restored(ordered, rerun, st.n_issued, last_time, st.started)
 
 
 def replay(journal: Journal) -> ReplayResult:
@@ -351,6 +362,8 @@ def restore_loop(journal: str | os.PathLike[str], objective: Callable[..., Any],
         raise
     for rec in restored.records:
         loop.store.put(rec)
+    for job_id, started in restored.started.items():
+        loop.store.set_started(job_id, started)
     loop.retries.pending.extend((job, 0) for job in restored.rerun)
     loop.n_issued = restored.n_issued
     done = sorted((r.end, r.trial_id, r.resource, r.value) for r in restored.records

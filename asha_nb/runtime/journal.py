@@ -18,7 +18,8 @@ Schema (SQLite, WAL mode)::
 
 ``time`` is the search's own clock (seconds since its origin; virtual seconds for a simulated
 search). ``kind`` is one of ``next_job`` (a job was handed out; ``data`` = pickled config),
-``report`` (``value``), ``fail`` (``text`` = error), ``add_trial`` (``data`` =
+``report`` (``value``), ``fail`` (``text`` = error; for both, ``data`` =
+``{"started": t}``, when the job's objective began, if known), ``add_trial`` (``data`` =
 ``{"config": ..., "check": ...}``, ``trial_id`` = new id), ``stop_trial``, ``job_started``
 (``text`` = worker slot), ``retry``, ``checkpoint`` (``value`` = resource of the checkpoint on
 disk), ``late_value`` (a value that came after its job timed out: kept, not replayed),

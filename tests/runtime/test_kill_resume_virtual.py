@@ -133,3 +133,22 @@ def test_four_workers_keep_every_result_and_finish(tmp_path, stop_at):
     for rec in r.records():
         want, _ = objective(rec.config, rec.resource, None)
         assert repr(rec.value) == repr(want)
+
+
+def test_when_jobs_began_survives_the_journal(tmp_path):
+    """``results().started`` (when each objective really began) of the jobs that ended before
+    the stop is the same after ``from_journal``; a non-finite value (depth 5) keeps its own
+    exact self in the journal instead, so its start is unknown after a resume."""
+    path = tmp_path / "s.sqlite"
+    s = Search(objective, SP, executor=_sim(), n_workers=3, journal=path, **OPTS)
+    s.at(40.0).stop()
+    s.run()
+    before = s.results().set_index("job_id")
+    ended = before[before.status.isin(["ok", "failed", "stopped"])]
+    assert len(ended) > 5
+    r = Search.from_journal(path, objective, executor=_sim())
+    after = r.results().set_index("job_id").loc[ended.index]
+    finite = ended.value.map(lambda v: v is not None and math.isfinite(v))
+    assert (after.started[finite] == ended.started[finite]).all()
+    assert not after.started[finite].isna().any()
+    assert after.started[~finite].isna().all()
