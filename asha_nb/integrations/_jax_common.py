@@ -15,12 +15,22 @@ import numpy as np
 from ..errors import InvalidParameterError, import_extra
 
 __all__ = ["jax_module", "freeze", "eval_blocks", "block_counts", "bucket_sizes",
-           "default_train_block", "pack_chunk"]
+           "default_train_block", "engine_devices", "pack_chunk"]
 
 
 def jax_module() -> Any:
     """``import jax``, or :class:`~asha_nb.errors.MissingExtraError` naming the extra."""
     return import_extra("jax", "jax")
+
+
+def engine_devices(devices: Sequence[Any] | None) -> list[Any]:
+    """An engine's devices (``None``: ``jax.local_devices()``), refused unless JAX devices."""
+    jax = jax_module()
+    devs = list(jax.local_devices()) if devices is None else list(devices)
+    if not all(isinstance(d, jax.Device) for d in devs):
+        raise InvalidParameterError(
+            f"devices must be JAX devices (e.g. jax.local_devices()[:2]), got {devices!r}")
+    return devs
 
 
 def freeze(value: Any) -> Hashable:

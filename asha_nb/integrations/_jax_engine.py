@@ -176,7 +176,7 @@ class JaxBatchEngine(_Layout):
         pipeline_depth: int = 2,
         clock: Callable[[], float] = time.perf_counter,
     ):
-        jax = jax_module()
+        jax_module()  # a clear error if JAX is missing, before the import below
         from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
         if not isinstance(capacity, (int, np.integer)) or capacity < 1:
@@ -188,10 +188,7 @@ class JaxBatchEngine(_Layout):
         self.progress_interval = None if progress_interval is None else float(progress_interval)
         self.pipeline_depth = int(pipeline_depth)
         self.model = model
-        self.devices = list(devices) if devices is not None else list(jax.local_devices())
-        if not all(isinstance(d, jax.Device) for d in self.devices):
-            raise InvalidParameterError(
-                f"devices must be JAX devices (e.g. jax.local_devices()[:2]), got {devices!r}")
+        self.devices = self._resolve_devices(devices)
         self.mesh = Mesh(np.array(self.devices), ("k",))
         self._rows_sharding = NamedSharding(self.mesh, PartitionSpec("k"))
         self._data = model.device_data(NamedSharding(self.mesh, PartitionSpec()))

@@ -10,7 +10,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidParameterError
-from ._jax_common import bucket_sizes, default_train_block, eval_blocks, jax_module, pack_chunk
+from ._jax_common import (
+    bucket_sizes,
+    default_train_block,
+    engine_devices,
+    eval_blocks,
+    jax_module,
+    pack_chunk,
+)
 from ._jax_pool import _DEFAULT_POOL_BYTES, DeviceCheckpoint, _Pool
 
 
@@ -92,6 +99,7 @@ class _Layout:
     pool_fraction: float
     buckets: tuple[int, ...]
     compact_after: float | None
+    _resolve_devices = staticmethod(engine_devices)  # ``devices`` argument -> JAX devices
     rows_from_host: int
     _used: set[int]
     _rows_sharding: Any

@@ -20,7 +20,7 @@ from ._jax_cache import (
     read_compile_seconds,
     record_compile_seconds,
 )
-from ._jax_common import _abstract, freeze, jax_module
+from ._jax_common import _abstract, engine_devices, freeze, jax_module
 from ._jax_engine import JaxBatchEngine
 from ._jax_programs import BatchPrograms
 
@@ -380,12 +380,7 @@ class BatchedModel(BatchPrograms):
         count (``jax.local_devices()`` by default)."""
         check_engine_options({"devices": devices, "train_block": train_block,
                               "buckets": buckets, **options})
-        jax = jax_module()
-        devs = list(jax.local_devices()) if devices is None else list(devices)
-        if not all(isinstance(d, jax.Device) for d in devs):
-            raise InvalidParameterError(
-                f"devices must be JAX devices (e.g. jax.local_devices()[:2]), got {devices!r}")
-        nd = len(devs)
+        nd = len(engine_devices(devices))
         if train_block is not None and train_block % nd:
             raise InvalidParameterError(
                 f"train_block must be None or a positive multiple of the device count {nd}, "
